@@ -1,0 +1,159 @@
+"""Project configuration: one place that says where things live and which warehouse is used.
+
+Everything a run writes (warehouse file, dlt pipeline state, sandbox data, dbt artifacts, logs,
+reports) lives under one *workdir*, so two runs in different workdirs never interfere and a
+re-run in the same workdir resumes from its own state.
+
+One environment variable, ``KORE_TARGET`` (``duckdb`` by default, or ``sqlserver``), switches the
+whole project: dbt's target, the dlt destination and the Python warehouse connection.
+Secrets are read from environment variables only and never logged.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+EXPECTATIONS_DIR = REPO_ROOT / "expectations"
+
+Target = Literal["duckdb", "sqlserver"]
+
+# SQL Server connection settings, all from the environment (dbt profiles.yml reads the same names).
+MSSQL_ENV = {
+    "server": "KORE_MSSQL_SERVER",
+    "port": "KORE_MSSQL_PORT",
+    "database": "KORE_MSSQL_DATABASE",
+    "user": "KORE_MSSQL_USER",
+    "password": "KORE_MSSQL_PASSWORD",
+    "driver": "KORE_MSSQL_DRIVER",
+    "encrypt": "KORE_MSSQL_ENCRYPT",
+    "trust_cert": "KORE_MSSQL_TRUST_CERT",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings for one run. Paths are absolute."""
+
+    workdir: Path
+    target: Target = "duckdb"
+    crm_flavor: Literal["dynamics", "salesforce"] = "dynamics"
+    excluded_account_types: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def duckdb_path(self) -> Path:
+        env = os.environ.get("KORE_DUCKDB_PATH")
+        return Path(env).resolve() if env else self.workdir / "warehouse.duckdb"
+
+    @property
+    def export_dir(self) -> Path:
+        """Where the (sample) Archtics static export lives: part files + manifest.json."""
+        return self.workdir / "export"
+
+    @property
+    def sandbox_dir(self) -> Path:
+        """Sandbox-only data (ground truth, live Archtics changes, CRM store). Pipelines never read it."""
+        return self.workdir / "sandbox"
+
+    @property
+    def dlt_data_dir(self) -> Path:
+        return self.workdir / ".dlt_data"
+
+    @property
+    def dbt_target_dir(self) -> Path:
+        return self.workdir / "dbt" / "target"
+
+    @property
+    def dbt_log_dir(self) -> Path:
+        return self.workdir / "dbt" / "logs"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.workdir / "logs"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.workdir / "reports"
+
+    def ensure_dirs(self) -> None:
+        for p in (self.workdir, self.sandbox_dir, self.dlt_data_dir, self.logs_dir, self.reports_dir):
+            p.mkdir(parents=True, exist_ok=True)
+
+    def env(self) -> dict[str, str]:
+        """Environment for subprocesses (dbt, sandbox servers) and for in-process dlt."""
+        return {
+            "KORE_WORKDIR": str(self.workdir),
+            "KORE_TARGET": self.target,
+            "KORE_DUCKDB_PATH": str(self.duckdb_path),
+            "KORE_CRM_FLAVOR": self.crm_flavor,
+            "DLT_PROJECT_DIR": str(REPO_ROOT),
+            "DLT_DATA_DIR": str(self.dlt_data_dir),
+            "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
+            "DBT_TARGET_PATH": str(self.dbt_target_dir),
+            "DBT_LOG_PATH": str(self.dbt_log_dir),
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "RUNTIME__DLTHUB_TELEMETRY": "false",
+        }
+
+    def apply_env(self) -> None:
+        """Export :meth:`env` into this process so in-process dlt and dbt see the same settings."""
+        os.environ.update(self.env())
+
+
+def _parse_list(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def get_settings(workdir: str | Path | None = None) -> Settings:
+    """Resolve settings: explicit workdir, else ``KORE_WORKDIR``, else the current directory."""
+    wd = Path(workdir or os.environ.get("KORE_WORKDIR") or Path.cwd()).resolve()
+    target = os.environ.get("KORE_TARGET", "duckdb").lower()
+    if target not in ("duckdb", "sqlserver"):
+        raise ValueError(f"KORE_TARGET must be 'duckdb' or 'sqlserver', not {target!r}")
+    flavor = os.environ.get("KORE_CRM_FLAVOR", "dynamics").lower()
+    if flavor not in ("dynamics", "salesforce"):
+        raise ValueError(f"KORE_CRM_FLAVOR must be 'dynamics' or 'salesforce', not {flavor!r}")
+    return Settings(
+        workdir=wd,
+        target=target,  # type: ignore[arg-type]
+        crm_flavor=flavor,  # type: ignore[arg-type]
+        excluded_account_types=_parse_list(os.environ.get("KORE_EXCLUDED_ACCOUNT_TYPES")),
+    )
+
+
+def mssql_settings() -> dict[str, str]:
+    """SQL Server connection settings from the environment; raises naming the missing variables."""
+    values = {k: os.environ.get(v, "") for k, v in MSSQL_ENV.items()}
+    missing = [MSSQL_ENV[k] for k in ("server", "database", "user", "password") if not values[k]]
+    if missing:
+        raise RuntimeError("SQL Server target needs these environment variables: " + ", ".join(missing))
+    values.setdefault("port", "1433")
+    values["port"] = values["port"] or "1433"
+    values["driver"] = values["driver"] or "ODBC Driver 18 for SQL Server"
+    return values
+
+
+def dlt_destination(settings: Settings):
+    """The dlt destination for the configured warehouse (same database dbt builds in)."""
+    import dlt
+
+    if settings.target == "duckdb":
+        settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+        return dlt.destinations.duckdb(credentials=str(settings.duckdb_path))
+    s = mssql_settings()
+    return dlt.destinations.mssql(
+        credentials={
+            "host": s["server"],
+            "port": int(s["port"]),
+            "database": s["database"],
+            "username": s["user"],
+            "password": s["password"],
+            "driver": s["driver"],
+        }
+    )

@@ -1,0 +1,57 @@
+"""Run dbt as a subprocess with the project's settings.
+
+A subprocess (not dbt's in-process runner) because dbt keeps global state between invocations and
+holds the DuckDB file lock while it runs; a child process releases everything when it exits.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from kore.config import DBT_PROJECT_DIR, Settings
+
+
+@dataclass
+class DbtResult:
+    ok: bool
+    args: list[str]
+    stdout: str
+    results: list[dict]
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.get("status") == status)
+
+
+def dbt_executable() -> str:
+    local = Path(sys.executable).parent / "dbt"
+    return str(local) if local.exists() else (shutil.which("dbt") or "dbt")
+
+
+def run_dbt(settings: Settings, args: list[str], check: bool = True, quiet: bool = True) -> DbtResult:
+    """Run ``dbt <args>`` in the project directory; raise with dbt's output tail if it fails."""
+    import os
+
+    env = {**os.environ, **settings.env()}
+    settings.dbt_target_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [dbt_executable(), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    if settings.target == "duckdb":
+        settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(cmd, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
+    out = proc.stdout + proc.stderr
+    results: list[dict] = []
+    rr = settings.dbt_target_dir / "run_results.json"
+    if rr.exists() and args and args[0] in ("build", "run", "test", "seed", "snapshot"):
+        try:
+            results = json.loads(rr.read_text()).get("results", [])
+        except (OSError, json.JSONDecodeError):
+            results = []
+    res = DbtResult(ok=proc.returncode == 0, args=args, stdout=out, results=results)
+    if check and not res.ok:
+        tail = "\n".join(out.splitlines()[-40:])
+        raise RuntimeError(f"dbt {' '.join(args)} failed (exit {proc.returncode}):\n{tail}")
+    return res

@@ -1,0 +1,156 @@
+"""Python-side access to the warehouse (DuckDB by default, SQL Server in production).
+
+dbt and dlt have their own connections; this module is for the Python steps that read models and
+write their own tables (dedup outputs, sync state, run history, check results). It keeps the
+dialect differences in one place: callers pass plain SELECTs and pandas DataFrames.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pandas as pd
+
+from kore.config import Settings, mssql_settings
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _ident(name: str) -> str:
+    if not _IDENT.match(name):
+        raise ValueError(f"not a plain SQL identifier: {name!r}")
+    return name
+
+
+class Warehouse:
+    """A connection to the configured warehouse with a handful of dialect-neutral helpers."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.target = settings.target
+        if self.target == "duckdb":
+            import duckdb
+
+            settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+            self.con = duckdb.connect(str(settings.duckdb_path))
+        else:
+            import pyodbc
+
+            s = mssql_settings()
+            conn_str = (
+                f"DRIVER={{{s['driver']}}};SERVER={s['server']},{s['port']};DATABASE={s['database']};"
+                f"UID={s['user']};PWD={s['password']};"
+                f"Encrypt={'yes' if s.get('encrypt', 'yes') != 'no' else 'no'};"
+                f"TrustServerCertificate={'yes' if s.get('trust_cert') in ('yes', 'true', '1') else 'no'}"
+            )
+            self.con = pyodbc.connect(conn_str, autocommit=True)
+
+    # -- reading ---------------------------------------------------------------------------
+    def query_df(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
+        if self.target == "duckdb":
+            return self.con.execute(sql, params or []).df()
+        return pd.read_sql(sql, self.con, params=params)
+
+    def query_rows(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
+        cur = self.con.execute(sql, params or []) if self.target == "duckdb" else self._cursor(sql, params)
+        return [tuple(r) for r in cur.fetchall()]
+
+    def scalar(self, sql: str, params: list[Any] | None = None) -> Any:
+        rows = self.query_rows(sql, params)
+        return rows[0][0] if rows else None
+
+    def _cursor(self, sql: str, params: list[Any] | None):
+        cur = self.con.cursor()
+        cur.execute(sql, params or [])
+        return cur
+
+    def execute(self, sql: str, params: list[Any] | None = None) -> None:
+        if self.target == "duckdb":
+            self.con.execute(sql, params or [])
+        else:
+            self._cursor(sql, params)
+
+    # -- catalogue -------------------------------------------------------------------------
+    def table_exists(self, schema: str, table: str) -> bool:
+        sql = (
+            "select count(*) from information_schema.tables "
+            "where lower(table_schema) = lower(?) and lower(table_name) = lower(?)"
+        )
+        return bool(self.scalar(sql, [schema, table]))
+
+    def ensure_schema(self, schema: str) -> None:
+        schema = _ident(schema)
+        if self.target == "duckdb":
+            self.execute(f"create schema if not exists {schema}")
+        else:
+            self.execute(f"if schema_id('{schema}') is null exec('create schema {schema}')")
+
+    def row_count(self, schema: str, table: str) -> int:
+        if not self.table_exists(schema, table):
+            return 0
+        return int(self.scalar(f"select count(*) from {_ident(schema)}.{_ident(table)}"))
+
+    # -- writing ---------------------------------------------------------------------------
+    def replace_table(self, schema: str, table: str, df: pd.DataFrame) -> None:
+        """Atomically replace a table's contents with ``df`` (creating it if needed)."""
+        schema, table = _ident(schema), _ident(table)
+        self.ensure_schema(schema)
+        if self.target == "duckdb":
+            self.con.register("_kore_df", df)
+            try:
+                self.con.execute("begin transaction")
+                self.con.execute(f"create or replace table {schema}.{table} as select * from _kore_df")
+                self.con.execute("commit")
+            except Exception:
+                self.con.execute("rollback")
+                raise
+            finally:
+                self.con.unregister("_kore_df")
+        else:
+            self._mssql_write(schema, table, df, replace=True)
+
+    def append_df(self, schema: str, table: str, df: pd.DataFrame) -> None:
+        schema, table = _ident(schema), _ident(table)
+        self.ensure_schema(schema)
+        if self.target == "duckdb":
+            self.con.register("_kore_df", df)
+            try:
+                if self.table_exists(schema, table):
+                    cols = ", ".join(f'"{c}"' for c in df.columns)
+                    self.con.execute(f"insert into {schema}.{table} ({cols}) select {cols} from _kore_df")
+                else:
+                    self.con.execute(f"create table {schema}.{table} as select * from _kore_df")
+            finally:
+                self.con.unregister("_kore_df")
+        else:
+            self._mssql_write(schema, table, df, replace=False)
+
+    def _mssql_write(self, schema: str, table: str, df: pd.DataFrame, replace: bool) -> None:
+        type_map = {"int64": "bigint", "float64": "float", "bool": "bit", "datetime64[ns]": "datetime2"}
+        cols = [(c, type_map.get(str(t), "nvarchar(4000)")) for c, t in df.dtypes.items()]
+        cur = self.con.cursor()
+        if replace or not self.table_exists(schema, table):
+            cur.execute(f"if object_id('{schema}.{table}') is not null drop table {schema}.{table}")
+            cur.execute(f"create table {schema}.{table} (" + ", ".join(f"[{c}] {t}" for c, t in cols) + ")")
+        if len(df):
+            cur.fast_executemany = True
+            marks = ", ".join("?" for _ in cols)
+            names = ", ".join(f"[{c}]" for c, _ in cols)
+            rows = df.astype(object).where(df.notna(), None).values.tolist()
+            cur.executemany(f"insert into {schema}.{table} ({names}) values ({marks})", rows)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.con.close()
+
+
+@contextlib.contextmanager
+def connect(settings: Settings) -> Iterator[Warehouse]:
+    wh = Warehouse(settings)
+    try:
+        yield wh
+    finally:
+        wh.close()

@@ -57,7 +57,7 @@ class Settings:
     @property
     def sandbox_dir(self) -> Path:
         """Sandbox-only data (ground truth, live Archtics changes, CRM store). Pipelines never read it."""
-        return self.workdir / "sandbox"
+        return self.workdir / "sandbox_data"
 
     @property
     def dlt_data_dir(self) -> Path:
@@ -65,11 +65,11 @@ class Settings:
 
     @property
     def dbt_target_dir(self) -> Path:
-        return self.workdir / "dbt" / "target"
+        return self.workdir / "dbt_artifacts" / "target"
 
     @property
     def dbt_log_dir(self) -> Path:
-        return self.workdir / "dbt" / "logs"
+        return self.workdir / "dbt_artifacts" / "logs"
 
     @property
     def logs_dir(self) -> Path:

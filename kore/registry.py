@@ -177,6 +177,21 @@ def _kahn(entities: list[Entity], priority: dict[str, tuple]) -> list[str]:
     return order
 
 
+def _inherited_priority(
+    name: str, group: list[Entity], dependents: dict[str, set[str]], seen: frozenset[str] = frozenset()
+) -> float:
+    """Smallest documented order among the entities that (transitively) depend on ``name``."""
+    by_name = {x.entity: x for x in group}
+    best = math.inf
+    for d in dependents[name]:
+        if d in seen:
+            continue
+        de = by_name[d]
+        cand = de.sync_order if de.sync_order is not None else _inherited_priority(d, group, dependents, seen | {name})
+        best = min(best, cand)
+    return best
+
+
 def derive_orders(entities: list[Entity]) -> list[Entity]:
     """Fill run_order, run_order_new_sf, dependency_level and order_note (see module docstring)."""
     validate(entities)
@@ -189,16 +204,6 @@ def derive_orders(entities: list[Entity]) -> list[Entity]:
             for p in e.prerequisites:
                 dependents[p].add(e.entity)
 
-        def inherited(name: str, seen: frozenset[str] = frozenset()) -> float:
-            best = math.inf
-            for d in dependents[name]:
-                if d in seen:
-                    continue
-                de = next(x for x in group if x.entity == d)
-                cand = de.sync_order if de.sync_order is not None else inherited(d, seen | {name})
-                best = min(best, cand)
-            return best
-
         prio: dict[str, tuple] = {}
         notes: dict[str, str] = {}
         for e in group:
@@ -206,16 +211,14 @@ def derive_orders(entities: list[Entity]) -> list[Entity]:
                 prio[e.entity] = (float(e.sync_order), 0, levels[e.entity], e.entity)
                 notes[e.entity] = "documented"
             else:
-                inh = inherited(e.entity)
+                inh = _inherited_priority(e.entity, group, dependents)
                 if math.isfinite(inh):
                     # just below the documented dependent; deeper prerequisites go first
                     prio[e.entity] = (inh - 0.5, levels[e.entity], levels[e.entity], e.entity)
                     notes[e.entity] = f"derived: runs just before its documented dependent at order {inh:g}"
                 else:
                     prio[e.entity] = (math.inf, levels[e.entity], levels[e.entity], e.entity)
-                    notes[e.entity] = (
-                        f"derived: after all documented entities, at dependency level {levels[e.entity]}"
-                    )
+                    notes[e.entity] = f"derived: after all documented entities, at dependency level {levels[e.entity]}"
         order = _kahn(group, prio)
         rank = {n: i + 1 for i, n in enumerate(order)}
         prio_sf = {

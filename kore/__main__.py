@@ -1,0 +1,3 @@
+from kore.cli import app
+
+app()

@@ -277,7 +277,8 @@ def status(
             f"{r['seconds']:.1f}",
             r["outcome"],
         )
-    Console().print(t)
+    # piped output (logs, CI) gets a wide table instead of rich's 80-column default
+    Console(width=None if sys.stdout.isatty() else 200).print(t)
 
 
 # -------------------------------------------------------------------------------------- bench

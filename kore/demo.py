@@ -55,12 +55,9 @@ def dbt_build_args(phase: str) -> list[str]:
     return ["build"]
 
 
-def _count(d: dict[str, Any], *keys: str) -> int:
-    for k in keys:
-        v = d.get(k)
-        if isinstance(v, int | float):
-            return int(v)
-    return 0
+def _count(d: dict[str, Any], key: str) -> int:
+    v = d.get(key)
+    return int(v) if isinstance(v, int | float) else 0
 
 
 class DemoRun:
@@ -72,7 +69,14 @@ class DemoRun:
         self.results: list[StageResult] = []
         self.failed = False
 
-    def stage(self, name: str, output: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    def stage(
+        self,
+        name: str,
+        output: str,
+        fn: Callable[[], dict[str, Any]],
+        counts: tuple[str, str] = ("rows_in", "rows_out"),
+    ) -> dict[str, Any]:
+        """Run one stage; ``counts`` names the keys of its summary that hold rows in and rows out."""
         res = StageResult(stage=name, output=output)
         self.results.append(res)
         if self.failed:
@@ -82,8 +86,7 @@ class DemoRun:
             try:
                 with run_record(self.settings, stage=name) as rec:
                     out = fn() or {}
-                    res.rows_in = _count(out, "rows_in", "rows_read", "records", "rows")
-                    res.rows_out = _count(out, "rows_out", "rows_written", "rows_landed", "rows_sent", "clusters")
+                    res.rows_in, res.rows_out = _count(out, counts[0]), _count(out, counts[1])
                     rec.rows_in, rec.rows_out = res.rows_in, res.rows_out
                     rec.detail = {k: v for k, v in out.items() if isinstance(v, int | float | str)}
                     res.detail = out
@@ -107,125 +110,133 @@ class DemoRun:
         return t
 
 
-def _table_counts(settings: Settings, tables: list[str]) -> dict[str, int]:
-    from kore.warehouse import connect
-
-    with connect(settings) as wh:
-        return {t: wh.row_count(*t.split(".", 1)) for t in tables}
-
-
 def run_demo(settings: Settings, accounts: int = 2000, seed: int = 42, console: Console | None = None) -> bool:
     """Run the whole pipeline; return True when every stage succeeded and checks passed."""
     console = console or Console(stderr=True)
     settings.ensure_dirs()
     settings.apply_env()
-    run = DemoRun(settings, console)
     s = settings
+    run = DemoRun(s, console)
     console.print(f"[bold]kore demo[/] workdir={s.workdir} target={s.target} crm={s.crm_flavor} accounts={accounts}")
+    check_reports: list[Any] = []
+    # The sandbox APIs stay up from their first use to the end, so the audits can compare with them.
+    with contextlib.ExitStack() as servers:
+        live: dict[str, Any] = {}
 
-    def generate() -> dict[str, Any]:
-        from sandbox.generator import generate as gen
-        from sandbox.kore_apps import generate as gen_apps
+        def generate() -> dict[str, Any]:
+            from sandbox.generator import generate as gen
+            from sandbox.kore_apps import generate as gen_apps
 
-        manifest = s.export_dir / "manifest.json"
-        marker = s.sandbox_dir / "demo_params.json"
-        params = {"accounts": accounts, "seed": seed}
-        if manifest.exists() and marker.exists() and json.loads(marker.read_text()) == params:
-            m = json.loads(manifest.read_text())
-            return {"rows_out": sum(f["rows"] for f in m["files"]), "reused": 1}
-        out = gen(accounts, s.export_dir, seed=seed, sandbox_dir=s.sandbox_dir)
-        apps = gen_apps(s.sandbox_dir / "kore_apps", seed=seed, accounts=accounts)
-        marker.write_text(json.dumps(params))
-        rows = _count(out, "rows", "rows_out") or sum(v for v in out.get("datasets", {}).values() if isinstance(v, int))
-        return {"rows_out": rows, "kore_app_rows": _count(apps, "rows", "rows_out")}
+            manifest = s.export_dir / "manifest.json"
+            marker = s.sandbox_dir / "demo_params.json"
+            params = {"accounts": accounts, "seed": seed}
+            if manifest.exists() and marker.exists() and json.loads(marker.read_text()) == params:
+                m = json.loads(manifest.read_text())
+                return {"accounts": accounts, "rows_total": sum(f["rows"] for f in m["files"]), "reused": 1}
+            out = gen(accounts, s.export_dir, seed=seed, sandbox_dir=s.sandbox_dir)
+            apps = gen_apps(s.sandbox_dir / "kore_apps", seed=seed, accounts=accounts)
+            marker.write_text(json.dumps(params))
+            return {
+                "accounts": accounts,
+                "rows_total": _count(out, "rows_total"),
+                "kore_app_rows": _count(apps, "rows_total"),
+            }
 
-    run.stage("generate", "export/*.csv.gz", generate)
+        def land_export() -> dict[str, Any]:
+            from dlt_pipelines.archtics_export import land_export as land
 
-    def land_export() -> dict[str, Any]:
-        from dlt_pipelines.archtics_export import land_export as land
+            out = land(s, s.export_dir)
+            out["rows_landed"] = _count(out, "rows") - _count(out, "quarantined")
+            return out
 
-        out = land(s, s.export_dir)
-        out["rows_out"] = sum(_table_counts(s, ["raw_archtics.cust", "raw_archtics.ticket"]).values())
-        return out
+        def catch_up() -> dict[str, Any]:
+            from dlt_pipelines.archtics_deltas import land_deltas
+            from sandbox.archtics_api import ArchticsSandbox
 
-    run.stage("land export", "raw_archtics.*", land_export)
-
-    def catch_up() -> dict[str, Any]:
-        from dlt_pipelines.archtics_deltas import land_deltas
-        from sandbox.archtics_api import ArchticsSandbox
-
-        with ArchticsSandbox(s.sandbox_dir, s.export_dir) as api:
+            api = servers.enter_context(ArchticsSandbox(s.sandbox_dir, s.export_dir))
+            live["archtics"] = api
             return land_deltas(s, api.url, api.client_id, api.client_secret)
 
-    run.stage("catch-up deltas", "raw_archtics.* (merged)", catch_up)
+        def land_apps() -> dict[str, Any]:
+            from dlt_pipelines.kore_apps import land_kore_apps
 
-    def land_apps() -> dict[str, Any]:
-        from dlt_pipelines.kore_apps import land_kore_apps
+            return land_kore_apps(s, s.sandbox_dir / "kore_apps")
 
-        return land_kore_apps(s, s.sandbox_dir / "kore_apps")
+        def pull() -> dict[str, Any]:
+            from dlt_pipelines.crm import pull as crm_pull
+            from sandbox.crm_api import CrmSandbox
 
-    run.stage("land KORE apps", "raw_kore_app.*", land_apps)
-
-    crm_stack = contextlib.ExitStack()
-    crm: dict[str, Any] = {}
-    check_report: dict[str, Any] = {}
-
-    def pull() -> dict[str, Any]:
-        from dlt_pipelines.crm import pull as crm_pull
-        from sandbox.crm_api import CrmSandbox
-
-        server = crm_stack.enter_context(CrmSandbox(s.sandbox_dir, s.crm_flavor))
-        crm["url"], crm["creds"] = server.url, server.credentials()
-        return crm_pull(s, crm["url"], s.crm_flavor, crm["creds"])
-
-    try:
-        run.stage("CRM pull", "raw_crm.*", pull)
+            crm = servers.enter_context(CrmSandbox(s.sandbox_dir, s.crm_flavor))
+            live["crm"] = crm
+            return crm_pull(s, crm.url, s.crm_flavor, crm.credentials)
 
         def dbt_phase(phase: str) -> Callable[[], dict[str, Any]]:
             def _run() -> dict[str, Any]:
                 from kore.dbt_runner import run_dbt
 
                 res = run_dbt(s, dbt_build_args(phase))
-                return {"rows_in": len(res.results), "rows_out": res.count("success") + res.count("pass")}
+                return {"nodes": len(res.results), "nodes_ok": res.count("success") + res.count("pass")}
 
             return _run
-
-        run.stage("dbt build", "stg.*, kore.*, dedup.*", dbt_phase("pre-dedup"))
 
         def dedup() -> dict[str, Any]:
             from dedup.pipeline import run_dedup
 
             return run_dedup(s)
 
-        run.stage("dedup", "kore_dedup.*", dedup)
-        run.stage("dbt build (post-dedup)", "marts.*, kore.SyncedTicketPurchases", dbt_phase("post-dedup"))
+        def checks(layer: str, **audit_urls: Any) -> Callable[[], dict[str, Any]]:
+            def _run() -> dict[str, Any]:
+                from expectations.runner import run_checks
 
-        def checks() -> dict[str, Any]:
-            from expectations.runner import run_checks
+                report = run_checks(s, layer=layer, **audit_urls)
+                check_reports.append(report)
+                counts = report.counts()
+                if report.failures():
+                    console.print(report.summary_table(only_problems=True))
+                console.print("checks: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+                if not report.ok:
+                    raise RuntimeError(f"{counts['failed']} hard data-quality checks failed")
+                return {"checks": len(report.results), "passed": counts["passed"]}
 
-            report = run_checks(s, layer="all")
-            check_report["report"] = report
-            console.print(report.summary_table())
-            failed = sum(1 for r in report.results if not r.success)
-            if not report.ok:
-                raise RuntimeError(f"{failed} data-quality checks failed; not pushing to the CRM")
-            return {"rows_in": len(report.results), "rows_out": len(report.results) - failed}
-
-        run.stage("data-quality checks", "ops.check_results", checks)
+            return _run
 
         def push() -> dict[str, Any]:
             from dlt_pipelines.crm import push as crm_push
 
-            return crm_push(s, crm["url"], s.crm_flavor, crm["creds"])
+            return crm_push(s, live["crm"].url, s.crm_flavor, live["crm"].credentials)
 
-        run.stage("CRM push", "CRM + ops.crm_sync_state", push)
-    finally:
-        crm_stack.close()
+        run.stage("generate", "export/*.csv.gz", generate, ("accounts", "rows_total"))
+        run.stage("land export", "raw_archtics.*", land_export, ("rows", "rows_landed"))
+        run.stage("catch-up deltas", "raw_archtics.* (merged)", catch_up, ("rows_fetched", "rows_written"))
+        run.stage("land KORE apps", "raw_kore_app.*", land_apps, ("rows_read", "rows_loaded"))
+        run.stage("CRM pull", "raw_crm.*", pull, ("rows", "rows"))
+        run.stage("dbt build", "stg.*, kore.*, dedup.*", dbt_phase("pre-dedup"), ("nodes", "nodes_ok"))
+        run.stage("dedup", "kore_dedup.*", dedup, ("records", "accounts_mapped"))
+        run.stage(
+            "dbt build (post-dedup)",
+            "marts.*, kore.SyncedTicketPurchases",
+            dbt_phase("post-dedup"),
+            ("nodes", "nodes_ok"),
+        )
+        archtics_audit = (
+            {
+                "archtics_api_url": live["archtics"].url,
+                "archtics_client_id": live["archtics"].client_id,
+                "archtics_client_secret": live["archtics"].client_secret,
+            }
+            if "archtics" in live
+            else {}
+        )
+        # a hard failure here stops the run before anything reaches the CRM
+        run.stage("data-quality checks", "ops.check_results", checks("all", **archtics_audit), ("checks", "passed"))
+        run.stage("CRM push", "CRM + ops.crm_sync_state", push, ("rows", "synced"))
+        crm_audit = {"crm_url": live["crm"].url, "crm_credentials": live["crm"].credentials} if "crm" in live else {}
+        run.stage("CRM reconciliation", "ops.check_results", checks("kore", **crm_audit), ("checks", "passed"))
 
     try:
         from kore.report import write_report
 
-        path = write_report(s, [r.as_dict() for r in run.results], check_report.get("report"))
+        path = write_report(s, [r.as_dict() for r in run.results], check_reports[0] if check_reports else None)
         console.print(f"Run report: {path}")
     except Exception as exc:  # noqa: BLE001 - the report must not hide the run's own outcome
         console.print(f"[yellow]Run report not written: {type(exc).__name__}: {exc}[/]")

@@ -13,6 +13,15 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 
+@pytest.fixture(autouse=True)
+def _restore_environment():
+    """Settings.apply_env() writes os.environ (for in-process dlt/dbt); undo it after every test."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh workdir with the project's environment pointed at it."""

@@ -32,7 +32,8 @@ sandbox_app.add_typer(serve_app, name="serve")
 app.add_typer(land_app, name="land")
 app.add_typer(crm_app, name="crm")
 
-console = Console(stderr=True)
+# piped output (logs, CI) gets wide tables instead of rich's 80-column default
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 WorkdirOpt = Annotated[
     Path | None,
@@ -89,12 +90,22 @@ def sandbox_generate(
     seed: Annotated[int, typer.Option()] = 42,
     workdir: WorkdirOpt = None,
 ) -> None:
-    """Write a sample Archtics static export (gzip CSV parts + manifest) with known duplicates."""
+    """Write a sample Archtics static export (gzip CSV parts + manifest) with known duplicates.
+
+    Also writes the sandbox-only data next to it: ground truth, post-cutoff changes for the sandbox
+    Archtics API, preexisting CRM data, and the KORE apps' own data (after the export, since it
+    refers to its accounts)."""
+    from kore.runlog import run_record
     from sandbox.generator import generate
+    from sandbox.kore_apps import generate as generate_kore_apps
 
     s = _settings(workdir)
     out_dir = out or s.export_dir
-    _print_summary(generate(accounts, out_dir, seed=seed, sandbox_dir=s.sandbox_dir))
+    with run_record(s, stage="generate") as rec:
+        summary = generate(accounts, out_dir, seed=seed, sandbox_dir=s.sandbox_dir)
+        summary["kore_apps"] = generate_kore_apps(s.sandbox_dir / "kore_apps", seed=seed, accounts=accounts)
+        rec.rows_in, rec.rows_out = accounts, int(summary.get("rows_total", 0))
+    _print_summary(summary)
 
 
 @serve_app.command("archtics")

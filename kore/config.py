@@ -100,8 +100,13 @@ class Settings:
         }
 
     def apply_env(self) -> None:
-        """Export :meth:`env` into this process so in-process dlt and dbt see the same settings."""
-        os.environ.update(self.env())
+        """Export :meth:`env` into this process so in-process dlt sees the same settings.
+
+        The workdir and the DuckDB path are left out on purpose: they are per-Settings values, and
+        exporting them would make a later ``get_settings(other_workdir)`` in the same process (or a
+        child it starts) silently write to this run's warehouse. Subprocesses get them from
+        :meth:`env` explicitly (see kore.dbt_runner)."""
+        os.environ.update({k: v for k, v in self.env().items() if k not in ("KORE_WORKDIR", "KORE_DUCKDB_PATH")})
 
 
 def _parse_list(value: str | None) -> tuple[str, ...]:

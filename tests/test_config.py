@@ -50,3 +50,14 @@ def test_secrets_file_is_ignored_by_git() -> None:
     assert "password" not in (REPO_ROOT / "dbt_project" / "profiles.yml").read_text().replace(
         "password: \"{{ env_var('KORE_MSSQL_PASSWORD', '') }}\"", ""
     )
+
+
+def test_apply_env_does_not_pin_the_warehouse_for_other_workdirs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KORE_DUCKDB_PATH", raising=False)
+    first = get_settings(tmp_path / "a")
+    first.apply_env()
+    second = get_settings(tmp_path / "b")
+    assert second.duckdb_path == (tmp_path / "b" / "warehouse.duckdb").resolve()
+    assert first.env()["KORE_DUCKDB_PATH"] == str(first.duckdb_path)  # subprocesses still get it

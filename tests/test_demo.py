@@ -74,7 +74,9 @@ def test_second_run_changes_nothing(demo_runs) -> None:
     """Re-running on unchanged sources lands no new export rows and pushes nothing."""
     wd, _ = demo_runs
     history = [json.loads(x) for x in (wd / "logs" / "runs.jsonl").read_text().splitlines()]
-    runs = sorted({h["run_id"] for h in history}, key=lambda r: min(h["started_at"] for h in history if h["run_id"] == r))
+    runs = sorted(
+        {h["run_id"] for h in history}, key=lambda r: min(h["started_at"] for h in history if h["run_id"] == r)
+    )
     second = [h for h in history if h["run_id"] == runs[-1]]
     push = [h for h in second if h["stage"] == "CRM push"]
     assert push and push[-1]["detail"].count('"rows_sent": 0') + ('"sent": 0' in push[-1]["detail"]) >= 0

@@ -1,0 +1,265 @@
+"""Benchmark the dbt build: full build and incremental build on a warehouse of ``accounts`` accounts.
+
+Raw data comes either from the real upstream stages (``raw="generator"``: sandbox.generator writes the
+static export, dlt_pipelines.archtics_export lands it) or, by default, from a vectorised DuckDB
+generator here (``raw="synthetic"``) that writes raw_archtics.* / raw_crm.* in the landed shape
+directly -- so a million-account build can be measured without first spending the landing's time.
+
+Figures: ``full_seconds`` (first `dbt run` of phase 1: everything but needs_dedup and the KORE-app
+models), ``incremental_seconds`` (the same run after a delta of changed names and new/returned tickets
+landed), ``tests_seconds`` (data + unit tests of phase 1), row counts of the main tables, and the
+rows the incremental fact merged.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import duckdb
+
+from kore.config import Settings
+from kore.dbt_runner import run_dbt
+from kore.runlog import run_record
+from sandbox.archtics_schema import DATASETS
+
+SELECT_PHASE_1 = ["--exclude", "tag:needs_dedup", "path:models/staging/kore_app+"]
+LANDING = ["_source_file", "_source_line", "_row_hash", "_dlt_load_id", "_dlt_id"]
+FIRST_NAMES = ["john", "mary", "james", "patricia", "robert", "jennifer", "michael", "linda", "william",
+               "elizabeth", "david", "barbara", "richard", "susan", "joseph", "jessica", "thomas", "sarah"]  # fmt: skip
+LAST_NAMES = ["smith", "johnson", "williams", "brown", "jones", "garcia", "miller", "davis", "rodriguez",
+              "martinez", "hernandez", "lopez", "gonzalez", "wilson", "anderson", "thomas", "taylor", "moore"]  # fmt: skip
+CITIES = ["Springfield", "Chicago", "Peoria", "Naperville", "Joliet", "Aurora", "Rockford", "Elgin"]
+
+
+def _pick(options: list[str], expr: str) -> str:
+    """SQL picking one of ``options`` by an integer expression (deterministic, vectorised)."""
+    arr = "[" + ", ".join(f"'{o}'" for o in options) + "]"
+    return f"{arr}[(({expr}) % {len(options)}) + 1]"
+
+
+def _select(dataset: str, values: dict[str, str], source: str, load_id: str) -> str:
+    """SELECT producing the dataset's raw columns (text) in order; unspecified columns are null."""
+    cols = [f"cast({values[c]} as varchar) as {c}" if c in values else f"cast(null as varchar) as {c}"
+            for c in DATASETS[dataset].columns]  # fmt: skip
+    landing = [
+        f"'{dataset}/{dataset}-part-0001.csv.gz' as _source_file",
+        "cast(row_number() over () + 1 as varchar) as _source_line",
+        "md5(cast(random() as varchar)) as _row_hash",
+        f"'{load_id}' as _dlt_load_id",
+        "cast(uuid() as varchar) as _dlt_id",
+    ]
+    return f"select {', '.join(cols + landing)} from {source}"
+
+
+def synthetic_raw(con: duckdb.DuckDBPyConnection, accounts: int, load_id: str = "1730000000.000001") -> dict:
+    """Write raw_archtics.* and raw_crm.dynamics_* for ``accounts`` accounts; returns row counts."""
+    n = int(accounts)
+    con.execute("set enable_progress_bar = false")
+    con.execute("create schema if not exists raw_archtics")
+    con.execute("create schema if not exists raw_crm")
+    names = f"(select a.i as acct, k.k as name_id from range({n}) a(i), range(1, 3) k(k) where k.k = 1 or a.i % 3 = 0)"
+    # every 20th account is a second account of the person of the account before it (same name, email)
+    person = "case when acct % 20 = 1 then acct - 1 else acct end"
+    cust = {
+        "acct_id": "acct + 1000",
+        "cust_name_id": "name_id",
+        "primary_code": "case when name_id = 1 then 'Primary' else 'Secondary' end",
+        "rec_status": "'A'",
+        "acct_type_desc": _pick(["Season", "Single", "Group", "Comp", "Internal", "Season", "Single"], "acct"),
+        "name_type": "case when acct % 50 = 7 then 'C' else 'I' end",
+        "name_first": _pick(FIRST_NAMES, f"({person}) * 7 + name_id"),
+        "name_last": _pick(LAST_NAMES, f"({person}) * 13 + name_id * 0"),
+        "company_name": "case when acct % 50 = 7 then concat('Company ', acct % 997) end",
+        "street_addr_1": f"concat(({person}) % 9999 + 1, ' Main Street')",
+        "city": _pick(CITIES, person),
+        "state": "'IL'",
+        "zip": f"cast(60000 + ({person}) % 3000 as varchar)",
+        "phone_cell": f"concat('(312) ', lpad(cast(({person}) % 10000000 as varchar), 7, '0'))",
+        "email_addr": f"concat('p', {person}, '.', name_id, '@example.com')",
+        "add_date": "'2020-01-01 00:00:00'",
+        "upd_date": "strftime(timestamp '2023-01-01' + to_seconds(cast(acct % 31536000 as bigint)), '%Y-%m-%d %H:%M:%S')",
+    }
+    con.execute(f"create or replace table raw_archtics.cust as {_select('cust', cust, names, load_id)}")
+    email = {"acct_id": "acct + 1000", "cust_name_id": "name_id", "email_id": "acct * 3 + name_id",
+             "email_addr": f"concat('p', {person}, '.', name_id, '@example.com')", "primary_ind": "'Y'",
+             "email_sort": "1"}  # fmt: skip
+    con.execute(f"create or replace table raw_archtics.cust_email as {_select('cust_email', email, names, load_id)}")
+    addr = {"acct_id": "acct + 1000", "cust_name_id": "name_id", "cust_address_id": "acct * 3 + name_id",
+            "primary_ind": "'Y'", "street_addr_1": "concat(acct % 9999 + 1, ' Oak Avenue')", "city": "'Chicago'",
+            "state": "'IL'", "zip": "'60601'"}  # fmt: skip
+    con.execute(
+        f"create or replace table raw_archtics.cust_address as "
+        f"{_select('cust_address', addr, f'(select * from {names} where acct % 2 = 0)', load_id)}"
+    )
+    rep = {"acct_id": "i + 1000", "acct_rep_id": "i % 40 + 1", "acct_rep_type": "'1'",
+           "rep_full_name": "concat('Rep ', i % 40 + 1)"}  # fmt: skip
+    con.execute(
+        f"create or replace table raw_archtics.cust_rep as "
+        f"{_select('cust_rep', rep, f'(select i from range({n}) r(i) where i % 10 = 0)', load_id)}"
+    )
+    events = {"event_id": "i + 1", "event_name": "concat('Game ', i + 1)",
+              "event_date": "strftime(date '2024-04-01' + cast(i * 3 as integer), '%Y-%m-%d')",
+              "plan": "'N'", "season_id": "'1'", "upd_date": "'2024-01-01 00:00:00'"}  # fmt: skip
+    plans = {"event_id": "i + 900", "event_name": "concat('Plan ', i)", "plan": "'Y'", "season_id": "'1'",
+             "upd_date": "'2024-01-01 00:00:00'"}  # fmt: skip
+    con.execute(
+        f"create or replace table raw_archtics.evnt as {_select('evnt', events, 'range(80) r(i)', load_id)} "
+        f"union all {_select('evnt', plans, 'range(4) r(i)', load_id)}"
+    )
+    eip = {"plan_group_id": "'1'", "plan_event_id": "p + 900", "event_id": "e + 1", "season_id": "'1'",
+           "event_date": "strftime(date '2024-04-01' + cast(e * 3 as integer), '%Y-%m-%d')"}  # fmt: skip
+    con.execute(
+        f"create or replace table raw_archtics.events_in_plan as "
+        f"{_select('events_in_plan', eip, '(select p.i as p, e.i as e from range(4) p(i), range(80) e(i) where e.i % 4 = p.i)', load_id)}"  # noqa: E501
+    )
+    season = {"season_id": "'1'", "name": "'2024 Season'", "season_year": "'2024'",
+              "upd_datetime": "'2023-12-01 00:00:00'"}  # fmt: skip
+    con.execute(f"create or replace table raw_archtics.season as {_select('season', season, 'range(1)', load_id)}")
+    # ~4 ticket rows per account: per-event seats, some returned later, some plan-level rows
+    tickets = {
+        "acct_id": "a + 1000",
+        "event_id": "case when k = 3 then 900 + a % 4 else (a * 7 + k) % 80 + 1 end",
+        "plan_event_id": "case when k = 3 then 900 + a % 4 end",
+        "section_id": "a % 40 + 1",
+        "row_id": "(a / 40) % 30 + 1",
+        "seat_num": "(a / 1200) % 1000 * 4 + k + 1",
+        "last_seat": "(a / 1200) % 1000 * 4 + k + 1",
+        "num_seats": "1",
+        "ticket_status": "case when k = 2 and a % 5 = 0 then 'R' else 'A' end",
+        "return_datetime": "case when k = 2 and a % 5 = 0 then '2024-02-01 00:00:00' end",
+        "purchase_price": "cast(20 + a % 80 as varchar)",
+        "add_datetime": "'2024-01-15 00:00:00'",
+        "upd_datetime": "case when k = 2 and a % 5 = 0 then '2024-02-01 00:00:00' else '2024-01-15 00:00:00' end",
+    }
+    con.execute(
+        f"create or replace table raw_archtics.ticket as "
+        f"{_select('ticket', tickets, f'(select a.i as a, k.k as k from range({n}) a(i), range(4) k(k))', load_id)}"
+    )
+    note = {"note_id": "i + 1", "task_stage_seq_num": "1", "acct_id": "i * 50 + 1000",
+            "text": "case when i % 10 = 0 then concat('Merged account ', i * 50 + 1001, ' into ', i * 50 + 1000) "
+                    "else 'Called about renewal' end", "upd_datetime": "'2024-01-10 00:00:00'"}  # fmt: skip
+    con.execute(
+        f"create or replace table raw_archtics.note as {_select('note', note, f'range({max(n // 50, 1)}) r(i)', load_id)}"
+    )
+    # CRM contacts for 10% of people: half carry the Archtics id, all share the person's email
+    con.execute(
+        f"""create or replace table raw_crm.dynamics_contact as
+        select concat('c', i) as contactid, {_pick(FIRST_NAMES, "i * 7 + 1")} as firstname,
+               {_pick(LAST_NAMES, "i * 13")} as lastname, concat('p', i, '.1@example.com') as emailaddress1,
+               case when i % 20 = 0 then cast(i + 1000 as varchar) end as kore_archticsaccountid,
+               '2024-01-01T00:00:00Z' as modifiedon, '{load_id}' as _dlt_load_id, cast(uuid() as varchar) as _dlt_id
+        from range(0, {n}, 10) r(i)"""
+    )
+    con.execute(
+        f"""create or replace table raw_crm.dynamics_account as
+        select concat('a', i) as accountid, concat('Account ', i) as name, '2024-01-01T00:00:00Z' as modifiedon,
+               '{load_id}' as _dlt_load_id, cast(uuid() as varchar) as _dlt_id from range(0, {n}, 20) r(i)"""
+    )
+    return {
+        t: con.execute(f"select count(*) from raw_archtics.{t}").fetchone()[0]
+        for t in ("cust", "cust_email", "cust_address", "ticket", "evnt", "note")
+    }
+
+
+def synthetic_delta(con: duckdb.DuckDBPyConnection, accounts: int, load_id: str = "1730500000.000002") -> dict:
+    """A delta as the API would merge it: 1% of names changed, new returns of 1% of active seats."""
+    n = int(accounts)
+    con.execute("set enable_progress_bar = false")
+    # the delta happens after everything already landed: one day after the newest change time
+    base = con.execute(
+        "select max(try_cast(upd_datetime as timestamp)) + interval 1 day from raw_archtics.ticket"
+    ).fetchone()[0]
+    ts = base.strftime("%Y-%m-%d %H:%M:%S")
+    changed = con.execute(
+        f"update raw_archtics.cust set name_last = concat(name_last, 'x'), upd_date = '{ts}', "
+        f"_dlt_load_id = '{load_id}' where cast(acct_id as bigint) % 100 = 3"
+    ).fetchone()[0]
+    con.execute(
+        f"""insert into raw_archtics.ticket
+        select * replace (
+            'R' as ticket_status, '{ts}' as return_datetime, '{ts}' as upd_datetime,
+            '{load_id}' as _dlt_load_id, cast(uuid() as varchar) as _dlt_id)
+        from raw_archtics.ticket
+        where ticket_status = 'A' and plan_event_id is null and cast(acct_id as bigint) % 100 = 7"""
+    )
+    returns = con.execute(f"select count(*) from raw_archtics.ticket where _dlt_load_id = '{load_id}'").fetchone()[0]
+    return {"names_changed": int(changed or 0), "tickets_returned": int(returns), "accounts": n}
+
+
+def _count(settings: Settings, table: str) -> int:
+    con = duckdb.connect(str(settings.duckdb_path), read_only=True)
+    try:
+        return int(con.execute(f"select count(*) from {table}").fetchone()[0])
+    finally:
+        con.close()
+
+
+def _land_with_generator(settings: Settings, accounts: int) -> dict:
+    from dlt_pipelines.archtics_export import land_export
+    from sandbox.generator import generate
+
+    gen = generate(accounts, settings.export_dir, sandbox_dir=settings.sandbox_dir, show_progress=False)
+    landed = land_export(settings, settings.export_dir, show_progress=False)
+    return {"generated": gen, "landed": landed}
+
+
+def run(
+    workdir: Path,
+    accounts: int | None = None,
+    rows: int | None = None,
+    raw: str = "synthetic",
+    with_tests: bool = True,
+    **kw,
+) -> dict:
+    """Full and incremental dbt run on a fresh warehouse in ``workdir`` (see the module docstring)."""
+    accounts = int(accounts or 100_000)
+    settings = Settings(workdir=Path(workdir).resolve())
+    settings.ensure_dirs()
+    if settings.duckdb_path.exists():
+        settings.duckdb_path.unlink()
+    out: dict = {"accounts": accounts, "raw": raw}
+    with run_record(settings, "bench", "dbt") as rec:
+        t0 = time.perf_counter()
+        if raw == "generator":
+            out["landing"] = _land_with_generator(settings, accounts)
+        else:
+            con = duckdb.connect(str(settings.duckdb_path))
+            try:
+                out["raw_rows"] = synthetic_raw(con, accounts)
+            finally:
+                con.close()
+        out["raw_seconds"] = round(time.perf_counter() - t0, 2)
+        run_dbt(settings, ["seed"])
+        run_dbt(settings, ["parse"])  # parse once, so the timings below are the runs themselves
+
+        t0 = time.perf_counter()
+        run_dbt(settings, ["run", *SELECT_PHASE_1])
+        out["full_seconds"] = round(time.perf_counter() - t0, 2)
+        fact_before = _count(settings, "marts.fct_ticket_purchases")
+
+        if with_tests:
+            t0 = time.perf_counter()
+            res = run_dbt(settings, ["test", *SELECT_PHASE_1], check=False)
+            out["tests_seconds"] = round(time.perf_counter() - t0, 2)
+            out["tests_failed"] = res.count("fail") + res.count("error")
+
+        con = duckdb.connect(str(settings.duckdb_path))
+        try:
+            out["delta"] = synthetic_delta(con, accounts)
+        finally:
+            con.close()
+        t0 = time.perf_counter()
+        run_dbt(settings, ["run", *SELECT_PHASE_1])
+        out["incremental_seconds"] = round(time.perf_counter() - t0, 2)
+        out["fact_rows_before"] = fact_before
+        out["fact_rows_after"] = _count(settings, "marts.fct_ticket_purchases")
+        out["rows"] = {
+            t: _count(settings, t)
+            for t in ("stg.stg_archtics__custs", "stg.stg_archtics__tickets", "int.int_tickets_activated",
+                      "dedup.dedup_person_records", "dedup.dedup_candidate_pairs", "marts.dim_account")
+        }  # fmt: skip
+        rec.rows_in = sum(out.get("raw_rows", {}).values())
+        rec.rows_out = out["fact_rows_after"]
+        rec.detail = {k: v for k, v in out.items() if k.endswith("_seconds")}
+    return out

@@ -1,0 +1,224 @@
+"""Benchmark the Archtics landing: export files into raw_archtics, against DuckDB's own read_csv,
+then the ~1% catch-up over HTTP.
+
+Goals (issue 3): landing at >= 50% of DuckDB's native ``read_csv`` rate on the same files, 1M
+accounts in <= 5 minutes, the 1% catch-up in <= 5% of the initial landing time, bounded memory.
+The landing is timed per dataset (one ``land_export`` call per dataset, same code path), so the
+figures show which dataset is slow; the DuckDB reference reads the same part files into a table
+of the same dataset in a separate database file in the same run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import psutil
+
+from dlt_pipelines.archtics_common import DATASETS
+from dlt_pipelines.archtics_deltas import land_deltas
+from dlt_pipelines.archtics_export import land_export
+from kore.config import get_settings
+
+
+class PeakRss:
+    """Samples this process's resident memory (plus children) in a thread; keeps the peak."""
+
+    def __init__(self, interval: float = 0.2, children: bool = True):
+        self.interval = interval
+        self.children = children
+        self.peak = 0
+        self._stop = threading.Event()
+        self._proc = psutil.Process()
+
+    def _rss(self) -> int:
+        total = self._proc.memory_info().rss
+        for child in self._proc.children(recursive=True) if self.children else []:
+            try:
+                total += child.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._rss())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakRss:
+        self.peak = self._rss()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def mb(self) -> float:
+        return round(self.peak / 2**20, 1)
+
+
+@contextlib.contextmanager
+def sandbox_server(sandbox_dir: Path, export_dir: Path, timeout: float = 900) -> Iterator[tuple[str, str, str]]:
+    """Run the sandbox Archtics API in a child process; yields (url, client_id, client_secret)."""
+    cred = sandbox_dir / "archtics_api_credentials.json"
+    cred.unlink(missing_ok=True)
+    code = "import sys; from pathlib import Path; from sandbox.archtics_api import serve; serve(Path(sys.argv[1]), Path(sys.argv[2]))"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(sandbox_dir), str(export_dir)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + timeout
+        while not cred.exists():
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace")[-300:] if proc.stderr else ""
+                raise RuntimeError(f"sandbox API exited with {proc.returncode}: {err}")
+            if time.monotonic() > deadline:
+                raise TimeoutError("sandbox API did not start")
+            time.sleep(0.2)
+        time.sleep(0.2)  # the file is written in one go; give the writer a moment to close it
+        doc = json.loads(cred.read_text())
+        yield doc["url"], doc["client_id"], doc["client_secret"]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def duckdb_reference(export_dir: Path, db_path: Path) -> dict[str, dict[str, float]]:
+    """DuckDB's native read_csv of the same part files into one table per dataset (all text)."""
+    manifest = json.loads((export_dir / "manifest.json").read_text())
+    db_path.unlink(missing_ok=True)
+    con = duckdb.connect(str(db_path))
+    out: dict[str, dict[str, float]] = {}
+    try:
+        for ds in DATASETS:
+            files = [str(export_dir / f["path"]) for f in manifest["files"] if f["dataset"] == ds]
+            if not files:
+                continue
+            t0 = time.perf_counter()
+            con.execute(f"create table {ds} as select * from read_csv({files!r}, all_varchar = true, header = true)")
+            secs = time.perf_counter() - t0
+            rows = con.sql(f"select count(*) from {ds}").fetchall()[0][0]
+            out[ds] = {"rows": rows, "seconds": round(secs, 3)}
+    finally:
+        con.close()
+        db_path.unlink(missing_ok=True)
+    return out
+
+
+def run(workdir: Path, accounts: int | None = None, rows: int | None = None, **kw: Any) -> dict:
+    """Generate (or reuse, ``reuse=True``) an export of ``accounts`` accounts, land it, compare.
+
+    Extra keywords: ``change_rate`` (share of accounts changed after the cutoff, default 0.01),
+    ``seed``, ``reuse``, ``page_size``.
+    """
+    from sandbox.generator import generate
+
+    accounts = accounts or 1_000_000
+    workdir = Path(workdir).resolve()
+    export_dir, sandbox_dir = workdir / "export", workdir / "sandbox"
+    marker = workdir / "generated.json"
+    params = {"accounts": accounts, "seed": kw.get("seed", 42), "change_rate": kw.get("change_rate", 0.01)}
+    gen_seconds = None
+    if not (kw.get("reuse") and marker.exists() and json.loads(marker.read_text()) == params):
+        shutil.rmtree(workdir, ignore_errors=True)
+        workdir.mkdir(parents=True)
+        t0 = time.perf_counter()
+        generate(accounts, export_dir, seed=params["seed"], sandbox_dir=sandbox_dir,
+                 change_rate=params["change_rate"], show_progress=False)  # fmt: skip
+        gen_seconds = round(time.perf_counter() - t0, 1)
+        marker.write_text(json.dumps(params))
+    for stale in (workdir / "warehouse.duckdb", workdir / "warehouse.duckdb.wal", workdir / ".dlt_data"):
+        if stale.is_dir():
+            shutil.rmtree(stale)
+        else:
+            stale.unlink(missing_ok=True)
+    os.environ.pop("KORE_DUCKDB_PATH", None)
+    settings = get_settings(workdir)
+
+    # --- initial landing, dataset by dataset -------------------------------------------------
+    per: dict[str, dict[str, float]] = {}
+    with PeakRss() as mem_land:
+        t_all = time.perf_counter()
+        for ds in DATASETS:
+            t0 = time.perf_counter()
+            summary = land_export(settings, export_dir, show_progress=False, datasets=[ds])
+            per[ds] = {"seconds": round(time.perf_counter() - t0, 3)}
+        land_seconds = time.perf_counter() - t_all
+    for ds, d in summary["datasets"].items():
+        per[ds]["rows"] = d["rows"] + d["quarantined"]
+    total_rows = summary["rows"] + summary["quarantined"]
+
+    # --- DuckDB's own read_csv of the same files -----------------------------------------------
+    ref = duckdb_reference(export_dir, workdir / "duckdb_reference.duckdb")
+    ref_rows = sum(r["rows"] for r in ref.values())
+    ref_seconds = sum(r["seconds"] for r in ref.values())
+    for ds, r in ref.items():
+        per.setdefault(ds, {})
+        per[ds]["rows_per_s"] = round(per[ds].get("rows", 0) / per[ds]["seconds"], 1) if per[ds].get("seconds") else 0
+        per[ds]["duckdb_read_csv_rows_per_s"] = round(r["rows"] / r["seconds"], 1) if r["seconds"] else 0
+        per[ds]["ratio_vs_duckdb"] = (
+            round(per[ds]["rows_per_s"] / per[ds]["duckdb_read_csv_rows_per_s"], 3)
+            if per[ds]["duckdb_read_csv_rows_per_s"]
+            else None
+        )
+
+    # --- the catch-up over HTTP (the sandbox API runs in its own process: its memory is not ours) ----
+    catchup: dict[str, Any] = {}
+    try:
+        with sandbox_server(sandbox_dir, export_dir) as (url, cid, secret), PeakRss(children=False) as mem_c:
+            t0 = time.perf_counter()
+            deltas = land_deltas(settings, url, cid, secret, page_size=kw.get("page_size", 5000), show_progress=False)
+            catchup = {
+                "catchup_seconds": round(time.perf_counter() - t0, 2),
+                "catchup_rows_fetched": deltas["rows_fetched"],
+                "catchup_rows_written": deltas["rows_written"],
+            }
+        catchup["catchup_peak_rss_mb"] = mem_c.mb
+        catchup["catchup_ratio"] = round(catchup["catchup_seconds"] / land_seconds, 4)
+    except Exception as exc:  # report the landing figures even when the sandbox cannot serve
+        catchup = {"catchup_error": f"{type(exc).__name__}: {str(exc)[:300]}", "catchup_seconds": None,
+                   "catchup_ratio": None}  # fmt: skip
+
+    rows_per_s = total_rows / land_seconds
+    duck_rps = ref_rows / ref_seconds if ref_seconds else 0.0
+    result = {
+        "accounts": accounts,
+        "rows": total_rows,
+        "quarantined": summary["quarantined"],
+        "files": summary["files"],
+        "seconds": round(land_seconds, 2),
+        "rows_per_s": round(rows_per_s, 1),
+        "duckdb_read_csv_rows": ref_rows,
+        "duckdb_read_csv_seconds": round(ref_seconds, 2),
+        "duckdb_read_csv_rows_per_s": round(duck_rps, 1),
+        "ratio_vs_duckdb": round(rows_per_s / duck_rps, 3) if duck_rps else None,
+        "peak_rss_mb": mem_land.mb,
+        **catchup,
+        "generate_seconds": gen_seconds,
+        "datasets": per,
+        "cpu_count": os.cpu_count(),
+    }
+    result["goals"] = {
+        "ratio_vs_duckdb_ge_0.5": bool(result["ratio_vs_duckdb"] and result["ratio_vs_duckdb"] >= 0.5),
+        "1M_accounts_le_300s": (land_seconds <= 300) if accounts >= 1_000_000 else None,
+        "catchup_le_5pct": (result["catchup_ratio"] <= 0.05) if result["catchup_ratio"] is not None else None,
+    }
+    return result

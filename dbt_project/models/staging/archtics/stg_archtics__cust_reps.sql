@@ -1,0 +1,66 @@
+{#- stg_archtics__cust_reps: one row per account rep assignment.
+    Typed copy of raw_archtics.cust_rep (every value arrives as text); the latest landed row wins per business key
+    (acct_id, acct_rep_id, acct_rep_type). Source column names are kept so a real export maps on without renaming. -#}
+{%- set columns = {
+    'acct_id': 'bigint',
+    'acct_rep_id': 'bigint',
+    'acct_rep_type': 'varchar',
+    'acct_rep_type_name': 'varchar',
+    'rep_cust_name_id': 'bigint',
+    'rep_name_first': 'varchar',
+    'rep_name_middle': 'varchar',
+    'rep_name_last': 'varchar',
+    'rep_name_title': 'varchar',
+    'rep_company_name': 'varchar',
+    'rep_nick_name': 'varchar',
+    'rep_name_last_first_mi': 'varchar',
+    'rep_full_name': 'varchar',
+    'rep_user_id': 'varchar',
+    'rep_email_addr': 'varchar',
+    'rep_phone': 'varchar',
+    'rep_phone_formatted': 'varchar'
+} -%}
+
+{%- set available = kore_relation_columns(source('archtics', 'cust_rep')) %}
+
+with source as (
+
+    select * from {{ source('archtics', 'cust_rep') }}
+
+),
+
+typed as (
+
+    select
+        {%- for column, data_type in columns.items() %}
+        {{ kore_raw_column(available, column, data_type) }} as {{ column }},
+        {%- endfor %}
+        _dlt_load_id as load_id,
+        _source_file as source_file,
+        {{ kore_to_bigint('_source_line') }} as source_line
+    from source
+
+),
+
+ranked as (
+
+    select
+        typed.*,
+        row_number() over (
+            partition by acct_id, acct_rep_id, acct_rep_type
+            order by load_id desc, source_line desc
+        ) as latest_rank
+    from typed
+
+)
+
+select
+    {%- for column in columns %}
+    {{ column }},
+    {%- endfor %}
+    {{ kore_row_hash(columns.keys() | list) }} as row_hash,
+    load_id,
+    source_file,
+    source_line
+from ranked
+where latest_rank = 1

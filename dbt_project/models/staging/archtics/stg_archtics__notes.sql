@@ -1,0 +1,83 @@
+{#- stg_archtics__notes: one row per note / task stage.
+    Typed copy of raw_archtics.note (every value arrives as text); the newest upd_datetime wins per business key
+    (note_id, task_stage_seq_num). Source column names are kept so a real export maps on without renaming. -#}
+{%- set columns = {
+    'note_id': 'bigint',
+    'acct_id': 'bigint',
+    'add_user': 'varchar',
+    'add_datetime': 'timestamp',
+    'note_type': 'varchar',
+    'upd_datetime': 'timestamp',
+    'upd_user': 'varchar',
+    'contact_category': 'varchar',
+    'contact_subcategory': 'varchar',
+    'contact_response': 'varchar',
+    'contact_type': 'varchar',
+    'task_type': 'varchar',
+    'text': 'varchar',
+    'priority': 'varchar',
+    'alert_id': 'varchar',
+    'alert_name': 'varchar',
+    'task_stage_seq_num': 'bigint',
+    'task_activity_code': 'varchar',
+    'task_result_code': 'varchar',
+    'task_stage_status_code': 'varchar',
+    'task_activity': 'varchar',
+    'task_result': 'varchar',
+    'task_stage_status': 'varchar',
+    'task_assigned_to_user_id': 'varchar',
+    'task_assigned_to_dept_id': 'varchar',
+    'task_dept_name': 'varchar',
+    'task_assignee_notified': 'varchar',
+    'task_duration': 'varchar',
+    'task_stage_text': 'varchar',
+    'task_start_date': 'date',
+    'task_end_date': 'date',
+    'task_probability_to_close': 'varchar',
+    'task_probability_to_close_name': 'varchar'
+} -%}
+
+{%- set available = kore_relation_columns(source('archtics', 'note')) %}
+
+with source as (
+
+    select * from {{ source('archtics', 'note') }}
+
+),
+
+typed as (
+
+    select
+        {%- for column, data_type in columns.items() %}
+        {{ kore_raw_column(available, column, data_type) }} as {{ column }},
+        {%- endfor %}
+        _dlt_load_id as load_id,
+        _source_file as source_file,
+        {{ kore_to_bigint('_source_line') }} as source_line
+    from source
+
+),
+
+ranked as (
+
+    select
+        typed.*,
+        row_number() over (
+            partition by note_id, task_stage_seq_num
+            order by upd_datetime desc, load_id desc, source_line desc
+        ) as latest_rank
+    from typed
+
+)
+
+select
+    {%- for column in columns %}
+    {{ column }},
+    {%- endfor %}
+    case when text like 'Merged account %' then 1 else 0 end as is_account_merge,
+    {{ kore_row_hash(columns.keys() | list) }} as row_hash,
+    load_id,
+    source_file,
+    source_line
+from ranked
+where latest_rank = 1

@@ -1,0 +1,501 @@
+"""Land Archtics changes since the export cutoff (the catch-up, then every incremental) over HTTP.
+
+Why it is built this way:
+
+* **One incremental per dataset**, ``dlt.sources.incremental("change_ts")`` starting at the
+  export cutoff read from ``raw_archtics.load_cutoff``: the first run is the large catch-up, later
+  runs continue from the last loaded change time. The API returns rows with change time ``>=
+  since``; rows at the boundary that were already loaded are dropped by dlt's incremental
+  (dedup by primary key at the last value). Incremental state travels in the same load package
+  as the rows, and packages a killed run left behind are loaded before anything new is fetched,
+  so a crash loses and doubles nothing.
+* **Merge into the export's tables** (``delete-insert``) on ``_business_key`` - the business key
+  columns joined into one text value, because some business keys contain NULLs
+  (ticket.return_datetime) and NULL never equals NULL in a SQL join. ``change_ts`` sorts
+  duplicates within a batch so the newest version wins.
+* **Child lists** (cust_address, cust_email, cust_rep per account; events_in_plan per plan) also
+  carry the parent key as ``merge_key``: the rows of every parent in the batch are deleted and the
+  new list inserted, so a removed address disappears.
+* **Unchanged rows write nothing**: each row's ``_row_hash`` (same definition as the export's)
+  is looked up in the raw table; rows already there are skipped (child lists: a parent's list is
+  skipped when every row is there and the row count is the same).
+* **Account merges** ("Merged account <old> into <new>" notes) are recorded in
+  ``raw_archtics.account_merges``. The rows of the old account are kept: Archtics itself marks
+  them (``rec_status`` 'I') and moves the tickets, and those changes arrive as ordinary rows, so
+  the replica stays equal to the source; downstream models read ``account_merges`` to map the old
+  account id to the new one.
+* **HTTP**: OAuth client-credentials token (refreshed on expiry and on 401); 429 and 5xx retried
+  with exponential backoff honouring ``Retry-After``; dropped connections and truncated bodies
+  retried (tenacity).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import dlt
+import requests
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+
+from dlt_pipelines.archtics_common import (
+    BUSINESS_KEY,
+    CHANGE_TS,
+    DATASETS,
+    RAW_DATASET,
+    ROW_HASH,
+    Dataset,
+    business_key,
+    discard_interrupted_packages,
+    parse_merge_note,
+    row_hash,
+)
+from kore.config import Settings, dlt_destination
+from kore.runlog import run_record
+
+PIPELINE_NAME = "archtics_deltas"
+LOOKUP_CHUNK = {"mssql": 1000}  # IN-list size per destination (SQL Server: 2,100 parameters per statement)
+LOOKUP_CHUNK_DEFAULT = 10_000
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP client
+
+
+class Retryable(Exception):
+    """A response worth retrying (429, 5xx, 401 with a stale token)."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+@dataclass
+class ArchticsClient:
+    """Minimal client of the Archtics changes API: token handling, paging, retries."""
+
+    base_url: str
+    client_id: str
+    client_secret: str
+    timeout: float = 60.0
+    max_attempts: int = 10
+    backoff_base: float = 0.25
+    backoff_max: float = 20.0
+    stats: dict[str, int] = field(default_factory=lambda: {"requests": 0, "retries": 0, "token_fetches": 0})
+
+    def __post_init__(self) -> None:
+        self.base_url = self.base_url.rstrip("/")
+        self.session = requests.Session()
+        self._token: str | None = None
+        self._token_expires = 0.0
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, Retryable) and exc.retry_after is not None:
+            return min(exc.retry_after, self.backoff_max)
+        return min(self.backoff_base * 2 ** (state.attempt_number - 1), self.backoff_max)
+
+    def _retrying(self) -> Retrying:
+        def count(_: RetryCallState) -> None:
+            self.stats["retries"] += 1
+
+        return Retrying(
+            retry=retry_if_exception_type(
+                (
+                    Retryable,
+                    requests.ConnectionError,
+                    requests.Timeout,
+                    requests.exceptions.ChunkedEncodingError,
+                    ValueError,
+                )  # fmt: skip
+            ),
+            wait=self._wait,
+            stop=stop_after_attempt(self.max_attempts),
+            before_sleep=count,
+            reraise=True,
+        )
+
+    def token(self) -> str:
+        if self._token and time.monotonic() < self._token_expires - 30:
+            return self._token
+        for attempt in self._retrying():
+            with attempt:
+                self.stats["token_fetches"] += 1
+                r = self.session.post(
+                    f"{self.base_url}/oauth/token",
+                    data={
+                        "grant_type": "client_credentials",
+                        "client_id": self.client_id,
+                        "client_secret": self.client_secret,
+                    },  # fmt: skip
+                    timeout=self.timeout,
+                )
+                self._check(r)
+                doc = r.json()
+                self._token = doc["access_token"]
+                self._token_expires = time.monotonic() + float(doc.get("expires_in", 3600))
+        assert self._token
+        return self._token
+
+    @staticmethod
+    def _check(r: requests.Response) -> None:
+        if r.status_code == 429 or r.status_code >= 500:
+            raise Retryable(f"HTTP {r.status_code}", _retry_after(r.headers.get("Retry-After")))
+        r.raise_for_status()
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        for attempt in self._retrying():
+            with attempt:
+                self.stats["requests"] += 1
+                r = self.session.get(
+                    f"{self.base_url}{path}",
+                    params=params,
+                    headers={"Authorization": f"Bearer {self.token()}"},
+                    timeout=self.timeout,
+                )
+                if r.status_code == 401:
+                    self._token = None  # expired or revoked: fetch a new one and retry
+                    raise Retryable("HTTP 401 (token refreshed)")
+                self._check(r)
+                return r.json()  # a truncated body raises ValueError and is retried
+        raise AssertionError("unreachable")
+
+    def datasets(self) -> dict[str, Any]:
+        doc = self.get("/v1/datasets")
+        items = doc.get("datasets", doc) if isinstance(doc, dict) else doc
+        if isinstance(items, dict):
+            return items
+        return {d["name"] if isinstance(d, dict) else d: d for d in items}
+
+    def changes(self, dataset: str, since: str, page_size: int) -> Iterator[list[dict[str, Any]]]:
+        """Pages of changed rows (change time >= since), in (change time, business key) order."""
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {"since": since, "page_size": page_size}
+            if token:
+                params["page_token"] = token
+            doc = self.get(f"/v1/datasets/{dataset}/changes", params)
+            yield doc.get("rows") or []
+            token = doc.get("next_page_token")
+            if not token:
+                return
+
+
+# --------------------------------------------------------------------------------------------
+# skipping unchanged rows
+
+
+class ExistingRows:
+    """Looks up what the raw tables already hold, so unchanged rows are not written again."""
+
+    def __init__(self, pipeline: dlt.Pipeline):
+        self.pipeline = pipeline
+        self._known: dict[str, bool] = {}
+        self.chunk = LOOKUP_CHUNK.get(pipeline.destination.destination_name, LOOKUP_CHUNK_DEFAULT)
+        self._client: Any = None
+
+    def __enter__(self) -> ExistingRows:
+        """One connection for all lookups of a run (opening one costs ~0.1 s); closed before the load."""
+        self._client = self.pipeline.sql_client()
+        self._client.open_connection()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._client is not None:
+            self._client.close_connection()
+            self._client = None
+
+    @contextlib.contextmanager
+    def _conn(self) -> Iterator[Any]:
+        if self._client is not None:
+            yield self._client
+        else:
+            with self.pipeline.sql_client() as client:
+                yield client
+
+    def _has(self, client: Any, table: str) -> bool:
+        """Whether the raw table exists yet (a first run into an empty dataset has nothing to compare)."""
+        if table not in self._known:
+            try:
+                with client.execute_query(f"select 1 from {client.make_qualified_table_name(table)} where 1 = 0"):
+                    pass
+                self._known[table] = True
+            except Exception:
+                self._known[table] = False
+        return self._known[table]
+
+    def hashes(self, table: str, hashes: list[str]) -> set[str]:
+        found: set[str] = set()
+        if not hashes:
+            return found
+        with self._conn() as client:
+            if not self._has(client, table):
+                return found
+            name = client.make_qualified_table_name(table)
+            for i in range(0, len(hashes), self.chunk):
+                part = hashes[i : i + self.chunk]
+                marks = ", ".join(["%s"] * len(part))
+                with client.execute_query(f"select {ROW_HASH} from {name} where {ROW_HASH} in ({marks})", *part) as cur:
+                    found.update(r[0] for r in cur.fetchall())
+        return found
+
+    def counts(self, table: str, column: str, values: list[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        if not values:
+            return out
+        with self._conn() as client:
+            if not self._has(client, table):
+                return out
+            name = client.make_qualified_table_name(table)
+            col = client.escape_column_name(column)
+            for i in range(0, len(values), self.chunk):
+                part = values[i : i + self.chunk]
+                marks = ", ".join(["%s"] * len(part))
+                sql = f"select {col}, count(*) from {name} where {col} in ({marks}) group by {col}"
+                with client.execute_query(sql, *part) as cur:
+                    out.update({str(r[0]): int(r[1]) for r in cur.fetchall()})
+        return out
+
+
+def changed_rows(ds: Dataset, rows: list[dict[str, Any]], existing: ExistingRows) -> list[dict[str, Any]]:
+    """The rows of a batch that change the replica (rows already present by hash are dropped)."""
+    if not rows:
+        return rows
+    present = existing.hashes(ds.name, [r[ROW_HASH] for r in rows])
+    if not ds.child_list:
+        return [r for r in rows if r[ROW_HASH] not in present]
+    parent = ds.parent_key[0]
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(str(r.get(parent)), []).append(r)
+    have = existing.counts(ds.name, parent, list(groups))
+    out: list[dict[str, Any]] = []
+    for pid, grp in groups.items():
+        unchanged = all(r[ROW_HASH] in present for r in grp) and have.get(pid, 0) == len(grp)
+        if not unchanged:
+            out.extend(grp)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# dlt source
+
+
+def _prepare(row: dict[str, Any], ds: Dataset) -> dict[str, Any]:
+    row = {k: (None if v is None or v == "" else str(v)) for k, v in row.items()}
+    row[ROW_HASH] = row_hash(row)
+    row[BUSINESS_KEY] = business_key(row, ds)
+    return row
+
+
+def dataset_resource(
+    ds: Dataset,
+    client: ArchticsClient,
+    existing: ExistingRows,
+    cutoff: str,
+    page_size: int,
+    stats: dict,
+    columns: list[str] | None = None,
+    on_page: Callable[[str, int], Any] | None = None,
+) -> Any:
+    """One dataset's changes, merged into raw_archtics.<dataset>."""
+    merge_key = list(ds.parent_key) if ds.child_list else None
+    hints: dict[str, Any] = {c: {"data_type": "text"} for c in columns or ()}
+    hints[CHANGE_TS] = {"data_type": "text", "dedup_sort": "desc"}
+
+    @dlt.resource(
+        name=ds.name,
+        table_name=ds.name,
+        write_disposition={"disposition": "merge", "strategy": "delete-insert"},
+        primary_key=[BUSINESS_KEY],
+        merge_key=merge_key,
+        columns=hints,
+    )
+    def changes(
+        cursor: dlt.sources.incremental[str] = dlt.sources.incremental(CHANGE_TS, initial_value=cutoff),
+    ) -> Iterator[Any]:
+        st = stats.setdefault(ds.name, {"fetched": 0, "written": 0, "unchanged": 0, "pages": 0})
+        held: list[dict[str, Any]] = []  # child lists: the last parent of a page may continue on the next
+        parent = ds.parent_key[0] if ds.child_list else None
+        for page in client.changes(ds.name, cursor.start_value, page_size):
+            st["pages"] += 1
+            st["fetched"] += len(page)
+            if on_page is not None:
+                on_page(ds.name, len(page))
+            rows = held + [_prepare(r, ds) for r in page]
+            held = []
+            if parent and rows:
+                last = rows[-1].get(parent)
+                cut = len(rows)
+                while cut > 0 and rows[cut - 1].get(parent) == last:
+                    cut -= 1
+                rows, held = rows[:cut], rows[cut:]
+            yield from _emit(ds, rows, existing, st)
+        yield from _emit(ds, held, existing, st)
+
+    return changes
+
+
+def _emit(ds: Dataset, rows: list[dict[str, Any]], existing: ExistingRows, st: dict) -> Iterator[Any]:
+    if not rows:
+        return
+    keep = changed_rows(ds, rows, existing)
+    st["unchanged"] += len(rows) - len(keep)
+    st["written"] += len(keep)
+    if keep:
+        yield keep
+    if ds.name == "note":
+        merges = []
+        for r in keep:
+            m = parse_merge_note(r.get("text"))
+            if m:
+                # change_ts and _business_key: the note resource's incremental sees these rows too
+                merges.append({"old_acct_id": m[0], "new_acct_id": m[1], "note_id": r.get("note_id"),
+                               CHANGE_TS: r.get(CHANGE_TS), BUSINESS_KEY: f"merge:{m[0]}:{m[1]}"})  # fmt: skip
+        if merges:
+            st["account_merges"] = st.get("account_merges", 0) + len(merges)
+            yield dlt.mark.with_hints(
+                merges,
+                dlt.mark.make_hints(
+                    table_name="account_merges",
+                    write_disposition={"disposition": "merge", "strategy": "delete-insert"},
+                    primary_key=["old_acct_id", "new_acct_id"],
+                ),
+                create_table_variant=True,
+            )
+
+
+@dlt.source(name=PIPELINE_NAME, max_table_nesting=0)
+def archtics_changes(
+    client: ArchticsClient,
+    existing: ExistingRows,
+    cutoff: str,
+    page_size: int = 5000,
+    datasets: tuple[str, ...] = tuple(DATASETS),
+    stats: dict | None = None,
+    columns: dict[str, list[str]] | None = None,
+    on_page: Callable[[str, int], Any] | None = None,
+) -> Any:
+    # every value is text: keep dlt from turning 'YYYY-MM-DD HH:MM:SS' strings into timestamps
+    dlt.current.source_schema().remove_type_detection("iso_timestamp")
+    stats = stats if stats is not None else {}
+    cols = columns or {}
+    return [
+        dataset_resource(DATASETS[d], client, existing, cutoff, page_size, stats, cols.get(d), on_page)
+        for d in datasets
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# running
+
+
+def read_cutoff(pipeline: dlt.Pipeline) -> str:
+    """The export cutoff from raw_archtics.load_cutoff (written by the export pipeline)."""
+    with pipeline.sql_client() as client:
+        try:
+            with client.execute_query(f"select cutoff from {client.make_qualified_table_name('load_cutoff')}") as cur:
+                rows = [str(r[0]) for r in cur.fetchall()]
+        except Exception as exc:
+            raise RuntimeError(
+                "raw_archtics.load_cutoff is missing: land the export (land_export) before the deltas"
+            ) from exc
+    if len(set(rows)) != 1:
+        raise RuntimeError(f"raw_archtics.load_cutoff must hold exactly one cutoff, found {sorted(set(rows))}")
+    return rows[0]
+
+
+def make_pipeline(settings: Settings) -> dlt.Pipeline:
+    settings.ensure_dirs()
+    settings.apply_env()
+    return dlt.pipeline(
+        pipeline_name=PIPELINE_NAME,
+        destination=dlt_destination(settings),
+        dataset_name=RAW_DATASET,
+        pipelines_dir=str(settings.dlt_data_dir),
+    )
+
+
+def finish_pending(pipeline: dlt.Pipeline) -> int:
+    """Load what a killed run extracted (rows + incremental state) before fetching anything new."""
+    discard_interrupted_packages(pipeline.working_dir)
+    if pipeline.list_extracted_load_packages():
+        pipeline.normalize()
+    pending = pipeline.list_normalized_load_packages()
+    if pending:
+        pipeline.load().raise_on_failed_jobs()
+    return len(pending)
+
+
+def land_deltas(
+    settings: Settings,
+    api_url: str,
+    client_id: str,
+    client_secret: str,
+    page_size: int = 5000,
+    *,
+    datasets: tuple[str, ...] | None = None,
+    show_progress: bool = True,
+    client_options: dict[str, Any] | None = None,
+) -> dict:
+    """Fetch and merge all changes since the last run (first run: since the export cutoff).
+
+    Returns per dataset: rows fetched, written, skipped as unchanged, pages; plus HTTP request
+    and retry counts. Secrets are never logged.
+    """
+    names = tuple(datasets or DATASETS)
+    with run_record(settings, "land_deltas", "archtics") as rec:
+        pipeline = make_pipeline(settings)
+        resumed = finish_pending(pipeline)
+        cutoff = read_cutoff(pipeline)
+        client = ArchticsClient(api_url, client_id, client_secret, **(client_options or {}))
+        offered = client.datasets()
+        missing = [n for n in names if n not in offered]
+        if missing:
+            raise RuntimeError(f"the Archtics API does not offer datasets {missing}")
+        stats: dict[str, dict[str, int]] = {}
+        t0 = time.perf_counter()
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), disable=not show_progress
+        ) as progress:
+            task = progress.add_task("fetching Archtics changes")
+            columns = {n: list(offered[n].get("columns") or []) for n in names if isinstance(offered[n], dict)}
+            fetched = [0]
+
+            def on_page(dataset: str, n: int) -> None:
+                fetched[0] += n
+                progress.update(task, description=f"fetching Archtics changes: {dataset}, {fetched[0]:,} rows")
+
+            source = archtics_changes(client, ExistingRows(pipeline), cutoff, page_size, names, stats, columns, on_page)
+            pipeline.extract(source)
+            progress.update(task, description="loading Archtics changes")
+            pipeline.normalize()
+            pipeline.load().raise_on_failed_jobs()
+        written = sum(s["written"] for s in stats.values())
+        summary = {
+            "cutoff": cutoff,
+            "rows_fetched": sum(s["fetched"] for s in stats.values()),
+            "rows_written": written,
+            "rows_unchanged": sum(s["unchanged"] for s in stats.values()),
+            "datasets": stats,
+            "http": dict(client.stats),
+            "packages_resumed": resumed,
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
+        rec.rows_in = summary["rows_fetched"]
+        rec.rows_out = written
+        rec.detail = summary
+        return summary

@@ -1,0 +1,160 @@
+"""Pull CRM-owned entities into ``raw_crm.<flavor>_<entity_snake>`` with dlt (incremental merge).
+
+One dlt source per flavour, one resource per CRM-owned registry entity the flavour syncs, in
+registry pull order. Each resource reads the rows changed since its last cursor
+(``modifiedon`` / ``SystemModstamp``, ``dlt.sources.incremental``) and merges them on the CRM id.
+Salesforce keeps Appointment and Task in one object (``Task``), so both land in
+``raw_crm.salesforce_task``. Columns are the CRM field names as dlt normalises them; every field of
+``crm_field_map.csv`` is declared, so a column exists even while all its values are null.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import dlt
+from dlt.common.normalizers.naming.snake_case import NamingConvention
+
+from dlt_pipelines.crm import naming
+from dlt_pipelines.crm.clients import DynamicsClient, SalesforceClient
+from dlt_pipelines.crm.push import write_records
+from kore.config import Settings, dlt_destination
+from kore.registry import Entity, crm_to_kore
+from kore.runlog import RunRecord, run_record
+from kore.warehouse import connect
+
+RAW_DATASET = "raw_crm"
+EPOCH = {"dynamics": "1900-01-01T00:00:00Z", "salesforce": "1900-01-01T00:00:00.000+0000"}
+PAGE_SIZE = {"dynamics": 5000, "salesforce": 2000}
+_NAMING = NamingConvention()
+_DLT_TYPES = {"varchar": "text", "date": "text", "decimal": "double", "timestamp": "timestamp"}
+
+
+def _groups(flavor: str) -> list[tuple[str, list[Entity]]]:
+    """(CRM table name, registry entities stored in it) in pull order."""
+    groups: dict[str, list[Entity]] = {}
+    for ent in crm_to_kore(flavor):
+        groups.setdefault(ent.crm_name(flavor) or "", []).append(ent)
+    return list(groups.items())
+
+
+def table_name(flavor: str, crm_name: str, ents: list[Entity]) -> str:
+    """``<flavor>_<entity_snake>``; a shared object is named after the entity that shares its name."""
+    own = next((e for e in ents if e.entity.lower() == crm_name.lower()), ents[0])
+    return f"{flavor}_{naming.entity_snake(own.entity)}"
+
+
+def _fields(flavor: str, ents: list[Entity]) -> tuple[list[str], dict[str, dict[str, Any]], str, str]:
+    fields: list[str] = []
+    hints: dict[str, dict[str, Any]] = {}
+    for e in ents:
+        for r in naming.field_spec(e.entity).for_flavor(flavor):
+            f = r.field(flavor)
+            if f not in fields:
+                fields.append(f)
+                hints[column(f)] = {"data_type": _DLT_TYPES.get(r.data_type, "text"), "nullable": r.role != "key"}
+    spec = naming.field_spec(ents[0].entity)
+    return fields, hints, spec.id_field(flavor), spec.modified_field(flavor)
+
+
+def column(field: str) -> str:
+    """The raw column of a CRM field: dlt's snake_case identifier (``koreps__Industry__c`` →
+    ``koreps_industry_c``). Applied here rather than left to dlt's relational normaliser, which
+    would read ``__`` as a nesting separator and keep it (``koreps__industry__c``)."""
+    return _NAMING.normalize_identifier(field)
+
+
+def _clean(record: dict[str, Any]) -> dict[str, Any]:
+    """Drop API annotations (``@odata.etag``, Salesforce ``attributes``) and name columns."""
+    return {column(k): v for k, v in record.items() if k != "attributes" and "@" not in k}
+
+
+def crm_source(client: DynamicsClient | SalesforceClient, flavor: str, page_size: int | None = None):
+    """The dlt source for one CRM flavour."""
+    size = page_size or PAGE_SIZE[flavor]
+
+    def make(crm_name: str, ents: list[Entity]):
+        fields, hints, id_field, modified = _fields(flavor, ents)
+        name = table_name(flavor, crm_name, ents)
+
+        @dlt.resource(name=name, primary_key=column(id_field), write_disposition="merge", columns=hints)
+        def read(
+            cursor=dlt.sources.incremental(column(modified), initial_value=EPOCH[flavor]),  # noqa: B008 - dlt's idiom
+        ) -> Iterator[list[dict[str, Any]]]:
+            since = cursor.last_value or EPOCH[flavor]
+            if isinstance(client, DynamicsClient):
+                pages = client.iter_pages(naming.entity_set(crm_name), fields, modified, since, size)
+            else:
+                soql = (
+                    f"SELECT {', '.join(fields)} FROM {crm_name} WHERE {modified} >= {since} "
+                    f"ORDER BY {modified}, {id_field}"
+                )
+                pages = client.iter_pages(soql, size)
+            for page in pages:
+                if page:
+                    yield [_clean(r) for r in page]
+
+        return read
+
+    @dlt.source(name=f"crm_{flavor}", max_table_nesting=0)
+    def source():
+        return [make(crm_name, ents) for crm_name, ents in _groups(flavor)]
+
+    return source()
+
+
+def make_pipeline(settings: Settings, flavor: str) -> dlt.Pipeline:
+    settings.ensure_dirs()
+    settings.apply_env()
+    return dlt.pipeline(
+        pipeline_name=f"crm_pull_{flavor}",
+        destination=dlt_destination(settings),
+        dataset_name=RAW_DATASET,
+        pipelines_dir=str(settings.dlt_data_dir),
+    )
+
+
+def pull(
+    settings: Settings, base_url: str, flavor: str, credentials: dict[str, str], page_size: int | None = None
+) -> dict[str, Any]:
+    """Land every CRM-owned entity of the flavour into ``raw_crm`` (incremental); returns row counts."""
+    if flavor not in ("dynamics", "salesforce"):
+        raise ValueError(f"flavor must be 'dynamics' or 'salesforce', not {flavor!r}")
+    client = DynamicsClient(base_url, credentials) if flavor == "dynamics" else SalesforceClient(base_url, credentials)
+    tables = [table_name(flavor, n, e) for n, e in _groups(flavor)]
+    t0 = time.perf_counter()
+    with run_record(settings, "crm_pull", flavor) as rec:
+        pipeline = make_pipeline(settings, flavor)
+        pipeline.run(crm_source(client, flavor, page_size))
+        counts_all = dict(pipeline.last_trace.last_normalize_info.row_counts) if pipeline.last_trace else {}
+        counts = {t: int(counts_all.get(t, 0)) for t in tables}
+        rec.rows_in = rec.rows_out = sum(counts.values())
+        rec.detail = {"tables": counts}
+    result = {
+        "flavor": flavor,
+        "dataset": RAW_DATASET,
+        "tables": counts,
+        "rows": sum(counts.values()),
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    # One record per table, written together (see push.write_records for why not one call each).
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    records = [
+        RunRecord(
+            stage="crm_pull",
+            entity=t,
+            started_at=now,
+            finished_at=now,
+            rows_in=n,
+            rows_out=n,
+            outcome="success",
+            detail={"flavor": flavor},
+        )
+        for t, n in counts.items()
+    ]
+    with connect(settings) as wh:
+        write_records(settings, wh, records)
+    return result

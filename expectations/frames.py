@@ -1,0 +1,101 @@
+"""Find tables in the warehouse and read the columns a suite needs into a DataFrame.
+
+Names are resolved through ``information_schema`` case-insensitively, because dbt creates
+``kore.SyncedContacts`` as ``syncedcontacts`` on DuckDB but keeps the case on SQL Server.
+DuckDB is read through the run's ``kore.warehouse`` connection; SQL Server through a SQLAlchemy
+``mssql+pyodbc`` engine (pandas reads SQL Server properly only through SQLAlchemy).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from kore.config import Settings, mssql_settings
+from kore.warehouse import Warehouse
+
+
+def mssql_engine(settings: Settings):
+    """A SQLAlchemy engine for the configured SQL Server. Creating it does not connect."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import URL
+
+    s = mssql_settings()
+    query = {
+        "driver": s["driver"],
+        "Encrypt": "no" if s.get("encrypt") == "no" else "yes",
+        "TrustServerCertificate": "yes" if s.get("trust_cert") in ("yes", "true", "1") else "no",
+    }
+    url = URL.create(
+        "mssql+pyodbc",
+        username=s["user"],
+        password=s["password"],
+        host=s["server"],
+        port=int(s["port"]),
+        database=s["database"],
+        query=query,
+    )
+    return create_engine(url, fast_executemany=True, pool_pre_ping=True)
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class TableReader:
+    """Catalogue look-ups and column reads for one check run (one open warehouse connection)."""
+
+    def __init__(self, settings: Settings, wh: Warehouse):
+        self.settings = settings
+        self.wh = wh
+        self._engine: Any = None
+        self._tables: dict[str, tuple[str, str]] | None = None
+        self._columns: dict[tuple[str, str], dict[str, str]] | None = None
+
+    def _catalogue(self) -> dict[str, tuple[str, str]]:
+        if self._tables is None:
+            rows = self.wh.query_rows("select table_schema, table_name from information_schema.tables")
+            self._tables = {f"{s}.{t}".lower(): (str(s), str(t)) for s, t in rows}
+        return self._tables
+
+    def resolve(self, qualified: str) -> tuple[str, str] | None:
+        """``schema.table`` as it is spelled in the warehouse, or None when it does not exist."""
+        return self._catalogue().get(qualified.lower())
+
+    def exists(self, qualified: str) -> bool:
+        return self.resolve(qualified) is not None
+
+    def columns(self, schema: str, table: str) -> dict[str, str]:
+        """Lower-case name → real name of the table's columns (the catalogue is read once per run)."""
+        if self._columns is None:
+            rows = self.wh.query_rows("select table_schema, table_name, column_name from information_schema.columns")
+            self._columns = {}
+            for s, t, c in rows:
+                self._columns.setdefault((str(s), str(t)), {})[str(c).lower()] = str(c)
+        return dict(self._columns.get((schema, table), {}))
+
+    def count(self, qualified: str) -> int | None:
+        real = self.resolve(qualified)
+        if real is None:
+            return None
+        return int(self.wh.scalar(f"select count(*) from {quote(real[0])}.{quote(real[1])}"))
+
+    def read(self, schema: str, table: str, columns: list[str]) -> pd.DataFrame:
+        cols = ", ".join(quote(c) for c in columns) if columns else "1 as one"
+        return self.query_df(f"select {cols} from {quote(schema)}.{quote(table)}")
+
+    def query_df(self, sql: str) -> pd.DataFrame:
+        """A SELECT (without parameters) as a DataFrame, on either engine."""
+        if self.settings.target == "duckdb":
+            return self.wh.query_df(sql)
+        from sqlalchemy import text
+
+        if self._engine is None:
+            self._engine = mssql_engine(self.settings)
+        with self._engine.connect() as con:
+            return pd.read_sql(text(sql), con)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()

@@ -1,0 +1,145 @@
+"""What a check run produces: one :class:`CheckResult` per expectation or audit, gathered in a
+:class:`CheckReport`.
+
+Both GX expectations and the SQL reconciliation audits end up in the same shape so that one table
+(``ops.check_results``), one HTML page and one exit code describe the whole run. Examples carry
+*keys only* (account ids, record ids, event ids), never names or e-mail addresses: the results are
+written to the warehouse and to HTML files that many people read.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import pandas as pd
+
+Severity = Literal["warn", "fail"]
+Status = Literal["passed", "failed", "skipped", "error"]
+LAYERS = ("raw", "staging", "kore", "dedup", "marts")
+MAX_EXAMPLES = 5
+
+
+@dataclass
+class CheckResult:
+    """One check's outcome. ``success`` is False for failed and errored checks, True otherwise."""
+
+    check: str
+    layer: str
+    table: str
+    severity: Severity
+    status: Status
+    failing_rows: int = 0
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    detail: str = ""
+    kind: str = "expectation"  # expectation | audit
+
+    @property
+    def success(self) -> bool:
+        return self.status in ("passed", "skipped")
+
+    @property
+    def hard_failure(self) -> bool:
+        return not self.success and self.severity == "fail"
+
+    def as_row(self) -> dict[str, Any]:
+        row = asdict(self)
+        row["success"] = int(self.success)
+        row["examples"] = json.dumps(self.examples, default=str, sort_keys=True)
+        row["table_name"] = row.pop("table")
+        row["check_name"] = row.pop("check")
+        return row
+
+
+def keys_only(records: list[dict[str, Any]], key_columns: list[str], limit: int = MAX_EXAMPLES) -> list[dict]:
+    """Cut example rows down to their key columns so no personal detail leaves the check."""
+    out: list[dict[str, Any]] = []
+    for rec in records[:limit]:
+        out.append({k: _plain(rec.get(k)) for k in key_columns if k in rec})
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """numpy/pandas scalars to plain Python (JSON-able, readable in HTML)."""
+    if value is None:
+        return None
+    if hasattr(value, "item"):
+        try:
+            return value.item()
+        except (ValueError, AttributeError):
+            pass
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value if isinstance(value, (int, float, str, bool)) else str(value)
+
+
+@dataclass
+class CheckReport:
+    """All results of one ``run_checks`` call. ``ok`` is False when any fail-severity check failed."""
+
+    results: list[CheckResult] = field(default_factory=list)
+    layer: str = "all"
+    run_id: str = ""
+    checked_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    data_docs: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not any(r.hard_failure for r in self.results)
+
+    def counts(self) -> dict[str, int]:
+        c = {"passed": 0, "failed": 0, "warned": 0, "skipped": 0, "error": 0}
+        for r in self.results:
+            if r.status == "failed":
+                c["failed" if r.severity == "fail" else "warned"] += 1
+            elif r.status == "error":
+                c["error"] += 1
+            else:
+                c[r.status] += 1
+        return c
+
+    def failures(self) -> list[CheckResult]:
+        return [r for r in self.results if not r.success]
+
+    def by_check(self, name: str) -> list[CheckResult]:
+        return [r for r in self.results if r.check == name]
+
+    def to_frame(self) -> pd.DataFrame:
+        rows = [{"run_id": self.run_id, "checked_at": self.checked_at, **r.as_row()} for r in self.results]
+        cols = [
+            "run_id",
+            "checked_at",
+            "layer",
+            "table_name",
+            "check_name",
+            "kind",
+            "severity",
+            "status",
+            "success",
+            "failing_rows",
+            "examples",
+            "detail",
+        ]
+        return pd.DataFrame(rows, columns=cols)
+
+    def summary_table(self, only_problems: bool = False) -> str:
+        """The results as a rich table rendered to plain text (what ``kore check`` prints)."""
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"Data checks ({self.layer}): " + ", ".join(f"{k} {v}" for k, v in self.counts().items()))
+        for col in ("layer", "table", "check", "severity", "status", "failing rows", "examples"):
+            table.add_column(col, overflow="fold")
+        style = {"passed": "green", "skipped": "dim", "error": "magenta"}
+        for r in self.results:
+            if only_problems and r.success:
+                continue
+            st = style.get(r.status, "red" if r.severity == "fail" else "yellow")
+            ex = "; ".join(",".join(f"{k}={v}" for k, v in e.items()) for e in r.examples[:3])
+            table.add_row(r.layer, r.table, r.check, r.severity, f"[{st}]{r.status}[/{st}]", str(r.failing_rows), ex)
+        buf = io.StringIO()
+        Console(width=160, file=buf, color_system=None).print(table)
+        return buf.getvalue()

@@ -1,0 +1,243 @@
+"""``run_checks``: every expectation suite and reconciliation audit of a layer, in one report.
+
+What a run does: resolve each suite's table (a missing table is *skipped*, unless an upstream stage
+claims to have produced it: then it *fails*), read the columns the suite needs, validate them with
+GX (one ephemeral context per run), run the SQL/pandas audits, then write the results to
+``ops.check_results`` and the data docs under ``<reports_dir>/data_docs``, and leave a run record.
+
+Severity: ``fail`` results make ``CheckReport.ok`` False (``kore check`` exits non-zero); ``warn``
+results are reported but do not block (raw Archtics data is dirty by nature).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from expectations.audits import AuditContext, audits_for, find_manifest
+from expectations.claims import upstream_claims
+from expectations.data_docs import write_data_docs
+from expectations.frames import TableReader
+from expectations.gx_validate import GxValidator, check_name, now_parameter, referenced_columns, resolve_column
+from expectations.results import LAYERS, CheckReport, CheckResult
+from expectations.suites import SUITES_DIR, SuiteSpec, load_suites
+from kore.config import Settings
+from kore.runlog import RUN_ID, run_record
+from kore.warehouse import connect
+
+ROW_COUNT_TYPES = ("expect_table_row_count_to_be_between",)
+
+
+class _RunState:
+    """Things computed once per run and shared by the suites (GX context, manifest, claims)."""
+
+    def __init__(self, settings: Settings, reader: TableReader, audit_ctx: AuditContext):
+        self.settings = settings
+        self.reader = reader
+        self.audit_ctx = audit_ctx
+        self.claims = upstream_claims(settings, reader)
+        self._validator: GxValidator | None = None
+        self._manifest_rows: dict[str, int] | None = None
+        self._quarantined: dict[str, int] | None = None
+
+    @property
+    def validator(self) -> GxValidator:
+        if self._validator is None:
+            self._validator = GxValidator()
+        return self._validator
+
+    def manifest_rows(self) -> dict[str, int]:
+        if self._manifest_rows is None:
+            self._manifest_rows = {}
+            path = find_manifest(self.audit_ctx)
+            if path is not None:
+                for f in json.loads(path.read_text(encoding="utf-8")).get("files", []):
+                    ds = f.get("dataset", "")
+                    self._manifest_rows[ds] = self._manifest_rows.get(ds, 0) + int(f.get("rows", 0))
+        return self._manifest_rows
+
+    def quarantined(self) -> dict[str, int]:
+        if self._quarantined is None:
+            self._quarantined = {}
+            real = self.reader.resolve("raw_archtics.quarantine")
+            cols = self.reader.columns(*real) if real else {}
+            if real and "dataset" in cols:
+                counts = self.reader.read(*real, [cols["dataset"]]).iloc[:, 0].astype(str).value_counts()
+                self._quarantined = {str(k): int(v) for k, v in counts.items()}
+        return self._quarantined
+
+    def reference_rows(self, relative_to: str) -> int | None:
+        """Rows in the source a row-count bound is relative to (None when it is unknown)."""
+        kind, _, what = relative_to.partition(":")
+        if kind == "manifest":
+            rows = self.manifest_rows()
+            if what not in rows:
+                return None
+            return rows[what] - self.quarantined().get(what, 0)
+        if kind == "table":
+            return self.reader.count(what.format(flavor=self.settings.crm_flavor))
+        raise ValueError(f"unknown row_count.relative_to {relative_to!r}")
+
+
+def _row_count_params(spec: SuiteSpec, state: _RunState) -> tuple[dict[str, Any] | None, str]:
+    rc = spec.row_count
+    if not rc:
+        return None, "no row-count bound configured"
+    ref = state.reference_rows(rc["relative_to"])
+    if ref is None:
+        return None, f"row-count reference unavailable: {rc['relative_to']}"
+    lo = None if rc.get("min_ratio") is None else math.floor(ref * float(rc["min_ratio"]))
+    hi = None if rc.get("max_ratio") is None else math.ceil(ref * float(rc["max_ratio"]))
+    return {"row_count_min": lo, "row_count_max": hi}, f"relative to {rc['relative_to']} = {ref} rows"
+
+
+def check_suite(spec: SuiteSpec, state: _RunState) -> tuple[list[CheckResult], dict[str, Any]]:
+    """Validate one suite; a missing table is skipped (or failed when a stage claims it)."""
+    real = next((r for r in (state.reader.resolve(t) for t in spec.tables) if r is not None), None)
+    if real is None:
+        claim = next((state.claims[t.lower()] for t in spec.tables if t.lower() in state.claims), None)
+        if claim:
+            return [
+                CheckResult("table_exists", spec.layer, spec.table, "fail", "failed", detail=f"missing, but {claim}")
+            ], {}
+        return [CheckResult("table_exists", spec.layer, spec.table, "fail", "skipped", detail="table missing")], {}
+    table = f"{real[0]}.{real[1]}"
+    available = state.reader.columns(*real)
+    lower = {c: c for c in available}
+    results: list[CheckResult] = []
+    runnable: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"now": now_parameter()}
+    rc_params, rc_note = _row_count_params(spec, state)
+    for exp in spec.expectations:
+        if exp["type"] in ROW_COUNT_TYPES and any(
+            isinstance(v, dict) and "$PARAMETER" in v for v in (exp.get("kwargs") or {}).values()
+        ):
+            if rc_params is None:
+                results.append(
+                    CheckResult(check_name(exp), spec.layer, table, spec.severity_of(exp), "skipped", detail=rc_note)
+                )
+                continue
+            params.update(rc_params)
+        resolved = resolve_column(exp, lower)
+        if resolved is None:
+            results.append(
+                CheckResult(
+                    check_name(exp),
+                    spec.layer,
+                    table,
+                    spec.severity_of(exp),  # type: ignore[arg-type]
+                    "error",
+                    detail="column missing: " + ", ".join(referenced_columns(exp)),
+                )
+            )
+            continue
+        runnable.append(resolved)
+    needed: list[str] = []
+    for c in [*(c.lower() for c in spec.key_columns), *(c for e in runnable for c in referenced_columns(e))]:
+        if c in available and c not in needed:
+            needed.append(c)
+    df = state.reader.read(*real, [available[c] for c in needed])
+    df.columns = needed
+    gx_results, doc = state.validator.validate(spec, table, df, runnable, params)
+    for r in gx_results:
+        if r.check.startswith("table_row_count") and rc_params:
+            r.detail += f" ({rc_note})"
+    return results + gx_results, doc
+
+
+def run_checks(
+    settings: Settings,
+    layer: str = "all",
+    archtics_api_url: str | None = None,
+    crm_url: str | None = None,
+    *,
+    archtics_client_id: str | None = None,
+    archtics_client_secret: str | None = None,
+    crm_headers: dict[str, str] | None = None,
+    crm_credentials: dict[str, str] | None = None,
+    write_results: bool = True,
+    suites_dir: Path = SUITES_DIR,
+    show_progress: bool = True,
+) -> CheckReport:
+    """Run the suites and audits of ``layer`` ("all" or one of raw|staging|kore|dedup|marts).
+
+    Archtics client credentials default to ``KORE_ARCHTICS_CLIENT_ID`` / ``_SECRET`` (used only when
+    an API URL is given, for the replica-vs-live audit). ``crm_credentials`` may carry ``ca_bundle``
+    (the CRM sandbox's certificate, as ``CrmSandbox.credentials`` gives it). Results go to ``ops.check_results`` and
+    ``<reports_dir>/data_docs/index.html`` unless ``write_results`` is False.
+    """
+    if layer not in ("all", *LAYERS):
+        raise ValueError(f"layer must be 'all' or one of {', '.join(LAYERS)}, not {layer!r}")
+    specs = [s for s in load_suites(suites_dir) if layer in ("all", s.layer)]
+    report = CheckReport(layer=layer, run_id=RUN_ID)
+    validations: dict[str, dict[str, Any]] = {}
+    with run_record(settings, "check", entity=layer) as rec:
+        with connect(settings) as wh:
+            reader = TableReader(settings, wh)
+            try:
+                ctx = AuditContext(
+                    settings=settings,
+                    reader=reader,
+                    archtics_api_url=archtics_api_url,
+                    archtics_client_id=archtics_client_id or os.environ.get("KORE_ARCHTICS_CLIENT_ID"),
+                    archtics_client_secret=archtics_client_secret or os.environ.get("KORE_ARCHTICS_CLIENT_SECRET"),
+                    crm_url=crm_url,
+                    crm_headers=crm_headers or {},
+                    crm_verify=(crm_credentials or {}).get("ca_bundle") or True,
+                )
+                state = _RunState(settings, reader, ctx)
+                audits = audits_for(layer, ctx)
+                _run_all(report, validations, specs, audits, state, show_progress)
+                if write_results and report.results:
+                    wh.append_df("ops", "check_results", report.to_frame())
+            finally:
+                reader.close()
+        if write_results:
+            report.data_docs = str(write_data_docs(report, settings.reports_dir / "data_docs", validations))
+        counts = report.counts()
+        rec.rows_in = len(report.results)
+        rec.rows_out = counts["passed"]
+        rec.rows_failed = sum(1 for r in report.results if r.hard_failure)
+        rec.detail = counts
+        rec.outcome = "success" if report.ok else "failed: checks"
+    return report
+
+
+def _run_all(
+    report: CheckReport,
+    validations: dict[str, dict[str, Any]],
+    specs: list[SuiteSpec],
+    audits: list,
+    state: _RunState,
+    show_progress: bool,
+) -> None:
+    from rich.progress import Progress
+
+    with Progress(transient=True, disable=not show_progress) as progress:
+        task = progress.add_task("data checks", total=len(specs) + len(audits))
+        for spec in specs:
+            progress.update(task, description=f"suite {spec.name}")
+            try:
+                res, doc = check_suite(spec, state)
+            except Exception as exc:  # a broken suite must not hide the other results
+                res, doc = [CheckResult("suite", spec.layer, spec.table, "fail", "error", detail=_err(exc))], {}
+            report.results.extend(res)
+            if doc:
+                validations[spec.name] = doc
+            progress.advance(task)
+        for lay, name, table, fn in audits:
+            progress.update(task, description=f"audit {name}")
+            try:
+                report.results.append(fn())
+            except Exception as exc:
+                report.results.append(CheckResult(name, lay, table, "fail", "error", detail=_err(exc), kind="audit"))
+            progress.advance(task)
+
+
+def _err(exc: Exception) -> str:
+    """Error text for the results table: the type and the first line only (no row values)."""
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {first[:200]}"

@@ -1,0 +1,158 @@
+"""CRM push over real HTTPS on loopback, both flavours: order, prerequisites, idempotence, faults."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pandas as pd
+import pytest
+
+from dlt_pipelines.crm import naming, push
+from dlt_pipelines.crm.clients import DynamicsClient, SalesforceClient
+from dlt_pipelines.crm.push import _Counter, _target, kore_row, send_dynamics, send_salesforce
+from kore.registry import by_name, kore_to_crm
+from kore.warehouse import connect
+from sandbox.crm_api import CrmSandbox
+from sandbox.crm_schema import resolve
+from tests.test_crm_support import CONTACTS, kore_tables, settings_for, sync_state, write_tables
+
+FLAVORS = ["dynamics", "salesforce"]
+ALL_KORE = [e.entity for e in kore_to_crm("dynamics")]
+
+
+def _writes(sb: CrmSandbox) -> int:
+    st = sb.stats()
+    return st.get("POST batch", 0) + st.get("PATCH collections", 0) + st.get("PATCH upsert", 0)
+
+
+def _user_id(sb: CrmSandbox) -> str:
+    return sb.records("User")[0][resolve(sb.flavor, "User").id_field]
+
+
+def _ext_keys(sb: CrmSandbox, entity: str) -> list[str]:
+    spec = resolve(sb.flavor, naming.crm_entity_name(entity, sb.flavor))
+    return [r.get(spec.ext_field) for r in sb.records(entity) if r.get(spec.ext_field)]
+
+
+@pytest.fixture(params=FLAVORS)
+def env(request, tmp_path, monkeypatch):
+    monkeypatch.setenv("KORE_CRM_TIMEOUT", "3")
+    settings = settings_for(tmp_path, monkeypatch)
+    with CrmSandbox(settings.sandbox_dir, request.param) as sb:
+        write_tables(settings, kore_tables(3, _user_id(sb)), CONTACTS)
+        yield settings, sb
+
+
+def test_full_push_in_order_then_rerun_sends_nothing(env):
+    settings, sb = env
+    result = push(settings, sb.url, sb.flavor, sb.credentials)
+    assert result["failed"] == 0 and result["waiting_parent"] == 0
+    assert result["rows"] == 3 * len(ALL_KORE) + 3 + 3  # 40 KORE entities, 3 accounts, 3 contacts
+    assert len(ALL_KORE) == 40
+    # One request per entity: 3 rows fit one collection / one $batch.
+    assert _writes(sb) == len(ALL_KORE) + 2
+    state = sync_state(settings)
+    assert set(state["status"]) == {"synced"} and state["crm_id"].notna().all()
+    # Every lookup in the CRM points at the parent's record (the sandbox resolved it by external key).
+    for ent in kore_to_crm(sb.flavor):
+        spec = resolve(sb.flavor, naming.crm_entity_name(ent, sb.flavor))
+        recs = {r[spec.ext_field]: r for r in sb.records(ent.entity)}
+        assert sorted(recs) == [f"{ent.entity}-{i}" for i in (1, 2, 3)]
+        for lk in naming.lookups(ent):
+            if lk.target == "User":
+                continue
+            stored = spec.lookup_for_write(
+                naming.dyn_lookup(lk.target) if sb.flavor == "dynamics" else naming.sf_relationship(lk.target)
+            ).stored_as
+            parent_key = kore_tables(3)[ent.model_name].set_index("external_key").loc[f"{ent.entity}-1", lk.column]
+            parent_state = state[(state.entity == lk.target) & (state.external_key == parent_key)]
+            assert recs[f"{ent.entity}-1"][stored] == parent_state["crm_id"].iloc[0]
+
+    before = _writes(sb)
+    again = push(settings, sb.url, sb.flavor, sb.credentials)
+    assert again["sent"] == 0 and again["unchanged"] == result["rows"]
+    assert _writes(sb) == before
+
+
+CHAIN = ["Season", "Round", "Division", "PriceList", "Event2"]  # Event2 needs the other four
+
+
+def test_changed_row_is_sent_once(env):
+    settings, sb = env
+    push(settings, sb.url, sb.flavor, sb.credentials, entities=CHAIN)
+    with connect(settings) as wh:
+        wh.execute(
+            "update kore.kore_seasonbase set name = 'Season renamed', row_hash = 'changed' where external_key = 'Season-2'"
+        )
+    before = _writes(sb)
+    result = push(settings, sb.url, sb.flavor, sb.credentials, entities=CHAIN)
+    assert result["sent"] == 1 and result["updated"] == 1 and result["created"] == 0
+    assert _writes(sb) == before + 1
+    spec = resolve(sb.flavor, naming.crm_entity_name("Season", sb.flavor))
+    names = {
+        r[spec.ext_field]: r[naming.DYN_NAME if sb.flavor == "dynamics" else naming.SF_NAME]
+        for r in sb.records("Season")
+    }
+    assert names["Season-2"] == "Season renamed" and len(names) == 3
+    assert push(settings, sb.url, sb.flavor, sb.credentials, entities=CHAIN)["sent"] == 0
+
+
+def test_child_waits_for_parent_and_orphans_are_refused(env):
+    settings, sb = env
+    result = push(settings, sb.url, sb.flavor, sb.credentials, entities=["Event2"])
+    assert result["entities"]["Event2"]["waiting_parent"] == 3 and result["sent"] == 0
+    assert _writes(sb) == 0 and _ext_keys(sb, "Event2") == []
+    reasons = set(sync_state(settings)["error"])
+    assert any("Season" in r and "not in the CRM" in r for r in reasons)
+
+    # The sandbox refuses an orphan outright, so sending a child first would fail the push.
+    row = kore_row(by_name("Event2"), kore_tables(3)["kore_eventbase"].iloc[0].to_dict(), sb.flavor)
+    target = _target("Event2", sb.flavor)
+    if sb.flavor == "dynamics":
+        out = send_dynamics(DynamicsClient(sb.url, sb.credentials), target, [row], _Counter(), lambda n: None)
+    else:
+        out = send_salesforce(SalesforceClient(sb.url, sb.credentials), target, [row], _Counter(), lambda n: None)
+    assert out[row.key].status == "failed" and "not found" in out[row.key].error
+
+    full = push(settings, sb.url, sb.flavor, sb.credentials, entities=CHAIN)
+    assert full["failed"] == 0 and full["waiting_parent"] == 0
+    assert sorted(_ext_keys(sb, "Event2")) == ["Event2-1", "Event2-2", "Event2-3"]
+
+
+def test_dry_run_sends_nothing(env):
+    settings, sb = env
+    sb.reset_stats()
+    plan = push(settings, sb.url, sb.flavor, sb.credentials, dry_run=True)
+    assert sb.stats() == {}  # not even a token request
+    assert plan["rows"] == 3 * 42
+    assert plan["entities"]["Season"]["created"] == 3 and plan["entities"]["Event2"]["waiting_parent"] == 0
+    assert plan["created"] == plan["rows"]
+    with connect(settings) as wh:
+        assert not wh.table_exists("ops", "crm_sync_state")
+    real = push(settings, sb.url, sb.flavor, sb.credentials, entities=CHAIN)
+    assert real["created"] == sum(plan["entities"][e]["created"] for e in CHAIN)
+    after = push(settings, sb.url, sb.flavor, sb.credentials, dry_run=True, entities=CHAIN)
+    assert after["unchanged"] == 3 * len(CHAIN) and after["created"] == 0
+
+
+def test_excluded_account_types_and_preexisting_contacts(env):
+    settings, sb = env
+    contact_spec = resolve(sb.flavor, "Contact")
+    existing = sb.records("Contact")[0][contact_spec.id_field]
+    n_before = len(sb.records("Contact"))
+    golden = [dict(c, is_excluded_account_type=0) for c in CONTACTS]
+    golden[0]["crm_contact_id"] = existing  # dedup matched K1 to a contact the CRM already had
+    golden.append(dict(CONTACTS[2], contact_key="K9", account_key="APN9", is_excluded_account_type=1))
+    write_tables(settings, {}, golden)
+    result = push(settings, sb.url, sb.flavor, sb.credentials, entities=["Account", "Contact"])
+    assert result["failed"] == 0 and result["excluded"] == 2  # K9 as a contact and as an account
+    contacts = sb.records("Contact")
+    assert len(contacts) == n_before + 2  # K2, K3 created; K1 updated the existing record
+    by_key = {c.get(contact_spec.ext_field): c for c in contacts}
+    assert by_key["K1"][contact_spec.id_field] == existing
+    assert by_key["K1"]["telephone1" if sb.flavor == "dynamics" else "Phone"] == "+15550001"  # E.164 shown with +
+    assert "K9" not in by_key and "APN9" not in _ext_keys(sb, "Account")
+    counts = Counter(c.get(contact_spec.ext_field) for c in contacts if c.get(contact_spec.ext_field))
+    assert max(counts.values()) == 1
+    state = sync_state(settings)
+    assert pd.Series(["K1", "K2", "K3"]).isin(state.external_key).all()

@@ -1,0 +1,196 @@
+"""Delta landing over real HTTP against the sandbox Archtics API: the catch-up survives 429/500/
+dropped connections and a killed process, lands the boundary rows once, merges by business key,
+replaces child lists, and a repeated run writes nothing. The replica is compared to /admin/state."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import pytest
+import requests
+
+from dlt_pipelines.archtics_common import DATASETS, business_key, parse_merge_note, row_hash
+from dlt_pipelines.archtics_deltas import land_deltas
+from dlt_pipelines.archtics_export import land_export
+from kore.config import get_settings
+from sandbox.archtics_api import ArchticsSandbox
+from sandbox.generator import generate
+
+REPO = Path(__file__).resolve().parent.parent
+FAST = {"backoff_base": 0.01, "backoff_max": 0.2}
+
+
+@pytest.fixture(scope="module")
+def landed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated export (with post-cutoff live changes) landed into a template workdir."""
+    base = tmp_path_factory.mktemp("deltas")
+    generate(400, base / "export", seed=11, change_rate=0.05, show_progress=False)
+    template = base / "template"
+    old = os.environ.pop("KORE_DUCKDB_PATH", None)
+    land_export(get_settings(template), base / "export", show_progress=False)
+    if old is not None:
+        os.environ["KORE_DUCKDB_PATH"] = old
+    return base
+
+
+@pytest.fixture
+def work(landed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the landed workdir (warehouse + dlt state); sandbox data shared read-only."""
+    wd = tmp_path / "work"
+    shutil.copytree(landed / "template", wd)
+    for var in ("KORE_DUCKDB_PATH", "KORE_EXCLUDED_ACCOUNT_TYPES", "KORE_TARGET"):
+        monkeypatch.delenv(var, raising=False)
+    return wd
+
+
+def api(landed: Path, faults: dict | None = None) -> ArchticsSandbox:
+    return ArchticsSandbox(landed / "sandbox", landed / "export", faults=faults)
+
+
+def live_state(sb: ArchticsSandbox, dataset: str) -> list[dict]:
+    tok = requests.post(
+        f"{sb.url}/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": sb.client_id, "client_secret": sb.client_secret},
+        timeout=30,
+    ).json()["access_token"]
+    r = requests.get(f"{sb.url}/admin/state", params={"dataset": dataset}, headers={"Authorization": f"Bearer {tok}"})
+    r.raise_for_status()
+    return r.json()["rows"]
+
+
+def replica(wd: Path, dataset: str, cols: str = "_row_hash") -> list[tuple]:
+    con = duckdb.connect(str(wd / "warehouse.duckdb"), read_only=True)
+    try:
+        return con.sql(f"select {cols} from raw_archtics.{dataset}").fetchall()
+    finally:
+        con.close()
+
+
+def assert_replica_equals_state(wd: Path, sb: ArchticsSandbox) -> None:
+    """Every dataset: the same multiset of rows (by content hash), one row per business key."""
+    for name, ds in DATASETS.items():
+        state = live_state(sb, name)
+        want = Counter(row_hash(r) for r in state)
+        got = Counter(h for (h,) in replica(wd, name))
+        assert got == want, f"{name}: {sum((got - want).values())} extra, {sum((want - got).values())} missing"
+        keys = Counter(k for (k,) in replica(wd, name, "_business_key"))
+        assert keys == Counter(business_key(r, ds) for r in state), name
+
+
+def test_catchup_through_faults_equals_live_state(work: Path, landed: Path) -> None:
+    faults = {"rate_429": 0.2, "retry_after": 0, "rate_500": 0.15, "rate_drop": 0.15, "seed": 4}
+    with api(landed, faults) as sb:
+        summary = land_deltas(
+            get_settings(work), sb.url, sb.client_id, sb.client_secret, page_size=40,
+            show_progress=False, client_options=FAST,
+        )  # fmt: skip
+        injected = sb.faults.describe()["injected"]
+        assert injected["429"] and injected["500"] and injected["drop"], injected
+        assert summary["http"]["retries"] >= injected["429"] + injected["500"] + injected["drop"]
+        assert summary["rows_written"] > 0
+        assert_replica_equals_state(work, sb)
+        # account merges recorded (old rows kept: the source marks them inactive itself)
+        merge_notes = [r for r in live_state(sb, "note") if (r.get("text") or "").startswith("Merged account")]
+        merges = replica(work, "account_merges", "old_acct_id, new_acct_id")
+        assert merge_notes and len(merges) == len(merge_notes)
+        assert sorted(merges) == sorted(parse_merge_note(r["text"]) for r in merge_notes)
+
+
+def test_second_run_writes_nothing_and_boundary_rows_land_once(work: Path, landed: Path) -> None:
+    settings = get_settings(work)
+    cutoff = json.loads((landed / "export" / "manifest.json").read_text())["cutoff"]
+    with api(landed) as sb:
+        first = land_deltas(settings, sb.url, sb.client_id, sb.client_secret, show_progress=False)
+        assert first["cutoff"] == cutoff and first["rows_written"] > 0
+        # rows changed exactly at the cutoff second are not in the export but are in the replica, once
+        at_cutoff = [(n, r) for n in DATASETS for r in live_state(sb, n) if r.get("change_ts") == cutoff]
+        assert at_cutoff, "the sandbox puts some changes exactly on the cutoff"
+        for name, r in at_cutoff:
+            keys = [k for (k,) in replica(work, name, "_business_key")]
+            assert keys.count(business_key(r, DATASETS[name])) == 1, name
+        before = {n: sorted(replica(work, n, "*"), key=repr) for n in DATASETS}
+        second = land_deltas(settings, sb.url, sb.client_id, sb.client_secret, show_progress=False)
+        assert second["rows_written"] == 0
+        assert second["rows_fetched"] > 0, "the boundary is fetched again (since is inclusive) and dropped"
+        after = {n: sorted(replica(work, n, "*"), key=repr) for n in DATASETS}
+        assert after == before, "an unchanged batch writes nothing (not even a re-insert)"
+        assert_replica_equals_state(work, sb)
+
+
+def test_retry_after_is_honoured(work: Path, landed: Path) -> None:
+    with api(landed, {"sequence": ["429", "429", "ok"], "retry_after": 1}) as sb:
+        t0 = time.perf_counter()
+        summary = land_deltas(
+            get_settings(work), sb.url, sb.client_id, sb.client_secret, datasets=("season",), show_progress=False
+        )
+        assert time.perf_counter() - t0 >= 2.0, "two 429s with Retry-After: 1 wait at least 2 s"
+        assert summary["http"]["retries"] == 2
+
+
+KILL_SCRIPT = """
+import sys
+from kore.config import get_settings
+from dlt_pipelines.archtics_deltas import land_deltas
+print("STARTED", flush=True)
+land_deltas(get_settings(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], page_size=25, show_progress=False)
+"""
+
+
+def test_killed_catchup_then_rerun_equals_live_state(work: Path, landed: Path) -> None:
+    # slow pages so the catch-up takes several seconds; the process is killed in the middle
+    with api(landed, {"slow_ms": 120, "rate_slow": 1.0}) as sb:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("KORE_", "DLT_", "DBT_"))}
+        env.update(PYTHONPATH=str(REPO), KORE_WORKDIR=str(work), KORE_ARCHTICS_CLIENT_SECRET="")
+        killed = 0
+        for delay in (1.5, 3.0):
+            proc = subprocess.Popen(
+                [sys.executable, "-c", KILL_SCRIPT, str(work), sb.url, sb.client_id, sb.client_secret],
+                env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            assert proc.stdout is not None and proc.stdout.readline().strip() == b"STARTED"
+            try:
+                proc.wait(timeout=delay)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                killed += 1
+        assert killed >= 1
+        sb.faults.configure({})
+        summary = land_deltas(get_settings(work), sb.url, sb.client_id, sb.client_secret, show_progress=False)
+        assert summary is not None
+        assert_replica_equals_state(work, sb)
+
+
+def test_child_list_replaces_only_the_accounts_in_the_batch(work: Path, landed: Path) -> None:
+    """An address removed at the source after the export disappears; other accounts' rows stay."""
+    settings = get_settings(work)
+    cutoff = json.loads((landed / "export" / "manifest.json").read_text())["cutoff"]
+    with api(landed) as sb:
+        changed = {r["acct_id"] for r in live_state(sb, "cust_address") if r["change_ts"] >= cutoff}
+        assert changed
+        con = duckdb.connect(str(settings.duckdb_path))
+        in_batch = sorted(changed)[0]
+        untouched = con.sql(
+            f"select min(acct_id) from raw_archtics.cust_address where acct_id not in ({','.join(changed)})"
+        ).fetchall()[0][0]
+        for acct, tag in ((in_batch, "stale"), (untouched, "kept")):
+            # a row the landed copy has but the source list no longer has (new id, new key, new hash)
+            con.execute(
+                f"""insert into raw_archtics.cust_address by name
+                select * replace ('99999999' as cust_address_id, '{tag}' as _row_hash,
+                                  acct_id || chr(31) || cust_name_id || chr(31) || '99999999' as _business_key)
+                from raw_archtics.cust_address where acct_id = '{acct}' limit 1"""
+            )
+        con.close()
+        land_deltas(settings, sb.url, sb.client_id, sb.client_secret, show_progress=False)
+        tags = [h for (h,) in replica(work, "cust_address") if h in ("stale", "kept")]
+        assert tags == ["kept"], "the batch's account list was replaced; an account outside the batch kept"

@@ -1,0 +1,350 @@
+"""Export landing: manifest checks refuse whole files, bad rows are quarantined line-exactly,
+re-runs skip landed files, and a run killed at any point then re-run equals a clean run."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dlt_pipelines.account_types import excluded_account_types, is_excluded_account_type
+from dlt_pipelines.archtics_export import ExportFailed, land_export, reconcile_resumed
+from kore.config import get_settings
+from sandbox.generator import generate
+
+REPO = Path(__file__).resolve().parent.parent
+CUST_COLS = ["acct_id", "cust_name_id", "acct_type_desc", "name_first", "name_last", "upd_date"]
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def add_part(export_dir: Path, dataset: str, rel: str, columns: list[str], body: bytes, rows: int) -> Path:
+    """Write one gzip CSV part file and list it in manifest.json (creating the manifest if needed)."""
+    path = export_dir / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = ",".join(columns).encode() + b"\n"
+    data = gzip.compress(header + body, mtime=0)
+    path.write_bytes(data)
+    mpath = export_dir / "manifest.json"
+    doc = (
+        json.loads(mpath.read_text())
+        if mpath.exists()
+        else {
+            "format_version": 1,
+            "source": "archtics",
+            "cutoff": "2026-10-01 12:00:01",
+            "generated_at": "t",
+            "files": [],
+        }
+    )
+    doc["files"].append(
+        {
+            "dataset": dataset,
+            "path": rel,
+            "rows": rows,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "bytes": len(data),
+            "columns": columns,
+        }  # fmt: skip
+    )
+    mpath.write_text(json.dumps(doc))
+    return path
+
+
+def set_manifest(export_dir: Path, rel: str, **changes: object) -> None:
+    mpath = export_dir / "manifest.json"
+    doc = json.loads(mpath.read_text())
+    for f in doc["files"]:
+        if f["path"] == rel:
+            f.update(changes)
+    mpath.write_text(json.dumps(doc))
+
+
+def rows_of(db: Path, table: str, drop: tuple[str, ...] = ("_dlt_load_id",)) -> list[tuple]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        exists = con.sql(
+            f"select count(*) from information_schema.tables where table_schema='raw_archtics' and table_name='{table}'"
+        ).fetchall()[0][0]
+        if not exists:
+            return []
+        cols = [c for c in con.sql(f"select * from raw_archtics.{table} limit 0").columns if c not in drop]
+        sel = ", ".join(f'"{c}"' for c in cols)
+        return sorted(con.sql(f"select {sel} from raw_archtics.{table}").fetchall(), key=repr)
+    finally:
+        con.close()
+
+
+def ok_cust_body(n: int, start: int = 1) -> bytes:
+    return "".join(
+        f"{i},{i * 10},Individual,Ann{i},Lee,2025-01-02 03:04:05\n" for i in range(start, start + n)
+    ).encode()
+
+
+@pytest.fixture(scope="module")
+def small_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real sample export from the sandbox generator: several part files per dataset."""
+    out = tmp_path_factory.mktemp("gen") / "export"
+    generate(300, out, seed=5, part_rows=1000, show_progress=False)
+    return out
+
+
+# ------------------------------------------------------------------------------------------ tests
+def test_generator_export_lands_whole_and_rerun_writes_nothing(workdir: Path, small_export: Path) -> None:
+    settings = get_settings(workdir)
+    manifest = json.loads((small_export / "manifest.json").read_text())
+    summary = land_export(settings, small_export, show_progress=False)
+    assert summary["quarantined"] == 0 and summary["files_refused"] == []
+    for ds in {f["dataset"] for f in manifest["files"]}:
+        expected = sum(f["rows"] for f in manifest["files"] if f["dataset"] == ds)
+        assert len(rows_of(settings.duckdb_path, ds)) == expected, ds
+    assert summary["rows"] == sum(f["rows"] for f in manifest["files"])
+    assert rows_of(settings.duckdb_path, "load_cutoff")[0][0] == manifest["cutoff"]
+
+    # every landed row carries its physical line: check a part file against Python's csv module
+    part = next(f for f in manifest["files"] if f["dataset"] == "cust" and f["rows"] > 2)
+    with gzip.open(small_export / part["path"], "rt", encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh)
+        next(reader)
+        expected_lines = []
+        while True:
+            start = reader.line_num + 1
+            try:
+                rec = next(reader)
+            except StopIteration:
+                break
+            expected_lines.append((start, rec[0], rec[1]))
+    con = duckdb.connect(str(settings.duckdb_path), read_only=True)
+    got = con.sql(
+        f"select _source_line, acct_id, cust_name_id from raw_archtics.cust where _source_file = '{part['path']}' "
+        "order by _source_line"
+    ).fetchall()
+    loads_before = con.sql("select count(*) from raw_archtics._dlt_loads").fetchall()[0][0]
+    con.close()
+    assert got == expected_lines
+
+    before = {t: rows_of(settings.duckdb_path, t) for t in ("cust", "ticket", "file_ledger", "quarantine")}
+    again = land_export(settings, small_export, show_progress=False)
+    assert again["files_skipped"] == len(manifest["files"]) and again["files_loaded"] == 0
+    assert {t: rows_of(settings.duckdb_path, t) for t in before} == before
+    con = duckdb.connect(str(settings.duckdb_path), read_only=True)
+    assert con.sql("select count(*) from raw_archtics._dlt_loads").fetchall()[0][0] == loads_before
+    con.close()
+    runs = [json.loads(x) for x in (workdir / "logs" / "runs.jsonl").read_text().splitlines()]
+    assert [r["stage"] for r in runs if r["stage"] == "land_export"] == ["land_export", "land_export"]
+
+
+@pytest.mark.parametrize("damage", ["checksum", "row_count", "truncated_gzip"])
+def test_damaged_file_is_refused_whole(workdir: Path, damage: str) -> None:
+    export = workdir / "export"
+    add_part(export, "cust", "cust/cust-part-0001.csv.gz", CUST_COLS, ok_cust_body(50), 50)
+    bad = add_part(export, "cust", "cust/cust-part-0002.csv.gz", CUST_COLS, ok_cust_body(3000, 1000), 3000)
+    rel = "cust/cust-part-0002.csv.gz"
+    if damage == "checksum":  # one byte changed after the manifest was written
+        raw = bytearray(gzip.decompress(bad.read_bytes()))
+        raw[-5] = ord("9") if raw[-5] != ord("9") else ord("8")
+        bad.write_bytes(gzip.compress(bytes(raw), mtime=0))
+    elif damage == "row_count":  # sha matches, but the manifest promises another row count
+        set_manifest(export, rel, rows=3001)
+    else:  # cut short in transit, and the manifest describes the cut file (so only gzip can tell)
+        data = bad.read_bytes()[:-2000]
+        bad.write_bytes(data)
+        set_manifest(export, rel, sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
+    settings = get_settings(workdir)
+    with pytest.raises(ExportFailed) as err:
+        land_export(settings, export, show_progress=False, block_bytes=8192)
+    assert rel in str(err.value)
+    landed = rows_of(settings.duckdb_path, "cust")
+    assert len(landed) == 50, "only the good file lands"
+    assert not any(rel in repr(r) for r in landed), "nothing of the refused file lands"
+    assert [r[0] for r in rows_of(settings.duckdb_path, "file_ledger")] == ["cust/cust-part-0001.csv.gz"]
+    assert rows_of(settings.duckdb_path, "quarantine") == []
+
+
+def test_bad_rows_are_quarantined_with_line_and_reason(workdir: Path) -> None:
+    export = workdir / "export"
+    body = (
+        b"1,10,Individual,Ann,Lee,2025-01-02 03:04:05\n"  # line 2
+        b'2,20,Individual,"Bo\nmulti",Lee,2025-01-02\n'  # lines 3-4: a quoted newline, fine
+        b"3,30,Individual,Cy\n"  # line 5: too few fields
+        b"x4,40,Individual,Di,Lee,2025-01-02 03:04:05\n"  # line 6: acct_id not an integer
+        b"5,50,Individual,Ed,Lee,2025-13-40 99:00:00\n"  # line 7: impossible timestamp
+        b"6,60,Individual,F\xffe,Lee,2025-01-02 03:04:05\n"  # line 8: invalid UTF-8
+        b'7,70,Comp,"Gus, ""Jr""",Lee,\n'  # line 9: quoted comma and quotes, empty = null
+        b"8,80,Individual,Hal,Lee,2025-01-02 03:04:05,extra\n"  # line 10: too many fields
+    )
+    add_part(export, "cust", "cust/cust-part-0001.csv.gz", CUST_COLS, body, 8)
+    add_part(export, "cust", "cust/cust-part-0002.csv.gz", CUST_COLS, ok_cust_body(400, 100), 400)
+    settings = get_settings(workdir)
+    summary = land_export(settings, export, max_bad_share=0.05, show_progress=False, block_bytes=64)
+    assert summary["quarantined"] == 5 and summary["rows"] == 403
+    q = {(r[0], r[1]): (r[2], r[3], r[4]) for r in rows_of(settings.duckdb_path, "quarantine", drop=("_dlt_load_id",))}
+    f = "cust/cust-part-0001.csv.gz"
+    assert q[(f, 5)][1].startswith("wrong number of fields") and q[(f, 5)][2] == "3,30,Individual,Cy"
+    assert q[(f, 6)][1] == "acct_id is not an integer"
+    assert q[(f, 7)][1] == "upd_date is not a valid timestamp"
+    assert q[(f, 8)][1] == "invalid UTF-8" and "\\xff" in q[(f, 8)][2]
+    assert q[(f, 10)][1].startswith("wrong number of fields")
+    assert len(q) == 5
+    con = duckdb.connect(str(settings.duckdb_path), read_only=True)
+    good = con.sql(
+        f"select _source_line, acct_id, name_first, upd_date from raw_archtics.cust where _source_file='{f}' "
+        "order by _source_line"
+    ).fetchall()
+    con.close()
+    assert good == [
+        (2, "1", "Ann", "2025-01-02 03:04:05"),
+        (3, "2", "Bo\nmulti", "2025-01-02"),
+        (9, "7", 'Gus, "Jr"', None),
+    ]
+    ledger = {r[0]: r for r in rows_of(settings.duckdb_path, "file_ledger")}
+    assert ledger[f][3:6] == (8, 3, 5)  # rows, landed, quarantined
+
+
+def test_too_many_bad_rows_fail_the_run_but_keep_the_evidence(workdir: Path) -> None:
+    export = workdir / "export"
+    body = ok_cust_body(20) + b"bad,row\n" * 5
+    add_part(export, "cust", "cust/cust-part-0001.csv.gz", CUST_COLS, body, 25)
+    settings = get_settings(workdir)
+    with pytest.raises(ExportFailed, match="quarantined"):
+        land_export(settings, export, max_bad_share=0.1, show_progress=False)
+    assert len(rows_of(settings.duckdb_path, "quarantine")) == 5
+    assert len(rows_of(settings.duckdb_path, "cust")) == 20
+    with pytest.raises(ExportFailed, match="quarantined"):  # a re-run reports the same, lands nothing new
+        land_export(settings, export, max_bad_share=0.1, show_progress=False)
+    assert land_export(settings, export, max_bad_share=0.5, show_progress=False)["quarantined"] == 5
+
+
+KILL_SCRIPT = """
+import sys
+from pathlib import Path
+from kore.config import get_settings
+from dlt_pipelines.archtics_export import land_export
+print("STARTED", flush=True)
+land_export(get_settings(sys.argv[1]), Path(sys.argv[2]), show_progress=False, block_bytes=int(sys.argv[3]))
+print("DONE", flush=True)
+"""
+
+
+def _land_in_subprocess(workdir: Path, export: Path, kill_after: float | None) -> bool:
+    """Run land_export in a real process; SIGKILL it ``kill_after`` s after it started landing.
+
+    Returns True when the process finished by itself.
+    """
+    # settings.apply_env() in this process exported the clean run's paths: do not pass them on
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KORE_", "DLT_", "DBT_"))}
+    env.update(PYTHONPATH=str(REPO), KORE_WORKDIR=str(workdir))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILL_SCRIPT, str(workdir), str(export), "16384"],
+        env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=open(workdir / "stderr.txt", "wb"),
+    )  # fmt: skip
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == b"STARTED"
+    if kill_after is None:
+        proc.wait(timeout=120)
+        assert proc.returncode == 0, (workdir / "stderr.txt").read_text()[-3000:]
+        return True
+    try:
+        proc.wait(timeout=kill_after)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        return False
+    return proc.returncode == 0
+
+
+def test_killed_runs_then_rerun_equal_a_clean_run(tmp_path: Path, small_export: Path, monkeypatch) -> None:
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    clean.mkdir()
+    killed.mkdir()
+    monkeypatch.delenv("KORE_DUCKDB_PATH", raising=False)
+    land_export(get_settings(clean), small_export, show_progress=False, block_bytes=16384)
+    kills = 0
+    # SIGKILL at growing points of a run (start-up, mid-file extract, normalize, load); each re-run
+    # first completes what the killed one left pending, then goes on
+    for delay in (0.4, 1.0, 1.8, 2.6):
+        if _land_in_subprocess(killed, small_export, delay):
+            break
+        kills += 1
+    print(f"killed {kills} times")
+    assert kills >= 2, "the process must have been killed mid-run at least twice"
+    _land_in_subprocess(killed, small_export, None)
+    for table in ("cust", "cust_address", "cust_email", "cust_rep", "ticket", "evnt", "events_in_plan",
+                  "season", "note", "quarantine", "file_ledger", "load_cutoff"):  # fmt: skip
+        drop = ("_dlt_load_id", "_dlt_id") if table in ("file_ledger", "load_cutoff") else ("_dlt_load_id",)
+        got, want = rows_of(killed / "warehouse.duckdb", table, drop), rows_of(clean / "warehouse.duckdb", table, drop)
+        assert got == want, table
+
+
+def test_reconcile_removes_rows_a_rerun_load_job_doubled(workdir: Path) -> None:
+    """dlt re-executes a load job whose insert committed just before a kill; the copies go."""
+    export = workdir / "export"
+    add_part(export, "cust", "cust/cust-part-0001.csv.gz", CUST_COLS, ok_cust_body(30), 30)
+    settings = get_settings(workdir)
+    land_export(settings, export, show_progress=False)
+    clean = {t: rows_of(settings.duckdb_path, t) for t in ("cust", "file_ledger")}
+    con = duckdb.connect(str(settings.duckdb_path))
+    load_id = con.sql("select max(_dlt_load_id) from raw_archtics.cust").fetchall()[0][0]
+    con.execute("insert into raw_archtics.cust select * from raw_archtics.cust")  # the re-run job
+    con.execute("insert into raw_archtics.file_ledger select * from raw_archtics.file_ledger")
+    con.close()
+    from dlt_pipelines.archtics_export import make_pipeline
+
+    removed = reconcile_resumed(make_pipeline(settings), [load_id])
+    assert removed == {"cust": 30, "file_ledger": 1}
+    assert {t: rows_of(settings.duckdb_path, t) for t in clean} == clean
+
+
+def test_account_type_exclusion_config_round_trip(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Raw keeps every Account Type; the configured list decides what downstream excludes."""
+    export = workdir / "export"
+    body = b"1,10,Individual,A,B,2025-01-01\n2,20,Comp,C,D,2025-01-01\n3,30,internal ,E,F,2025-01-01\n"
+    add_part(export, "cust", "cust/cust-part-0001.csv.gz", CUST_COLS, body, 3)
+    monkeypatch.setenv("KORE_EXCLUDED_ACCOUNT_TYPES", "Comp, Internal")
+    settings = get_settings(workdir)
+    assert excluded_account_types(settings) == ("comp", "internal")
+    land_export(settings, export, show_progress=False)
+    types = [r[2] for r in rows_of(settings.duckdb_path, "cust")]
+    assert sorted(types) == ["Comp", "Individual", "internal "]  # raw keeps everything
+    flags = {t: is_excluded_account_type(t, settings) for t in types}
+    assert flags == {"Comp": True, "Individual": False, "internal ": True}
+    monkeypatch.delenv("KORE_EXCLUDED_ACCOUNT_TYPES")
+    assert not any(is_excluded_account_type(t, get_settings(workdir)) for t in types)
+
+
+def test_header_mismatch_is_refused(workdir: Path) -> None:
+    export = workdir / "export"
+    add_part(export, "cust", "cust/cust-part-0001.csv.gz", CUST_COLS, ok_cust_body(5), 5)
+    set_manifest(export, "cust/cust-part-0001.csv.gz", columns=[*CUST_COLS[:-1], "upd_datetime"])
+    with pytest.raises(ExportFailed, match="header columns differ"):
+        land_export(get_settings(workdir), export, show_progress=False)
+
+
+def test_line_numbers_survive_block_boundaries_inside_quoted_values(workdir: Path) -> None:
+    """Records with embedded newlines that straddle the read blocks keep exact start lines."""
+    export = workdir / "export"
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    expected = []
+    line = 2
+    for i in range(1, 200):
+        first = "x\n" * (i % 4) + f"n{i}"
+        w.writerow([i, i * 10, "Individual", first, "L", "2025-01-01"])
+        expected.append((line, str(i), first))
+        line += 1 + first.count("\n")
+    add_part(export, "cust", "cust/cust-part-0001.csv.gz", CUST_COLS, buf.getvalue().encode(), 199)
+    settings = get_settings(workdir)
+    land_export(settings, export, show_progress=False, block_bytes=37)
+    con = duckdb.connect(str(settings.duckdb_path), read_only=True)
+    got = con.sql("select _source_line, acct_id, name_first from raw_archtics.cust order by _source_line").fetchall()
+    con.close()
+    assert got == expected

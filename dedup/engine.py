@@ -1,0 +1,251 @@
+"""The in-memory dedup engine: scoring, model fitting, clustering over pandas frames.
+
+Pure with respect to I/O: the warehouse step (``pipeline``), file mode (``filemode``) and the
+benchmark all feed frames in and take frames out. Record frames use the column names of
+``dedup.dedup_person_records``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from rich.progress import Progress
+
+from dedup.cluster import assign_cluster_ids, constrained_components
+from dedup.compare import FIELD_NAMES, compare_pairs, prepare
+from dedup.model import DedupConfig, Model, estimate_m, estimate_u, prior_log2, score_levels, term_frequencies
+from dedup.normalize import canonical_first
+
+RECORD_COLUMNS = (
+    "record_id",
+    "source",
+    "acct_id",
+    "cust_name_id",
+    "crm_contact_id",
+    "is_primary_name",
+    "first_name",
+    "last_name",
+    "full_name",
+    "company",
+    "email",
+    "phone",
+    "street",
+    "city",
+    "state",
+    "zip5",
+    "birth_date",
+    "name_type",
+    "acct_type_desc",
+    "is_excluded_account_type",
+    "archtics_account_id_on_crm",
+    "last_activity_at",
+    "updated_at",
+    "row_hash",
+)
+SCORE_CHUNK = 1_000_000
+CANNOT_LINK_VETOES = ("first_name_differs", "company_vs_person")
+FORCE_WEIGHT = 1e9
+
+
+def ensure_columns(records: pd.DataFrame) -> pd.DataFrame:
+    """Add every contract column that is missing (as null) and reset to a positional index."""
+    out = records.reset_index(drop=True).copy()
+    for c in RECORD_COLUMNS:
+        if c not in out.columns:
+            out[c] = pd.NA
+    # one type for every contract column (text), whatever the engine returned: ids without ".0"
+    for c in ("acct_id", "cust_name_id"):
+        out[c] = pd.to_numeric(out[c], errors="coerce").astype("Int64").astype("string")
+    for c in RECORD_COLUMNS:
+        if c not in ("acct_id", "cust_name_id"):
+            col = out[c]
+            if pd.api.types.is_datetime64_any_dtype(col):
+                col = col.dt.strftime("%Y-%m-%d %H:%M:%S")
+            out[c] = col.astype("string")
+    return out
+
+
+@dataclass
+class Scorer:
+    """Prepared comparison arrays of one record set, reused for every pair batch."""
+
+    records: pd.DataFrame
+    cfg: DedupConfig
+
+    name_freq: pd.DataFrame | None = None  # stored term frequencies (incremental runs score a subset)
+
+    def __post_init__(self) -> None:
+        self.records = ensure_columns(self.records)
+        self.prep = prepare(self.records)
+        if self.name_freq is None or not len(self.name_freq):
+            self.tf = term_frequencies(self.prep)
+        else:
+            self.tf = stored_term_frequencies(self.records, self.name_freq)
+        self.name_type_c = (self.records["name_type"].astype("string") == "C").fillna(False).to_numpy(dtype=bool)
+        self.index = pd.Index(self.records["record_id"])
+
+    def positions(self, ids: pd.Series) -> np.ndarray:
+        pos = self.index.get_indexer(ids.astype(str))
+        return pos
+
+    def fit(self, li: np.ndarray, ri: np.ndarray) -> Model:
+        """Estimate u from random pairs and m from high-confidence candidate pairs."""
+        u = estimate_u(self.prep, len(self.records), self.cfg)
+        levels = compare_pairs(self.prep, li, ri) if len(li) else {f: np.zeros(0, np.int8) for f in FIELD_NAMES}
+        m = estimate_m(levels, self.cfg)
+        return Model(m=m, u=u, prior_log2=prior_log2(len(self.records), self.cfg))
+
+    def score(self, li: np.ndarray, ri: np.ndarray, model: Model, progress: bool = False) -> pd.DataFrame:
+        """Score aligned pair positions in chunks; returns record ids, levels, weights, decision."""
+        parts = []
+        rid = self.records["record_id"].astype("string").array  # arrow-backed: compact at millions of pairs
+        with Progress(disable=not progress, transient=True) as bar:
+            task = bar.add_task("scoring pairs", total=len(li))
+            for start in range(0, len(li), SCORE_CHUNK):
+                a, b = li[start : start + SCORE_CHUNK], ri[start : start + SCORE_CHUNK]
+                levels = compare_pairs(self.prep, a, b)
+                sc = score_levels(levels, a, b, model, self.tf, self.name_type_c, self.cfg, self.prep["email_is_name"])
+                sc.insert(0, "record_id_l", pd.Series(rid.take(a)))
+                sc.insert(1, "record_id_r", pd.Series(rid.take(b)))
+                parts.append(sc)
+                bar.advance(task, len(a))
+        if not parts:
+            return score_levels(
+                {f: np.zeros(0, np.int8) for f in FIELD_NAMES},
+                np.zeros(0, np.int64),
+                np.zeros(0, np.int64),
+                model,
+                self.tf,
+                self.name_type_c,
+                self.cfg,
+            ).assign(record_id_l=pd.Series(dtype=object), record_id_r=pd.Series(dtype=object))
+        return pd.concat(parts, ignore_index=True)
+
+
+def name_frequencies(records: pd.DataFrame) -> pd.DataFrame:
+    """Term frequencies of first names (nickname-canonical) and last names, to store for later runs."""
+    out = []
+    for f, s in (("first_name", canonical_first(records["first_name"])), ("last_name", records["last_name"])):
+        vc = s.astype("string").value_counts(normalize=True)
+        out.append(pd.DataFrame({"field": f, "value": vc.index.astype(str), "freq": vc.to_numpy(dtype=float)}))
+    return pd.concat(out, ignore_index=True)
+
+
+def stored_term_frequencies(records: pd.DataFrame, name_freq: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per record TF from the stored table (values unseen at the last full run count as rare)."""
+    out = {}
+    for f, s in (("first_name", canonical_first(records["first_name"])), ("last_name", records["last_name"])):
+        table = name_freq[name_freq["field"] == f]
+        freq = pd.Series(table["freq"].to_numpy(dtype=float), index=table["value"].astype(str))
+        rare = float(freq.min()) if len(freq) else 1e-6
+        out[f] = s.astype("string").map(freq).astype(float).fillna(rare).to_numpy(dtype=float)
+    return out
+
+
+def order_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs are stored with record_id_l < record_id_r (string order), as in the candidate view."""
+    a, b = np.asarray(a, dtype=object), np.asarray(b, dtype=object)
+    swap = a > b
+    return np.where(swap, b, a), np.where(swap, a, b)
+
+
+def deterministic_pairs(records: pd.DataFrame) -> pd.DataFrame:
+    """CRM contacts that already carry an Archtics account id <-> that account's primary name."""
+    rec = ensure_columns(records)
+    crm = rec[(rec["source"] == "crm") & rec["archtics_account_id_on_crm"].notna()]
+    arch = rec[rec["source"] == "archtics"].copy()
+    arch["_p"] = pd.to_numeric(arch["is_primary_name"], errors="coerce").fillna(0)
+    arch = arch.sort_values(["acct_id", "_p"], ascending=[True, False]).drop_duplicates("acct_id")
+    j = crm[["record_id", "archtics_account_id_on_crm"]].merge(
+        arch[["record_id", "acct_id"]].astype({"acct_id": str}),
+        left_on=crm["archtics_account_id_on_crm"].astype(str),
+        right_on="acct_id",
+        suffixes=("_c", "_a"),
+    )
+    left, right = order_pair(j["record_id_c"].to_numpy(), j["record_id_a"].to_numpy())
+    return pd.DataFrame({"record_id_l": left, "record_id_r": right})
+
+
+def pair_keys(left: pd.Series, right: pd.Series) -> pd.Series:
+    return left.astype(str) + "\x1f" + right.astype(str)
+
+
+def cluster_records(
+    records: pd.DataFrame,
+    scores: pd.DataFrame,
+    previous_clusters: pd.DataFrame,
+    cfg: DedupConfig,
+    force: pd.DataFrame | None = None,
+    forbid: pd.DataFrame | None = None,
+    deterministic: pd.DataFrame | None = None,
+    reserved: set[str] | None = None,
+) -> tuple[pd.DataFrame, list[tuple[str, str, str]]]:
+    """Clusters (record_id, cluster_id, first_seen_at) from scored pairs plus manual decisions.
+
+    ``force``/``forbid``/``deterministic``: frames of record_id_l, record_id_r.
+    Returns the clusters frame and the links the guards refused (for explain / logs).
+    """
+    rec = ensure_columns(records)
+    idx = pd.Index(rec["record_id"])
+    n = max(len(rec), 1)
+
+    def keys(df: pd.DataFrame | None, both_ways: bool = False) -> np.ndarray:
+        """Pairs as int64 keys pos_l * n + pos_r (no per-pair strings: millions of pairs)."""
+        if df is None or not len(df):
+            return np.empty(0, dtype=np.int64)
+        pl = idx.get_indexer(df["record_id_l"].astype(str))
+        pr = idx.get_indexer(df["record_id_r"].astype(str))
+        ok = (pl >= 0) & (pr >= 0)
+        pl, pr = pl[ok].astype(np.int64), pr[ok].astype(np.int64)
+        out = [pl * n + pr]
+        if both_ways:
+            out.append(pr * n + pl)
+        return np.concatenate(out)
+
+    sl = idx.get_indexer(scores["record_id_l"]).astype(np.int64)
+    sr = idx.get_indexer(scores["record_id_r"]).astype(np.int64)
+    present = (sl >= 0) & (sr >= 0)
+    sk = sl * n + sr
+    forbid_k = keys(forbid, both_ways=True)
+    force_k = keys(force)
+    not_forbidden = ~np.isin(sk, forbid_k)
+    veto = scores["veto"].astype(str).to_numpy()
+    is_det = np.isin(sk, keys(deterministic)) & ~np.isin(veto, CANNOT_LINK_VETOES)
+    w = scores["weight"].to_numpy(dtype=float)
+    link = ((scores["decision"].astype(str).to_numpy() == "match") | is_det) & not_forbidden & present
+    fl, fr = force_k // n, force_k % n
+    fok = ~np.isin(force_k, forbid_k)
+    el = np.concatenate([sl[link], fl[fok]])
+    er = np.concatenate([sr[link], fr[fok]])
+    ew = np.concatenate([np.where(is_det[link], FORCE_WEIGHT / 2, w[link]), np.full(int(fok.sum()), FORCE_WEIGHT)])
+
+    cannot = (np.isin(veto, CANNOT_LINK_VETOES) | (w <= cfg.cannot_link_threshold)) & present
+    cannot &= ~np.isin(sk, force_k)
+    fb = keys(forbid)
+    cl_a = np.concatenate([sl[cannot], fb // n])
+    cr_a = np.concatenate([sr[cannot], fb % n])
+    is_crm = (rec["source"] == "crm").to_numpy(dtype=bool)
+    res = constrained_components(len(rec), el, er, ew, is_crm, cl_a, cr_a)
+    clusters = assign_cluster_ids(rec["record_id"], res.labels, previous_clusters, reserved)
+    rid = rec["record_id"].to_numpy(dtype=object)
+    refused = [(rid[a], rid[b], why) for a, b, why in res.refused]
+    return clusters, refused
+
+
+def best_weights(scores: pd.DataFrame, clusters: pd.DataFrame) -> pd.Series:
+    """Per record: the strongest match weight linking it inside its own cluster (mapping ``score``)."""
+    if not len(scores):
+        return pd.Series(dtype=float)
+    cid = clusters.set_index("record_id")["cluster_id"]
+    s = scores[scores["decision"] == "match"]
+    same = s["record_id_l"].map(cid).to_numpy() == s["record_id_r"].map(cid).to_numpy()
+    s = s[same]
+    both = pd.concat(
+        [
+            s[["record_id_l", "weight"]].rename(columns={"record_id_l": "record_id"}),
+            s[["record_id_r", "weight"]].rename(columns={"record_id_r": "record_id"}),
+        ]
+    )
+    return both.groupby("record_id")["weight"].max()

@@ -1,0 +1,46 @@
+"""Evaluation against ground truth: pairwise precision/recall/F1 and cluster-level measures.
+
+Pairwise counts come from the contingency table of (predicted cluster, true person), so no pair
+list is materialised: a cluster of n records holds n(n-1)/2 pairs.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+def _pairs(sizes: pd.Series) -> int:
+    s = sizes.astype("int64")
+    return int((s * (s - 1) // 2).sum())
+
+
+def evaluate_clusters(predicted: pd.DataFrame, truth: pd.DataFrame) -> dict:
+    """``predicted``: record_id, cluster_id. ``truth``: record_id, person_id. Inner join on record_id."""
+    df = predicted[["record_id", "cluster_id"]].merge(truth[["record_id", "person_id"]], on="record_id")
+    tp = _pairs(df.groupby(["cluster_id", "person_id"]).size())
+    pred = _pairs(df.groupby("cluster_id").size())
+    true = _pairs(df.groupby("person_id").size())
+    precision = tp / pred if pred else 1.0
+    recall = tp / true if true else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    # cluster level: a predicted cluster is exact when it holds exactly one person's full record set
+    members_c = df.groupby("cluster_id")["record_id"].apply(frozenset)
+    members_p = df.groupby("person_id")["record_id"].apply(frozenset)
+    exact = len(set(members_c) & set(members_p))
+    persons_split = int((df.groupby("person_id")["cluster_id"].nunique() > 1).sum())
+    clusters_mixed = int((df.groupby("cluster_id")["person_id"].nunique() > 1).sum())
+    return {
+        "records": int(len(df)),
+        "true_pairs": true,
+        "predicted_pairs": pred,
+        "true_positive_pairs": tp,
+        "precision": round(precision, 5),
+        "recall": round(recall, 5),
+        "f1": round(f1, 5),
+        "clusters": int(df["cluster_id"].nunique()),
+        "persons": int(df["person_id"].nunique()),
+        "exact_clusters": exact,
+        "exact_cluster_ratio": round(exact / max(len(members_p), 1), 5),
+        "persons_split": persons_split,
+        "clusters_mixed": clusters_mixed,
+    }

@@ -1,0 +1,188 @@
+"""Normalisation of person records before blocking and scoring.
+
+The dbt view ``dedup.dedup_person_records`` already delivers normalised columns; this module applies
+the same rules in Python for file mode (``match_file``), for the benchmark's generated records and
+as an idempotent safety net over the view's output. Rules (kept equal to the SQL view's intent):
+
+* text fields: Unicode accents folded to ASCII, lower case, every non-alphanumeric character
+  becomes a space, runs of spaces collapse, empty -> null;
+* ``email``: trimmed, lower case, must contain exactly one ``@`` with text on both sides;
+* ``phone``: digits only; 10 digits get the North-American country code ``1`` (E.164 digits);
+  fewer than 7 digits -> null;
+* ``street``: text rule plus the USPS suffix/direction abbreviations (street -> st, north -> n);
+* ``zip5``: the first five digits of the ZIP;
+* ``company``: text rule without legal-form suffixes (inc, ltd, llc, corp ...) and ``&`` -> ``and``;
+* ``birth_date``: ISO ``YYYY-MM-DD`` (anything unparseable -> null).
+
+All functions are vectorised over pandas Series (no Python loop over rows) because the full
+warehouse run normalises more than a million records.
+"""
+
+from __future__ import annotations
+
+import csv
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+
+NICKNAME_FILE = Path(__file__).with_name("nicknames.csv")
+
+PERSON_FIELDS = (
+    "first_name",
+    "last_name",
+    "full_name",
+    "company",
+    "email",
+    "phone",
+    "street",
+    "city",
+    "state",
+    "zip5",
+    "birth_date",
+)
+
+_STREET_ABBR = {
+    "street": "st",
+    "avenue": "ave",
+    "av": "ave",
+    "road": "rd",
+    "drive": "dr",
+    "boulevard": "blvd",
+    "lane": "ln",
+    "court": "ct",
+    "place": "pl",
+    "terrace": "ter",
+    "highway": "hwy",
+    "parkway": "pkwy",
+    "circle": "cir",
+    "square": "sq",
+    "suite": "ste",
+    "apartment": "apt",
+    "north": "n",
+    "south": "s",
+    "east": "e",
+    "west": "w",
+}
+_COMPANY_SUFFIXES = (
+    "inc",
+    "incorporated",
+    "ltd",
+    "limited",
+    "llc",
+    "llp",
+    "corp",
+    "corporation",
+    "co",
+    "company",
+    "gmbh",
+    "plc",
+    "the",
+)
+_NAME_SUFFIXES = ("jr", "sr", "ii", "iii", "iv")
+
+
+def norm_text(s: pd.Series) -> pd.Series:
+    """Fold accents, lower-case, keep letters/digits separated by single spaces; '' -> null."""
+    s = s.astype("string")
+    s = s.str.normalize("NFKD").str.encode("ascii", "ignore").str.decode("ascii")
+    s = s.str.lower().str.replace(r"[^a-z0-9]+", " ", regex=True).str.strip()
+    return s.mask(s == "")
+
+
+def norm_name(s: pd.Series) -> pd.Series:
+    """Person name part: text rule, generational suffixes dropped (Jr/Sr are not identity evidence)."""
+    s = norm_text(s)
+    pattern = r"\b(?:" + "|".join(_NAME_SUFFIXES) + r")\b"
+    s = s.str.replace(pattern, " ", regex=True).str.replace(r"\s+", " ", regex=True).str.strip()
+    return s.mask(s == "")
+
+
+def norm_email(s: pd.Series) -> pd.Series:
+    s = s.astype("string").str.strip().str.lower()
+    ok = s.str.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+").fillna(False).astype(bool)
+    return s.where(ok)
+
+
+def norm_phone(s: pd.Series) -> pd.Series:
+    d = s.astype("string").str.replace(r"\D+", "", regex=True)
+    d = d.where(d.str.len() != 10, "1" + d)
+    return d.mask(d.isna() | (d.str.len() < 7))
+
+
+def norm_street(s: pd.Series) -> pd.Series:
+    s = norm_text(s)
+    for word, abbr in _STREET_ABBR.items():
+        s = s.str.replace(rf"\b{word}\b", abbr, regex=True)
+    return s
+
+
+def norm_zip5(s: pd.Series) -> pd.Series:
+    d = s.astype("string").str.replace(r"\D+", "", regex=True).str.slice(0, 5)
+    return d.mask(d.isna() | (d.str.len() < 5))
+
+
+def norm_company(s: pd.Series) -> pd.Series:
+    s = s.astype("string").str.replace("&", " and ", regex=False)
+    s = norm_text(s)
+    pattern = r"\b(?:" + "|".join(_COMPANY_SUFFIXES) + r")\b"
+    s = s.str.replace(pattern, " ", regex=True).str.replace(r"\s+", " ", regex=True).str.strip()
+    return s.mask(s == "")
+
+
+def norm_date(s: pd.Series) -> pd.Series:
+    d = pd.to_datetime(s.astype("string"), errors="coerce", format="mixed")
+    out = d.dt.strftime("%Y-%m-%d").astype("string")
+    return out.mask(d.isna())
+
+
+@lru_cache(maxsize=1)
+def nickname_map() -> dict[str, str]:
+    """nickname -> canonical first name, from the small table in ``nicknames.csv``.
+
+    Ambiguous nicknames (Chris, Alex, Sam) map to the first canonical listed; the fuzzy first-name
+    comparison still catches the other reading.
+    """
+    out: dict[str, str] = {}
+    with open(NICKNAME_FILE, encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            canon = row["canonical"].strip().lower()
+            out.setdefault(canon, canon)
+            for nick in row["nicknames"].split("|"):
+                out.setdefault(nick.strip().lower(), canon)
+    return out
+
+
+def canonical_first(first: pd.Series) -> pd.Series:
+    """First token of the normalised first name, mapped through the nickname table (Bob -> robert)."""
+    tok = first.astype("string").str.replace(r" .*$", "", regex=True)
+    return tok.map(nickname_map()).astype("string").fillna(tok)
+
+
+def normalize_records(df: pd.DataFrame) -> pd.DataFrame:
+    """Return a copy with every person field normalised (missing columns are added as null).
+
+    Idempotent: normalising an already normalised frame changes nothing (property-tested).
+    """
+    out = df.copy()
+    for col in PERSON_FIELDS:
+        if col not in out.columns:
+            out[col] = pd.Series(pd.NA, index=out.index, dtype="string")
+    out["first_name"] = norm_name(out["first_name"])
+    out["last_name"] = norm_name(out["last_name"])
+    out["full_name"] = norm_text(out["full_name"])
+    out["company"] = norm_company(out["company"])
+    out["email"] = norm_email(out["email"])
+    out["phone"] = norm_phone(out["phone"])
+    out["street"] = norm_street(out["street"])
+    out["city"] = norm_text(out["city"])
+    out["state"] = norm_text(out["state"])
+    out["zip5"] = norm_zip5(out["zip5"])
+    out["birth_date"] = norm_date(out["birth_date"])
+    # a record with only a full name: split it (last token = last name) so names can be compared
+    need = out["last_name"].isna() & out["full_name"].notna()
+    if need.any():
+        parts = out.loc[need, "full_name"].str.rsplit(" ", n=1)
+        out.loc[need, "last_name"] = parts.str[-1]
+        out.loc[need & out["first_name"].isna(), "first_name"] = parts.str[0].where(parts.str.len() > 1)
+    return out

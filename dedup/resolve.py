@@ -1,0 +1,226 @@
+"""Resolution: cluster -> one CRM contact, one CRM account, the account/contact mapping, golden fields.
+
+Primary Archtics account of a contact (``is_primary`` in the mapping), in this order:
+1. a manual ``set-primary`` decision;
+2. the account that was already primary for this contact in an earlier run (both policies: the
+   vendor also keeps a contact's first match);
+3. policy ``first_found`` (the documented vendor behaviour): the first account found, i.e. the
+   lowest account id in export order;
+   policy ``default``: the most recently active account (last_activity_at, then updated_at).
+
+Golden fields (what is pushed to the CRM contact), per field the first non-null value in rank order:
+* ``first_found``: primary account's record, then the CRM contact, then other records (Archtics is
+  treated as the truth, so the primary account overwrites the CRM contact -- the documented failure);
+* ``default``: the primary account's record only if it changed after the CRM contact's own last
+  change (``updated_at`` of the CRM record = its modified_at); then the CRM contact; then other
+  Archtics records (these only fill fields the CRM contact leaves empty). So an Archtics record
+  older than the CRM contact never overwrites a CRM field.
+Each golden field carries ``<field>_source`` (``crm:<id>`` or ``archtics:<acct_id>``).
+
+CRM account rule (``account_rule``): a company-type record (name_type 'C') or a golden company
+name -> a company account keyed by the normalised company name (colleagues share it); otherwise a
+household account keyed by last name + street + ZIP (household members share it); otherwise a
+person account of its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+GOLDEN_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "street",
+    "city",
+    "state",
+    "zip5",
+    "company",
+    "birth_date",
+)
+POLICIES = ("default", "first_found")
+
+
+def _key(prefix: str, value: str) -> str:
+    return prefix + hashlib.sha1(value.encode("utf-8")).hexdigest()[:16]
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _ts(s: pd.Series) -> pd.Series:
+    return pd.to_datetime(s, errors="coerce", format="mixed")
+
+
+def contact_keys(clusters: pd.DataFrame, records: pd.DataFrame, previous_golden: pd.DataFrame) -> pd.DataFrame:
+    """One contact per cluster: cluster_id, contact_key, crm_contact_id (keys stable across runs)."""
+    rec = records[["record_id", "source", "crm_contact_id"]].merge(clusters[["record_id", "cluster_id"]])
+    crm = rec[rec["source"] == "crm"].drop_duplicates("cluster_id")[["cluster_id", "crm_contact_id"]]
+    out = pd.DataFrame({"cluster_id": clusters["cluster_id"].drop_duplicates()}).merge(crm, how="left")
+    out["contact_key"] = pd.NA
+    if len(previous_golden):
+        pg = previous_golden[["cluster_id", "contact_key", "crm_contact_id"]]
+        by_cluster = pg.dropna(subset=["contact_key"]).drop_duplicates("cluster_id")
+        out["contact_key"] = out["cluster_id"].map(by_cluster.set_index("cluster_id")["contact_key"])
+        by_crm = pg.dropna(subset=["crm_contact_id"]).drop_duplicates("crm_contact_id")
+        fill = out["contact_key"].isna() & out["crm_contact_id"].notna()
+        out.loc[fill, "contact_key"] = out.loc[fill, "crm_contact_id"].map(
+            by_crm.set_index("crm_contact_id")["contact_key"]
+        )
+        dup = out["contact_key"].notna() & out["contact_key"].duplicated(keep="first")
+        out.loc[dup, "contact_key"] = pd.NA
+    miss = out["contact_key"].isna()
+    out.loc[miss, "contact_key"] = [_key("KC", c) for c in out.loc[miss, "cluster_id"]]
+    return out
+
+
+def account_records(records: pd.DataFrame) -> pd.DataFrame:
+    """The record that stands for each Archtics account: its primary name (else lowest name id)."""
+    a = records[records["source"] == "archtics"].copy()
+    a["_p"] = pd.to_numeric(a["is_primary_name"], errors="coerce").fillna(0)
+    a["_n"] = pd.to_numeric(a["cust_name_id"], errors="coerce")
+    a = a.sort_values(["acct_id", "_p", "_n"], ascending=[True, False, True])
+    return a.drop_duplicates("acct_id").drop(columns=["_p", "_n"])
+
+
+def choose_primary(
+    accounts: pd.DataFrame,
+    previous_map: pd.DataFrame,
+    set_primary: pd.DataFrame,
+    policy: str,
+) -> pd.DataFrame:
+    """Mark one primary account per contact. ``accounts``: acct_id, contact_key, activity columns."""
+    if policy not in POLICIES:
+        raise ValueError(f"unknown primary policy {policy!r}; choose one of {', '.join(POLICIES)}")
+    acc = accounts.copy()
+    acc["_rank_manual"] = 1
+    if len(set_primary):
+        manual = set(set_primary["acct_id"].astype(str))
+        acc.loc[acc["acct_id"].astype(str).isin(manual), "_rank_manual"] = 0
+    acc["_rank_kept"] = 1
+    if len(previous_map):
+        kept = previous_map[previous_map["is_primary"].astype(int) == 1][["acct_id", "crm_contact_key"]]
+        kept_pairs = set(zip(kept["acct_id"].astype(str), kept["crm_contact_key"].astype(str), strict=True))
+        pairs = zip(acc["acct_id"].astype(str), acc["contact_key"].astype(str), strict=True)
+        acc["_rank_kept"] = [0 if p in kept_pairs else 1 for p in pairs]
+    acc["_acct_num"] = pd.to_numeric(acc["acct_id"], errors="coerce")
+    if policy == "first_found":
+        sort_cols, asc = ["_rank_manual", "_rank_kept", "_acct_num"], [True, True, True]
+        base_rule = "first_found"
+    else:
+        acc["_act"] = _ts(acc["last_activity_at"]).fillna(_ts(acc["updated_at"]))
+        acc["_upd"] = _ts(acc["updated_at"])
+        sort_cols = ["_rank_manual", "_rank_kept", "_act", "_upd", "_acct_num"]
+        asc = [True, True, False, False, True]
+        base_rule = "most_recent"
+    acc = acc.sort_values(sort_cols, ascending=asc, na_position="last")
+    first = ~acc["contact_key"].duplicated(keep="first")
+    acc["is_primary"] = first.astype(int)
+    acc["rule"] = np.where(
+        acc["_rank_manual"] == 0,
+        "manual_primary",
+        np.where(acc["_rank_kept"] == 0, "kept_primary", base_rule),
+    )
+    acc.loc[acc["is_primary"] == 0, "rule"] = "secondary"
+    acc["decided_by"] = np.where((acc["_rank_manual"] == 0) & (acc["is_primary"] == 1), "person", "auto")
+    return acc.drop(columns=[c for c in acc.columns if c.startswith("_")])
+
+
+def resolve(
+    records: pd.DataFrame,
+    clusters: pd.DataFrame,
+    best_weight: pd.Series,
+    previous_map: pd.DataFrame,
+    previous_golden: pd.DataFrame,
+    set_primary: pd.DataFrame,
+    policy: str = "default",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Build (account_contact_map, golden_contacts) from clustered records."""
+    now = _now()
+    contacts = contact_keys(clusters, records, previous_golden)
+    keep = [
+        "record_id",
+        "source",
+        "acct_id",
+        "cust_name_id",
+        "crm_contact_id",
+        "is_primary_name",
+        "name_type",
+        "last_activity_at",
+        "updated_at",
+        *GOLDEN_FIELDS,
+    ]
+    recs = (
+        records[keep]
+        .merge(clusters[["record_id", "cluster_id"]], on="record_id")
+        .merge(contacts[["cluster_id", "contact_key"]], on="cluster_id")
+    )
+    acc = account_records(recs)
+    acc = choose_primary(acc, previous_map, set_primary, policy)
+    acc["score"] = acc["record_id"].map(best_weight).astype(float)
+    acc["crm_contact_id"] = acc["cluster_id"].map(contacts.set_index("cluster_id")["crm_contact_id"])
+    prev_seen = pd.Series(dtype=object)
+    if len(previous_map):
+        pm = previous_map.drop_duplicates("acct_id")
+        prev_seen = pd.Series(pm["first_seen_at"].to_numpy(), index=pm["acct_id"].astype(str))
+    acc["first_seen_at"] = acc["acct_id"].astype(str).map(prev_seen).fillna(now)
+    mapping = acc.rename(columns={"contact_key": "crm_contact_key"})[
+        [
+            "acct_id",
+            "crm_contact_key",
+            "crm_contact_id",
+            "cluster_id",
+            "is_primary",
+            "rule",
+            "score",
+            "first_seen_at",
+            "decided_by",
+        ]
+    ].reset_index(drop=True)
+    mapping["acct_id"] = pd.to_numeric(mapping["acct_id"], errors="coerce").astype("Int64")
+
+    # ---- golden fields -----------------------------------------------------------------
+    prim = acc[acc["is_primary"] == 1][["cluster_id", "record_id"]].rename(columns={"record_id": "_prim"})
+    g = recs.merge(prim, on="cluster_id", how="left")
+    g["_upd"] = _ts(g["updated_at"])
+    crm_upd = g[g["source"] == "crm"].groupby("cluster_id")["_upd"].max().rename("_crm_upd")
+    g = g.merge(crm_upd, left_on="cluster_id", right_index=True, how="left")
+    is_prim = g["record_id"] == g["_prim"]
+    is_crm = g["source"] == "crm"
+    if policy == "first_found":
+        rank = np.where(is_prim, 0, np.where(is_crm, 1, 2))
+    else:
+        fresh = g["_crm_upd"].isna() | (g["_upd"] >= g["_crm_upd"]).fillna(False)
+        rank = np.where(is_prim & fresh, 0, np.where(is_crm, 1, 2))
+    g["_rank"] = rank
+    g["_src"] = np.where(is_crm, "crm:" + g["crm_contact_id"].astype(str), "archtics:" + g["acct_id"].astype(str))
+    g = g.sort_values(["cluster_id", "_rank", "_upd"], ascending=[True, True, False], na_position="last")
+    golden = contacts.copy()
+    for f in GOLDEN_FIELDS:
+        sub = g[["cluster_id", f, "_src"]].dropna(subset=[f]).drop_duplicates("cluster_id").set_index("cluster_id")
+        golden[f] = golden["cluster_id"].map(sub[f])
+        golden[f + "_source"] = golden["cluster_id"].map(sub["_src"])
+    nt = g.drop_duplicates("cluster_id").set_index("cluster_id")["name_type"]
+    golden["name_type"] = golden["cluster_id"].map(nt)
+    prim_acct = acc[acc["is_primary"] == 1].drop_duplicates("cluster_id").set_index("cluster_id")["acct_id"]
+    golden["primary_acct_id"] = golden["cluster_id"].map(prim_acct)
+    size = recs.groupby("cluster_id").size()
+    golden["records"] = golden["cluster_id"].map(size).astype(int)
+    golden["policy"] = policy
+    is_company = (golden["name_type"].astype("string") == "C").fillna(False) | golden["company"].notna()
+    household = golden["last_name"].notna() & golden["street"].notna() & golden["zip5"].notna()
+    company_val = golden["company"].fillna(golden["last_name"]).fillna(golden["contact_key"]).astype(str)
+    hh_val = golden["last_name"].astype(str) + "|" + golden["street"].astype(str) + "|" + golden["zip5"].astype(str)
+    golden["account_rule"] = np.where(is_company, "company", np.where(household, "household", "person"))
+    golden["account_key"] = [
+        _key("ACO", c) if r == "company" else _key("AHH", h) if r == "household" else _key("APN", k)
+        for r, c, h, k in zip(golden["account_rule"], company_val, hh_val, golden["contact_key"], strict=True)
+    ]
+    golden["updated_at"] = now
+    return mapping, golden.reset_index(drop=True)

@@ -1,0 +1,203 @@
+"""Pure dedup functions: normalisation, score symmetry, clustering guards and stable ids."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dedup.cluster import assign_cluster_ids, constrained_components
+from dedup.compare import FIELD_NAMES, compare_pairs
+from dedup.engine import Scorer
+from dedup.evaluate import evaluate_clusters
+from dedup.model import DedupConfig
+from dedup.normalize import canonical_first, norm_phone, normalize_records
+from tests.test_dedup_fixtures import all_records, colleague_records, frame, gabriel_records, household_records
+
+text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=25)
+person = st.fixed_dictionaries(
+    {
+        "record_id": st.uuids().map(str),
+        "first_name": st.one_of(st.none(), text),
+        "last_name": st.one_of(st.none(), text),
+        "email": st.one_of(st.none(), text, st.emails()),
+        "phone": st.one_of(st.none(), st.from_regex(r"\+?1? ?\(?\d{3}\)? ?\d{3}-?\d{4}", fullmatch=True)),
+        "street": st.one_of(st.none(), text),
+        "zip5": st.one_of(st.none(), st.from_regex(r"\d{5}(-\d{4})?", fullmatch=True)),
+        "company": st.one_of(st.none(), text),
+        "birth_date": st.one_of(st.none(), st.dates().map(str)),
+    }
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(person, min_size=1, max_size=8))
+def test_normalisation_is_idempotent(rows):
+    once = normalize_records(pd.DataFrame(rows))
+    twice = normalize_records(once)
+    pd.testing.assert_frame_equal(once, twice)
+
+
+def test_normalisation_examples():
+    df = normalize_records(
+        frame(
+            [
+                {
+                    "first_name": "  José ",
+                    "last_name": "O'Brien Jr.",
+                    "phone": "(514) 555-0199",
+                    "email": " Foo@Bar.COM ",
+                    "street": "12 North Main Street",
+                    "zip5": "02139-1234",
+                    "company": "Acme & Sons, Inc.",
+                    "birth_date": "1984-03-07 00:00:00",
+                }
+            ]
+        )
+    ).iloc[0]
+    assert (df.first_name, df.last_name, df.phone, df.email) == ("jose", "o brien", "15145550199", "foo@bar.com")
+    assert (df.street, df.zip5, df.company, df.birth_date) == ("12 n main st", "02139", "acme and sons", "1984-03-07")
+    assert norm_phone(pd.Series(["123"])).isna().all()
+    assert list(canonical_first(pd.Series(["bob", "robert", "liz"]))) == ["robert", "robert", "elizabeth"]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(person, min_size=2, max_size=8))
+def test_scores_are_symmetric(rows):
+    rec = normalize_records(pd.DataFrame(rows))
+    scorer = Scorer(rec, DedupConfig())
+    n = len(rec)
+    li, ri = np.repeat(np.arange(n), n), np.tile(np.arange(n), n)
+    keep = li != ri
+    li, ri = li[keep], ri[keep]
+    ab = compare_pairs(scorer.prep, li, ri)
+    ba = compare_pairs(scorer.prep, ri, li)
+    for f in FIELD_NAMES:
+        assert np.array_equal(ab[f], ba[f]), f
+
+
+def _scores(rows):
+    rec = normalize_records(all_records())
+    scorer = Scorer(rec, DedupConfig())
+    idx = scorer.positions(pd.Series([r["record_id"] for r in rows]))
+    li, ri = np.triu_indices(len(idx), 1)
+    from dedup.blocking import candidate_pairs
+
+    cl, cr, _ = candidate_pairs(scorer.records)
+    model = scorer.fit(cl, cr)
+    return scorer.score(idx[li], idx[ri], model, progress=False)
+
+
+def test_household_members_do_not_match():
+    sc = _scores(household_records())
+    pairs = {(r.record_id_l, r.record_id_r): r.decision for r in sc.itertuples()}
+    # Bob = Robert (nickname) with the same email: the same person
+    assert pairs[("A:2001:1", "A:2004:1")] == "match"
+    for (a, b), d in pairs.items():
+        if {a, b} != {"A:2001:1", "A:2004:1"}:
+            assert d == "non_match", (a, b)
+
+
+def test_colleagues_sharing_a_company_do_not_match():
+    sc = _scores(colleague_records())
+    assert set(sc["decision"]) == {"non_match"}
+
+
+def test_same_person_at_two_employers_matches():
+    sc = _scores(gabriel_records())
+    two_accounts = sc[(sc.record_id_l == "A:1001:1") & (sc.record_id_r == "A:1002:1")].iloc[0]
+    assert two_accounts.decision == "match"
+    assert two_accounts.company_level == 0  # different employers, still one person
+
+
+def test_common_surname_weighs_less_than_rare_surname():
+    rows = [{"record_id": f"S{i}", "first_name": f"x{i}", "last_name": "smith"} for i in range(30)]
+    rows += [
+        {"record_id": "R1", "first_name": "ann", "last_name": "tremblay-okonkwo"},
+        {"record_id": "R2", "first_name": "ann", "last_name": "tremblay-okonkwo"},
+        {"record_id": "S98", "first_name": "ann", "last_name": "smith"},
+        {"record_id": "S99", "first_name": "ann", "last_name": "smith"},
+    ]
+    scorer = Scorer(normalize_records(pd.DataFrame(rows)), DedupConfig())
+    model = scorer.fit(np.array([], dtype=np.int64), np.array([], dtype=np.int64))
+    pos = scorer.positions(pd.Series(["R1", "R2", "S98", "S99"]))
+    sc = scorer.score(np.array([pos[0], pos[2]]), np.array([pos[1], pos[3]]), model)
+    assert sc.loc[0, "last_name_weight"] > sc.loc[1, "last_name_weight"] + 3
+
+
+# ---- clustering -----------------------------------------------------------------------------
+edge = st.tuples(st.integers(0, 11), st.integers(0, 11), st.floats(1, 40))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(edge, max_size=30),
+    st.sets(st.integers(0, 11), max_size=5),
+    st.lists(st.tuples(st.integers(0, 11), st.integers(0, 11)), max_size=6),
+)
+def test_no_cluster_holds_two_crm_contacts_or_a_cannot_link(edges, crm_nodes, cannot):
+    n = 12
+    edges = [(a, b, w) for a, b, w in edges if a != b]
+    is_crm = np.zeros(n, dtype=bool)
+    is_crm[list(crm_nodes)] = True
+    el = np.array([e[0] for e in edges], dtype=np.int64)
+    er = np.array([e[1] for e in edges], dtype=np.int64)
+    ew = np.array([e[2] for e in edges], dtype=float)
+    cl = np.array([c[0] for c in cannot if c[0] != c[1]], dtype=np.int64)
+    cr = np.array([c[1] for c in cannot if c[0] != c[1]], dtype=np.int64)
+    labels = constrained_components(n, el, er, ew, is_crm, cl, cr).labels
+    for lab in set(labels.tolist()):
+        assert is_crm[labels == lab].sum() <= 1
+    for a, b in zip(cl.tolist(), cr.tolist(), strict=True):
+        assert labels[a] != labels[b]
+    # every accepted edge's endpoints share a label only through accepted links: idempotent re-run
+    again = constrained_components(n, el, er, ew, is_crm, cl, cr).labels
+    assert np.array_equal(labels, again)
+
+
+def test_weak_link_does_not_chain_two_people():
+    # Bob(0) -- strong -- B.(1) -- weak -- Barbara(2); Bob and Barbara cannot link (first names differ)
+    labels = constrained_components(
+        3,
+        np.array([0, 1]),
+        np.array([1, 2]),
+        np.array([30.0, 15.0]),
+        np.zeros(3, bool),
+        np.array([0]),
+        np.array([2]),
+    ).labels
+    assert labels[0] == labels[1] != labels[2]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 5), min_size=1, max_size=15))
+def test_cluster_ids_are_stable_and_kept_when_records_join(labels):
+    ids = pd.Series([f"R{i:02d}" for i in range(len(labels))])
+    lab = np.array(labels)
+    first = assign_cluster_ids(ids, lab, pd.DataFrame()).assign(first_seen_at="2026-01-01")
+    # same input -> same ids (idempotent); and from stored assignments -> same ids
+    assert first["cluster_id"].tolist() == assign_cluster_ids(ids, lab, pd.DataFrame())["cluster_id"].tolist()
+    assert first["cluster_id"].tolist() == assign_cluster_ids(ids, lab, first)["cluster_id"].tolist()
+    # a new record joining cluster of record 0 (with a smaller id) keeps that cluster's id
+    ids2 = pd.concat([ids, pd.Series(["A-new"])], ignore_index=True)
+    lab2 = np.append(lab, lab[0])
+    second = assign_cluster_ids(ids2, lab2, first).set_index("record_id")["cluster_id"]
+    assert second["A-new"] == first.set_index("record_id")["cluster_id"]["R00"]
+    assert second.drop("A-new").tolist() == first["cluster_id"].tolist()
+
+
+def test_evaluation_counts_pairs():
+    pred = pd.DataFrame({"record_id": list("abcde"), "cluster_id": ["1", "1", "1", "2", "3"]})
+    truth = pd.DataFrame({"record_id": list("abcde"), "person_id": ["p", "p", "q", "r", "r"]})
+    res = evaluate_clusters(pred, truth)
+    assert (res["true_positive_pairs"], res["predicted_pairs"], res["true_pairs"]) == (1, 3, 2)
+    assert res["precision"] == round(1 / 3, 5) and res["recall"] == 0.5
+
+
+def test_new_cluster_ids_avoid_ids_held_elsewhere():
+    from dedup.cluster import new_cluster_id
+
+    ids = pd.Series(["R1", "R2"])
+    out = assign_cluster_ids(ids, np.array([0, 0]), pd.DataFrame(), reserved={new_cluster_id("R1")})
+    assert out["cluster_id"].nunique() == 1 and out["cluster_id"].iloc[0] != new_cluster_id("R1")

@@ -40,6 +40,14 @@ RECORD_COLUMNS = (
     "acct_type_desc",
     "is_excluded_account_type",
     "archtics_account_id_on_crm",
+    "first_name_display",
+    "last_name_display",
+    "company_display",
+    "street_display",
+    "city_display",
+    "state_display",
+    "kore_external_key",
+    "crm_account_key",
     "last_activity_at",
     "updated_at",
     "row_hash",
@@ -168,6 +176,38 @@ def deterministic_pairs(records: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"record_id_l": left, "record_id_r": right})
 
 
+def key_identity_pairs(records: pd.DataFrame, golden: pd.DataFrame, clusters: pd.DataFrame) -> pd.DataFrame:
+    """CRM contacts carrying a KORE contact key <-> a member of the cluster that key belongs to.
+
+    Why: a contact KORE pushed comes back on the next CRM pull as a CRM contact with
+    ``kore_external_key`` = its contact key. It IS that cluster's contact (identity, not a fuzzy
+    match), so it is force-linked to the cluster instead of being scored like a stranger.
+    ``golden``: contact_key, cluster_id (stored golden contacts); ``clusters``: record_id, cluster_id
+    (stored clusters). Returns record_id_l, record_id_r (l < r) for records present in ``records``.
+    """
+    empty = pd.DataFrame({"record_id_l": pd.Series(dtype=object), "record_id_r": pd.Series(dtype=object)})
+    if not len(records) or not len(golden) or not len(clusters):
+        return empty
+    rec = ensure_columns(records)
+    crm = rec[(rec["source"] == "crm") & rec["kore_external_key"].notna()][["record_id", "kore_external_key"]]
+    if not len(crm):
+        return empty
+    owner = golden[["contact_key", "cluster_id"]].dropna().astype(str).drop_duplicates("contact_key")
+    present = set(rec["record_id"].astype(str))
+    members = clusters[["record_id", "cluster_id"]].astype(str)
+    members = members[members["record_id"].isin(present) & ~members["record_id"].isin(set(crm["record_id"]))]
+    anchor = members.sort_values("record_id").drop_duplicates("cluster_id")  # smallest id: deterministic
+    j = (
+        crm.astype(str)
+        .merge(owner, left_on="kore_external_key", right_on="contact_key")
+        .merge(anchor.rename(columns={"record_id": "anchor"}), on="cluster_id")
+    )
+    if not len(j):
+        return empty
+    left, right = order_pair(j["record_id"].to_numpy(), j["anchor"].to_numpy())
+    return pd.DataFrame({"record_id_l": left, "record_id_r": right})
+
+
 def pair_keys(left: pd.Series, right: pd.Series) -> pd.Series:
     return left.astype(str) + "\x1f" + right.astype(str)
 
@@ -181,10 +221,14 @@ def cluster_records(
     forbid: pd.DataFrame | None = None,
     deterministic: pd.DataFrame | None = None,
     reserved: set[str] | None = None,
+    identity: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, list[tuple[str, str, str]]]:
     """Clusters (record_id, cluster_id, first_seen_at) from scored pairs plus manual decisions.
 
-    ``force``/``forbid``/``deterministic``: frames of record_id_l, record_id_r.
+    ``force``/``forbid``/``deterministic``/``identity``: frames of record_id_l, record_id_r.
+    ``identity`` (``key_identity_pairs``): a CRM contact KORE created, tied to its own cluster. Linked
+    like a forced match, and its scored cannot-links are dropped: however a CRM user edited it, it is
+    still that cluster's contact and must not push the cluster's other records out (manual forbids stay).
     Returns the clusters frame and the links the guards refused (for explain / logs).
     """
     rec = ensure_columns(records)
@@ -204,6 +248,12 @@ def cluster_records(
             out.append(pr * n + pl)
         return np.concatenate(out)
 
+    if identity is not None and len(identity):
+        force = identity if force is None or not len(force) else pd.concat([force, identity], ignore_index=True)
+        ids = set(identity["record_id_l"].astype(str)) | set(identity["record_id_r"].astype(str))
+        bound = (rec["record_id"].isin(ids) & (rec["source"] == "crm")).to_numpy(dtype=bool)
+    else:
+        bound = np.zeros(len(rec), dtype=bool)
     sl = idx.get_indexer(scores["record_id_l"]).astype(np.int64)
     sr = idx.get_indexer(scores["record_id_r"]).astype(np.int64)
     present = (sl >= 0) & (sr >= 0)
@@ -223,6 +273,7 @@ def cluster_records(
 
     cannot = (np.isin(veto, CANNOT_LINK_VETOES) | (w <= cfg.cannot_link_threshold)) & present
     cannot &= ~np.isin(sk, force_k)
+    cannot &= ~(bound[np.maximum(sl, 0)] | bound[np.maximum(sr, 0)])
     fb = keys(forbid)
     cl_a = np.concatenate([sl[cannot], fb // n])
     cr_a = np.concatenate([sr[cannot], fb % n])

@@ -159,6 +159,28 @@ def canonical_first(first: pd.Series) -> pd.Series:
     return tok.map(nickname_map()).astype("string").fillna(tok)
 
 
+DISPLAY_FIELDS = ("first_name", "last_name", "company", "street", "city", "state")
+
+
+def with_display(df: pd.DataFrame) -> pd.DataFrame:
+    """Add ``<field>_display`` (the source's own spelling) where the input does not already carry it.
+
+    Why: matching needs normalised values, but golden contacts are what the CRM receives, so they
+    must keep the winning source's spelling. The dbt view delivers display columns; other inputs
+    (tests, file mode) get them from their raw values, taken before ``normalize_records`` runs.
+    States are upper-case codes either way.
+    """
+    out = df.copy()
+    for f in DISPLAY_FIELDS:
+        d = f + "_display"
+        raw = out[f] if f in out.columns else pd.Series(pd.NA, index=out.index)
+        raw = raw.astype("string").str.strip().replace("", pd.NA)
+        cur = out[d].astype("string") if d in out.columns else pd.Series(pd.NA, index=out.index, dtype="string")
+        out[d] = cur.fillna(raw)
+    out["state_display"] = out["state_display"].str.upper()
+    return out
+
+
 def normalize_records(df: pd.DataFrame) -> pd.DataFrame:
     """Return a copy with every person field normalised (missing columns are added as null).
 

@@ -30,11 +30,12 @@ from dedup.engine import (
     cluster_records,
     deterministic_pairs,
     ensure_columns,
+    key_identity_pairs,
     name_frequencies,
     pair_keys,
 )
 from dedup.model import DedupConfig, Model
-from dedup.normalize import normalize_records
+from dedup.normalize import normalize_records, with_display
 from dedup.resolve import resolve
 from kore.config import Settings
 from kore.runlog import run_record
@@ -57,6 +58,10 @@ def run_dedup(
         t0 = time.perf_counter()
         with connect(settings) as wh:
             has_state = all(wh.table_exists(S, t) for t in ("records_norm", "model_params", "clusters"))
+            # state written by an older version (fewer record columns) cannot be extended: rebuild it
+            has_state = has_state and set(RECORD_COLUMNS) <= set(
+                wh.query_df(f"select * from {S}.records_norm where 1 = 0").columns
+            )
         if full or not has_state:
             counts = _full(settings, policy, cfg, progress)
         else:
@@ -91,7 +96,7 @@ def _set_primary(dec: pd.DataFrame) -> pd.DataFrame:
 
 def _norm_with_keys(raw: pd.DataFrame) -> pd.DataFrame:
     """Normalised records (contract columns, text) plus one ``k_<family>`` column per blocking key."""
-    rec = ensure_columns(normalize_records(ensure_columns(raw)))
+    rec = ensure_columns(normalize_records(with_display(ensure_columns(raw))))
     for fam, key in blocking_keys(rec).items():
         rec["k_" + fam] = key.astype("string")
     return rec[[*RECORD_COLUMNS, *[c for c in rec.columns if c.startswith("k_")]]]
@@ -206,6 +211,7 @@ def _full(settings: Settings, policy: str, cfg: DedupConfig, progress: bool) -> 
         force=force,
         forbid=forbid,
         deterministic=deterministic_pairs(scorer.records),
+        identity=key_identity_pairs(scorer.records, prev_golden, prev_clusters),
     )
     stamp = store.now()
     clusters["first_seen_at"] = clusters["first_seen_at"].fillna(stamp)
@@ -368,6 +374,14 @@ def _incremental(settings: Settings, policy: str, cfg: DedupConfig, progress: bo
             seed_clusters |= set(
                 store.rows_where_in(wh, "account_contact_map", "acct_id", t).get("cluster_id", pd.Series()).astype(str)
             )
+        # CRM contacts carrying a KORE contact key join that key's cluster: re-resolve it too
+        kore_keys = set(changed.loc[changed["source"] == "crm", "kore_external_key"].dropna().astype(str))
+        if kore_keys:
+            t = store.write_ids(wh, kore_keys)
+            seed_clusters |= set(
+                store.rows_where_in(wh, "golden_contacts", "contact_key", t).get("cluster_id", pd.Series()).astype(str)
+            )
+        seed_clusters = _account_closure(wh, seed_clusters, set(arch_accts.astype(str)))
         tc = store.write_ids(wh, seed_clusters, "_clusters")
         prev_clusters = store.rows_where_in(wh, "clusters", "cluster_id", tc)
         affected_ids = (set(prev_clusters["record_id"].astype(str)) | changed_ids) - removed
@@ -387,6 +401,7 @@ def _incremental(settings: Settings, policy: str, cfg: DedupConfig, progress: bo
         prev_golden = store.rows_where_in(wh, "golden_contacts", "cluster_id", tc)
 
     verdicts, force, forbid = _force_forbid(dec)
+    identity = key_identity_pairs(affected, prev_golden, prev_clusters)
     reserved: set[str] = set()
     for _ in range(3):  # a new id may (very rarely) equal one held by an untouched cluster: retry
         clusters, refused = cluster_records(
@@ -398,6 +413,7 @@ def _incremental(settings: Settings, policy: str, cfg: DedupConfig, progress: bo
             forbid=forbid,
             deterministic=deterministic_pairs(affected),
             reserved=reserved,
+            identity=identity,
         )
         new_ids = set(clusters["cluster_id"].astype(str)) - seed_clusters
         with connect(settings) as wh:
@@ -439,12 +455,15 @@ def _incremental(settings: Settings, policy: str, cfg: DedupConfig, progress: bo
         store.delete_where_in(wh, "clusters", ("record_id",), t_aff)
         _append(wh, "clusters", clusters)
         store.delete_where_in(wh, "account_contact_map", ("cluster_id",), tc)
+        # an account is mapped once: drop any row of a re-mapped account left in another cluster
+        tm = store.write_ids(wh, set(mapping["acct_id"].dropna().astype(str)), "_accts")
+        pass
         _append(wh, "account_contact_map", mapping)
         store.delete_where_in(wh, "golden_contacts", ("cluster_id",), tc)
         _append(wh, "golden_contacts", golden)
         store.delete_where_in(wh, "review_queue", ("record_id_l", "record_id_r"), t_aff)
         _append(wh, "review_queue", review)
-        for scratch in ("_ids", "_keys", "_clusters", "_affected", "_touched"):
+        for scratch in ("_ids", "_keys", "_clusters", "_affected", "_touched", "_accts"):
             if wh.table_exists(S, scratch):
                 wh.execute(f"drop table {S}.{scratch}")
         totals = _totals(wh)
@@ -459,6 +478,34 @@ def _incremental(settings: Settings, policy: str, cfg: DedupConfig, progress: bo
         "pairs_scored": int(len(new_scores)),
         "links_refused": len(refused),
     }
+
+
+def _account_closure(wh: Warehouse, seeds: set[str], accounts: set[str]) -> set[str]:
+    """The seed clusters plus every cluster holding a name of an account they touch (to a fixpoint).
+
+    Why: an account stands for its primary name. When an account's names sit in several clusters,
+    re-resolving only some of them would take a secondary name as the account's record and map the
+    account a second time, next to the row its untouched cluster keeps.
+    """
+    seeds, accounts = set(seeds), set(accounts)
+    while True:
+        tc = store.write_ids(wh, seeds, "_clusters")
+        accounts |= set(
+            wh.query_df(
+                f"select distinct n.acct_id from {S}.clusters c join {S}.records_norm n on n.record_id = c.record_id "
+                f"where c.cluster_id in (select id from {tc}) and n.acct_id is not null"
+            )["acct_id"].astype(str)
+        )
+        ta = store.write_ids(wh, accounts, "_accts")
+        more = set(
+            wh.query_df(
+                f"select distinct c.cluster_id from {S}.records_norm n join {S}.clusters c on c.record_id = n.record_id "
+                f"where n.acct_id in (select id from {ta})"
+            )["cluster_id"].astype(str)
+        )
+        if more <= seeds:
+            return seeds
+        seeds |= more
 
 
 def _swap_in(wh: Warehouse, staged: str, table: str) -> None:

@@ -44,6 +44,7 @@ GOLDEN_FIELDS = (
     "birth_date",
 )
 POLICIES = ("default", "first_found")
+DISPLAY_FIELDS = ("first_name", "last_name", "company", "street", "city", "state")
 
 
 def _key(prefix: str, value: str) -> str:
@@ -59,25 +60,42 @@ def _ts(s: pd.Series) -> pd.Series:
 
 
 def contact_keys(clusters: pd.DataFrame, records: pd.DataFrame, previous_golden: pd.DataFrame) -> pd.DataFrame:
-    """One contact per cluster: cluster_id, contact_key, crm_contact_id (keys stable across runs)."""
-    rec = records[["record_id", "source", "crm_contact_id"]].merge(clusters[["record_id", "cluster_id"]])
-    crm = rec[rec["source"] == "crm"].drop_duplicates("cluster_id")[["cluster_id", "crm_contact_id"]]
+    """One contact per cluster: cluster_id, contact_key, crm_contact_id (keys stable across runs).
+
+    Key, in this order: the KORE key the cluster's CRM contact already carries (a contact KORE
+    created: identity), the key the cluster had in the last run, the key its CRM contact had, else
+    a new ``KC`` key. A key claimed twice stays with the stronger claim.
+    """
+    cols = ["record_id", "source", "crm_contact_id"] + (["kore_external_key"] if "kore_external_key" in records else [])
+    rec = records[cols].merge(clusters[["record_id", "cluster_id"]])
+    if "kore_external_key" not in rec:
+        rec["kore_external_key"] = pd.NA
+    crm = rec[rec["source"] == "crm"].drop_duplicates("cluster_id")[
+        ["cluster_id", "crm_contact_id", "kore_external_key"]
+    ]
     out = pd.DataFrame({"cluster_id": clusters["cluster_id"].drop_duplicates()}).merge(crm, how="left")
-    out["contact_key"] = pd.NA
+    out["contact_key"] = out["kore_external_key"].astype(object).where(out["kore_external_key"].notna(), None)
+    out["_claim"] = np.where(out["contact_key"].notna(), 0, 9)
     if len(previous_golden):
         pg = previous_golden[["cluster_id", "contact_key", "crm_contact_id"]]
         by_cluster = pg.dropna(subset=["contact_key"]).drop_duplicates("cluster_id")
-        out["contact_key"] = out["cluster_id"].map(by_cluster.set_index("cluster_id")["contact_key"])
+        fill = out["contact_key"].isna()
+        out.loc[fill, "contact_key"] = out.loc[fill, "cluster_id"].map(
+            by_cluster.set_index("cluster_id")["contact_key"]
+        )
+        out.loc[fill & out["contact_key"].notna(), "_claim"] = 1
         by_crm = pg.dropna(subset=["crm_contact_id"]).drop_duplicates("crm_contact_id")
         fill = out["contact_key"].isna() & out["crm_contact_id"].notna()
         out.loc[fill, "contact_key"] = out.loc[fill, "crm_contact_id"].map(
             by_crm.set_index("crm_contact_id")["contact_key"]
         )
-        dup = out["contact_key"].notna() & out["contact_key"].duplicated(keep="first")
-        out.loc[dup, "contact_key"] = pd.NA
+        out.loc[fill & out["contact_key"].notna(), "_claim"] = 2
+    ranked = out.sort_values(["_claim", "cluster_id"], kind="stable")
+    dup = ranked["contact_key"].notna() & ranked["contact_key"].duplicated(keep="first")
+    out.loc[dup[dup].index, "contact_key"] = None
     miss = out["contact_key"].isna()
     out.loc[miss, "contact_key"] = [_key("KC", c) for c in out.loc[miss, "cluster_id"]]
-    return out
+    return out.drop(columns=["kore_external_key", "_claim"])
 
 
 def account_records(records: pd.DataFrame) -> pd.DataFrame:
@@ -154,8 +172,14 @@ def resolve(
         "name_type",
         "last_activity_at",
         "updated_at",
+        "kore_external_key",
         *GOLDEN_FIELDS,
+        *(f + "_display" for f in DISPLAY_FIELDS),
     ]
+    records = records.copy()
+    for c in keep:
+        if c not in records.columns:
+            records[c] = pd.NA
     recs = (
         records[keep]
         .merge(clusters[["record_id", "cluster_id"]], on="record_id")
@@ -202,9 +226,14 @@ def resolve(
     g["_src"] = np.where(is_crm, "crm:" + g["crm_contact_id"].astype(str), "archtics:" + g["acct_id"].astype(str))
     g = g.sort_values(["cluster_id", "_rank", "_upd"], ascending=[True, True, False], na_position="last")
     golden = contacts.copy()
+    norm: dict[str, pd.Series] = {}  # normalised winners: stable account keys, whatever the spelling
     for f in GOLDEN_FIELDS:
-        sub = g[["cluster_id", f, "_src"]].dropna(subset=[f]).drop_duplicates("cluster_id").set_index("cluster_id")
-        golden[f] = golden["cluster_id"].map(sub[f])
+        cols = ["cluster_id", f, "_src"] + ([f + "_display"] if f in DISPLAY_FIELDS else [])
+        sub = g[cols].dropna(subset=[f]).drop_duplicates("cluster_id").set_index("cluster_id")
+        norm[f] = golden["cluster_id"].map(sub[f])
+        # the CRM receives the winning record's own spelling (its normalised value only if it has none)
+        shown = sub[f + "_display"].fillna(sub[f]) if f in DISPLAY_FIELDS else sub[f]
+        golden[f] = golden["cluster_id"].map(shown)
         golden[f + "_source"] = golden["cluster_id"].map(sub["_src"])
     nt = g.drop_duplicates("cluster_id").set_index("cluster_id")["name_type"]
     golden["name_type"] = golden["cluster_id"].map(nt)
@@ -214,13 +243,20 @@ def resolve(
     golden["records"] = golden["cluster_id"].map(size).astype(int)
     golden["policy"] = policy
     is_company = (golden["name_type"].astype("string") == "C").fillna(False) | golden["company"].notna()
-    household = golden["last_name"].notna() & golden["street"].notna() & golden["zip5"].notna()
-    company_val = golden["company"].fillna(golden["last_name"]).fillna(golden["contact_key"]).astype(str)
-    hh_val = golden["last_name"].astype(str) + "|" + golden["street"].astype(str) + "|" + golden["zip5"].astype(str)
+    household = norm["last_name"].notna() & norm["street"].notna() & golden["zip5"].notna()
+    company_val = norm["company"].fillna(norm["last_name"]).fillna(golden["contact_key"]).astype(str)
+    hh_val = norm["last_name"].astype(str) + "|" + norm["street"].astype(str) + "|" + golden["zip5"].astype(str)
     golden["account_rule"] = np.where(is_company, "company", np.where(household, "household", "person"))
     golden["account_key"] = [
         _key("ACO", c) if r == "company" else _key("AHH", h) if r == "household" else _key("APN", k)
         for r, c, h, k in zip(golden["account_rule"], company_val, hh_val, golden["contact_key"], strict=True)
     ]
+    # A company-only cluster (an Archtics company name, no person's name anywhere): the CRM needs a
+    # last name, and the ticketing contact of an organisation is the organisation itself, so its
+    # contact is named after the company (under its company account), as CRM admins name such
+    # contacts. first_name stays empty.
+    org = golden["last_name"].isna() & golden["company"].notna()
+    golden.loc[org, "last_name"] = golden.loc[org, "company"]
+    golden.loc[org, "last_name_source"] = golden.loc[org, "company_source"]
     golden["updated_at"] = now
     return mapping, golden.reset_index(drop=True)

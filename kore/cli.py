@@ -295,22 +295,40 @@ def status(
 # -------------------------------------------------------------------------------------- bench
 
 
+def _parse_opt(value: str) -> tuple[str, object]:
+    """`key=value` with value parsed as JSON when it is JSON (numbers, true/false), else text."""
+    if "=" not in value:
+        raise typer.BadParameter(f"--opt takes key=value, not {value!r}")
+    key, raw = value.split("=", 1)
+    try:
+        return key.strip(), json.loads(raw)
+    except json.JSONDecodeError:
+        return key.strip(), raw
+
+
 @app.command()
 def bench(
-    name: Annotated[str, typer.Argument(help="demo | landing | dbt | dedup | crm-push | generate")],
+    name: Annotated[str, typer.Argument(help="demo | generate | landing | dbt | dedup | crm-push")],
     accounts: Annotated[int | None, typer.Option(help="Archtics accounts")] = None,
     rows: Annotated[int | None, typer.Option(help="Rows (for row-based benchmarks)")] = None,
     flavor: Annotated[str | None, typer.Option(help="CRM flavour (crm-push)")] = None,
+    opt: Annotated[list[str] | None, typer.Option("--opt", help="Benchmark-specific key=value")] = None,
     workdir: WorkdirOpt = None,
 ) -> None:
     """Run a benchmark from benchmarks/ and print its figures as one JSON object (last line)."""
     import importlib
 
-    module = importlib.import_module("benchmarks." + name.replace("-", "_"))
+    try:
+        module = importlib.import_module("benchmarks." + name.replace("-", "_"))
+    except ModuleNotFoundError:
+        raise typer.BadParameter(f"no benchmark named {name!r} in benchmarks/") from None
     wd = (workdir or Path(os.environ.get("KORE_WORKDIR", "kore-bench"))).resolve() / name
     wd.mkdir(parents=True, exist_ok=True)
-    kwargs = {"flavor": flavor} if flavor else {}
-    result = module.run(wd, accounts=accounts, rows=rows, **kwargs)
+    kwargs: dict[str, object] = dict(_parse_opt(o) for o in opt or [])
+    for key, value in (("accounts", accounts), ("rows", rows), ("flavor", flavor)):
+        if value is not None:
+            kwargs[key] = value
+    result = module.run(wd, **kwargs)
     sys.stdout.write(json.dumps(result, default=str) + "\n")
 
 

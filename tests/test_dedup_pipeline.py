@@ -38,7 +38,7 @@ def test_first_found_reproduces_the_documented_overwrite(settings):
     run_dedup(settings, policy="first_found", progress=False)
     row, prim, mp = _gabriel(settings)
     assert prim == ["1001"]  # the outdated TryNowDo account was found first and became primary
-    assert row["company"] == "trynowdo" and row["email"] == "gtremblay@trynowdo.com"
+    assert row["company"] == "TryNowDo Ltd" and row["email"] == "gtremblay@trynowdo.com"
     assert row["email_source"] == "archtics:1001"
     assert set(mp[mp["crm_contact_key"] == row["contact_key"]]["acct_id"]) == {"1001", "1002"}
 
@@ -47,7 +47,7 @@ def test_default_policy_prevents_the_overwrite(settings):
     run_dedup(settings, progress=False)
     row, prim, _ = _gabriel(settings)
     assert prim == ["1002"]  # most recently active account
-    assert row["company"] == "sporting service solutions"
+    assert row["company"] == "Sporting Service Solutions"
     assert row["email"] == "gabriel.tremblay@sportingservice.com"
     assert not str(row["email_source"]).endswith("1001") and not str(row["company_source"]).endswith("1001")
     assert row["account_rule"] == "company"
@@ -77,7 +77,7 @@ def test_manual_decisions_survive_reruns(settings):
         assert prim == ["1001"]
         # the manual primary is older than the CRM contact's last change: it must not overwrite it
         assert row["email"] == "gabriel.tremblay@sportingservice.com" and row["email_source"] == "crm:crm-gab"
-        assert row["company"] == "sporting service solutions"
+        assert row["company"] == "Sporting Service Solutions Inc"
         mp = _table(settings, "account_contact_map").astype({"acct_id": str}).set_index("acct_id")
         assert mp.loc["1001", "decided_by"] == "person"
     ex = explain(settings, "A:2001:1", "A:2004:1")

@@ -71,15 +71,16 @@ def test_every_stage_ok_and_its_output_table_non_empty(demo_runs) -> None:
 
 
 def test_second_run_changes_nothing(demo_runs) -> None:
-    """Re-running on unchanged sources lands no new export rows and pushes nothing."""
+    """Re-running on unchanged sources doubles no row and creates nothing new in the CRM."""
     wd, _ = demo_runs
     history = [json.loads(x) for x in (wd / "logs" / "runs.jsonl").read_text().splitlines()]
-    runs = sorted(
-        {h["run_id"] for h in history}, key=lambda r: min(h["started_at"] for h in history if h["run_id"] == r)
-    )
-    second = [h for h in history if h["run_id"] == runs[-1]]
-    push = [h for h in second if h["stage"] == "CRM push"]
-    assert push and push[-1]["detail"].count('"rows_sent": 0') + ('"sent": 0' in push[-1]["detail"]) >= 0
+    pushes = [h for h in history if h["stage"] == "CRM push"]
+    assert len(pushes) == 2, [h["stage"] for h in history]
+    first, second = (json.loads(p["detail"]) for p in pushes)
+    assert first["created"] > 0
+    # the contacts pushed by run 1 come back through the CRM pull and are recognised, not re-created
+    assert second["created"] == 0, second
+    assert second["failed"] == 0, second
     con = duckdb.connect(str(wd / "warehouse.duckdb"), read_only=True)
     try:
         # landing twice never doubles a row: one row per business key in the replica
@@ -88,5 +89,11 @@ def test_second_run_changes_nothing(demo_runs) -> None:
             "group by acct_id, cust_name_id having count(*) > 1) d"
         ).fetchone()[0]
         assert dupes == 0
+        # every account maps to exactly one contact after the round trip
+        multi = con.execute(
+            "select count(*) from (select acct_id from kore_dedup.account_contact_map "
+            "group by acct_id having count(*) > 1) d"
+        ).fetchone()[0]
+        assert multi == 0
     finally:
         con.close()

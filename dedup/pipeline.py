@@ -457,7 +457,7 @@ def _incremental(settings: Settings, policy: str, cfg: DedupConfig, progress: bo
         store.delete_where_in(wh, "account_contact_map", ("cluster_id",), tc)
         # an account is mapped once: drop any row of a re-mapped account left in another cluster
         tm = store.write_ids(wh, set(mapping["acct_id"].dropna().astype(str)), "_accts")
-        pass
+        store.delete_where_in(wh, "account_contact_map", ("acct_id",), tm)
         _append(wh, "account_contact_map", mapping)
         store.delete_where_in(wh, "golden_contacts", ("cluster_id",), tc)
         _append(wh, "golden_contacts", golden)

@@ -15,7 +15,9 @@ Golden fields (what is pushed to the CRM contact), per field the first non-null 
   change (``updated_at`` of the CRM record = its modified_at); then the CRM contact; then other
   Archtics records (these only fill fields the CRM contact leaves empty). So an Archtics record
   older than the CRM contact never overwrites a CRM field.
-Each golden field carries ``<field>_source`` (``crm:<id>`` or ``archtics:<acct_id>``).
+Each golden field carries ``<field>_source`` (``crm:<id>`` or ``archtics:<acct_id>``). Values are the
+winning record's display spelling (``<field>_display``) where it has one; account keys use the
+normalised values. A company-only cluster's contact is named after the company (``last_name``).
 
 CRM account rule (``account_rule``): a company-type record (name_type 'C') or a golden company
 name -> a company account keyed by the normalised company name (colleagues share it); otherwise a

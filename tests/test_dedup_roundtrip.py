@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from dedup.pipeline import run_dedup
+from dlt_pipelines.crm.push import contact_rows
 from kore.config import get_settings
 from kore.warehouse import connect
 from tests.test_dedup_fixtures import all_records, arch, crm
@@ -157,6 +158,10 @@ def test_company_only_cluster_gets_a_contact_named_after_the_company(settings):
     org = g[g["contact_key"] == mp.loc["7001", "crm_contact_key"]].iloc[0]
     assert org["last_name"] == "Ocean State Movers LLC" and pd.isna(org["first_name"])
     assert org["account_rule"] == "company" and org["name_type"] == "C"
+    # what the push sends: the CRM's required last name is there, under the company's account
+    (row,) = contact_rows([{k: (None if pd.isna(v) else v) for k, v in org.items()}], "dynamics")
+    assert row.body["lastname"] == "Ocean State Movers LLC"
+    assert row.parents == [("Account", org["account_key"])]
 
 
 def test_account_with_names_in_two_clusters_stays_mapped_once(settings):

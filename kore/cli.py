@@ -75,7 +75,7 @@ def demo(
     """Run every stage end to end on the embedded warehouse against the local sandbox."""
     from kore.demo import run_demo
 
-    settings = _settings(workdir or Path(os.environ.get("KORE_WORKDIR", "kore-work")), flavor)
+    settings = _settings(workdir, flavor)
     ok = run_demo(settings, accounts=accounts, seed=seed, console=console)
     raise typer.Exit(0 if ok else 1)
 
@@ -322,7 +322,8 @@ def bench(
         module = importlib.import_module("benchmarks." + name.replace("-", "_"))
     except ModuleNotFoundError:
         raise typer.BadParameter(f"no benchmark named {name!r} in benchmarks/") from None
-    wd = (workdir or Path(os.environ.get("KORE_WORKDIR", "kore-bench"))).resolve() / name
+    # benchmarks wipe their folder: keep them apart from a demo's or a real run's workdir contents
+    wd = get_settings(workdir).workdir / "bench" / name
     wd.mkdir(parents=True, exist_ok=True)
     kwargs: dict[str, object] = dict(_parse_opt(o) for o in opt or [])
     for key, value in (("accounts", accounts), ("rows", rows), ("flavor", flavor)):

@@ -45,11 +45,11 @@ def fingerprint(export_dir: Path, live_dir: Path) -> str:
     return h.hexdigest()[:24]
 
 
-def _read_csv(paths: list[Path], columns: list[str]) -> str:
+def _read_csv(paths: list[Path], columns: list[str], skip_bad: bool = False) -> str:
     cols = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in columns) + "}"
     return (
         f"read_csv({_sql_list(paths)}, header=true, delim=',', quote='\"', escape='\"', "
-        f"columns={cols}, compression='gzip', auto_detect=false)"
+        f"columns={cols}, compression='gzip', auto_detect=false{', ignore_errors=true' if skip_bad else ''})"
     )
 
 
@@ -78,7 +78,16 @@ def build_state(export_dir: Path, live_dir: Path, db_path: Path, show_progress: 
             cols = ", ".join(_q(c) for c in ds.columns)
             if parts:
                 # a view: the export is read once, streaming, by the final sorted CTAS
-                con.execute(f"create temp view e as select {cols} from {_read_csv(parts, ds.columns)}")
+                # The export's deliberately malformed lines (generate(malformed_rows=...)) were never
+                # rows of the live database: skip lines of the wrong shape, and ids that are not numbers.
+                valid = (
+                    f"where try_cast({_q('acct_id')} as bigint) is not null or {_q('acct_id')} is null"
+                    if "acct_id" in ds.columns
+                    else ""
+                )
+                con.execute(
+                    f"create temp view e as select {cols} from {_read_csv(parts, ds.columns, skip_bad=True)} {valid}"
+                )
             else:
                 con.execute(
                     f"create temp view e as select {cols} from (select {', '.join(f'null::varchar {_q(c)}' for c in ds.columns)}) where false"

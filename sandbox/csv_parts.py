@@ -39,11 +39,14 @@ def as_text_table(columns: dict[str, object], order: list[str], n: int) -> pa.Ta
     return pa.table(arrays, names=order)
 
 
-def gzip_csv_bytes(table: pa.Table, level: int = 3) -> bytes:
-    """CSV (header, RFC 4180 quoting) of ``table`` compressed as gzip with a fixed header."""
+def gzip_csv_bytes(table: pa.Table, level: int = 3, extra_lines: tuple[str, ...] = ()) -> bytes:
+    """CSV (header, RFC 4180 quoting) of ``table`` compressed as gzip with a fixed header.
+
+    ``extra_lines`` are appended verbatim: the sandbox's deliberately malformed rows."""
     sink = pa.BufferOutputStream()
     pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=True, quoting_style="needed"))
-    return gzip.compress(sink.getvalue().to_pybytes(), compresslevel=level, mtime=0)
+    body = sink.getvalue().to_pybytes() + "".join(line + "\n" for line in extra_lines).encode("utf-8")
+    return gzip.compress(body, compresslevel=level, mtime=0)
 
 
 # CSV rendering and zlib both release the GIL: two parts are written at once on two cores.
@@ -51,13 +54,15 @@ _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="csv-part")
 MAX_IN_FLIGHT = 3
 
 
-def _write_part(path: Path, rel: str, part: pa.Table, dataset: str, columns: list[str], level: int) -> dict:
-    data = gzip_csv_bytes(part, level)
+def _write_part(
+    path: Path, rel: str, part: pa.Table, dataset: str, columns: list[str], level: int, extra: tuple[str, ...] = ()
+) -> dict:
+    data = gzip_csv_bytes(part, level, extra)
     path.write_bytes(data)
     return {
         "dataset": dataset,
         "path": rel,
-        "rows": part.num_rows,
+        "rows": part.num_rows + len(extra),
         "sha256": hashlib.sha256(data).hexdigest(),
         "bytes": len(data),
         "columns": list(columns),
@@ -67,7 +72,18 @@ def _write_part(path: Path, rel: str, part: pa.Table, dataset: str, columns: lis
 class PartWriter:
     """Accumulates rows of one dataset and writes ``<dataset>/<dataset>-part-NNNN.csv.gz`` files."""
 
-    def __init__(self, out_dir: Path, dataset: str, columns: list[str], part_rows: int, level: int = 3):
+    def __init__(
+        self,
+        out_dir: Path,
+        dataset: str,
+        columns: list[str],
+        part_rows: int,
+        level: int = 3,
+        malformed: tuple[str, ...] = (),
+    ):
+        """``malformed`` lines go at the end of the first part (real exports are dirty; the landing
+        must quarantine them with file, line and reason). The manifest counts them as rows."""
+        self.malformed = malformed
         self.out_dir = out_dir
         self.dataset = dataset
         self.columns = columns
@@ -98,8 +114,9 @@ class PartWriter:
         running = [f for f in self._futures if not f.done()]
         if len(running) >= MAX_IN_FLIGHT:  # bound memory held by queued parts
             running[0].result()
+        extra = self.malformed if not self._futures else ()
         self._futures.append(
-            _POOL.submit(_write_part, self.out_dir / rel, rel, part, self.dataset, self.columns, self.level)
+            _POOL.submit(_write_part, self.out_dir / rel, rel, part, self.dataset, self.columns, self.level, extra)
         )
 
     @property

@@ -70,6 +70,20 @@ def ground_truth_rows(pop: Population, nm: NameRows, origin: str = "export") -> 
     ]
 
 
+def _malformed_lines(dataset: str, n: int) -> tuple[str, ...]:
+    """Broken CSV lines of the kinds real Archtics exports carry, alternating two defects."""
+    if n <= 0 or dataset not in ("cust", "ticket"):
+        return ()
+    ncols = len(DATASETS[dataset].columns)
+    lines = []
+    for i in range(n):
+        if i % 2 == 0:  # a line cut short: wrong field count
+            lines.append(f"{9_900_000 + i},truncated")
+        else:  # the right shape, but acct_id is not a number
+            lines.append(f"ACCT-{i}" + "," * (ncols - 1))
+    return tuple(lines)
+
+
 def generate(
     accounts: int,
     out_dir: Path,
@@ -82,8 +96,12 @@ def generate(
     change_rate: float = 0.015,
     crm_share: float = 0.2,
     show_progress: bool = True,
+    malformed_rows: int = 0,
 ) -> dict:
-    """Generate the sample export and sandbox data; returns counts per dataset for the run record."""
+    """Generate the sample export and sandbox data; returns counts per dataset for the run record.
+
+    ``malformed_rows`` > 0 appends that many broken lines (wrong field count, non-numeric acct_id)
+    to the first part of cust and of ticket, as a real export has; they are not in the ground truth."""
     t0 = time.perf_counter()
     out_dir, sandbox_dir = Path(out_dir), Path(sandbox_dir) if sandbox_dir else Path(out_dir).parent / "sandbox"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -103,7 +121,8 @@ def generate(
         # --- cust and its child lists, per chunk of names (keeps Python objects few) -------------
         nrng = np.random.default_rng([seed, 1])
         writers = {
-            d: PartWriter(out_dir, d, DATASETS[d].columns, part_rows) for d in ("cust", "cust_address", "cust_email")
+            d: PartWriter(out_dir, d, DATASETS[d].columns, part_rows, malformed=_malformed_lines(d, malformed_rows))
+            for d in ("cust", "cust_address", "cust_email")
         }
         watch = pa.array([str(a) for a in plan.watch_cust_acct_ids])
         kept: dict[str, list[pa.Table]] = {d: [] for d in writers}
@@ -183,7 +202,13 @@ def generate(
         rep_acct_id = np.where(pop.acct_rep >= 0, pop.acct_id[np.maximum(pop.acct_rep, 0)], -1)
         is_comp = pop.acct_type == "Comp"
         lam = tickets_per_account / TICKET_ORDER_ROWS
-        tw = PartWriter(out_dir, "ticket", DATASETS["ticket"].columns, part_rows)
+        tw = PartWriter(
+            out_dir,
+            "ticket",
+            DATASETS["ticket"].columns,
+            part_rows,
+            malformed=_malformed_lines("ticket", malformed_rows),
+        )
         watched: list[TicketBatch] = []
         order_no = 60_000_001
         chunk = ACCOUNT_CHUNK

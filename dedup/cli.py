@@ -173,6 +173,16 @@ def evaluate(
     if not len(cl):
         raise typer.BadParameter("no clusters yet: run `kore dedup run` first")
     res = evaluate_clusters(cl, gt)
+    with connect(settings) as wh:
+        if wh.table_exists("dedup", "dedup_candidate_pairs"):
+            from dedup.evaluate import blocking_recall
+
+            cand = wh.query_df("select record_id_l, record_id_r from dedup.dedup_candidate_pairs")
+            ids = wh.query_df("select record_id from dedup.dedup_person_records")["record_id"]
+            res |= {
+                f"blocking_{k}" if not k.startswith("blocking") else k: v
+                for k, v in blocking_recall(cand, gt, ids).items()
+            }
     if as_json:
         console.print_json(json.dumps(res))
         return

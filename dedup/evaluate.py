@@ -44,3 +44,26 @@ def evaluate_clusters(predicted: pd.DataFrame, truth: pd.DataFrame) -> dict:
         "persons_split": persons_split,
         "clusters_mixed": clusters_mixed,
     }
+
+
+def blocking_recall(candidates: pd.DataFrame, truth: pd.DataFrame, record_ids: pd.Series) -> dict:
+    """Pairs completeness of blocking: the share of true duplicate pairs that are candidate pairs.
+
+    Only records present in the warehouse (``record_ids``) count. A true pair missing here can still
+    end in one cluster through a third record, but it is never scored directly: this is the ceiling
+    that blocking puts on recall, which is why the dbt candidate view is judged by it.
+    """
+    present = truth.loc[truth["record_id"].isin(set(record_ids)), ["record_id", "person_id"]]
+    both = present.merge(present, on="person_id", suffixes=("_l", "_r"))
+    both = both[both["record_id_l"] < both["record_id_r"]]
+    true_pairs = set(zip(both["record_id_l"], both["record_id_r"], strict=True))
+    lo = candidates[["record_id_l", "record_id_r"]].min(axis=1)
+    hi = candidates[["record_id_l", "record_id_r"]].max(axis=1)
+    cand = set(zip(lo, hi, strict=True))
+    found = len(true_pairs & cand)
+    return {
+        "true_pairs": len(true_pairs),
+        "candidate_pairs": len(cand),
+        "true_pairs_in_candidates": found,
+        "blocking_recall": round(found / len(true_pairs), 5) if true_pairs else 1.0,
+    }

@@ -201,3 +201,19 @@ def test_new_cluster_ids_avoid_ids_held_elsewhere():
     ids = pd.Series(["R1", "R2"])
     out = assign_cluster_ids(ids, np.array([0, 0]), pd.DataFrame(), reserved={new_cluster_id("R1")})
     assert out["cluster_id"].nunique() == 1 and out["cluster_id"].iloc[0] != new_cluster_id("R1")
+
+
+def test_blocking_recall_counts_true_pairs_found_by_blocking() -> None:
+    from dedup.evaluate import blocking_recall
+
+    truth = pd.DataFrame(
+        {"record_id": ["A:1:1", "A:2:1", "A:3:1", "C:x", "A:9:1"], "person_id": ["p1", "p1", "p1", "p2", "p2"]}
+    )
+    # p1 has 3 true pairs, p2 has 1; the candidates find two of p1's (one listed reversed) and none of p2's
+    cand = pd.DataFrame({"record_id_l": ["A:2:1", "A:1:1", "A:1:1"], "record_id_r": ["A:1:1", "A:3:1", "C:x"]})
+    res = blocking_recall(cand, truth, pd.Series(["A:1:1", "A:2:1", "A:3:1", "C:x", "A:9:1"]))
+    assert res["true_pairs"] == 4 and res["true_pairs_in_candidates"] == 2
+    assert res["blocking_recall"] == 0.5
+    # records not in the warehouse do not count
+    res = blocking_recall(cand, truth, pd.Series(["A:1:1", "A:2:1", "A:3:1"]))
+    assert res["true_pairs"] == 3 and res["blocking_recall"] == round(2 / 3, 5)

@@ -50,6 +50,7 @@ from urllib.parse import parse_qs, urlparse
 
 from sandbox.archtics_schema import DATASETS
 from sandbox.archtics_state import ArchticsState
+from sandbox.loopback import require_loopback
 
 DEFAULT_PAGE_SIZE = 1000
 CREDENTIALS_FILE = "archtics_api_credentials.json"
@@ -356,7 +357,7 @@ class ArchticsSandbox:
     ):
         self.sandbox_dir = Path(sandbox_dir)
         self.export_dir = Path(export_dir)
-        self.host, self.port = host, port
+        self.host, self.port = require_loopback(host), port
         self.page_size_max = page_size_max
         self.token_ttl = token_ttl
         self.show_progress = show_progress

@@ -47,6 +47,7 @@ from sandbox import crm_schema
 from sandbox.crm_preload import load_seed, synthesize
 from sandbox.crm_store import CrmError, CrmStore, Ref, Write, iso, parse_ts
 from sandbox.crm_tls import ensure_certificate
+from sandbox.loopback import require_loopback
 
 DYN_PREFIX = f"/api/data/{naming.API_VERSION_DYNAMICS}/"
 SF_PREFIX = f"/services/data/v{naming.API_VERSION_SALESFORCE}/"
@@ -759,7 +760,7 @@ class CrmSandbox:
     ):
         self.sandbox_dir = Path(sandbox_dir)
         self.flavor = flavor
-        self.host, self.port = host, port
+        self.host, self.port = require_loopback(host), port
         self._faults = faults
         self.app: CrmApp | None = None
         self._server: _Server | None = None

@@ -40,7 +40,7 @@ from dlt_pipelines.crm import naming, odata
 from dlt_pipelines.crm.clients import CrmClientError, DynamicsClient, SalesforceClient
 from kore.config import Settings
 from kore.registry import Entity, kore_to_crm
-from kore.runlog import RunRecord, run_record
+from kore.runlog import RunRecord, run_record, write_records
 from kore.warehouse import Warehouse, connect
 
 STATE_SCHEMA, STATE_TABLE = "ops", "crm_sync_state"
@@ -600,7 +600,7 @@ def push(
                     progress.advance(task)
                     records.append(_entity_record(rec, res, dry_run))
             finally:
-                write_records(settings, wh, records)
+                write_records(settings, records, wh)
         summary = _summary(flavor, dry_run, results, time.perf_counter() - t_all)
         total_rec.rows_in = summary["rows"]
         total_rec.rows_out = summary["synced"]
@@ -621,24 +621,6 @@ def push(
 
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def write_records(settings: Settings, wh: Warehouse, records: list[RunRecord]) -> None:
-    """Write the per-entity run records in one go, the way ``kore.runlog.write_record`` writes one.
-
-    Why not ``run_record`` per entity: each call opens the warehouse (~0.1 s), which for 42
-    entities cost more than the push itself; here they share the stage's open connection.
-    """
-    if not records:
-        return
-    settings.logs_dir.mkdir(parents=True, exist_ok=True)
-    with open(settings.logs_dir / "runs.jsonl", "a", encoding="utf-8") as fh:
-        for rec in records:
-            fh.write(json.dumps(rec.as_row(), default=str) + "\n")
-    try:
-        wh.append_df("ops", "run_history", pd.DataFrame([r.as_row() for r in records]))
-    except Exception:  # noqa: BLE001 - best effort, like kore.runlog (the jsonl file has them)
-        pass
 
 
 def _entity_record(rec: RunRecord, res: EntityResult, dry_run: bool) -> RunRecord:

@@ -20,10 +20,9 @@ from dlt.common.normalizers.naming.snake_case import NamingConvention
 
 from dlt_pipelines.crm import naming
 from dlt_pipelines.crm.clients import DynamicsClient, SalesforceClient
-from dlt_pipelines.crm.push import write_records
 from kore.config import Settings, dlt_destination
 from kore.registry import Entity, crm_to_kore
-from kore.runlog import RunRecord, run_record
+from kore.runlog import RunRecord, run_record, write_records
 from kore.warehouse import connect
 
 RAW_DATASET = "raw_crm"
@@ -156,5 +155,5 @@ def pull(
         for t, n in counts.items()
     ]
     with connect(settings) as wh:
-        write_records(settings, wh, records)
+        write_records(settings, records, wh)
     return result

@@ -5,10 +5,12 @@ static export, dlt_pipelines.archtics_export lands it) or, by default, from a ve
 generator here (``raw="synthetic"``) that writes raw_archtics.* / raw_crm.* in the landed shape
 directly -- so a million-account build can be measured without first spending the landing's time.
 
-Figures: ``full_seconds`` (first `dbt run` of phase 1: everything but needs_dedup and the KORE-app
-models), ``incremental_seconds`` (the same run after a delta of changed names and new/returned tickets
-landed), ``tests_seconds`` (data + unit tests of phase 1), row counts of the main tables, and the
-rows the incremental fact merged.
+Figures: ``full_seconds`` (the first ``dbt build``, models and tests, of both phases: phase 1 is
+everything but needs_dedup, phase 2 the needs_dedup models over dedup outputs written here in the dedup
+step's shape; the KORE-app models are left out, they read the KORE apps' own small landed data),
+``incremental_seconds`` (the same builds after a delta: 1% of names changed, returns of ~1% of the
+tickets, 0.1% of accounts moved to another contact), the slowest nodes of each, and row counts.
+``command=run`` times ``dbt run`` instead (models only).
 """
 
 from __future__ import annotations
@@ -24,11 +26,14 @@ from kore.runlog import run_record
 from sandbox.archtics_schema import DATASETS
 
 SELECT_PHASE_1 = ["--exclude", "tag:needs_dedup", "path:models/staging/kore_app+"]
+# phase 2 over the synthetic dedup outputs (the KORE-app models need the KORE apps' landed data)
+SELECT_PHASE_2 = ["--select", "tag:needs_dedup", "--exclude", "path:models/kore_to_crm/kore_*"]
 LANDING = ["_source_file", "_source_line", "_row_hash", "_dlt_load_id", "_dlt_id"]
 FIRST_NAMES = ["john", "mary", "james", "patricia", "robert", "jennifer", "michael", "linda", "william",
                "elizabeth", "david", "barbara", "richard", "susan", "joseph", "jessica", "thomas", "sarah"]  # fmt: skip
 LAST_NAMES = ["smith", "johnson", "williams", "brown", "jones", "garcia", "miller", "davis", "rodriguez",
               "martinez", "hernandez", "lopez", "gonzalez", "wilson", "anderson", "thomas", "taylor", "moore"]  # fmt: skip
+TICKETS_PER_ACCOUNT = 10
 CITIES = ["Springfield", "Chicago", "Peoria", "Naperville", "Joliet", "Aurora", "Rockford", "Elgin"]
 
 
@@ -116,15 +121,16 @@ def synthetic_raw(con: duckdb.DuckDBPyConnection, accounts: int, load_id: str = 
     season = {"season_id": "'1'", "name": "'2024 Season'", "season_year": "'2024'",
               "upd_datetime": "'2023-12-01 00:00:00'"}  # fmt: skip
     con.execute(f"create or replace table raw_archtics.season as {_select('season', season, 'range(1)', load_id)}")
-    # ~4 ticket rows per account: per-event seats, some returned later, some plan-level rows
+    # ~10 ticket rows per account (10M at 1M accounts, a large client's ticket table): per-event seats,
+    # some returned later, one plan-level row
     tickets = {
         "acct_id": "a + 1000",
         "event_id": "case when k = 3 then 900 + a % 4 else (a * 7 + k) % 80 + 1 end",
         "plan_event_id": "case when k = 3 then 900 + a % 4 end",
         "section_id": "a % 40 + 1",
         "row_id": "(a / 40) % 30 + 1",
-        "seat_num": "(a / 1200) % 1000 * 4 + k + 1",
-        "last_seat": "(a / 1200) % 1000 * 4 + k + 1",
+        "seat_num": "(a / 1200) % 1000 * 10 + k + 1",
+        "last_seat": "(a / 1200) % 1000 * 10 + k + 1",
         "num_seats": "1",
         "ticket_status": "case when k = 2 and a % 5 = 0 then 'R' else 'A' end",
         "return_datetime": "case when k = 2 and a % 5 = 0 then '2024-02-01 00:00:00' end",
@@ -134,7 +140,7 @@ def synthetic_raw(con: duckdb.DuckDBPyConnection, accounts: int, load_id: str = 
     }
     con.execute(
         f"create or replace table raw_archtics.ticket as "
-        f"{_select('ticket', tickets, f'(select a.i as a, k.k as k from range({n}) a(i), range(4) k(k))', load_id)}"
+        f"{_select('ticket', tickets, f'(select a.i as a, k.k as k from range({n}) a(i), range({TICKETS_PER_ACCOUNT}) k(k))', load_id)}"
     )
     note = {"note_id": "i + 1", "task_stage_seq_num": "1", "acct_id": "i * 50 + 1000",
             "text": "case when i % 10 = 0 then concat('Merged account ', i * 50 + 1001, ' into ', i * 50 + 1000) "
@@ -160,6 +166,44 @@ def synthetic_raw(con: duckdb.DuckDBPyConnection, accounts: int, load_id: str = 
         t: con.execute(f"select count(*) from raw_archtics.{t}").fetchone()[0]
         for t in ("cust", "cust_email", "cust_address", "ticket", "evnt", "note")
     }
+
+
+def synthetic_dedup(con: duckdb.DuckDBPyConnection, accounts: int) -> dict:
+    """What the dedup step writes (kore_dedup.*), in its shape: one contact per person, the person's
+    first account primary, every 25th contact's account shared with the next person (a household)."""
+    n = int(accounts)
+    person = "case when a.i % 20 = 1 then a.i - 1 else a.i end"
+    con.execute("create schema if not exists kore_dedup")
+    con.execute(
+        f"""create or replace table kore_dedup.account_contact_map as
+        select cast(a.i + 1000 as varchar) as acct_id, concat('K', {person}) as crm_contact_key,
+               cast(null as varchar) as crm_contact_id, concat('cl', {person}) as cluster_id,
+               case when a.i % 20 = 1 then 0 else 1 end as is_primary, 'email' as rule, 12.5 as score,
+               '2024-01-01 00:00:00' as first_seen_at, 'auto' as decided_by
+        from range({n}) a(i)"""
+    )
+    con.execute(
+        f"""create or replace table kore_dedup.golden_contacts as
+        select concat('K', a.i) as contact_key, cast(null as varchar) as crm_contact_id,
+               concat('cl', a.i) as cluster_id, concat('AK', a.i - a.i % 25) as account_key,
+               {_pick(FIRST_NAMES, "a.i * 7 + 1")} as first_name, {_pick(LAST_NAMES, "a.i * 13")} as last_name,
+               concat('p', a.i, '.1@example.com') as email, cast(null as varchar) as phone,
+               concat(a.i % 9999 + 1, ' main st') as street, 'chicago' as city, 'il' as state,
+               cast(60000 + a.i % 3000 as varchar) as zip5, cast(null as varchar) as company,
+               cast(null as varchar) as birth_date, cast(a.i + 1000 as varchar) as primary_acct_id
+        from range({n}) a(i) where a.i % 20 <> 1"""
+    )
+    return {"mapped_accounts": n}
+
+
+def synthetic_dedup_delta(con: duckdb.DuckDBPyConnection) -> int:
+    """A dedup re-run after the delta: 0.1% of accounts move to another contact."""
+    return int(
+        con.execute(
+            "update kore_dedup.account_contact_map set crm_contact_key = concat(crm_contact_key, 'm') "
+            "where cast(acct_id as bigint) % 1000 = 11"
+        ).fetchone()[0]
+    )
 
 
 def synthetic_delta(con: duckdb.DuckDBPyConnection, accounts: int, load_id: str = "1730500000.000002") -> dict:
@@ -195,6 +239,12 @@ def _count(settings: Settings, table: str) -> int:
         con.close()
 
 
+def _slowest(nodes: list[dict], top: int = 8) -> dict[str, float]:
+    """The nodes (models, tests) that took longest in a dbt run (name -> seconds): where the time goes."""
+    timed = sorted(nodes, key=lambda r: -(r.get("execution_time") or 0))[:top]
+    return {r["unique_id"].split(".")[-1]: round(r.get("execution_time") or 0, 2) for r in timed}
+
+
 def _land_with_generator(settings: Settings, accounts: int) -> dict:
     from dlt_pipelines.archtics_export import land_export
     from sandbox.generator import generate
@@ -204,60 +254,70 @@ def _land_with_generator(settings: Settings, accounts: int) -> dict:
     return {"generated": gen, "landed": landed}
 
 
+def _with_db(settings: Settings, fn, *args):
+    con = duckdb.connect(str(settings.duckdb_path))
+    try:
+        return fn(con, *args)
+    finally:
+        con.close()
+
+
+def _build(settings: Settings, command: str) -> tuple[float, dict, int]:
+    """Both phases (phase 2 over the dedup outputs already written); seconds, slowest nodes, failures."""
+    t0 = time.perf_counter()
+    results = [run_dbt(settings, [command, *SELECT_PHASE_1], check=False),
+               run_dbt(settings, [command, *SELECT_PHASE_2], check=False)]  # fmt: skip
+    seconds = round(time.perf_counter() - t0, 2)
+    for r in results:
+        if not r.ok and not any(x.get("status") in ("fail", "warn") for x in r.results):
+            raise RuntimeError("dbt failed:\n" + "\n".join(r.stdout.splitlines()[-30:]))
+    nodes = [node for r in results for node in r.results]
+    failed = sum(1 for node in nodes if node.get("status") in ("fail", "error"))
+    return seconds, _slowest(nodes), failed
+
+
 def run(
     workdir: Path,
     accounts: int | None = None,
     rows: int | None = None,
     raw: str = "synthetic",
-    with_tests: bool = True,
+    command: str = "build",
     **kw,
 ) -> dict:
-    """Full and incremental dbt run on a fresh warehouse in ``workdir`` (see the module docstring)."""
+    """Full and incremental dbt build on a fresh warehouse in ``workdir`` (see the module docstring)."""
     accounts = int(accounts or 100_000)
     settings = Settings(workdir=Path(workdir).resolve())
     settings.ensure_dirs()
     if settings.duckdb_path.exists():
         settings.duckdb_path.unlink()
-    out: dict = {"accounts": accounts, "raw": raw}
+    out: dict = {"accounts": accounts, "raw": raw, "command": f"dbt {command}"}
     with run_record(settings, "bench", "dbt") as rec:
         t0 = time.perf_counter()
         if raw == "generator":
             out["landing"] = _land_with_generator(settings, accounts)
         else:
-            con = duckdb.connect(str(settings.duckdb_path))
-            try:
-                out["raw_rows"] = synthetic_raw(con, accounts)
-            finally:
-                con.close()
+            out["raw_rows"] = _with_db(settings, synthetic_raw, accounts)
+        _with_db(settings, synthetic_dedup, accounts)
         out["raw_seconds"] = round(time.perf_counter() - t0, 2)
         run_dbt(settings, ["seed"])
-        run_dbt(settings, ["parse"])  # parse once, so the timings below are the runs themselves
+        run_dbt(settings, ["parse"])  # parse once, so the timings below are the builds themselves
 
-        t0 = time.perf_counter()
-        run_dbt(settings, ["run", *SELECT_PHASE_1])
-        out["full_seconds"] = round(time.perf_counter() - t0, 2)
+        out["full_seconds"], out["full_slowest"], out["full_tests_failed"] = _build(settings, command)
         fact_before = _count(settings, "marts.fct_ticket_purchases")
 
-        if with_tests:
-            t0 = time.perf_counter()
-            res = run_dbt(settings, ["test", *SELECT_PHASE_1], check=False)
-            out["tests_seconds"] = round(time.perf_counter() - t0, 2)
-            out["tests_failed"] = res.count("fail") + res.count("error")
-
-        con = duckdb.connect(str(settings.duckdb_path))
-        try:
-            out["delta"] = synthetic_delta(con, accounts)
-        finally:
-            con.close()
-        t0 = time.perf_counter()
-        run_dbt(settings, ["run", *SELECT_PHASE_1])
-        out["incremental_seconds"] = round(time.perf_counter() - t0, 2)
+        out["delta"] = _with_db(settings, synthetic_delta, accounts)
+        out["delta"]["accounts_moved_to_another_contact"] = _with_db(settings, synthetic_dedup_delta)
+        out["incremental_seconds"], out["incremental_slowest"], out["incremental_tests_failed"] = _build(
+            settings, command
+        )
+        out["incremental_share"] = round(out["incremental_seconds"] / out["full_seconds"], 3)
         out["fact_rows_before"] = fact_before
         out["fact_rows_after"] = _count(settings, "marts.fct_ticket_purchases")
         out["rows"] = {
             t: _count(settings, t)
-            for t in ("stg.stg_archtics__custs", "stg.stg_archtics__tickets", "int.int_tickets_activated",
-                      "dedup.dedup_person_records", "dedup.dedup_candidate_pairs", "marts.dim_account")
+            for t in ("stg.stg_archtics__custs", "stg.stg_archtics__tickets", "marts.fct_ticket_purchases",
+                      "marts.dim_account", "marts.dim_contact", "kore.SyncedTicketPurchases",
+                      "dedup.dedup_person_records")
         }  # fmt: skip
         rec.rows_in = sum(out.get("raw_rows", {}).values())
         rec.rows_out = out["fact_rows_after"]

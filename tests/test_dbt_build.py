@@ -129,9 +129,13 @@ def test_incremental_fact_reprocesses_seats_a_return_touches(built: Settings) ->
         dict(acct_id="400", event_id="11", section_id="4", row_id="1", seat_num="9", last_seat="9", num_seats="1",
              ticket_status="A", add_datetime="2023-01-01 09:00:00", upd_datetime="2023-01-01 09:00:00"),
     )  # fmt: skip
-    result = run_dbt(built, ["run", "--select", "fct_ticket_purchases", *VARS])
+    result = run_dbt(built, ["run", "--select", "stg_archtics__tickets", "fct_ticket_purchases", *VARS])
     assert result.ok
     assert rows(built, "select count(*) from marts.fct_ticket_purchases")[0][0] == before + 2
+    # only the touched seats were re-decided: the 2 new rows and the active row the return cancels
+    assert rows(
+        built, f"select count(*) from marts.fct_ticket_purchases where batch_load_id = '{dbt_fixture.LOAD_2}'"
+    ) == [(3,)]
     assert rows(built, "select is_active from marts.fct_ticket_purchases where acct_id = 400 and seat_num = 9") == [
         (1,)
     ]
@@ -161,3 +165,23 @@ def test_salesforce_flavour_reads_salesforce_tables(built: Settings) -> None:
     finally:
         con.close()
     assert types["crm_id"] == "VARCHAR" and types["modified_at"] == "TIMESTAMP"
+
+
+def test_source_freshness_flags_a_stale_landing_and_passes_a_fresh_one(built: Settings) -> None:
+    """`dbt source freshness` reads the landing time from _dlt_load_id: the fixture's loads are from
+    2024 (error: older than 72 h); after a landing now the same source passes."""
+    import time
+
+    def status() -> str:
+        res = run_dbt(built, ["source", "freshness", "--select", "source:archtics.season"], check=False)
+        sources = json.loads((built.dbt_target_dir / "sources.json").read_text())["results"]
+        assert res.stdout and len(sources) == 1
+        return sources[0]["status"]
+
+    assert status() == "error"
+    con = duckdb.connect(str(built.duckdb_path))
+    try:
+        con.execute("update raw_archtics.season set _dlt_load_id = ?", [f"{time.time():.6f}"])
+    finally:
+        con.close()
+    assert status() == "pass"

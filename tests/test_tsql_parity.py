@@ -151,14 +151,24 @@ def test_compiled_models_use_sqlserver_types_and_functions(compiled: dict) -> No
 
 
 def test_other_branches_compile_to_valid_tsql(tmp_path: Path) -> None:
-    """Branches a default compile never takes are T-SQL too: the incremental branch of
-    fct_ticket_purchases and the Salesforce flavour of the CRM models (one compile for both)."""
+    """Branches a default compile never takes are T-SQL too: the incremental branch of every
+    incremental model and the Salesforce flavour of the CRM models (one compile for both)."""
     models = compile_for_sqlserver(
         tmp_path,
         {"kore_assume_incremental": True, "crm_flavor": "salesforce"},
-        select="fct_ticket_purchases path:models/staging/crm path:models/crm_to_kore",
+        select="config.materialized:incremental path:models/staging/crm path:models/crm_to_kore",
     )
-    assert "changed_seats" in models["fct_ticket_purchases"]
+    incremental = {
+        "stg_archtics__tickets": "keyed.ticket_key from keyed",
+        "stg_archtics__custs": "keyed.cust_name_key from keyed",
+        "stg_archtics__cust_emails": "keyed.cust_email_key from keyed",
+        "stg_archtics__cust_addresses": "keyed.cust_address_key from keyed",
+        "fct_ticket_purchases": "scope_keys",
+        "dim_account": "built_watermark",
+        "SyncedTicketPurchases": "reassigned",
+    }
+    for model, marker in incremental.items():
+        assert marker in models[model], f"{model}: incremental branch not compiled"
     assert "salesforce_task" in models["stg_crm__appointments"]
     bad = {name: p for name, sql in models.items() if (p := tsql_problems(sql))}
     assert not bad, bad

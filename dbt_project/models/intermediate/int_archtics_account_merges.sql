@@ -8,6 +8,7 @@ with merge_notes as (
         acct_id,
         text as note_text,
         upd_datetime,
+        load_id,
         {{ dbt.position("' into '", 'text') }} as into_position
     from {{ ref('stg_archtics__notes') }}
     where is_account_merge = 1
@@ -20,6 +21,7 @@ parsed as (
         note_id,
         acct_id as noted_on_acct_id,
         upd_datetime as merged_at,
+        load_id,
         {{ kore_to_bigint("trim(substring(note_text, 16, into_position - 16))") }} as old_acct_id,
         {{ kore_to_bigint("trim(replace(substring(note_text, into_position + 6, 40), '.', ''))") }} as new_acct_id
     from merge_notes
@@ -32,6 +34,7 @@ select
     noted_on_acct_id,
     old_acct_id,
     new_acct_id,
-    merged_at
+    merged_at,
+    load_id
 from parsed
 where old_acct_id is not null and new_acct_id is not null

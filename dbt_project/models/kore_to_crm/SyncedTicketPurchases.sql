@@ -1,59 +1,54 @@
-{{ config(tags=['needs_dedup']) }}
+{{
+    config(
+        tags=['needs_dedup'],
+        materialized='incremental',
+        unique_key='external_key',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        pre_hook="{% if kore_is_incremental() %}delete from {{ this }} where acct_id in ({{ kore_synced_ticket_purchases_scope() }}){% endif %}"
+    )
+}}
 {#- SyncedTicketPurchases (KORE-owned, pushed as TicketPurchaseKoreps): the active Archtics tickets of
     accounts that dedup mapped to a CRM contact, each attached to the account's primary mapping's
     contact (contact_key = the contact's kore_external_key; when an account has several mapping rows
     the one marked is_primary wins, then the earliest seen) and that contact's CRM account
     (account_key). Accounts of an excluded Account Type are never pushed. external_key is the
-    ticket's business-key hash: stable across runs, the upsert key in the CRM. -#}
+    ticket's business-key hash: stable across runs, the upsert key in the CRM.
 
-with active_tickets as (
+    Incremental by account (macros/synced_ticket_purchases.sql): the pre-hook deletes the rows of
+    the accounts whose tickets, account or contact assignment changed, and the model inserts those
+    accounts' active tickets again -- so a returned ticket or an account moved to another contact
+    leaves no stale row. _source_load_id (not pushed: the push skips columns starting with '_') is
+    the newest input load the row was built from. -#}
+{%- set incremental = kore_is_incremental() %}
 
-    select * from {{ ref('int_tickets_activated') }}
+with
 
-),
+{%- if incremental %}
 
-mapping_ranked as (
+scope as (
 
-    select
-        {{ kore_to_bigint('acct_id') }} as acct_id,
-        cast(crm_contact_key as {{ dbt.type_string() }}) as contact_key,
-        row_number() over (
-            partition by {{ kore_to_bigint('acct_id') }}
-            order by
-                cast(is_primary as {{ dbt.type_int() }}) desc,
-                cast(first_seen_at as {{ dbt.type_string() }}) asc,
-                cast(crm_contact_key as {{ dbt.type_string() }}) asc
-        ) as mapping_rank
-    from {{ source('kore_dedup', 'account_contact_map') }}
-    where crm_contact_key is not null
+    {{ kore_synced_ticket_purchases_scope() }}
 
 ),
 
-primary_mapping as (
+{%- endif %}
 
-    select
-        acct_id,
-        contact_key
-    from mapping_ranked
-    where mapping_rank = 1
+active_tickets as (
 
-),
-
-contacts as (
-
-    select
-        cast(contact_key as {{ dbt.type_string() }}) as contact_key,
-        cast(account_key as {{ dbt.type_string() }}) as account_key
-    from {{ source('kore_dedup', 'golden_contacts') }}
+    select *
+    from {{ ref('fct_ticket_purchases') }}
+    where
+        is_active = 1
+        {%- if incremental %}
+        and acct_id in (select scope.acct_id from scope)
+        {%- endif %}
 
 ),
 
-accounts as (
+assignments as (
 
-    select
-        acct_id,
-        is_excluded_account_type
-    from {{ ref('dim_account') }}
+    {{ kore_ticket_purchase_assignments() }}
 
 ),
 
@@ -61,10 +56,22 @@ events as (
 
     select
         event_id,
-        event_name,
         event_date,
-        season_id
+        load_id
     from {{ ref('stg_archtics__events') }}
+
+),
+
+source_watermark as (
+
+    select max(newest.load_id) as source_load_id
+    from (
+        select max(batch_load_id) as load_id from {{ ref('fct_ticket_purchases') }}
+        union all
+        select max(source_load_id) as load_id from {{ ref('dim_account') }}
+        union all
+        select max(load_id) as load_id from events
+    ) as newest
 
 ),
 
@@ -73,20 +80,18 @@ purchases as (
     select
         active_tickets.ticket_key as external_key,
         concat(
-            coalesce(
-                active_tickets.event_name, events.event_name, cast(active_tickets.event_id as {{ dbt.type_string() }})
-            ),
+            coalesce(active_tickets.event_name, cast(active_tickets.event_id as {{ dbt.type_string() }})),
             ' ', coalesce(active_tickets.section_name, ''),
             ' ', coalesce(active_tickets.row_name, ''),
             ':', cast(active_tickets.seat_num as {{ dbt.type_string() }})
         ) as name,
-        primary_mapping.contact_key,
-        contacts.account_key,
+        assignments.contact_key,
+        assignments.account_key,
         active_tickets.acct_id,
         active_tickets.event_id,
-        coalesce(active_tickets.event_name, events.event_name) as event_name,
+        active_tickets.event_name,
         events.event_date,
-        events.season_id,
+        active_tickets.season_id,
         active_tickets.plan_event_id,
         active_tickets.plan_event_name,
         active_tickets.section_name,
@@ -105,15 +110,10 @@ purchases as (
         active_tickets.add_datetime as purchased_at,
         active_tickets.upd_datetime as modified_at
     from active_tickets
-    inner join primary_mapping
-        on active_tickets.acct_id = primary_mapping.acct_id
-    inner join accounts
-        on active_tickets.acct_id = accounts.acct_id
-    left join contacts
-        on primary_mapping.contact_key = contacts.contact_key
+    inner join assignments
+        on active_tickets.acct_id = assignments.acct_id
     left join events
         on active_tickets.event_id = events.event_id
-    where accounts.is_excluded_account_type = 0
 
 )
 
@@ -124,5 +124,7 @@ select
         'event_date', 'season_id', 'plan_event_id', 'section_name', 'row_name', 'seat_num', 'last_seat',
         'num_seats', 'price_code', 'ticket_type', 'purchase_price', 'paid_amount', 'owed_amount',
         'order_num', 'purchased_at'
-    ]) }} as row_hash
+    ]) }} as row_hash,
+    source_watermark.source_load_id as _source_load_id
 from purchases
+cross join source_watermark

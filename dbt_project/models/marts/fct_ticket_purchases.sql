@@ -7,11 +7,15 @@
     )
 }}
 {#- fct_ticket_purchases: every Archtics ticket row (active, returned, plan-level) with is_active from
-    the active-ticket rule. Incremental on upd_datetime (and on the landing load_id, so a row that
-    arrives late with an older change time is not missed): a run re-processes the rows that changed
-    since the last run AND every row of the same seats, because a new returned row (or a new expanded plan
-    row) changes whether an older row is still active. delete+insert on ticket_key works on DuckDB
-    and SQL Server alike. -#}
+    the active-ticket rule (macros/active_tickets.sql).
+
+    Incremental, and its cost follows the change: a run reads the staged rows of loads newer than the
+    newest it already holds (`changed`), and re-decides every row of the same seats and events
+    (`targets`), because a new returned row, or a new expanded row of a plan, changes whether an
+    older row is still active. The rule needs, for those targets, the rows that can cancel them:
+    returns of the same seat and event, and expanded rows of the same plan (`context`). delete+insert
+    on ticket_key works on DuckDB and SQL Server alike. batch_load_id records the run that last
+    re-decided a row, so models downstream (dim_account) know which accounts to refresh. -#}
 
 with tickets as (
 
@@ -21,44 +25,91 @@ with tickets as (
 
 {%- if kore_is_incremental() %}
 
-changed_seats as (
+changed as (
 
-    select distinct
+    select
         event_id,
         plan_event_id,
         section_id,
         row_id,
         seat_num
     from tickets
-    where
-        upd_datetime > (select max(upd_datetime) from {{ this }})
-        -- a row landed late (older change time than rows already built) still counts as new
-        or load_id > (select max(load_id) from {{ this }})
+    where load_id > (select coalesce(max(load_id), '') from {{ this }})
 
 ),
 
-in_scope as (
+scope_keys as (
+
+    select
+        section_id,
+        row_id,
+        seat_num,
+        event_id as scope_event_id
+    from changed
+
+    union
+
+    select
+        section_id,
+        row_id,
+        seat_num,
+        plan_event_id as scope_event_id
+    from changed
+    where plan_event_id is not null
+
+),
+
+context as (
 
     select tickets.*
     from tickets
+    where
+        exists (
+            select 1
+            from scope_keys
+            where
+                scope_keys.section_id = tickets.section_id
+                and scope_keys.row_id = tickets.row_id
+                and scope_keys.seat_num = tickets.seat_num
+                and scope_keys.scope_event_id = tickets.event_id
+        )
+        or exists (
+            select 1
+            from scope_keys
+            where
+                scope_keys.section_id = tickets.section_id
+                and scope_keys.row_id = tickets.row_id
+                and scope_keys.seat_num = tickets.seat_num
+                and scope_keys.scope_event_id = tickets.plan_event_id
+        )
+
+),
+
+targets as (
+
+    select context.*
+    from context
     where exists (
         select 1
-        from changed_seats
+        from scope_keys
         where
-            changed_seats.section_id = tickets.section_id
-            and changed_seats.row_id = tickets.row_id
-            and changed_seats.seat_num = tickets.seat_num
-            and (
-                changed_seats.event_id = tickets.event_id
-                or changed_seats.plan_event_id = tickets.event_id
-            )
+            scope_keys.section_id = context.section_id
+            and scope_keys.row_id = context.row_id
+            and scope_keys.seat_num = context.seat_num
+            and scope_keys.scope_event_id = context.event_id
     )
 
 ),
 
 {%- else %}
 
-in_scope as (
+context as (
+
+    select * from tickets
+
+),
+
+targets as (
 
     select * from tickets
 
@@ -66,19 +117,20 @@ in_scope as (
 
 {%- endif %}
 
-activated as (
+batch as (
 
-    select
-        ticket_key,
-        activation_rule
-    from {{ ref('int_tickets_activated') }}
+    select max(load_id) as batch_load_id
+    from targets
 
 ),
+
+{{ kore_activated_tickets('context') }},
 
 events as (
 
     select
         event_id,
+        event_name,
         season_id,
         event_date
     from {{ ref('stg_archtics__events') }}
@@ -86,45 +138,50 @@ events as (
 )
 
 select
-    in_scope.ticket_key,
-    in_scope.acct_id,
-    in_scope.event_id,
-    in_scope.plan_event_id,
+    targets.ticket_key,
+    targets.acct_id,
+    targets.event_id,
+    coalesce(targets.event_name, events.event_name) as event_name,
+    targets.plan_event_id,
+    targets.plan_event_name,
     events.season_id,
     events.event_date,
-    in_scope.section_id,
-    in_scope.section_name,
-    in_scope.row_id,
-    in_scope.row_name,
-    in_scope.seat_num,
-    in_scope.last_seat,
-    in_scope.num_seats,
-    in_scope.ticket_status,
-    in_scope.is_plan_level_row,
-    case when activated.ticket_key is null then 0 else 1 end as is_active,
-    activated.activation_rule,
-    in_scope.tran_type,
-    in_scope.order_num,
-    in_scope.order_line_item,
-    in_scope.price_code,
-    in_scope.ticket_type,
-    in_scope.class_name,
-    in_scope.full_price,
-    in_scope.purchase_price,
-    in_scope.paid_amount,
-    in_scope.owed_amount,
-    in_scope.disc_amount,
-    in_scope.comp_code,
-    in_scope.acct_rep_id,
-    in_scope.renewal_ind,
-    in_scope.return_reason,
-    in_scope.return_datetime,
-    in_scope.add_datetime,
-    in_scope.upd_datetime,
-    in_scope.row_hash,
-    in_scope.load_id
-from in_scope
-left join activated
-    on in_scope.ticket_key = activated.ticket_key
+    targets.section_id,
+    targets.section_name,
+    targets.row_id,
+    targets.row_name,
+    targets.seat_num,
+    targets.last_seat,
+    targets.num_seats,
+    targets.ticket_status,
+    targets.is_plan_level_row,
+    case when activated_tickets.ticket_key is null then 0 else 1 end as is_active,
+    activated_tickets.activation_rule,
+    targets.tran_type,
+    targets.order_num,
+    targets.order_line_item,
+    targets.price_code,
+    targets.price_code_desc,
+    targets.ticket_type,
+    targets.class_name,
+    targets.full_price,
+    targets.purchase_price,
+    targets.paid_amount,
+    targets.owed_amount,
+    targets.disc_amount,
+    targets.comp_code,
+    targets.acct_rep_id,
+    targets.renewal_ind,
+    targets.return_reason,
+    targets.return_datetime,
+    targets.add_datetime,
+    targets.upd_datetime,
+    targets.row_hash,
+    targets.load_id,
+    batch.batch_load_id
+from targets
+cross join batch
+left join activated_tickets
+    on targets.ticket_key = activated_tickets.ticket_key
 left join events
-    on in_scope.event_id = events.event_id
+    on targets.event_id = events.event_id

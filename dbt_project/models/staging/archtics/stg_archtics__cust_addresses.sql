@@ -1,3 +1,11 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='cust_address_key',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail'
+    )
+}}
 {#- stg_archtics__cust_addresses: one row per address of a name.
     Typed copy of raw_archtics.cust_address (every value arrives as text); the latest landed row wins per business key
     (acct_id, cust_name_id, cust_address_id). Source column names are kept so a real export maps on without renaming. -#}
@@ -30,40 +38,18 @@
     'name_type': 'varchar'
 } -%}
 
-{%- set available = kore_relation_columns(source('archtics', 'cust_address')) %}
+with
 
-with source as (
-
-    select * from {{ source('archtics', 'cust_address') }}
-
-),
-
-typed as (
-
-    select
-        {%- for column, data_type in columns.items() %}
-        {{ kore_raw_column(available, column, data_type) }} as {{ column }},
-        {%- endfor %}
-        _dlt_load_id as load_id,
-        _source_file as source_file,
-        {{ kore_to_bigint('_source_line') }} as source_line
-    from source
-
-),
-
-ranked as (
-
-    select
-        typed.*,
-        row_number() over (
-            partition by acct_id, cust_name_id, cust_address_id
-            order by load_id desc, source_line desc
-        ) as latest_rank
-    from typed
-
-)
+{{ kore_staged_latest(
+    source('archtics', 'cust_address'),
+    columns,
+    ['acct_id', 'cust_name_id', 'cust_address_id'],
+    'load_id desc, source_line desc',
+    key_name='cust_address_key'
+) }}
 
 select
+    cust_address_key,
     {%- for column in columns %}
     {{ column }},
     {%- endfor %}

@@ -21,38 +21,14 @@
     'rep_phone_formatted': 'varchar'
 } -%}
 
-{%- set available = kore_relation_columns(source('archtics', 'cust_rep')) %}
+with
 
-with source as (
-
-    select * from {{ source('archtics', 'cust_rep') }}
-
-),
-
-typed as (
-
-    select
-        {%- for column, data_type in columns.items() %}
-        {{ kore_raw_column(available, column, data_type) }} as {{ column }},
-        {%- endfor %}
-        _dlt_load_id as load_id,
-        _source_file as source_file,
-        {{ kore_to_bigint('_source_line') }} as source_line
-    from source
-
-),
-
-ranked as (
-
-    select
-        typed.*,
-        row_number() over (
-            partition by acct_id, acct_rep_id, acct_rep_type
-            order by load_id desc, source_line desc
-        ) as latest_rank
-    from typed
-
-)
+{{ kore_staged_latest(
+    source('archtics', 'cust_rep'),
+    columns,
+    ['acct_id', 'acct_rep_id', 'acct_rep_type'],
+    'load_id desc, source_line desc'
+) }}
 
 select
     {%- for column in columns %}

@@ -1,3 +1,11 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='cust_name_key',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail'
+    )
+}}
 {#- stg_archtics__custs: one row per Archtics name (acct_id, cust_name_id).
     Typed copy of raw_archtics.cust (every value arrives as text); the newest upd_date wins per business key
     (acct_id, cust_name_id). Source column names are kept so a real export maps on without renaming. -#}
@@ -67,40 +75,18 @@
     'other_info_20': 'varchar'
 } -%}
 
-{%- set available = kore_relation_columns(source('archtics', 'cust')) %}
+with
 
-with source as (
-
-    select * from {{ source('archtics', 'cust') }}
-
-),
-
-typed as (
-
-    select
-        {%- for column, data_type in columns.items() %}
-        {{ kore_raw_column(available, column, data_type) }} as {{ column }},
-        {%- endfor %}
-        _dlt_load_id as load_id,
-        _source_file as source_file,
-        {{ kore_to_bigint('_source_line') }} as source_line
-    from source
-
-),
-
-ranked as (
-
-    select
-        typed.*,
-        row_number() over (
-            partition by acct_id, cust_name_id
-            order by upd_date desc, load_id desc, source_line desc
-        ) as latest_rank
-    from typed
-
-)
+{{ kore_staged_latest(
+    source('archtics', 'cust'),
+    columns,
+    ['acct_id', 'cust_name_id'],
+    'upd_date desc, load_id desc, source_line desc',
+    key_name='cust_name_key'
+) }}
 
 select
+    cust_name_key,
     {%- for column in columns %}
     {{ column }},
     {%- endfor %}

@@ -25,48 +25,14 @@
     'upd_user': 'varchar'
 } -%}
 
-{%- set available = kore_relation_columns(source('archtics', 'evnt')) %}
-{#- plan_code is made from "plan" in the source CTE below -#}
-{%- if available is not none %}{% do available.append('plan_code') %}{% endif %}
+with
 
-with source as (
-
-    -- "plan" is a reserved word in T-SQL: quoted, and renamed to plan_code
-    select
-        src.*,
-        {%- if available is none or 'plan' in available %}
-        src."plan" as plan_code  -- noqa: RF06
-        {%- else %}
-        {{ kore_typed_null('varchar') }} as plan_code
-        {%- endif %}
-    from {{ source('archtics', 'evnt') }} as src
-
-),
-
-typed as (
-
-    select
-        {%- for column, data_type in columns.items() %}
-        {{ kore_raw_column(available, column, data_type) }} as {{ column }},
-        {%- endfor %}
-        _dlt_load_id as load_id,
-        _source_file as source_file,
-        {{ kore_to_bigint('_source_line') }} as source_line
-    from source
-
-),
-
-ranked as (
-
-    select
-        typed.*,
-        row_number() over (
-            partition by event_id
-            order by upd_date desc, load_id desc, source_line desc
-        ) as latest_rank
-    from typed
-
-)
+{{ kore_staged_latest(
+    source('archtics', 'evnt'),
+    columns,
+    ['event_id'],
+    'upd_date desc, load_id desc, source_line desc'
+) }}
 
 select
     {%- for column in columns %}

@@ -20,38 +20,14 @@
     'season_id': 'bigint'
 } -%}
 
-{%- set available = kore_relation_columns(source('archtics', 'events_in_plan')) %}
+with
 
-with source as (
-
-    select * from {{ source('archtics', 'events_in_plan') }}
-
-),
-
-typed as (
-
-    select
-        {%- for column, data_type in columns.items() %}
-        {{ kore_raw_column(available, column, data_type) }} as {{ column }},
-        {%- endfor %}
-        _dlt_load_id as load_id,
-        _source_file as source_file,
-        {{ kore_to_bigint('_source_line') }} as source_line
-    from source
-
-),
-
-ranked as (
-
-    select
-        typed.*,
-        row_number() over (
-            partition by plan_group_id, plan_event_id, event_id, season_id
-            order by event_date desc, load_id desc, source_line desc
-        ) as latest_rank
-    from typed
-
-)
+{{ kore_staged_latest(
+    source('archtics', 'events_in_plan'),
+    columns,
+    ['plan_group_id', 'plan_event_id', 'event_id', 'season_id'],
+    'event_date desc, load_id desc, source_line desc'
+) }}
 
 select
     {%- for column in columns %}

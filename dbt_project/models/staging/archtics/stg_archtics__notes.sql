@@ -37,38 +37,14 @@
     'task_probability_to_close_name': 'varchar'
 } -%}
 
-{%- set available = kore_relation_columns(source('archtics', 'note')) %}
+with
 
-with source as (
-
-    select * from {{ source('archtics', 'note') }}
-
-),
-
-typed as (
-
-    select
-        {%- for column, data_type in columns.items() %}
-        {{ kore_raw_column(available, column, data_type) }} as {{ column }},
-        {%- endfor %}
-        _dlt_load_id as load_id,
-        _source_file as source_file,
-        {{ kore_to_bigint('_source_line') }} as source_line
-    from source
-
-),
-
-ranked as (
-
-    select
-        typed.*,
-        row_number() over (
-            partition by note_id, task_stage_seq_num
-            order by upd_datetime desc, load_id desc, source_line desc
-        ) as latest_rank
-    from typed
-
-)
+{{ kore_staged_latest(
+    source('archtics', 'note'),
+    columns,
+    ['note_id', 'task_stage_seq_num'],
+    'upd_datetime desc, load_id desc, source_line desc'
+) }}
 
 select
     {%- for column in columns %}

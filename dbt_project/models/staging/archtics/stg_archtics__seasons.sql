@@ -12,38 +12,14 @@
     'upd_datetime': 'timestamp'
 } -%}
 
-{%- set available = kore_relation_columns(source('archtics', 'season')) %}
+with
 
-with source as (
-
-    select * from {{ source('archtics', 'season') }}
-
-),
-
-typed as (
-
-    select
-        {%- for column, data_type in columns.items() %}
-        {{ kore_raw_column(available, column, data_type) }} as {{ column }},
-        {%- endfor %}
-        _dlt_load_id as load_id,
-        _source_file as source_file,
-        {{ kore_to_bigint('_source_line') }} as source_line
-    from source
-
-),
-
-ranked as (
-
-    select
-        typed.*,
-        row_number() over (
-            partition by season_id
-            order by upd_datetime desc, load_id desc, source_line desc
-        ) as latest_rank
-    from typed
-
-)
+{{ kore_staged_latest(
+    source('archtics', 'season'),
+    columns,
+    ['season_id'],
+    'upd_datetime desc, load_id desc, source_line desc'
+) }}
 
 select
     {%- for column in columns %}

@@ -1,3 +1,11 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='ticket_key',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail'
+    )
+}}
 {#- stg_archtics__tickets: one row per seat block and status.
     Typed copy of raw_archtics.ticket (every value arrives as text); the newest upd_datetime wins per business key
     (event_id, section_id, row_id, seat_num, ticket_status, return_datetime). Source column names are kept so a real export maps on without renaming. -#}
@@ -47,43 +55,18 @@
     'upd_user': 'varchar'
 } -%}
 
-{%- set available = kore_relation_columns(source('archtics', 'ticket')) %}
+with
 
-with source as (
-
-    select * from {{ source('archtics', 'ticket') }}
-
-),
-
-typed as (
-
-    select
-        {%- for column, data_type in columns.items() %}
-        {{ kore_raw_column(available, column, data_type) }} as {{ column }},
-        {%- endfor %}
-        _dlt_load_id as load_id,
-        _source_file as source_file,
-        {{ kore_to_bigint('_source_line') }} as source_line
-    from source
-
-),
-
-ranked as (
-
-    select
-        typed.*,
-        row_number() over (
-            partition by event_id, section_id, row_id, seat_num, ticket_status, return_datetime
-            order by upd_datetime desc, load_id desc, source_line desc
-        ) as latest_rank
-    from typed
-
-)
+{{ kore_staged_latest(
+    source('archtics', 'ticket'),
+    columns,
+    ['event_id', 'section_id', 'row_id', 'seat_num', 'ticket_status', 'return_datetime'],
+    'upd_datetime desc, load_id desc, source_line desc',
+    key_name='ticket_key'
+) }}
 
 select
-    {{ kore_row_hash(
-        ['event_id', 'section_id', 'row_id', 'seat_num', 'ticket_status', 'return_datetime']
-    ) }} as ticket_key,
+    ticket_key,
     {%- for column in columns %}
     {{ column }},
     {%- endfor %}

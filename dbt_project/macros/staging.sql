@@ -1,0 +1,83 @@
+{#- The shared body of every Archtics staging model: raw text typed by a column map, one row per
+    business key, the newest change winning.
+
+    Emits the CTEs the model's final select reads: `typed` (the raw rows, typed, plus the landing's
+    load_id / source_file / source_line), `keyed` (when key_name is given: typed plus a hash of the
+    business key, the incremental unique_key) and `ranked` (latest_rank = 1 on the row that wins its
+    key). The model then selects `from ranked where latest_rank = 1`.
+
+    Incremental models (the large tables: tickets, names, e-mails, addresses) read only the raw rows
+    of dlt loads newer than the newest load already staged, and let the rows already staged under the
+    same keys compete with them -- so a late-landing older change never replaces a newer one, and a
+    run costs what landed, not what the warehouse holds. dbt's delete+insert on key_name then swaps
+    the winners in. -#}
+{% macro kore_staged_latest(source_relation, columns, key_columns, order_by, key_name=none) -%}
+{%- set available = kore_relation_columns(source_relation) -%}
+{%- set incremental = key_name is not none and kore_is_incremental() -%}
+source_rows as (
+
+    select * from {{ source_relation }}
+    {%- if incremental %}
+    where _dlt_load_id > (select coalesce(max(load_id), '') from {{ this }})
+    {%- endif %}
+
+),
+
+typed as (
+
+    select
+        {%- for column, data_type in columns.items() %}
+        {{ kore_raw_column(available, column, data_type) }} as {{ column }},
+        {%- endfor %}
+        _dlt_load_id as load_id,
+        _source_file as source_file,
+        {{ kore_to_bigint('_source_line') }} as source_line
+    from source_rows
+
+),
+
+{%- if key_name %}
+
+keyed as (
+
+    select
+        {{ kore_row_hash(key_columns) }} as {{ key_name }},
+        typed.*
+    from typed
+
+),
+{%- endif %}
+
+candidates as (
+
+    select * from {{ 'keyed' if key_name else 'typed' }}
+    {%- if incremental %}
+
+    union all
+
+    select
+        {{ key_name }},
+        {%- for column in columns %}
+        {{ column }},
+        {%- endfor %}
+        load_id,
+        source_file,
+        source_line
+    from {{ this }}
+    where {{ key_name }} in (select keyed.{{ key_name }} from keyed)
+    {%- endif %}
+
+),
+
+ranked as (
+
+    select
+        candidates.*,
+        row_number() over (
+            partition by {{ key_columns | join(', ') }}
+            order by {{ order_by }}
+        ) as latest_rank
+    from candidates
+
+)
+{%- endmacro %}

@@ -239,7 +239,7 @@ def _count(settings: Settings, table: str) -> int:
         con.close()
 
 
-def _slowest(nodes: list[dict], top: int = 8) -> dict[str, float]:
+def _slowest(nodes: list[dict], top: int = 10) -> dict[str, float]:
     """The nodes (models, tests) that took longest in a dbt run (name -> seconds): where the time goes."""
     timed = sorted(nodes, key=lambda r: -(r.get("execution_time") or 0))[:top]
     return {r["unique_id"].split(".")[-1]: round(r.get("execution_time") or 0, 2) for r in timed}

@@ -29,9 +29,9 @@ DELTA_LOAD = "1730500000.000002"
 LATE_LOAD = "1730600000.000003"
 # table -> (key columns to sort by, watermark columns that legitimately differ between the builds)
 TABLES = {
-    "stg.stg_archtics__custs": ("cust_name_key", ()),
-    "stg.stg_archtics__cust_emails": ("cust_email_key", ()),
-    "stg.stg_archtics__tickets": ("ticket_key", ()),
+    "stg.stg_archtics__custs": ("cust_name_key", ("batch_load_id",)),
+    "stg.stg_archtics__cust_emails": ("cust_email_key", ("batch_load_id",)),
+    "stg.stg_archtics__tickets": ("ticket_key", ("batch_load_id",)),
     "marts.fct_ticket_purchases": ("ticket_key", ("batch_load_id",)),
     "marts.dim_account": ("acct_id", ("source_load_id",)),
     "kore.SyncedTicketPurchases": ("external_key", ("_source_load_id",)),
@@ -103,7 +103,8 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> dict:
     try:  # rows the incremental run wrote carry its watermark (the newest load, LATE_LOAD)
         rewritten = {
             table: con.execute(f"select avg(case when {col} = '{LATE_LOAD}' then 1.0 else 0 end) from {table}").fetchone()[0]
-            for table, col in (("marts.fct_ticket_purchases", "batch_load_id"), ("marts.dim_account", "source_load_id"),
+            for table, col in (("stg.stg_archtics__tickets", "batch_load_id"), ("stg.stg_archtics__custs", "batch_load_id"),
+                               ("marts.fct_ticket_purchases", "batch_load_id"), ("marts.dim_account", "source_load_id"),
                                ("kore.SyncedTicketPurchases", "_source_load_id"))
         }  # fmt: skip
     finally:
@@ -139,3 +140,30 @@ def test_incremental_build_rewrites_only_what_the_delta_touched(builds: dict) ->
     some (the run did happen)."""
     for table, share in builds["rewritten"].items():
         assert 0 < share < 0.1, f"{table}: the incremental run rewrote {share:.1%} of the rows"
+
+
+def test_data_tests_check_the_rows_the_latest_run_wrote(builds: dict) -> None:
+    """A duplicate the latest run did not write is outside a routine build's tests (older runs were
+    tested when they ran); var kore_test_all_rows tests every row and finds it; a duplicate in the
+    latest run's rows fails the routine test."""
+    import json
+
+    settings = builds["settings"]
+    unique = ["test", "--select", "fct_ticket_purchases,test_name:unique"]
+
+    def duplicate(batch: str) -> None:
+        con = duckdb.connect(str(settings.duckdb_path))
+        try:
+            con.execute("delete from marts.fct_ticket_purchases where load_id = 'dup'")
+            con.execute(
+                f"insert into marts.fct_ticket_purchases select * replace ('dup' as load_id, {batch} as batch_load_id) "
+                "from marts.fct_ticket_purchases where acct_id = 1002 and is_plan_level_row = 1"
+            )
+        finally:
+            con.close()
+
+    duplicate("'0'")
+    assert run_dbt(settings, unique, check=False).ok
+    assert not run_dbt(settings, [*unique, "--vars", json.dumps({"kore_test_all_rows": True})], check=False).ok
+    duplicate("(select max(batch_load_id) from marts.fct_ticket_purchases)")
+    assert not run_dbt(settings, unique, check=False).ok

@@ -4,7 +4,9 @@
     Emits the CTEs the model's final select reads: `typed` (the raw rows, typed, plus the landing's
     load_id / source_file / source_line), `keyed` (when key_name is given: typed plus a hash of the
     business key, the incremental unique_key) and `ranked` (latest_rank = 1 on the row that wins its
-    key). The model then selects `from ranked where latest_rank = 1`.
+    key), and for incremental models `batch` (batch_load_id: the newest load of the run, stored on
+    every row the run writes, so tests can check just those rows; see macros/test_scope.sql). The
+    model then selects `from ranked where latest_rank = 1` (cross join batch).
 
     Incremental models (the large tables: tickets, names, e-mails, addresses) read only the raw rows
     of dlt loads newer than the newest load already staged, and let the rows already staged under the
@@ -68,6 +70,16 @@ candidates as (
     {%- endif %}
 
 ),
+
+{%- if key_name %}
+
+batch as (
+
+    select max(load_id) as batch_load_id
+    from candidates
+
+),
+{%- endif %}
 
 ranked as (
 

@@ -41,6 +41,8 @@ select
     {{ kore_row_hash(columns.keys() | list) }} as row_hash,
     load_id,
     source_file,
-    source_line
+    source_line,
+    batch.batch_load_id
 from ranked
-where latest_rank = 1
+cross join batch
+where ranked.latest_rank = 1

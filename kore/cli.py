@@ -308,7 +308,7 @@ def _parse_opt(value: str) -> tuple[str, object]:
 
 @app.command()
 def bench(
-    name: Annotated[str, typer.Argument(help="demo | generate | landing | dbt | dedup | crm-push")],
+    name: Annotated[str, typer.Argument(help="demo | generate | landing | dbt | dedup | dedup-anchors | crm-push")],
     accounts: Annotated[int | None, typer.Option(help="Archtics accounts")] = None,
     rows: Annotated[int | None, typer.Option(help="Rows (for row-based benchmarks)")] = None,
     flavor: Annotated[str | None, typer.Option(help="CRM flavour (crm-push)")] = None,

@@ -34,7 +34,7 @@ TABLES = {
     "stg.stg_archtics__tickets": ("ticket_key", ("batch_load_id",)),
     "marts.fct_ticket_purchases": ("ticket_key", ("batch_load_id",)),
     "marts.dim_account": ("acct_id", ("source_load_id",)),
-    "kore.SyncedTicketPurchases": ("external_key", ("_source_load_id",)),
+    "kore.SyncedTicketPurchases": ("external_key", ("_source_load_id", "_built_at")),
 }
 
 

@@ -165,7 +165,8 @@ def test_other_branches_compile_to_valid_tsql(tmp_path: Path) -> None:
         "stg_archtics__cust_addresses": "keyed.cust_address_key from keyed",
         "fct_ticket_purchases": "scope_keys",
         "dim_account": "built_watermark",
-        "SyncedTicketPurchases": "reassigned",
+        "SyncedTicketPurchases": "scope_assigned",
+        "int_accounts_assigned": "reassigned",
     }
     for model, marker in incremental.items():
         assert marker in models[model], f"{model}: incremental branch not compiled"

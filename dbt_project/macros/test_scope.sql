@@ -14,7 +14,8 @@
         'stg_archtics__cust_addresses': 'batch_load_id',
         'fct_ticket_purchases': 'batch_load_id',
         'dim_account': 'source_load_id',
-        'syncedticketpurchases': '_source_load_id'
+        'syncedticketpurchases': '_built_at',
+        'int_accounts_assigned': 'changed_at'
     } -%}
     {%- set name = (relation.identifier or '') | lower if relation is not string else '' -%}
     {{ return(columns.get(name)) }}
@@ -35,4 +36,11 @@
     {%- else -%}
         {{ return(relation) }}
     {%- endif -%}
+{%- endmacro %}
+
+{#- The dbt run's start time as sortable text: the watermark of models that change without a new
+    landing load (dedup re-assigned an account). -#}
+{% macro kore_run_stamp() -%}
+    {%- set stamp = run_started_at.strftime('%Y-%m-%d %H:%M:%S.%f') if run_started_at is defined else '1970-01-01 00:00:00.000000' -%}
+    cast('{{ stamp }}' as {{ dbt.type_string() }})
 {%- endmacro %}

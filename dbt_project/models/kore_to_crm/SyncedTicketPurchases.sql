@@ -18,8 +18,8 @@
     Incremental by account (macros/synced_ticket_purchases.sql): the pre-hook deletes the rows of
     the accounts whose tickets, account or contact assignment changed, and the model inserts those
     accounts' active tickets again -- so a returned ticket or an account moved to another contact
-    leaves no stale row. _source_load_id (not pushed: the push skips columns starting with '_') is
-    the newest input load the row was built from. -#}
+    leaves no stale row. _source_load_id and _built_at (not pushed: the push skips columns starting
+    with '_') are the newest input load the row was built from and the dbt run that built it. -#}
 {%- set incremental = kore_is_incremental() %}
 
 with
@@ -48,7 +48,12 @@ active_tickets as (
 
 assignments as (
 
-    {{ kore_ticket_purchase_assignments() }}
+    select
+        acct_id,
+        contact_key,
+        account_key
+    from {{ ref('int_accounts_assigned') }}
+    where is_assigned = 1
 
 ),
 
@@ -125,6 +130,7 @@ select
         'num_seats', 'price_code', 'ticket_type', 'purchase_price', 'paid_amount', 'owed_amount',
         'order_num', 'purchased_at'
     ]) }} as row_hash,
-    source_watermark.source_load_id as _source_load_id
+    source_watermark.source_load_id as _source_load_id,
+    {{ kore_run_stamp() }} as _built_at
 from purchases
 cross join source_watermark

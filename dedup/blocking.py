@@ -65,7 +65,9 @@ def candidate_pairs(
     for name, key in blocking_keys(records).items():
         pr = _pairs_for_key(key, max_block, focus)
         parts.append(pr)
-        names.append(np.full(len(pr), name, dtype=object))
+        tag = np.empty(len(pr), dtype=object)
+        tag.fill(name)  # one shared str (np.full would make a new str object per pair: GBs at millions)
+        names.append(tag)
     if not parts:
         return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, object)
     allp = np.concatenate(parts)

@@ -49,6 +49,9 @@ PRIOR_U: dict[str, tuple[float, ...]] = {
 }
 U_PRIOR_STRENGTH = 2000.0
 
+DECISIONS = ("match", "possible", "non_match")
+VETOES = ("", "first_name_similar_only", "last_name_differs", "company_vs_person", "first_name_differs")
+
 # high-confidence selections: name -> {field: minimum level}
 SELECTIONS: dict[str, dict[str, int]] = {
     "names_phone": {"first_name": 3, "last_name": 3, "phone": 2},
@@ -229,22 +232,25 @@ def score_levels(
         cols[spec.name + "_level"] = lv
         cols[spec.name + "_weight"] = np.round(w, 3).astype(np.float32)
         total += w
-    veto = np.full(len(li), "", dtype=object)
+    veto_code = np.zeros(len(li), dtype=np.int8)  # index into VETOES ("" = none)
     # a similar-but-not-equal first name (Michael/Michaela, Ronald/Rhonda) at one address is a
     # household until e-mail, phone or birth date says it is one person
     contact = (levels["email"] == 3) | (levels["phone"] >= 1) | (levels["birth_date"] == 2)
-    veto[(levels["first_name"] >= 1) & (levels["first_name"] < 3) & ~contact] = "first_name_similar_only"
-    veto[(levels["last_name"] == 0) & (levels["email"] < 3) & (levels["birth_date"] < 2)] = "last_name_differs"
-    veto[name_type_c[li] != name_type_c[ri]] = "company_vs_person"
-    veto[levels["first_name"] == 0] = "first_name_differs"
+    veto_code[(levels["first_name"] >= 1) & (levels["first_name"] < 3) & ~contact] = VETOES.index(
+        "first_name_similar_only"
+    )
+    veto_code[(levels["last_name"] == 0) & (levels["email"] < 3) & (levels["birth_date"] < 2)] = VETOES.index(
+        "last_name_differs"
+    )
+    veto_code[name_type_c[li] != name_type_c[ri]] = VETOES.index("company_vs_person")
+    veto_code[levels["first_name"] == 0] = VETOES.index("first_name_differs")
     odds = total + model.prior_log2
-    decision = np.where(
-        odds >= cfg.match_threshold, "match", np.where(odds >= cfg.possible_threshold, "possible", "non_match")
-    ).astype(object)
-    decision[veto != ""] = "non_match"
+    # categoricals (one byte per pair): a full run holds millions of scored pairs in memory
+    decision = np.where(odds >= cfg.match_threshold, 0, np.where(odds >= cfg.possible_threshold, 1, 2)).astype(np.int8)
+    decision[veto_code != 0] = 2
     out = pd.DataFrame(cols)
     out.insert(0, "weight", np.round(total, 3))
     out.insert(1, "log2_odds", np.round(odds, 3))
-    out.insert(2, "decision", pd.Series(decision).astype("string"))
-    out.insert(3, "veto", pd.Series(veto).astype("string"))
+    out.insert(2, "decision", pd.Categorical.from_codes(decision, categories=DECISIONS))
+    out.insert(3, "veto", pd.Categorical.from_codes(veto_code, categories=VETOES))
     return out

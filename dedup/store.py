@@ -1,6 +1,8 @@
 """Warehouse I/O of the dedup step: the only module that reads or writes ``kore_dedup.*``.
 
-Keeps connections short (DuckDB allows one writer: dbt and dlt run in between).
+Keeps connections short (DuckDB allows one writer: dbt and dlt run in between): a run opens one for
+its reads and writes, never across runs. On DuckDB, frames travel as Arrow (``fetch_df``,
+``write_df``): no Python string object per text cell, no second copy of a large frame.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pandas as pd
+import pyarrow as pa
 
 from kore.config import Settings
 from kore.warehouse import Warehouse, connect
@@ -33,24 +36,74 @@ def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def read_table(wh: Warehouse, table: str, schema: str = SCHEMA, where: str = "") -> pd.DataFrame:
+_NULLABLE_INT = {
+    pa.int8(): pd.Int8Dtype(),
+    pa.int16(): pd.Int16Dtype(),
+    pa.int32(): pd.Int32Dtype(),
+    pa.int64(): pd.Int64Dtype(),
+}
+
+
+def fetch_df(wh: Warehouse, sql: str) -> pd.DataFrame:
+    """A query's result as a frame; on DuckDB through Arrow.
+
+    Why: DuckDB's ``.df()`` builds Python string objects for every text cell (~0.5 s per 100k rows of
+    40 text columns); Arrow hands the text buffers to pandas' Arrow-backed strings without that.
+    Types match ``Warehouse.query_df``: integer columns with nulls become nullable ``Int`` columns.
+    """
+    if wh.target != "duckdb":
+        return wh.query_df(sql)
+    tbl = wh.con.sql(sql).to_arrow_table()
+    df = tbl.to_pandas()
+    for i, f in enumerate(tbl.schema):
+        if f.type in _NULLABLE_INT and tbl.column(i).null_count:
+            df[f.name] = tbl.column(i).to_pandas(types_mapper=_NULLABLE_INT.get).array
+    return df
+
+
+def write_df(wh: Warehouse, table: str, df: pd.DataFrame, replace: bool = False) -> None:
+    """Create/replace (``replace``) or append to kore_dedup.<table> from a frame.
+
+    On DuckDB the frame goes in as an Arrow table (zero-copy for numeric and Arrow-backed text
+    columns; categoricals travel as dictionaries and land as VARCHAR), so a multi-million row write
+    does not build a second copy of the frame. Appends insert by column name.
+    """
+    if wh.target != "duckdb":
+        (wh.replace_table if replace else wh.append_df)(SCHEMA, table, df)
+        return
+    wh.ensure_schema(SCHEMA)
+    tbl = pa.Table.from_pandas(df, preserve_index=False)
+    if any(pa.types.is_null(f.type) for f in tbl.schema):  # an all-null column is text, as with pandas
+        tbl = tbl.cast(pa.schema([f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in tbl.schema]))
+    cols = ", ".join(f'"{c}"' for c in df.columns)
+    wh.con.register("_kore_arrow", tbl)
+    try:
+        if replace or not wh.table_exists(SCHEMA, table):
+            wh.con.execute(f"create or replace table {SCHEMA}.{table} as select {cols} from _kore_arrow")
+        else:
+            wh.con.execute(f"insert into {SCHEMA}.{table} ({cols}) select {cols} from _kore_arrow")
+    finally:
+        wh.con.unregister("_kore_arrow")
+
+
+def read_table(wh: Warehouse, table: str, schema: str = SCHEMA, where: str = "", columns: str = "*") -> pd.DataFrame:
     """A whole kore_dedup table as a frame (empty frame when the table does not exist yet)."""
     if not wh.table_exists(schema, table):
         return pd.DataFrame()
-    return wh.query_df(f"select * from {schema}.{table} {where}")
+    return fetch_df(wh, f"select {columns} from {schema}.{table} {where}")
 
 
 def read_records(wh: Warehouse) -> pd.DataFrame:
     if not wh.table_exists(VIEW_SCHEMA, "dedup_person_records"):
         raise RuntimeError("dedup.dedup_person_records does not exist: run `kore dbt build` (the dedup views) first")
-    return wh.query_df(f"select * from {VIEW_SCHEMA}.dedup_person_records")
+    return fetch_df(wh, f"select * from {VIEW_SCHEMA}.dedup_person_records")
 
 
 def read_candidate_pairs(wh: Warehouse) -> pd.DataFrame | None:
     """The candidate view, or None when it is absent (the engine then blocks by itself)."""
     if not wh.table_exists(VIEW_SCHEMA, "dedup_candidate_pairs"):
         return None
-    return wh.query_df(f"select record_id_l, record_id_r, blocking_key from {VIEW_SCHEMA}.dedup_candidate_pairs")
+    return fetch_df(wh, f"select record_id_l, record_id_r, blocking_key from {VIEW_SCHEMA}.dedup_candidate_pairs")
 
 
 def decisions(wh: Warehouse) -> pd.DataFrame:
@@ -94,7 +147,7 @@ def add_decision(
 
 def write_ids(wh: Warehouse, ids: set[str] | list[str], name: str = "_ids") -> str:
     """A scratch table of ids (for deletes and lookups by a set of ids); returns its qualified name."""
-    wh.replace_table(SCHEMA, name, pd.DataFrame({"id": pd.Series(sorted(ids), dtype="string")}))
+    write_df(wh, name, pd.DataFrame({"id": pd.Series(sorted(ids), dtype="string")}), replace=True)
     return f"{SCHEMA}.{name}"
 
 
@@ -106,10 +159,12 @@ def delete_where_in(wh: Warehouse, table: str, columns: tuple[str, ...], ids_tab
     wh.execute(f"delete from {SCHEMA}.{table} where {cond}")
 
 
-def rows_where_in(wh: Warehouse, table: str, column: str, ids_table: str, schema: str = SCHEMA) -> pd.DataFrame:
+def rows_where_in(
+    wh: Warehouse, table: str, column: str, ids_table: str, schema: str = SCHEMA, columns: str = "*"
+) -> pd.DataFrame:
     if not wh.table_exists(schema, table):
         return pd.DataFrame()
-    return wh.query_df(f"select * from {schema}.{table} where {_text(column)} in (select id from {ids_table})")
+    return fetch_df(wh, f"select {columns} from {schema}.{table} where {_text(column)} in (select id from {ids_table})")
 
 
 def _text(column: str) -> str:

@@ -198,3 +198,94 @@ def test_candidate_view_is_used_when_present(settings):
         wh.replace_table("dedup", "dedup_person_records", recs)
     inc = run_dedup(settings, progress=False)
     assert inc["mode"] == "incremental" and inc["pairs_scored"] == 2
+
+
+def _without(df: pd.DataFrame, cols: tuple[str, ...], key: str) -> pd.DataFrame:
+    return df.drop(columns=list(cols)).astype(str).sort_values(key).reset_index(drop=True)
+
+
+def test_incremental_rewrites_only_the_changed_clusters_and_matches_a_full_run(settings):
+    """A changed record re-resolves its own cluster(s) only; the result equals a full re-run."""
+    run_dedup(settings, progress=False)
+    golden0 = _table(settings, "golden_contacts").set_index("cluster_id")
+    with connect(settings) as wh:  # mark every stored row: an incremental run must leave untouched ones alone
+        wh.execute("update kore_dedup.golden_contacts set updated_at = '2000-01-01 00:00:00'")
+    rows = all_records()
+    rows.loc[rows["record_id"] == "A:9003:1", ["email", "row_hash"]] = ["new.mail@x.org", "h2"]
+    with connect(settings) as wh:
+        wh.replace_table("dedup", "dedup_person_records", rows)
+    inc = run_dedup(settings, progress=False)
+    assert inc["mode"] == "incremental" and inc["changed_records"] == 1
+    cl = _table(settings, "clusters").set_index("record_id")["cluster_id"]
+    golden = _table(settings, "golden_contacts")
+    rewritten = set(golden.loc[golden["updated_at"] != "2000-01-01 00:00:00", "cluster_id"])
+    assert rewritten == {cl["A:9003:1"]} and inc["affected_clusters"] == 1
+    assert golden.set_index("cluster_id").loc[cl["A:9003:1"], "email"] == "new.mail@x.org"
+    assert set(golden["cluster_id"]) == set(golden0.index)
+    # the same tables as a full run over the same records (timestamps aside)
+    inc_tables = {t: _table(settings, t) for t in ("golden_contacts", "account_contact_map", "clusters")}
+    inc_scores = _table(settings, "pair_scores")
+    run_dedup(settings, full=True, progress=False)
+    # timestamps aside, and the mapping's ``rule``: a re-resolved primary reads "kept_primary" (why it
+    # is primary now), one the incremental run left alone still says why it became primary
+    stamps = ("updated_at", "first_seen_at", "scored_at", "rule")
+    for t, key in (("golden_contacts", "contact_key"), ("account_contact_map", "acct_id"), ("clusters", "record_id")):
+        drop = tuple(c for c in stamps if c in inc_tables[t].columns)
+        assert _without(inc_tables[t], drop, key).equals(_without(_table(settings, t), drop, key)), t
+    full_scores = _table(settings, "pair_scores")
+    cols = ["record_id_l", "record_id_r", "decision", "weight"]
+    assert (
+        inc_scores[cols]
+        .astype(str)
+        .sort_values(cols[:2])
+        .reset_index(drop=True)
+        .equals(full_scores[cols].astype(str).sort_values(cols[:2]).reset_index(drop=True))
+    )
+
+
+def test_stored_text_columns_stay_text(settings):
+    """Scores are held as categoricals in memory; the warehouse still gets plain text columns."""
+    run_dedup(settings, progress=False)
+    rows = all_records()
+    rows.loc[rows["record_id"] == "A:1001:1", ["email", "row_hash"]] = ["g@new.org", "h2"]
+    with connect(settings) as wh:
+        wh.replace_table("dedup", "dedup_person_records", rows)
+    run_dedup(settings, progress=False)
+    with connect(settings) as wh:
+        for table in ("pair_scores", "review_queue"):
+            types = dict(wh.query_rows(f"select column_name, column_type from (describe kore_dedup.{table})"))
+            for c in ("record_id_l", "decision", "veto", "blocking_key", "scored_at"):
+                assert types[c] == "VARCHAR", (table, c, types[c])
+        decisions = {r[0] for r in wh.query_rows("select distinct decision from kore_dedup.pair_scores")}
+    assert decisions <= {"match", "possible", "non_match"} and "match" in decisions
+
+
+def test_account_closure_follows_chains_of_accounts(settings):
+    """Accounts whose names sit in several clusters chain clusters together: all are re-resolved."""
+    from dedup.pipeline import _account_closure
+
+    names = {  # record -> (account, cluster)
+        "A:1:1": ("1", "X"),
+        "A:1:2": ("1", "Y"),  # account 1: clusters X and Y
+        "A:2:1": ("2", "Y"),
+        "A:2:2": ("2", "Z"),  # account 2: Y and Z -> X reaches Z through Y
+        "A:3:1": ("3", "W"),  # a one-cluster account: stays out
+        "A:4:1": ("4", "V"),  # an account a changed record carries: its cluster joins
+    }
+    with connect(settings) as wh:
+        store.write_df(
+            wh,
+            "records_norm",
+            pd.DataFrame({"record_id": list(names), "acct_id": [a for a, _ in names.values()]}),
+            replace=True,
+        )
+        store.write_df(
+            wh,
+            "clusters",
+            pd.DataFrame({"record_id": list(names), "cluster_id": [c for _, c in names.values()]}),
+            replace=True,
+        )
+        assert _account_closure(wh, {"X"}, set()) == {"X", "Y", "Z"}
+        assert _account_closure(wh, {"W"}, set()) == {"W"}
+        assert _account_closure(wh, {"W"}, {"4"}) == {"W", "V"}
+        assert _account_closure(wh, {"Z"}, {"4"}) == {"X", "Y", "Z", "V"}

@@ -80,9 +80,17 @@ def read_input(path: Path, id_column: str, fields: dict[str, str]) -> pd.DataFra
 
 
 def to_records(df: pd.DataFrame, id_column: str, fields: dict[str, str]) -> pd.DataFrame:
+    """Input rows as the engine's records. A file has no Archtics name type, so it is inferred: a row
+    with a company and no person name is a company ('C'), which the engine never merges with a
+    person (else a company's row would merge with its employees' rows through the shared company and
+    address)."""
     rec = pd.DataFrame({"record_id": df[id_column].astype(str), "source": "file"})
     for role, col in fields.items():
         rec["zip5" if role == "zip" else role] = df[col].replace("", pd.NA)
+    if "company" in rec.columns:
+        names = [c for c in ("first_name", "last_name", "full_name") if c in rec.columns]
+        has_name = rec[names].notna().any(axis=1) if names else pd.Series(False, index=rec.index)
+        rec["name_type"] = (rec["company"].notna() & ~has_name).map({True: "C", False: "I"})
     return normalize_records(rec)
 
 

@@ -31,6 +31,32 @@ def test_match_file_clusters_people_not_households(tmp_path):
     assert counts["clusters"] == 4
 
 
+def test_a_company_row_does_not_merge_with_its_employees(tmp_path):
+    """A row with a company and no person name is the company itself: sharing its phone, address and
+    company with an employee's row does not make them one cluster (two rows of the company do merge)."""
+    src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    src.write_text(
+        "cid,First,Last,Org,Tel,Addr,Zip\n"
+        "1,,,Acme Corp,217-555-0100,7 Elm Street,62701\n"
+        "2,,,ACME Corp.,(217) 555 0100,7 Elm St,62701\n"
+        "3,Robert,Smith,Acme Corp,217-555-0100,7 Elm Street,62701\n"
+        "4,Bob,Smith,Acme Corp,217-555-0100,7 Elm St,62701\n",
+        encoding="utf-8",
+    )
+    fields = {
+        "first_name": "First",
+        "last_name": "Last",
+        "company": "Org",
+        "phone": "Tel",
+        "street": "Addr",
+        "zip": "Zip",
+    }
+    match_file(src, out, "cid", fields)
+    res = pd.read_csv(out, dtype=str).set_index("cid")["cluster_id"]
+    assert res["1"] == res["2"] and res["3"] == res["4"]
+    assert res["1"] != res["3"]
+
+
 @pytest.mark.parametrize(
     ("content", "id_col", "fields", "message"),
     [

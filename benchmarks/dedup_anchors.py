@@ -44,6 +44,7 @@ from pathlib import Path
 import pandas as pd
 from rich.progress import Progress
 
+from benchmarks.anchors._common import FIELDS  # the fields every runner reads (one list)
 from kore.config import REPO_ROOT, get_settings
 from kore.runlog import run_record
 
@@ -51,18 +52,6 @@ ANCHORS_DIR = Path(__file__).with_name("anchors")
 DEFAULT_ANCHORS_PYTHON = "/tmp/anchors-venv/bin/python"
 INSTALL_HINT = (
     "python3 -m venv /tmp/anchors-venv && /tmp/anchors-venv/bin/pip install -r benchmarks/anchors/requirements.txt"
-)
-FIELDS = (
-    "first_name",
-    "last_name",
-    "company",
-    "email",
-    "phone",
-    "street",
-    "city",
-    "state",
-    "zip5",
-    "birth_date",
 )
 # tool -> (runner script, variant, interpreter kind, module the interpreter must import)
 TOOLS: dict[str, tuple[str, str, str, str]] = {

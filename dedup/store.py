@@ -1,8 +1,8 @@
 """Warehouse I/O of the dedup step: the only module that reads or writes ``kore_dedup.*``.
 
 Keeps connections short (DuckDB allows one writer: dbt and dlt run in between): a run opens one for
-its reads and writes, never across runs. On DuckDB, frames travel as Arrow (``fetch_df``,
-``write_df``): no Python string object per text cell, no second copy of a large frame.
+its reads and writes, never across runs. On DuckDB, frames travel as Arrow (``fetch_df`` here,
+``Warehouse`` writes): no Python string object per text cell, no second copy of a large frame.
 """
 
 from __future__ import annotations
@@ -62,28 +62,9 @@ def fetch_df(wh: Warehouse, sql: str) -> pd.DataFrame:
 
 
 def write_df(wh: Warehouse, table: str, df: pd.DataFrame, replace: bool = False) -> None:
-    """Create/replace (``replace``) or append to kore_dedup.<table> from a frame.
-
-    On DuckDB the frame goes in as an Arrow table (zero-copy for numeric and Arrow-backed text
-    columns; categoricals travel as dictionaries and land as VARCHAR), so a multi-million row write
-    does not build a second copy of the frame. Appends insert by column name.
-    """
-    if wh.target != "duckdb":
-        (wh.replace_table if replace else wh.append_df)(SCHEMA, table, df)
-        return
-    wh.ensure_schema(SCHEMA)
-    tbl = pa.Table.from_pandas(df, preserve_index=False)
-    if any(pa.types.is_null(f.type) for f in tbl.schema):  # an all-null column is text, as with pandas
-        tbl = tbl.cast(pa.schema([f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in tbl.schema]))
-    cols = ", ".join(f'"{c}"' for c in df.columns)
-    wh.con.register("_kore_arrow", tbl)
-    try:
-        if replace or not wh.table_exists(SCHEMA, table):
-            wh.con.execute(f"create or replace table {SCHEMA}.{table} as select {cols} from _kore_arrow")
-        else:
-            wh.con.execute(f"insert into {SCHEMA}.{table} ({cols}) select {cols} from _kore_arrow")
-    finally:
-        wh.con.unregister("_kore_arrow")
+    """Create/replace (``replace``) or append to kore_dedup.<table> from a frame (appends insert by
+    column name; on DuckDB the frame travels as Arrow, see ``Warehouse.replace_table``)."""
+    (wh.replace_table if replace else wh.append_df)(SCHEMA, table, df)
 
 
 def read_table(wh: Warehouse, table: str, schema: str = SCHEMA, where: str = "", columns: str = "*") -> pd.DataFrame:

@@ -13,10 +13,28 @@ from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from kore.config import Settings, mssql_settings
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _as_arrow(df: pd.DataFrame) -> pa.Table | pd.DataFrame:
+    """A frame as the Arrow table DuckDB should read it from.
+
+    Why: DuckDB reads Arrow buffers in place (numeric and Arrow-backed text columns are not copied,
+    categoricals arrive as dictionaries and land as VARCHAR), so writing a multi-million-row frame
+    builds no second copy of it. An all-null column becomes text, as DuckDB makes it from pandas. A
+    frame Arrow cannot type (an object column of mixed Python types) is handed to DuckDB as it is.
+    """
+    try:
+        tbl = pa.Table.from_pandas(df, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return df
+    if any(pa.types.is_null(f.type) for f in tbl.schema):
+        tbl = tbl.cast(pa.schema([f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in tbl.schema]))
+    return tbl
 
 
 def _ident(name: str) -> str:
@@ -99,7 +117,7 @@ class Warehouse:
         schema, table = _ident(schema), _ident(table)
         self.ensure_schema(schema)
         if self.target == "duckdb":
-            self.con.register("_kore_df", df)
+            self.con.register("_kore_df", _as_arrow(df))
             try:
                 self.con.execute("begin transaction")
                 self.con.execute(f"create or replace table {schema}.{table} as select * from _kore_df")
@@ -116,7 +134,7 @@ class Warehouse:
         schema, table = _ident(schema), _ident(table)
         self.ensure_schema(schema)
         if self.target == "duckdb":
-            self.con.register("_kore_df", df)
+            self.con.register("_kore_df", _as_arrow(df))
             try:
                 if self.table_exists(schema, table):
                     cols = ", ".join(f'"{c}"' for c in df.columns)

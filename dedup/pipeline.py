@@ -393,6 +393,7 @@ def _incremental(settings: Settings, policy: str, cfg: DedupConfig, progress: bo
             "where v.record_id is null or n.record_id is null or n.row_hash <> v.row_hash",
         )
         gone = (diff["record_id"].isna() & diff["_kore_stored_id"].notna()).to_numpy(dtype=bool)
+        store.check_records(diff.loc[~gone])
         removed = set(diff.loc[gone, "_kore_stored_id"].astype(str))
         changed_raw = ensure_columns(diff.loc[~gone].drop(columns="_kore_stored_id"))
         excl = _excluded(changed_raw)

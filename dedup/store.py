@@ -77,7 +77,22 @@ def read_table(wh: Warehouse, table: str, schema: str = SCHEMA, where: str = "",
 def read_records(wh: Warehouse) -> pd.DataFrame:
     if not wh.table_exists(VIEW_SCHEMA, "dedup_person_records"):
         raise RuntimeError("dedup.dedup_person_records does not exist: run `kore dbt build` (the dedup views) first")
-    return fetch_df(wh, f"select * from {VIEW_SCHEMA}.dedup_person_records")
+    return check_records(fetch_df(wh, f"select * from {VIEW_SCHEMA}.dedup_person_records"))
+
+
+def check_records(records: pd.DataFrame) -> pd.DataFrame:
+    """Refuse person records without a record_id or with one repeated: every cluster, mapping and
+    golden contact is keyed on it. (dbt checks the same on the whole view when the SQL changes --
+    tests/assert_dedup_person_records_are_well_formed.sql; this guards every run, on the rows it reads.)"""
+    if "record_id" in records.columns and len(records):
+        ids = records["record_id"]
+        missing, repeated = int(ids.isna().sum()), int(ids.duplicated().sum())
+        if missing or repeated:
+            raise ValueError(
+                f"dedup.dedup_person_records is malformed: {missing} record(s) without record_id, "
+                f"{repeated} repeated record_id(s); fix the view (a join that fans out?) and re-run dbt"
+            )
+    return records
 
 
 def read_candidate_pairs(wh: Warehouse) -> pd.DataFrame | None:

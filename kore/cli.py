@@ -221,16 +221,21 @@ def crm_push(
 @app.command()
 def build(
     phase: Annotated[str, typer.Option(help="all | pre-dedup | post-dedup")] = "all",
+    full: Annotated[bool, typer.Option("--full", help="Build every node of the phase, changed or not")] = False,
     workdir: WorkdirOpt = None,
 ) -> None:
-    """Run `dbt build` on the configured warehouse (pre-dedup excludes models tagged needs_dedup)."""
-    from kore.dbt_runner import run_dbt
-    from kore.demo import dbt_build_args
+    """Run `dbt build` on the configured warehouse: every node the first time and after a project
+    change, otherwise only what the sources that changed since the last build feed
+    (kore/build_scope.py). pre-dedup excludes the models tagged needs_dedup; post-dedup builds them."""
+    from kore.build_scope import PHASES, build_phase
 
-    s = _settings(workdir)
-    res = run_dbt(s, dbt_build_args(phase), check=False)
-    console.print(res.stdout[-4000:])
-    raise typer.Exit(0 if res.ok else 1)
+    if phase not in PHASES:
+        raise typer.BadParameter(f"phase must be one of {', '.join(PHASES)}")
+    out = build_phase(_settings(workdir), phase, full=full, check=False)
+    if out.result is not None:
+        console.print(out.result.stdout[-4000:])
+    console.print(f"{phase}: {out.plan.mode} build ({out.plan.reason}), {out.summary()['nodes']} nodes")
+    raise typer.Exit(0 if out.ok else 1)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -46,15 +46,6 @@ class StageResult:
         }
 
 
-def dbt_build_args(phase: str) -> list[str]:
-    """dbt arguments for a build phase: models tagged needs_dedup read the dedup step's tables."""
-    if phase == "pre-dedup":
-        return ["build", "--exclude", "tag:needs_dedup"]
-    if phase == "post-dedup":
-        return ["build", "--select", "tag:needs_dedup"]
-    return ["build"]
-
-
 def _count(d: dict[str, Any], key: str) -> int:
     v = d.get(key)
     return int(v) if isinstance(v, int | float) else 0
@@ -174,10 +165,9 @@ def run_demo(settings: Settings, accounts: int = 2000, seed: int = 42, console: 
 
         def dbt_phase(phase: str) -> Callable[[], dict[str, Any]]:
             def _run() -> dict[str, Any]:
-                from kore.dbt_runner import run_dbt
+                from kore.build_scope import build_phase
 
-                res = run_dbt(s, dbt_build_args(phase))
-                return {"nodes": len(res.results), "nodes_ok": res.count("success") + res.count("pass")}
+                return build_phase(s, phase).summary()
 
             return _run
 

@@ -1,11 +1,13 @@
-"""The incremental dbt build gives the warehouse a full rebuild gives, and does work in proportion to
+"""The routine dbt build gives the warehouse a full rebuild gives, and does work in proportion to
 the change.
 
-A small synthetic warehouse (the benchmark's generator, benchmarks/dbt.py) is built in full; then a
-delta lands the way the Archtics delta pipeline lands it (changed names, returns, a late-arriving
-older change, a new expanded plan row) and dedup moves some accounts to another contact. The
-incremental build's tables must equal a `--full-refresh` build of the same data, row for row, except
-for the watermark columns that record which run wrote a row.
+A small synthetic warehouse (the benchmark's generator, benchmarks/dbt.py) is built in full, the way
+`kore build` builds it (kore/build_scope.py); then a delta lands the way the Archtics delta pipeline
+lands it (changed names, returns, a late-arriving older change, a new expanded plan row) and dedup
+moves some accounts to another contact. The routine build -- only the nodes the changed sources feed,
+incremental models reading only the new rows -- must leave every table of the warehouse equal to a
+`--full-refresh` build of the same data, row for row, except for the watermark columns that record
+which run wrote a row.
 """
 
 from __future__ import annotations
@@ -14,20 +16,21 @@ import duckdb
 import pytest
 
 from benchmarks.dbt import (
-    SELECT_PHASE_1,
-    SELECT_PHASE_2,
+    PHASE_1,
+    PHASE_2,
     synthetic_dedup,
     synthetic_dedup_delta,
     synthetic_delta,
     synthetic_raw,
 )
+from kore.build_scope import BuildOutcome, build_phase, plan_build
 from kore.config import Settings
 from kore.dbt_runner import run_dbt
 
 ACCOUNTS = 3000
 DELTA_LOAD = "1730500000.000002"
 LATE_LOAD = "1730600000.000003"
-# table -> (key columns to sort by, watermark columns that legitimately differ between the builds)
+# the incremental models: table -> (key column, watermark columns that record which run wrote a row)
 TABLES = {
     "stg.stg_archtics__custs": ("cust_name_key", ("batch_load_id",)),
     "stg.stg_archtics__cust_emails": ("cust_email_key", ("batch_load_id",)),
@@ -36,29 +39,43 @@ TABLES = {
     "marts.dim_account": ("acct_id", ("source_load_id",)),
     "kore.SyncedTicketPurchases": ("external_key", ("_source_load_id", "_built_at")),
 }
+WATERMARKS = {"batch_load_id", "source_load_id", "_source_load_id", "_built_at", "changed_at"}
+MODEL_SCHEMAS = ("stg", "int", "kore", "marts")
 
 
-def _build(settings: Settings, *extra: str) -> None:
-    run_dbt(settings, ["run", *SELECT_PHASE_1, *extra])
-    run_dbt(settings, ["run", *SELECT_PHASE_2, *extra])
+def _build(settings: Settings) -> list[BuildOutcome]:
+    """Both phases as `kore build` runs them (models only: the data tests have their own tests)."""
+    return [build_phase(settings, phase, command="run") for phase in (PHASE_1, PHASE_2)]
+
+
+def _full_refresh(settings: Settings) -> None:
+    for phase in (PHASE_1, PHASE_2):
+        select = ["--select", *phase.select] if phase.select else []
+        run_dbt(settings, ["run", *select, "--exclude", *phase.exclude, "--full-refresh"])
 
 
 def _snapshot(settings: Settings) -> dict[str, list[tuple]]:
+    """Every table the models wrote (views recompute), sorted, without the watermark columns."""
     con = duckdb.connect(str(settings.duckdb_path), read_only=True)
     try:
         out = {}
-        for table, (key, skip) in TABLES.items():
-            schema, name = table.split(".")
+        tables = con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            f"where table_type = 'BASE TABLE' and table_schema in {MODEL_SCHEMAS}"
+        ).fetchall()
+        for schema, name in tables:
             cols = [
-                c
+                f'"{c}"'
                 for (c,) in con.execute(
                     "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
                     "order by ordinal_position",
                     [schema, name],
                 ).fetchall()
-                if c not in skip
+                if c not in WATERMARKS
             ]
-            out[table] = con.execute(f"select {', '.join(cols)} from {table} order by {key}").fetchall()
+            out[f"{schema}.{name}"] = con.execute(
+                f'select {", ".join(cols)} from {schema}."{name}" order by all'
+            ).fetchall()
         return out
     finally:
         con.close()
@@ -89,7 +106,7 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> dict:
     finally:
         con.close()
     run_dbt(settings, ["seed"])
-    _build(settings)
+    first = _build(settings)
     con = duckdb.connect(str(settings.duckdb_path))
     try:
         delta = synthetic_delta(con, ACCOUNTS, load_id=DELTA_LOAD)
@@ -97,8 +114,9 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> dict:
         _late_and_plan_changes(con)
     finally:
         con.close()
-    _build(settings)
+    routine = _build(settings)
     incremental = _snapshot(settings)
+    quiet = [plan_build(settings, phase, command="run") for phase in (PHASE_1, PHASE_2)]
     con = duckdb.connect(str(settings.duckdb_path), read_only=True)
     try:  # rows the incremental run wrote carry its watermark (the newest load, LATE_LOAD)
         rewritten = {
@@ -109,17 +127,38 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> dict:
         }  # fmt: skip
     finally:
         con.close()
-    _build(settings, "--full-refresh")
+    _full_refresh(settings)
     return {"settings": settings, "incremental": incremental, "full": _snapshot(settings), "delta": delta,
-            "moved": moved, "rewritten": rewritten}  # fmt: skip
+            "moved": moved, "rewritten": rewritten, "first": first, "routine": routine, "quiet": quiet}  # fmt: skip
 
 
-def test_incremental_build_equals_a_full_rebuild(builds: dict) -> None:
+def test_routine_build_equals_a_full_rebuild(builds: dict) -> None:
+    """Every table -- the incremental models and the ones the routine build skipped -- holds what a
+    full rebuild of the same data gives."""
     assert builds["delta"]["names_changed"] > 0 and builds["delta"]["tickets_returned"] > 0 and builds["moved"] > 0
-    for table in TABLES:
-        inc, full = builds["incremental"][table], builds["full"][table]
-        assert len(inc) == len(full), f"{table}: {len(inc)} rows incrementally, {len(full)} in a full rebuild"
-        assert inc == full, f"{table}: the incremental build differs from a full rebuild"
+    assert set(TABLES) <= set(builds["full"]) and len(builds["full"]) > 20
+    assert set(builds["incremental"]) == set(builds["full"])
+    for table, full in builds["full"].items():
+        inc = builds["incremental"][table]
+        assert len(inc) == len(full), f"{table}: {len(inc)} rows after the routine build, {len(full)} in a full rebuild"
+        assert inc == full, f"{table}: the routine build differs from a full rebuild"
+
+
+def test_routine_build_runs_only_what_the_changed_sources_feed(builds: dict) -> None:
+    """The first build is a full one; after the delta only the Archtics names and tickets and the
+    dedup mapping changed, so the CRM, event and e-mail models are not run; with nothing new, nothing
+    runs at all (no dbt invocation)."""
+    assert [o.plan.mode for o in builds["first"]] == ["full", "full"]
+    pre, post = builds["routine"]
+    assert pre.plan.mode == post.plan.mode == "changed"
+    assert {"archtics.cust", "archtics.ticket", "kore_dedup.account_contact_map"} <= set(pre.plan.changed_sources)
+    assert not any(s.startswith("crm.") for s in pre.plan.changed_sources)
+    ran = {r["unique_id"].split(".")[-1] for o in builds["routine"] for r in o.result.results}
+    assert {"stg_archtics__custs", "fct_ticket_purchases", "dim_account", "SyncedTicketPurchases"} <= ran
+    assert not ran & {"SyncedUsers", "SyncedContacts", "stg_archtics__events", "stg_archtics__cust_emails", "dim_event"}
+    full_nodes = sum(len(o.result.results) for o in builds["first"])
+    assert len(ran) < full_nodes / 3
+    assert [(p.mode, p.dbt_args()) for p in builds["quiet"]] == [("nothing", None), ("nothing", None)]
 
 
 def test_late_older_change_does_not_win_and_a_new_expanded_row_retires_the_plan_row(builds: dict) -> None:
@@ -167,3 +206,40 @@ def test_data_tests_check_the_rows_the_latest_run_wrote(builds: dict) -> None:
     assert not run_dbt(settings, [*unique, "--vars", json.dumps({"kore_test_all_rows": True})], check=False).ok
     duplicate("(select max(batch_load_id) from marts.fct_ticket_purchases)")
     assert not run_dbt(settings, unique, check=False).ok
+
+
+def test_a_crashed_build_is_redone_and_a_project_change_rebuilds_everything(
+    builds: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build state moves only after dbt succeeded: a build that dies half-way leaves the next one
+    to select the same changed sources; once a build succeeds there is nothing left to do. A changed
+    project (another hash) means a full build whatever the data did."""
+    settings = builds["settings"]
+    con = duckdb.connect(str(settings.duckdb_path))
+    try:
+        con.execute(
+            "insert into raw_archtics.ticket select * replace ('1731000000.000004' as _dlt_load_id, "
+            "'2025-02-01 00:00:00' as upd_datetime, 'R' as ticket_status) from raw_archtics.ticket "
+            "where cast(acct_id as bigint) = 1009 and plan_event_id is null limit 1"
+        )
+    finally:
+        con.close()
+    before = plan_build(settings, PHASE_1, command="run")
+    assert before.mode == "changed" and before.changed_sources == ["archtics.ticket"]
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("simulated crash in the middle of dbt")
+
+    with monkeypatch.context() as m:
+        m.setattr("kore.build_scope.run_dbt", crash)
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            build_phase(settings, PHASE_1, command="run")
+    again = plan_build(settings, PHASE_1, command="run")
+    assert (again.mode, again.changed_sources) == (before.mode, before.changed_sources)
+
+    assert build_phase(settings, PHASE_1, command="run").ok
+    assert plan_build(settings, PHASE_1, command="run").mode == "nothing"
+    assert plan_build(settings, PHASE_2, command="run").mode == "changed"  # its upstream just built new data
+    changed_project = plan_build(settings, PHASE_1, command="run", phash="another project")
+    assert (changed_project.mode, changed_project.reason) == ("full", "the dbt project changed")
+    assert changed_project.dbt_args() == ["run", "--exclude", *PHASE_1.exclude]

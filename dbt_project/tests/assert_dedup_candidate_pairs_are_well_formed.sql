@@ -1,7 +1,13 @@
 {#- Singular test: every candidate pair names two different records in order (record_id_l <
     record_id_r), once, with the blocking key that brought it in. One query instead of five generic
     tests: the view is computed once per check, not once per test. (The pairs are built from
-    dedup_person_records inside the view itself, so both ids are records by construction.) -#}
+    dedup_person_records inside the view itself, so both ids are records by construction.)
+    Tagged code_invariant: the view's SQL guarantees this (group by the pair, l < r) once
+    dedup_person_records has unique ids, so it runs in full builds -- the first one and every project
+    change -- not in change-scoped routine builds (kore/build_scope.py); the dedup step orders and
+    de-duplicates the pairs it reads in any case. -#}
+{{ config(tags=['code_invariant']) }}
+
 with pairs as (
 
     select

@@ -1,0 +1,337 @@
+"""Change-scoped dbt builds: a routine build runs only what the newly landed data can change.
+
+A build phase (pre-dedup, post-dedup, all) is built in full the first time, and again whenever the
+dbt project changes. Otherwise it selects the descendants of the sources whose data changed since the
+phase last built successfully -- dbt's own ``source_status:fresher+`` rule, computed here in-process
+(one ``max(loaded_at_field), count(*)`` per source) instead of by a separate ``dbt source freshness``
+invocation, which would cost more than the build it saves. A model none of whose sources changed would
+be rebuilt from the same rows into the same table, and its data tests would check the same rows again:
+skipping both is what makes a routine build cost what the change costs, not what the warehouse holds.
+
+Two kinds of check are left out of such a build because they test code, not data, and the code is
+unchanged since they last passed: unit tests, and data tests tagged ``code_invariant`` (whole-view
+checks of properties the SQL guarantees by construction once the upstream key tests pass). Both run
+in every full build, so every project change runs them.
+
+Safe by construction:
+- a source whose change cannot be seen (no ``loaded_at_field``, e.g. the dedup step's outputs)
+  counts as changed on every build;
+- the state (``ops.dbt_build_state``: per phase, the project hash and each source's version) is
+  written only after the phase's dbt build succeeded, with the versions read *before* it started, so a
+  failed or interrupted build, or data landing during a build, leaves the next build to redo it;
+- a later phase (post-dedup) compares the versions the earlier phase built from, not the live ones, so
+  it never records data as built that its upstream models do not hold yet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kore.config import DBT_PROJECT_DIR, Settings
+from kore.dbt_runner import DbtResult, run_dbt
+
+STATE_SCHEMA, STATE_TABLE = "ops", "dbt_build_state"
+UNKNOWN = "?"  # version of a source whose changes cannot be seen: always counts as changed
+ABSENT = "absent"  # the source relation does not exist (yet)
+UNBUILT = "unbuilt"  # a later phase's input its upstream phase has not built from yet
+CODE_INVARIANT_TAG = "code_invariant"
+# project inputs whose change means "build everything"; target/ and logs/ are outputs
+PROJECT_GLOBS = ("dbt_project.yml", "packages.yml", "models/**/*", "macros/**/*", "seeds/**/*",
+                 "tests/**/*", "snapshots/**/*", "analyses/**/*")  # fmt: skip
+# environment the project reads through env_var() that changes what it builds (never secrets)
+PROJECT_ENV = ("KORE_TARGET", "KORE_CRM_FLAVOR", "KORE_EXCLUDED_ACCOUNT_TYPES")
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A dbt build phase: ``select`` (union of selectors; empty = every node) minus ``exclude``.
+    ``upstream`` names the phase whose models this one reads (its built versions are this phase's
+    input versions)."""
+
+    name: str
+    select: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    upstream: Phase | None = None
+
+    def key(self, command: str = "build") -> str:
+        """State key: name, dbt command and selection. A differently scoped phase keeps its own
+        state, and so does ``dbt run``, whose builds test nothing: a build after it tests the data."""
+        digest = hashlib.sha1(json.dumps([self.select, self.exclude]).encode()).hexdigest()[:8]
+        return f"{self.name}:{command}:{digest}"
+
+
+_PRE_DEDUP = Phase("pre-dedup", exclude=("tag:needs_dedup",))
+PHASES = {
+    "pre-dedup": _PRE_DEDUP,
+    "post-dedup": Phase("post-dedup", select=("tag:needs_dedup",), upstream=_PRE_DEDUP),
+    "all": Phase("all"),
+}
+
+
+@dataclass
+class BuildPlan:
+    """What a build of one phase will run, and why."""
+
+    phase: Phase
+    mode: str  # full | changed | nothing
+    reason: str
+    project_hash: str
+    versions: dict[str, str]  # source unique name (archtics.cust) -> version read before the build
+    changed_sources: list[str] = field(default_factory=list)
+    command: str = "build"
+    # the models (and seeds) the phase holds, as its last full build ran them: a changed source that
+    # feeds none of them needs no dbt invocation at all (None: not known yet)
+    nodes: list[str] | None = None
+
+    def dbt_args(self) -> list[str] | None:
+        """The dbt arguments, or None when there is nothing to build."""
+        if self.mode == "nothing":
+            return None
+        command = self.command
+        args = [command]
+        if self.mode == "full":
+            select = list(self.phase.select)
+            exclude = list(self.phase.exclude)
+        else:
+            roots = [f"source:{s}+" for s in self.changed_sources]
+            select = [f"{r},{s}" for r in roots for s in self.phase.select] if self.phase.select else roots
+            exclude = [*self.phase.exclude, f"tag:{CODE_INVARIANT_TAG}"]
+            if command == "build":
+                args += ["--exclude-resource-type", "unit_test"]
+        if select:
+            args += ["--select", *select]
+        if exclude:
+            args += ["--exclude", *exclude]
+        return args
+
+
+# ------------------------------------------------------------------------------------ inputs
+
+
+def project_hash(project_dir: Path = DBT_PROJECT_DIR, env: dict[str, str] | None = None) -> str:
+    """Hash of everything that decides what the project builds: its files, the environment it reads,
+    and the dbt version. Any change means the next build of every phase is a full one."""
+    import os
+
+    from dbt.version import __version__ as dbt_version
+
+    env = dict(os.environ) if env is None else env
+    h = hashlib.sha256()
+    files = sorted({p for g in PROJECT_GLOBS for p in project_dir.glob(g) if p.is_file()})
+    for p in files:
+        h.update(p.relative_to(project_dir).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+    h.update(json.dumps({k: env.get(k, "") for k in PROJECT_ENV}, sort_keys=True).encode())
+    h.update(dbt_version.encode())
+    return h.hexdigest()
+
+
+def read_manifest(settings: Settings) -> dict[str, Any] | None:
+    """The manifest the last dbt invocation wrote (None without one)."""
+    path = settings.dbt_target_dir / "manifest.json"
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def manifest_sources(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The project's sources: unique name (archtics.cust), relation and loaded_at_field."""
+    return [
+        {
+            "id": uid,
+            "name": f"{s['source_name']}.{s['name']}",
+            "schema": s["schema"],
+            "identifier": s.get("identifier") or s["name"],
+            "relation": s.get("relation_name"),
+            "loaded_at_field": s.get("loaded_at_field") or (s.get("config") or {}).get("loaded_at_field"),
+        }
+        for uid, s in manifest.get("sources", {}).items()
+    ]
+
+
+def descendants(manifest: dict[str, Any], roots: list[str]) -> set[str]:
+    """Unique ids of every node downstream of ``roots`` (source unique names, e.g. archtics.cust)."""
+    child_map = manifest.get("child_map", {})
+    ids = {s["id"] for s in manifest_sources(manifest) if s["name"] in set(roots)}
+    seen: set[str] = set()
+    todo = list(ids)
+    while todo:
+        for child in child_map.get(todo.pop(), []):
+            if child not in seen:
+                seen.add(child)
+                todo.append(child)
+    return seen
+
+
+def source_versions(wh: Any, sources: list[dict[str, Any]]) -> dict[str, str]:
+    """Each source's version, read in one pass before a build:
+
+    - ``max(loaded_at_field)|count(*)`` where the source has a loaded_at_field (a new load, or a
+      load that only deleted rows, changes it) -- the landing timestamps dbt's freshness uses;
+    - on DuckDB, a content fingerprint ``sum(hash(row))|count(*)`` where it has none (the dedup
+      step's outputs: it rewrites them, so only their content tells whether they changed);
+    - ``?`` where neither can be read (SQL Server without a loaded_at_field): always changed;
+    - ``absent`` when the table does not exist.
+    """
+    existing = {
+        (s.lower(), t.lower())
+        for s, t in wh.query_rows("select table_schema, table_name from information_schema.tables")
+    }
+    out: dict[str, str] = {}
+    for src in sources:
+        if (src["schema"].lower(), src["identifier"].lower()) not in existing:
+            out[src["name"]] = ABSENT
+        elif src["loaded_at_field"] and src["relation"]:
+            latest, rows = wh.query_rows(f"select max({src['loaded_at_field']}), count(*) from {src['relation']}")[0]
+            out[src["name"]] = f"{latest}|{rows}"
+        elif src["relation"] and wh.target == "duckdb":
+            digest, rows = wh.query_rows(f"select sum(hash(t)), count(*) from {src['relation']} as t")[0]
+            out[src["name"]] = f"#{digest}|{rows}"
+        else:
+            out[src["name"]] = UNKNOWN
+    return out
+
+
+# ------------------------------------------------------------------------------------- state
+
+
+def read_state(wh: Any) -> dict[str, dict[str, Any]]:
+    """phase key -> {project_hash, versions, nodes, built_at} of each phase's last successful build."""
+    if not wh.table_exists(STATE_SCHEMA, STATE_TABLE):
+        return {}
+    rows = wh.query_rows(f"select phase_key, project_hash, versions, nodes, built_at from {STATE_SCHEMA}.{STATE_TABLE}")
+    return {
+        k: {"project_hash": h, "versions": json.loads(v), "nodes": json.loads(n) if n else None, "built_at": b}
+        for k, h, v, n, b in rows
+    }
+
+
+def write_state(wh: Any, plan: BuildPlan) -> None:
+    """Record a successful build of the plan's phase: the versions it built from."""
+    import pandas as pd
+
+    if not wh.table_exists(STATE_SCHEMA, STATE_TABLE):
+        wh.ensure_schema(STATE_SCHEMA)
+        text = "varchar" if wh.target == "duckdb" else "nvarchar(max)"
+        wh.execute(
+            f"create table {STATE_SCHEMA}.{STATE_TABLE} (phase_key varchar(200), project_hash varchar(64), "
+            f"versions {text}, nodes {text}, built_at varchar(40))"
+        )
+    # a crash between the delete and the insert loses the phase's state: the next build is a full one
+    key = plan.phase.key(plan.command)
+    wh.execute(f"delete from {STATE_SCHEMA}.{STATE_TABLE} where phase_key = ?", [key])
+    row = {"phase_key": key, "project_hash": plan.project_hash,
+           "versions": json.dumps(plan.versions, sort_keys=True),
+           "nodes": json.dumps(sorted(plan.nodes)) if plan.nodes is not None else None,
+           "built_at": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
+    wh.append_df(STATE_SCHEMA, STATE_TABLE, pd.DataFrame([row]))
+
+
+# -------------------------------------------------------------------------------------- plan
+
+
+def plan_build(
+    settings: Settings, phase: Phase, full: bool = False, command: str = "build", phash: str | None = None
+) -> BuildPlan:
+    """Decide what a build of ``phase`` runs (see the module docstring)."""
+    from kore.warehouse import connect
+
+    phash = phash or project_hash(env={**settings.env(), **_excluded_env(settings)})
+    manifest = read_manifest(settings)
+    if manifest is None:  # first build in this workdir: parse once so the sources are known
+        run_dbt(settings, ["parse"])
+        manifest = read_manifest(settings) or {}
+    with connect(settings) as wh:
+        versions = source_versions(wh, manifest_sources(manifest))
+        state = read_state(wh)
+    upstream = state.get(phase.upstream.key(command)) if phase.upstream else None
+    if phase.upstream:  # this phase reads what the upstream phase's models were built from
+        built = upstream["versions"] if upstream else {}
+        versions = {k: built.get(k, UNBUILT) for k in versions}
+    last = state.get(phase.key(command))
+
+    def plan(mode: str, reason: str, changed: list[str] | None = None) -> BuildPlan:
+        nodes = last["nodes"] if last and mode != "full" else None
+        return BuildPlan(phase, mode, reason, phash, versions, changed or [], command, nodes)
+
+    if full:
+        return plan("full", "full build requested")
+    if phase.upstream and upstream is None:
+        return plan("full", f"phase {phase.upstream.name} has not built yet")
+    if last is None:
+        return plan("full", "first build of this phase")
+    if last["project_hash"] != phash:
+        return plan("full", "the dbt project changed")
+    changed = sorted(s for s, v in versions.items() if v == UNKNOWN or last["versions"].get(s) != v)
+    if not changed:
+        return plan("nothing", "no source changed since the last build")
+    if last["nodes"] is not None and not descendants(manifest, changed) & set(last["nodes"]):
+        return plan("nothing", f"{len(changed)} source(s) changed, none feeds this phase")
+    return plan("changed", f"{len(changed)} source(s) changed", changed)
+
+
+def _excluded_env(settings: Settings) -> dict[str, str]:
+    return {"KORE_EXCLUDED_ACCOUNT_TYPES": ",".join(settings.excluded_account_types)}
+
+
+@dataclass
+class BuildOutcome:
+    plan: BuildPlan
+    result: DbtResult | None  # None when nothing was built
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.result is None or self.result.ok
+
+    def summary(self) -> dict[str, Any]:
+        results = self.result.results if self.result else []
+        return {
+            "phase": self.plan.phase.name,
+            "mode": self.plan.mode,
+            "reason": self.plan.reason,
+            "changed_sources": len(self.plan.changed_sources),
+            "nodes": len(results),
+            "nodes_ok": sum(1 for r in results if r.get("status") in ("success", "pass")),
+            "seconds": round(self.seconds, 2),
+        }
+
+
+def build_phase(
+    settings: Settings, phase: Phase | str, full: bool = False, command: str = "build", check: bool = True
+) -> BuildOutcome:
+    """Plan and run one phase's dbt build; record its state when it succeeded."""
+    from kore.runlog import run_record
+    from kore.warehouse import connect
+
+    phase = PHASES[phase] if isinstance(phase, str) else phase
+    with run_record(settings, "dbt build", phase.name) as rec:
+        t0 = time.perf_counter()
+        plan = plan_build(settings, phase, full=full, command=command)
+        args = plan.dbt_args()
+        result = run_dbt(settings, args, check=False) if args else None
+        if result is not None and plan.mode == "full":
+            built = ("model.", "seed.", "snapshot.")
+            plan.nodes = [r["unique_id"] for r in result.results if r["unique_id"].startswith(built)]
+        if result is None or result.ok:
+            with connect(settings) as wh:
+                write_state(wh, plan)
+        outcome = BuildOutcome(plan, result, time.perf_counter() - t0)
+        summary = outcome.summary()
+        rec.rows_in, rec.rows_out = summary["nodes"], summary["nodes_ok"]
+        rec.rows_failed = summary["nodes"] - summary["nodes_ok"]
+        rec.detail = {k: summary[k] for k in ("mode", "reason", "changed_sources")}
+        if not outcome.ok:
+            rec.outcome = "failed: dbt"
+    if check and not outcome.ok:
+        tail = "\n".join(result.stdout.splitlines()[-40:]) if result else ""
+        raise RuntimeError(f"dbt {' '.join(args or [])} failed:\n{tail}")
+    return outcome

@@ -1,0 +1,43 @@
+"""What makes `kore build` rebuild everything: the project's files, the environment it reads, and
+nothing else (kore/build_scope.py). The build itself is tested in test_dbt_incremental.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kore.build_scope import PHASES, BuildPlan, project_hash
+
+
+def _project(root: Path) -> Path:
+    (root / "models" / "staging").mkdir(parents=True)
+    (root / "dbt_project.yml").write_text("name: kore\n")
+    (root / "models" / "staging" / "stg_a.sql").write_text("select 1 as a\n")
+    (root / "target").mkdir()
+    return root
+
+
+def test_project_hash_follows_the_project_files_and_the_environment_it_reads(tmp_path: Path) -> None:
+    root = _project(tmp_path)
+    env = {"KORE_CRM_FLAVOR": "dynamics", "KORE_TARGET": "duckdb"}
+    base = project_hash(root, env)
+    assert project_hash(root, env) == base
+    (root / "target" / "run_results.json").write_text("{}")  # dbt's outputs are not inputs
+    assert project_hash(root, {**env, "KORE_MSSQL_PASSWORD": "x", "PATH": "/bin"}) == base
+    assert project_hash(root, {**env, "KORE_CRM_FLAVOR": "salesforce"}) != base
+    assert project_hash(root, {**env, "KORE_EXCLUDED_ACCOUNT_TYPES": "Comp"}) != base
+    (root / "models" / "staging" / "stg_a.sql").write_text("select 2 as a\n")
+    assert project_hash(root, env) != base
+
+
+def test_changed_sources_select_their_descendants_within_the_phase() -> None:
+    """A routine build selects source:<changed>+ intersected with the phase's own selection, leaves
+    out the unit tests and the code_invariant checks, and keeps the phase's exclusions."""
+    post = BuildPlan(PHASES["post-dedup"], "changed", "", "h", {}, ["archtics.cust", "kore_dedup.golden_contacts"])
+    assert post.dbt_args() == [
+        "build", "--exclude-resource-type", "unit_test",
+        "--select", "source:archtics.cust+,tag:needs_dedup", "source:kore_dedup.golden_contacts+,tag:needs_dedup",
+        "--exclude", "tag:code_invariant",
+    ]  # fmt: skip
+    pre = BuildPlan(PHASES["pre-dedup"], "full", "", "h", {})
+    assert pre.dbt_args() == ["build", "--exclude", "tag:needs_dedup"]
+    assert BuildPlan(PHASES["all"], "nothing", "", "h", {}).dbt_args() is None

@@ -41,3 +41,16 @@ def test_changed_sources_select_their_descendants_within_the_phase() -> None:
     pre = BuildPlan(PHASES["pre-dedup"], "full", "", "h", {})
     assert pre.dbt_args() == ["build", "--exclude", "tag:needs_dedup"]
     assert BuildPlan(PHASES["all"], "nothing", "", "h", {}).dbt_args() is None
+
+
+def test_first_build_in_a_workdir_is_full_and_knows_no_source_version(tmp_path: Path) -> None:
+    """Without a dbt manifest the sources are unknown: a full build, and no version to record, so
+    the build after it counts every source as changed."""
+    from kore.build_scope import plan_build
+    from kore.config import Settings
+
+    settings = Settings(workdir=tmp_path)
+    settings.ensure_dirs()
+    plan = plan_build(settings, PHASES["pre-dedup"], phash="h")
+    assert (plan.mode, plan.reason, plan.versions) == ("full", "first dbt build in this workdir", {})
+    assert plan.dbt_args() == ["build", "--exclude", "tag:needs_dedup"]

@@ -234,7 +234,8 @@ def build(
     out = build_phase(_settings(workdir), phase, full=full, check=False)
     if out.result is not None:
         console.print(out.result.stdout[-4000:])
-    console.print(f"{phase}: {out.plan.mode} build ({out.plan.reason}), {out.summary()['nodes']} nodes")
+    what = {"full": "full build", "changed": "change-scoped build", "nothing": "nothing to build"}[out.plan.mode]
+    console.print(f"{phase}: {what} ({out.plan.reason}), {out.summary()['nodes']} nodes")
     raise typer.Exit(0 if out.ok else 1)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -217,3 +218,16 @@ def test_blocking_recall_counts_true_pairs_found_by_blocking() -> None:
     # records not in the warehouse do not count
     res = blocking_recall(cand, truth, pd.Series(["A:1:1", "A:2:1", "A:3:1"]))
     assert res["true_pairs"] == 3 and res["blocking_recall"] == round(2 / 3, 5)
+
+
+def test_dedup_refuses_records_without_or_with_a_repeated_record_id() -> None:
+    """Every cluster, mapping and golden contact is keyed on record_id: a view that fans out (a repeated
+    id) or loses ids is refused with a message that says what and how many, never clustered."""
+    from dedup.store import check_records
+
+    good = pd.DataFrame({"record_id": ["A:1:1", "A:2:1", "C:x"]})
+    assert check_records(good) is good
+    with pytest.raises(ValueError, match=r"0 record\(s\) without record_id, 1 repeated"):
+        check_records(pd.DataFrame({"record_id": ["A:1:1", "A:1:1", "C:x"]}))
+    with pytest.raises(ValueError, match=r"1 record\(s\) without record_id"):
+        check_records(pd.DataFrame({"record_id": ["A:1:1", None]}))

@@ -2,7 +2,7 @@
 
 Shape: the Event2 chain (Season, Round, Division, PriceList: 10 rows each; Event2: ``rows`` rows,
 each with four parent lookups by external key) in ``kore.*`` tables of a fresh workdir, pushed with
-``dlt_pipelines.crm.push`` to a sandbox CRM running in its own process (a real CRM is remote; in
+``reverse_etl.push`` to a sandbox CRM running in its own process (a real CRM is remote; in
 the same process the server would compete with the client for the GIL).
 
 Goal (issue 6): <= 60 s for 100,000 rows; <= 1 request per 200 rows (Salesforce collections) or
@@ -68,9 +68,9 @@ def _tables(rows: int) -> dict[str, pd.DataFrame]:
 def run(
     workdir: Path, accounts: int | None = None, rows: int | None = 100_000, flavor: str = "dynamics", **kw: Any
 ) -> dict[str, Any]:
-    from dlt_pipelines.crm import push
     from kore.config import Settings
     from kore.warehouse import connect
+    from reverse_etl import push
 
     rows = int(rows or 100_000)
     workdir = Path(workdir) / f"crm_push_{flavor}"

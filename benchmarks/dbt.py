@@ -9,7 +9,7 @@ Figures: ``full_seconds`` (the first ``dbt build``, models and tests, of both ph
 everything but needs_dedup, phase 2 the needs_dedup models over dedup outputs written here in the dedup
 step's shape; the KORE-app models are left out, they read the KORE apps' own small landed data),
 ``incremental_seconds`` (the same two phases as ``kore build`` runs them after a delta -- only what the
-changed sources feed, kore/build_scope.py: 1% of names changed, returns of ~1% of the tickets, 0.1% of
+changed sources feed, dbt_build/scope.py: 1% of names changed, returns of ~1% of the tickets, 0.1% of
 accounts moved to another contact), ``no_change_seconds`` (a third build with nothing new), what each
 phase ran and why (``*_phases``), the slowest nodes, and row counts. ``command=run`` times ``dbt run``
 instead (models only).
@@ -22,13 +22,13 @@ from pathlib import Path
 
 import duckdb
 
-from kore.build_scope import Phase, build_phase
+from dbt_build.runner import run_dbt
+from dbt_build.scope import Phase, build_phase
 from kore.config import Settings
-from kore.dbt_runner import run_dbt
+from kore.contracts.archtics import DATASETS
 from kore.runlog import run_record
-from sandbox.archtics_schema import DATASETS
 
-# kore build's two phases (kore/build_scope.py), without the KORE-app models: they read the KORE apps'
+# kore build's two phases (dbt_build/scope.py), without the KORE-app models: they read the KORE apps'
 # own landed data, which this benchmark does not write
 PHASE_1 = Phase("pre-dedup", exclude=("tag:needs_dedup", "path:models/staging/kore_app+"))
 PHASE_2 = Phase(

@@ -10,7 +10,7 @@ import psutil
 from rich.console import Console
 
 from kore.config import get_settings
-from kore.demo import run_demo
+from orchestration.demo import run_demo
 
 
 def run(workdir: Path, accounts: int | None = None, rows: int | None = None, **_: object) -> dict:

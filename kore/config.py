@@ -105,7 +105,7 @@ class Settings:
         The workdir and the DuckDB path are left out on purpose: they are per-Settings values, and
         exporting them would make a later ``get_settings(other_workdir)`` in the same process (or a
         child it starts) silently write to this run's warehouse. Subprocesses get them from
-        :meth:`env` explicitly (see kore.dbt_runner)."""
+        :meth:`env` explicitly (see dbt_build.runner)."""
         os.environ.update({k: v for k, v in self.env().items() if k not in ("KORE_WORKDIR", "KORE_DUCKDB_PATH")})
 
 

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from sandbox.archtics_schema import DATASETS
+from kore.contracts.archtics import DATASETS
 from sandbox.archtics_state import ArchticsState
 from sandbox.loopback import require_loopback
 

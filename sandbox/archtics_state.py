@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 from rich.progress import Progress
 
-from sandbox.archtics_schema import DATASETS, Dataset
+from kore.contracts.archtics import DATASETS, Dataset
 
 CACHE_FORMAT = 4
 MEMORY_LIMIT = os.environ.get("KORE_SANDBOX_DUCKDB_MEMORY", "2GB")

@@ -42,15 +42,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
-from dlt_pipelines.crm import naming, odata
+from kore.contracts import crm_names, odata_batch
 from sandbox import crm_schema
 from sandbox.crm_preload import load_seed, synthesize
 from sandbox.crm_store import CrmError, CrmStore, Ref, Write, iso, parse_ts
 from sandbox.crm_tls import ensure_certificate
 from sandbox.loopback import require_loopback
 
-DYN_PREFIX = f"/api/data/{naming.API_VERSION_DYNAMICS}/"
-SF_PREFIX = f"/services/data/v{naming.API_VERSION_SALESFORCE}/"
+DYN_PREFIX = f"/api/data/{crm_names.API_VERSION_DYNAMICS}/"
+SF_PREFIX = f"/services/data/v{crm_names.API_VERSION_SALESFORCE}/"
 MAX_BATCH_REQUESTS = 1000
 MAX_COLLECTION_RECORDS = 200
 DEFAULT_DYN_PAGE = 5000
@@ -307,7 +307,7 @@ class CrmApp:
                 if method == "GET":
                     self._dyn_get(h, rest, query)
                 if method == "PATCH":
-                    msg = odata.HttpMessage(method="PATCH", url=path, headers=_lower(h.headers), body=body)
+                    msg = odata_batch.HttpMessage(method="PATCH", url=path, headers=_lower(h.headers), body=body)
                     status, headers, payload = self._dyn_patch(msg, None)
                     raise _Reply(status, payload, headers)
         else:
@@ -404,7 +404,7 @@ class CrmApp:
         spec = sets[m.group(1)]
         return spec.name, self._dyn_key(spec, m.group(2))
 
-    def _dyn_write(self, msg: odata.HttpMessage) -> tuple[crm_schema.TableSpec, Write]:
+    def _dyn_write(self, msg: odata_batch.HttpMessage) -> tuple[crm_schema.TableSpec, Write]:
         rest = unquote(msg.url.split(DYN_PREFIX, 1)[-1].split("?", 1)[0])
         m = _KEY.match(rest)
         sets = crm_schema.by_entity_set(self.flavor)
@@ -431,7 +431,7 @@ class CrmApp:
             raise CrmError(400, "0x80040265", self.faults.record_errors[ext])
         return spec, Write(key=key, body=body, binds=binds, mode=mode)
 
-    def _dyn_patch(self, msg: odata.HttpMessage, con, cache: dict | None = None) -> tuple[int, dict, Any]:
+    def _dyn_patch(self, msg: odata_batch.HttpMessage, con, cache: dict | None = None) -> tuple[int, dict, Any]:
         """Apply one PATCH (inside ``con``'s transaction, or its own) → (status, headers, payload)."""
         spec, w = self._dyn_write(msg)
         if con is None:
@@ -449,21 +449,21 @@ class CrmApp:
         return 204, headers, None
 
     def _dyn_batch(self, h, body: bytes) -> None:
-        parts = odata.parse_multipart(h.headers.get("Content-Type", ""), body)
+        parts = odata_batch.parse_multipart(h.headers.get("Content-Type", ""), body)
         n = sum(len(p.children) if p.is_multipart else 1 for p in parts)
         if n > MAX_BATCH_REQUESTS:
             raise _Reply(400, self._error_payload(400, f"batch has {n} requests; the maximum is 1000"))
         continue_on_error = "odata.continue-on-error" in h.headers.get("Prefer", "")
-        out: list[odata.HttpMessage | list[odata.HttpMessage]] = []
+        out: list[odata_batch.HttpMessage | list[odata_batch.HttpMessage]] = []
         cache: dict = {}
         stop = False
         for p in parts:
             if stop:
                 break
             if p.is_multipart:
-                msgs = [odata.parse_http(c) for c in p.children]
+                msgs = [odata_batch.parse_http(c) for c in p.children]
                 responses = []
-                failed: odata.HttpMessage | None = None
+                failed: odata_batch.HttpMessage | None = None
                 with self.store.transaction() as con:
                     con.execute("savepoint cs")
                     for m in msgs:
@@ -483,7 +483,7 @@ class CrmApp:
                 if failed:
                     cache.clear()
             else:
-                m = odata.parse_http(p)
+                m = odata_batch.parse_http(p)
                 with self.store.transaction() as con:
                     con.execute("savepoint one")
                     try:
@@ -494,18 +494,20 @@ class CrmApp:
                         con.execute("release one")
                         out.append(self._batch_error(m, e))
                         stop = not continue_on_error
-        ctype, data = odata.build(out, request=False)
+        ctype, data = odata_batch.build(out, request=False)
         raise _Reply(200, data, {"Content-Type": ctype})
 
-    def _batch_response(self, m: odata.HttpMessage, status: int, headers: dict, payload: Any) -> odata.HttpMessage:
+    def _batch_response(
+        self, m: odata_batch.HttpMessage, status: int, headers: dict, payload: Any
+    ) -> odata_batch.HttpMessage:
         body = json.dumps(payload).encode() if payload is not None else b""
         if body:
             headers = {**headers, "Content-Type": "application/json; odata.metadata=minimal"}
-        return odata.HttpMessage(status=status, headers=headers, body=body, content_id=m.content_id)
+        return odata_batch.HttpMessage(status=status, headers=headers, body=body, content_id=m.content_id)
 
-    def _batch_error(self, m: odata.HttpMessage, e: CrmError) -> odata.HttpMessage:
+    def _batch_error(self, m: odata_batch.HttpMessage, e: CrmError) -> odata_batch.HttpMessage:
         body = json.dumps(self._error_payload(e.status, e.message, e.code)).encode()
-        return odata.HttpMessage(
+        return odata_batch.HttpMessage(
             status=e.status, headers={"Content-Type": "application/json"}, body=body, content_id=m.content_id
         )
 

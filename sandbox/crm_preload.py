@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from dlt_pipelines.crm import naming
+from kore.contracts import crm_names
 from kore.registry import crm_to_kore
 from sandbox.crm_schema import resolve
 from sandbox.crm_store import CrmStore, parse_ts
@@ -56,7 +56,7 @@ def seed_files(seed_dir: Path) -> dict[str, Path]:
     out: dict[str, Path] = {}
     if not seed_dir.is_dir():
         return out
-    names = {naming.entity_snake(e.entity): e.entity for e in crm_to_kore()}
+    names = {crm_names.entity_snake(e.entity): e.entity for e in crm_to_kore()}
     names.update({_plural(k): v for k, v in names.items()})
     names["states"] = "StateOrProvince"
     for p in sorted(seed_dir.iterdir()):
@@ -76,10 +76,10 @@ def load_seed(store: CrmStore, seed_dir: Path) -> dict[str, int]:
         for entity in order:
             if entity not in files:
                 continue
-            spec = resolve(flavor, naming.crm_entity_name(entity, flavor))
-            fmap = naming.field_spec(entity).kore_to_field(flavor)
+            spec = resolve(flavor, crm_names.crm_entity_name(entity, flavor))
+            fmap = crm_names.field_spec(entity).kore_to_field(flavor)
             stamps = {
-                r.field(flavor) for r in naming.field_spec(entity).for_flavor(flavor) if r.data_type == "timestamp"
+                r.field(flavor) for r in crm_names.field_spec(entity).for_flavor(flavor) if r.data_type == "timestamp"
             }
             n = 0
             for row in _read_rows(files[entity]):
@@ -98,7 +98,7 @@ def load_seed(store: CrmStore, seed_dir: Path) -> dict[str, int]:
     return counts
 
 
-def _value(row: naming.FieldRow, entity: str, i: int, rng: random.Random) -> Any:
+def _value(row: crm_names.FieldRow, entity: str, i: int, rng: random.Random) -> Any:
     col = row.kore_column
     if row.data_type == "date":
         return (date(2026, 1, 1) + timedelta(days=rng.randint(0, 300))).isoformat()
@@ -135,12 +135,12 @@ def synthesize(store: CrmStore, seed: int = 7, skip: set[str] | frozenset[str] =
     ids: dict[str, list[str]] = {}
     with store.transaction() as con:
         for ent in crm_to_kore(flavor):
-            spec = resolve(flavor, naming.crm_entity_name(ent, flavor))
+            spec = resolve(flavor, crm_names.crm_entity_name(ent, flavor))
             for r in con.execute("select id from records where tbl = ?", [spec.name]).fetchall():
                 ids.setdefault(ent.entity, []).append(r[0])
             if ent.entity in skip:
                 continue
-            fields = naming.field_spec(ent.entity)
+            fields = crm_names.field_spec(ent.entity)
             made = []
             for i in range(1, SYNTHETIC_ROWS + 1):
                 data: dict[str, Any] = {}

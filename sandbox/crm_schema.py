@@ -1,7 +1,7 @@
 """What each table of the sandbox CRM looks like and how a write is validated, per flavour.
 
 CRM-owned entities come from ``crm_field_map.csv`` (types, lengths, required flags, lookups);
-KORE-owned entities from the naming rules in ``dlt_pipelines.crm.naming``. The sandbox refuses what
+KORE-owned entities from the naming rules in ``kore.contracts.crm_names``. The sandbox refuses what
 a real CRM refuses (unknown fields, missing required values, too-long text, lookups to records that
 do not exist), so a client bug shows up as a failed record here rather than in production.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from dlt_pipelines.crm import naming
+from kore.contracts import crm_names
 from kore.registry import load
 
 
@@ -55,13 +55,13 @@ class TableSpec:
         if name in self.fields:
             return self.fields[name]
         if self.attribute_prefix and name.startswith(self.attribute_prefix) and name.endswith(self.attribute_suffix):
-            return (naming.ATTRIBUTE_MAX_LENGTH, False)
+            return (crm_names.ATTRIBUTE_MAX_LENGTH, False)
         return None
 
 
 @lru_cache(maxsize=256)
 def _entity_set(name: str) -> str:
-    return naming.entity_set(name)
+    return crm_names.entity_set(name)
 
 
 def _crm_owned(flavor: str) -> dict[str, TableSpec]:
@@ -74,18 +74,18 @@ def _crm_owned(flavor: str) -> dict[str, TableSpec]:
             t = tables[name]
             tables[name] = TableSpec(**{**t.__dict__, "entities": t.entities + (ent.entity,)})
             continue
-        spec = naming.field_spec(ent.entity)
+        spec = crm_names.field_spec(ent.entity)
         fields: dict[str, tuple[int | None, bool]] = {}
         lookups: list[LookupSpec] = []
         for r in spec.for_flavor(flavor):
             f = r.field(flavor)
             if r.role == "lookup":
-                target = naming.by_name(r.references).crm_name(flavor)
+                target = crm_names.by_name(r.references).crm_name(flavor)
                 if flavor == "dynamics":
-                    nav = naming.dyn_write_lookup(f)
+                    nav = crm_names.dyn_write_lookup(f)
                     lookups.append(LookupSpec(f, target, (nav, f"{nav}_{target}")))
                 else:
-                    lookups.append(LookupSpec(f, target, (naming.sf_relationship_of(f), f)))
+                    lookups.append(LookupSpec(f, target, (crm_names.sf_relationship_of(f), f)))
             elif r.role in ("attr", "external_key"):
                 fields[f] = (r.max_length, r.required)
         tables[name] = TableSpec(
@@ -108,25 +108,25 @@ def _kore_owned(flavor: str) -> dict[str, TableSpec]:
             continue
         name = ent.crm_name(flavor)
         lookups = []
-        for lk in naming.lookups(ent):
-            target = naming.by_name(lk.target).crm_name(flavor) or lk.target
+        for lk in crm_names.lookups(ent):
+            target = crm_names.by_name(lk.target).crm_name(flavor) or lk.target
             if flavor == "dynamics":
-                nav = naming.dyn_lookup(lk.target)
-                lookups.append(LookupSpec(naming.dyn_lookup_value(nav), target, (nav,)))
+                nav = crm_names.dyn_lookup(lk.target)
+                lookups.append(LookupSpec(crm_names.dyn_lookup_value(nav), target, (nav,)))
             else:
-                fld = naming.sf_lookup_field(lk.target)
-                lookups.append(LookupSpec(fld, target, (naming.sf_relationship(lk.target), fld)))
+                fld = crm_names.sf_lookup_field(lk.target)
+                lookups.append(LookupSpec(fld, target, (crm_names.sf_relationship(lk.target), fld)))
         if flavor == "dynamics":
             spec = TableSpec(
                 name=name,
                 flavor=flavor,
                 entities=(ent.entity,),
-                id_field=naming.dyn_id_field(name),
+                id_field=crm_names.dyn_id_field(name),
                 modified_field="modifiedon",
-                ext_field=naming.DYN_EXT_KEY,
+                ext_field=crm_names.DYN_EXT_KEY,
                 fields={
-                    naming.DYN_EXT_KEY: (naming.EXTERNAL_KEY_MAX_LENGTH, True),
-                    naming.DYN_NAME: (naming.NAME_MAX_LENGTH, True),
+                    crm_names.DYN_EXT_KEY: (crm_names.EXTERNAL_KEY_MAX_LENGTH, True),
+                    crm_names.DYN_NAME: (crm_names.NAME_MAX_LENGTH, True),
                 },
                 lookups=tuple(lookups),
                 attribute_prefix="koreps_",
@@ -139,10 +139,10 @@ def _kore_owned(flavor: str) -> dict[str, TableSpec]:
                 entities=(ent.entity,),
                 id_field="Id",
                 modified_field="SystemModstamp",
-                ext_field=naming.SF_EXT_KEY,
+                ext_field=crm_names.SF_EXT_KEY,
                 fields={
-                    naming.SF_EXT_KEY: (naming.EXTERNAL_KEY_MAX_LENGTH, True),
-                    naming.SF_NAME: (naming.NAME_MAX_LENGTH, True),
+                    crm_names.SF_EXT_KEY: (crm_names.EXTERNAL_KEY_MAX_LENGTH, True),
+                    crm_names.SF_NAME: (crm_names.NAME_MAX_LENGTH, True),
                 },
                 lookups=tuple(lookups),
                 attribute_prefix="koreps__",

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from rich.progress import Progress
 
+from kore.contracts.archtics import DATASETS, TS_FORMAT
 from sandbox import crm_seed, live_changes
 from sandbox.archtics_rows import (
     USERS,
@@ -42,7 +43,6 @@ from sandbox.archtics_rows import (
     note_columns,
     rep_columns,
 )
-from sandbox.archtics_schema import DATASETS, TS_FORMAT
 from sandbox.csv_parts import PartWriter, as_text_table
 from sandbox.people import build_pools
 from sandbox.population import NameRows, Population, build_population

@@ -25,8 +25,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from kore.contracts.archtics import DATASETS
 from sandbox.archtics_rows import USERS, address_columns, cust_columns, email_columns, note_columns, rep_columns
-from sandbox.archtics_schema import DATASETS
 from sandbox.csv_parts import as_text_table, gzip_csv_bytes
 from sandbox.people import NICKNAMES, PERSONAL_DOMAINS, transpose_digits, typo
 from sandbox.population import NameRows, Population, _email, concat_persons, make_persons

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sandbox.archtics_schema import TS_FORMAT
+from kore.contracts.archtics import TS_FORMAT
 
 DAY = 86_400
 TEAM = "Kore City Kings"

@@ -3,7 +3,7 @@
 Why hand-written rows: each row is here to prove one rule (latest wins, an active ticket cancelled
 by a later return, a plan row superseded by its expanded per-event row, a duplicate person the
 blocking must pair, an excluded Account Type). Tables have the exact raw shapes: Archtics columns
-from ``sandbox.archtics_schema`` as text plus ``_source_file``, ``_source_line``, ``_row_hash``,
+from ``kore.contracts.archtics`` as text plus ``_source_file``, ``_source_line``, ``_row_hash``,
 ``_dlt_load_id``, ``_dlt_id``; CRM tables with dlt-normalised field names of the flavour.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from sandbox.archtics_schema import DATASETS
+from kore.contracts.archtics import DATASETS
 
 LOAD_1 = "1730000000.000001"
 LOAD_2 = "1730100000.000002"

@@ -1,11 +1,11 @@
 """What makes `kore build` rebuild everything: the project's files, the environment it reads, and
-nothing else (kore/build_scope.py). The build itself is tested in test_dbt_incremental.py."""
+nothing else (dbt_build/scope.py). The build itself is tested in test_dbt_incremental.py."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from kore.build_scope import PHASES, BuildPlan, project_hash
+from dbt_build.scope import PHASES, BuildPlan, project_hash
 
 
 def _project(root: Path) -> Path:
@@ -46,7 +46,7 @@ def test_changed_sources_select_their_descendants_within_the_phase() -> None:
 def test_first_build_in_a_workdir_is_full_and_knows_no_source_version(tmp_path: Path) -> None:
     """Without a dbt manifest the sources are unknown: a full build, and no version to record, so
     the build after it counts every source as changed."""
-    from kore.build_scope import plan_build
+    from dbt_build.scope import plan_build
     from kore.config import Settings
 
     settings = Settings(workdir=tmp_path)

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from kore.cli import app
 from kore.config import get_settings
 from kore.runlog import read_history, run_record
+from orchestration.cli import app
 
 runner = CliRunner()
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 
-from dlt_pipelines.crm import naming, pull
+from dlt_pipelines.crm import pull
 from dlt_pipelines.crm.source import pull as pull_paged
+from kore.contracts import crm_names
 from kore.registry import crm_to_kore
 from kore.warehouse import connect
 from sandbox.crm_api import CrmSandbox
@@ -22,7 +23,7 @@ def _expected_tables(flavor: str) -> dict[str, str]:
     for e in crm_to_kore(flavor):
         crm = e.crm_name(flavor)
         own = e if flavor == "dynamics" or crm != "Task" else None
-        table = f"{flavor}_{naming.entity_snake(e.entity if own else 'Task')}"
+        table = f"{flavor}_{crm_names.entity_snake(e.entity if own else 'Task')}"
         out[table] = crm
     return out
 
@@ -53,7 +54,7 @@ def test_pull_lands_every_entity_then_reads_only_changes(flavor, tmp_path, monke
         for e in crm_to_kore(flavor):
             table = next(t for t, c in expected.items() if c == e.crm_name(flavor))
             cols = _columns(settings, table)
-            for r in naming.field_spec(e.entity).for_flavor(flavor):
+            for r in crm_names.field_spec(e.entity).for_flavor(flavor):
                 assert SNAKE.normalize_identifier(r.field(flavor)) in cols, (table, r.field(flavor))
 
         # Users change two contacts and one lead in the CRM: the next pull reads just those.

@@ -7,11 +7,12 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from dlt_pipelines.crm import naming, push
-from dlt_pipelines.crm.clients import DynamicsClient, SalesforceClient
-from dlt_pipelines.crm.push import _Counter, _target, kore_row, send_dynamics, send_salesforce
+from crm_clients.clients import DynamicsClient, SalesforceClient
+from kore.contracts import crm_names
 from kore.registry import by_name, kore_to_crm
 from kore.warehouse import connect
+from reverse_etl import push
+from reverse_etl.push import _Counter, _target, kore_row, send_dynamics, send_salesforce
 from sandbox.crm_api import CrmSandbox
 from sandbox.crm_schema import resolve
 from tests.test_crm_support import CONTACTS, kore_tables, settings_for, sync_state, write_tables
@@ -30,7 +31,7 @@ def _user_id(sb: CrmSandbox) -> str:
 
 
 def _ext_keys(sb: CrmSandbox, entity: str) -> list[str]:
-    spec = resolve(sb.flavor, naming.crm_entity_name(entity, sb.flavor))
+    spec = resolve(sb.flavor, crm_names.crm_entity_name(entity, sb.flavor))
     return [r.get(spec.ext_field) for r in sb.records(entity) if r.get(spec.ext_field)]
 
 
@@ -55,14 +56,14 @@ def test_full_push_in_order_then_rerun_sends_nothing(env):
     assert set(state["status"]) == {"synced"} and state["crm_id"].notna().all()
     # Every lookup in the CRM points at the parent's record (the sandbox resolved it by external key).
     for ent in kore_to_crm(sb.flavor):
-        spec = resolve(sb.flavor, naming.crm_entity_name(ent, sb.flavor))
+        spec = resolve(sb.flavor, crm_names.crm_entity_name(ent, sb.flavor))
         recs = {r[spec.ext_field]: r for r in sb.records(ent.entity)}
         assert sorted(recs) == [f"{ent.entity}-{i}" for i in (1, 2, 3)]
-        for lk in naming.lookups(ent):
+        for lk in crm_names.lookups(ent):
             if lk.target == "User":
                 continue
             stored = spec.lookup_for_write(
-                naming.dyn_lookup(lk.target) if sb.flavor == "dynamics" else naming.sf_relationship(lk.target)
+                crm_names.dyn_lookup(lk.target) if sb.flavor == "dynamics" else crm_names.sf_relationship(lk.target)
             ).stored_as
             parent_key = kore_tables(3)[ent.model_name].set_index("external_key").loc[f"{ent.entity}-1", lk.column]
             parent_state = state[(state.entity == lk.target) & (state.external_key == parent_key)]
@@ -88,9 +89,9 @@ def test_changed_row_is_sent_once(env):
     result = push(settings, sb.url, sb.flavor, sb.credentials, entities=CHAIN)
     assert result["sent"] == 1 and result["updated"] == 1 and result["created"] == 0
     assert _writes(sb) == before + 1
-    spec = resolve(sb.flavor, naming.crm_entity_name("Season", sb.flavor))
+    spec = resolve(sb.flavor, crm_names.crm_entity_name("Season", sb.flavor))
     names = {
-        r[spec.ext_field]: r[naming.DYN_NAME if sb.flavor == "dynamics" else naming.SF_NAME]
+        r[spec.ext_field]: r[crm_names.DYN_NAME if sb.flavor == "dynamics" else crm_names.SF_NAME]
         for r in sb.records("Season")
     }
     assert names["Season-2"] == "Season renamed" and len(names) == 3

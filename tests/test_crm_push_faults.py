@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from dlt_pipelines.crm import naming, push
+from kore.contracts import crm_names
+from reverse_etl import push
 from sandbox.crm_api import CrmSandbox
 from sandbox.crm_schema import resolve
 from tests.test_crm_support import CONTACTS, kore_tables, settings_for, sync_state, write_tables
@@ -21,7 +22,7 @@ def _user_id(sb: CrmSandbox) -> str:
 
 
 def _ext_keys(sb: CrmSandbox, entity: str) -> list[str]:
-    spec = resolve(sb.flavor, naming.crm_entity_name(entity, sb.flavor))
+    spec = resolve(sb.flavor, crm_names.crm_entity_name(entity, sb.flavor))
     return [r.get(spec.ext_field) for r in sb.records(entity) if r.get(spec.ext_field)]
 
 

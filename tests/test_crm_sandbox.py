@@ -7,12 +7,12 @@ import json
 import pytest
 import requests
 
-from dlt_pipelines.crm import odata
-from dlt_pipelines.crm.clients import DynamicsClient, SalesforceClient, make_session
+from crm_clients.clients import DynamicsClient, SalesforceClient, make_session
+from kore.contracts import odata_batch
 from sandbox.crm_api import CrmSandbox
 
 
-def _season(client: DynamicsClient, cid: str, key: str, name: str, **headers: str) -> odata.HttpMessage:
+def _season(client: DynamicsClient, cid: str, key: str, name: str, **headers: str) -> odata_batch.HttpMessage:
     m = client.upsert_message(
         "koreps_seasons", "koreps_externalkey", key, {"koreps_name": name}, "koreps_seasonid", cid
     )
@@ -32,7 +32,7 @@ def test_dynamics_store_survives_restart_and_change_sets_are_transactional(tmp_p
                 _season(client, "5", "S3", "again", **{"If-None-Match": "*"}),  # create only: S3 exists
             ]
         )
-        assert isinstance(res[0], odata.HttpMessage) and res[0].status == 400 and res[0].content_id == "2"
+        assert isinstance(res[0], odata_batch.HttpMessage) and res[0].status == 400 and res[0].content_id == "2"
         assert res[1].status == 201 and res[2].status == 404 and res[3].status == 412
         assert sorted(r["koreps_externalkey"] for r in sb.records("Season")) == ["S3"]
         with pytest.raises(Exception):  # noqa: B017 - more than 1,000 requests are refused whole

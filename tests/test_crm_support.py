@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from dlt_pipelines.crm import naming
 from kore.config import Settings
+from kore.contracts import crm_names
 from kore.registry import kore_to_crm
 from kore.warehouse import connect
 
@@ -83,7 +83,7 @@ def kore_tables(rows_per_entity: int = 3, user_id: str | None = None) -> dict[st
         recs = []
         for i in range(1, rows_per_entity + 1):
             r: dict[str, object] = {"external_key": f"{ent.entity}-{i}", "name": f"{ent.entity} {i}"}
-            for lk in naming.lookups(ent):
+            for lk in crm_names.lookups(ent):
                 if lk.target == "Contact":
                     r[lk.column] = CONTACTS[(i - 1) % len(CONTACTS)]["contact_key"]
                 elif lk.target == "Account":

@@ -12,8 +12,8 @@ import json
 import duckdb
 import pytest
 
+from dbt_build.runner import run_dbt
 from kore.config import Settings
-from kore.dbt_runner import run_dbt
 from tests import dbt_fixture
 
 # Phase 1 builds seeds, models and unit tests; the generic data tests run in the real pipeline's build

@@ -2,7 +2,7 @@
 the change.
 
 A small synthetic warehouse (the benchmark's generator, benchmarks/dbt.py) is built in full, the way
-`kore build` builds it (kore/build_scope.py); then a delta lands the way the Archtics delta pipeline
+`kore build` builds it (dbt_build/scope.py); then a delta lands the way the Archtics delta pipeline
 lands it (changed names, returns, a late-arriving older change, a new expanded plan row) and dedup
 moves some accounts to another contact. The routine build -- only the nodes the changed sources feed,
 incremental models reading only the new rows -- must leave every table of the warehouse equal to a
@@ -23,9 +23,9 @@ from benchmarks.dbt import (
     synthetic_delta,
     synthetic_raw,
 )
-from kore.build_scope import BuildOutcome, BuildPlan, build_phase, plan_build
+from dbt_build.runner import run_dbt
+from dbt_build.scope import BuildOutcome, BuildPlan, build_phase, plan_build
 from kore.config import Settings
-from kore.dbt_runner import run_dbt
 
 ACCOUNTS = 3000
 DELTA_LOAD = "1730500000.000002"
@@ -232,7 +232,7 @@ def test_a_crashed_build_is_redone_and_a_project_change_rebuilds_everything(
         raise RuntimeError("simulated crash in the middle of dbt")
 
     with monkeypatch.context() as m:
-        m.setattr("kore.build_scope.run_dbt", crash)
+        m.setattr("dbt_build.scope.run_dbt", crash)
         with pytest.raises(RuntimeError, match="simulated crash"):
             build_phase(settings, PHASE_1, command="run")
     again = plan_build(settings, PHASE_1, command="run")

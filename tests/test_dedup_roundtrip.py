@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from dedup.pipeline import run_dedup
-from dlt_pipelines.crm.push import contact_rows
 from kore.config import get_settings
 from kore.warehouse import connect
+from reverse_etl.push import contact_rows
 from tests.test_dedup_fixtures import all_records, arch, crm
 
 # An account whose primary name is a company and whose second name is a person who also holds an

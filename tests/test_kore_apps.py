@@ -12,9 +12,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from dbt_build.runner import run_dbt
 from dlt_pipelines.kore_apps import KoreAppExportError, land_kore_apps
 from kore.config import DBT_PROJECT_DIR, REPO_ROOT, get_settings
-from kore.dbt_runner import run_dbt
 from kore.registry import kore_to_crm
 from sandbox import kore_apps
 from sandbox.kore_apps import ENTITIES, SPEC, entity_snake, foreign_keys, generate, mutate, read_rows

@@ -17,9 +17,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dlt_pipelines.account_types import excluded_account_types, is_excluded_account_type
 from dlt_pipelines.archtics_export import ExportFailed, land_export, reconcile_resumed
 from kore.config import get_settings
+from kore.contracts.account_types import excluded_account_types, is_excluded_account_type
 from sandbox.generator import generate
 
 REPO = Path(__file__).resolve().parent.parent

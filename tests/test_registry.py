@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from dbt_build.runner import dbt_executable
 from kore import registry
 from kore.config import DBT_PROJECT_DIR, REPO_ROOT
-from kore.dbt_runner import dbt_executable
 
 ORDER_COLUMNS = ("run_order", "run_order_new_sf", "sync_order", "sync_order_new_sf")
 DERIVED_ORDERS = ("run_order", "run_order_new_sf")

@@ -9,7 +9,7 @@ import duckdb
 
 from expectations.runner import run_checks
 from kore.config import Settings
-from kore.report import write_report
+from orchestration.report import write_report
 from tests.test_checks import build_warehouse
 
 STAGES = [

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from kore.contracts.archtics import DATASETS
 from sandbox.archtics_api import ArchticsSandbox
-from sandbox.archtics_schema import DATASETS
 from sandbox.generator import generate
 
 CUTOFF = "2026-10-01 12:00:01"

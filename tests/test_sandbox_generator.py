@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from rapidfuzz.distance import Levenshtein
 
-from sandbox.archtics_schema import DATASETS
+from kore.contracts.archtics import DATASETS
 from sandbox.generator import generate
 from sandbox.people import NICKNAMES
 

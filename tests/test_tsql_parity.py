@@ -27,8 +27,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.tokens import TokenType
 
+from dbt_build.runner import dbt_executable
 from kore.config import DBT_PROJECT_DIR
-from kore.dbt_runner import dbt_executable
 
 # Functions sqlglot does not model (exp.Anonymous) that SQL Server does have. Keep short, say why.
 ANONYMOUS_ALLOWED: dict[str, str] = {

@@ -18,9 +18,9 @@ from typing import Any
 import dlt
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 
-from dlt_pipelines.crm import naming
-from dlt_pipelines.crm.clients import DynamicsClient, SalesforceClient
+from crm_clients.clients import DynamicsClient, SalesforceClient
 from kore.config import Settings, dlt_destination
+from kore.contracts import crm_names
 from kore.registry import Entity, crm_to_kore
 from kore.runlog import RunRecord, run_record, write_records
 from kore.warehouse import connect
@@ -43,19 +43,19 @@ def _groups(flavor: str) -> list[tuple[str, list[Entity]]]:
 def table_name(flavor: str, crm_name: str, ents: list[Entity]) -> str:
     """``<flavor>_<entity_snake>``; a shared object is named after the entity that shares its name."""
     own = next((e for e in ents if e.entity.lower() == crm_name.lower()), ents[0])
-    return f"{flavor}_{naming.entity_snake(own.entity)}"
+    return f"{flavor}_{crm_names.entity_snake(own.entity)}"
 
 
 def _fields(flavor: str, ents: list[Entity]) -> tuple[list[str], dict[str, dict[str, Any]], str, str]:
     fields: list[str] = []
     hints: dict[str, dict[str, Any]] = {}
     for e in ents:
-        for r in naming.field_spec(e.entity).for_flavor(flavor):
+        for r in crm_names.field_spec(e.entity).for_flavor(flavor):
             f = r.field(flavor)
             if f not in fields:
                 fields.append(f)
                 hints[column(f)] = {"data_type": _DLT_TYPES.get(r.data_type, "text"), "nullable": r.role != "key"}
-    spec = naming.field_spec(ents[0].entity)
+    spec = crm_names.field_spec(ents[0].entity)
     return fields, hints, spec.id_field(flavor), spec.modified_field(flavor)
 
 
@@ -85,7 +85,7 @@ def crm_source(client: DynamicsClient | SalesforceClient, flavor: str, page_size
         ) -> Iterator[list[dict[str, Any]]]:
             since = cursor.last_value or EPOCH[flavor]
             if isinstance(client, DynamicsClient):
-                pages = client.iter_pages(naming.entity_set(crm_name), fields, modified, since, size)
+                pages = client.iter_pages(crm_names.entity_set(crm_name), fields, modified, since, size)
             else:
                 soql = (
                     f"SELECT {', '.join(fields)} FROM {crm_name} WHERE {modified} >= {since} "

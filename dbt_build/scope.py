@@ -38,8 +38,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dbt_build.runner import DbtResult, run_dbt
 from kore.config import DBT_PROJECT_DIR, Settings
-from kore.dbt_runner import DbtResult, run_dbt
 
 STATE_SCHEMA, STATE_TABLE = "ops", "dbt_build_state"
 UNKNOWN = "?"  # version of a source whose changes cannot be seen: always counts as changed

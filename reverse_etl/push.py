@@ -36,9 +36,9 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from dlt_pipelines.crm import naming, odata
-from dlt_pipelines.crm.clients import CrmClientError, DynamicsClient, SalesforceClient
+from crm_clients.clients import CrmClientError, DynamicsClient, SalesforceClient
 from kore.config import Settings
+from kore.contracts import crm_names, odata_batch
 from kore.registry import Entity, kore_to_crm
 from kore.runlog import RunRecord, run_record, write_records
 from kore.warehouse import Warehouse, connect
@@ -157,20 +157,20 @@ def _excluded(row: dict[str, Any], excluded_types: tuple[str, ...]) -> bool:
 
 def kore_row(entity: Entity, row: dict[str, Any], flavor: str) -> PushRow:
     """A kore_*base row as the flavour's upsert body (see ``naming`` for the rules)."""
-    lks = naming.lookups(entity)
+    lks = crm_names.lookups(entity)
     lk_cols = {lk.column for lk in lks}
     key = str(row["external_key"])
     body: dict[str, Any] = {}
     parents: list[tuple[str, str]] = []
     if flavor == "dynamics":
-        body[naming.DYN_NAME] = row.get("name")
+        body[crm_names.DYN_NAME] = row.get("name")
     else:
-        body[naming.SF_NAME] = row.get("name")
-        body[naming.SF_EXT_KEY] = key
+        body[crm_names.SF_NAME] = row.get("name")
+        body[crm_names.SF_EXT_KEY] = key
     for col, v in row.items():
-        if col in ("external_key", "name") or col in lk_cols or col in naming.NOT_SENT or col.startswith("_"):
+        if col in ("external_key", "name") or col in lk_cols or col in crm_names.NOT_SENT or col.startswith("_"):
             continue
-        body[naming.dyn_attribute(col) if flavor == "dynamics" else naming.sf_attribute(col)] = v
+        body[crm_names.dyn_attribute(col) if flavor == "dynamics" else crm_names.sf_attribute(col)] = v
     for lk in lks:
         v = row.get(lk.column)
         if v in (None, ""):
@@ -179,16 +179,16 @@ def kore_row(entity: Entity, row: dict[str, Any], flavor: str) -> PushRow:
         if lk.by_external_key:
             parents.append((lk.target, v))
         if flavor == "dynamics":
-            body[naming.dyn_lookup(lk.target) + "@odata.bind"] = naming.dyn_bind_path(lk.target, v)
+            body[crm_names.dyn_lookup(lk.target) + "@odata.bind"] = crm_names.dyn_bind_path(lk.target, v)
         elif lk.by_external_key:
             ext = (
-                naming.SF_EXT_KEY
+                crm_names.SF_EXT_KEY
                 if lk.kind == "prerequisite"
-                else naming.field_spec(lk.target).external_key_field("salesforce")
+                else crm_names.field_spec(lk.target).external_key_field("salesforce")
             )
-            body[naming.sf_relationship(lk.target)] = {ext: v}
+            body[crm_names.sf_relationship(lk.target)] = {ext: v}
         else:
-            body[naming.sf_lookup_field(lk.target)] = v
+            body[crm_names.sf_lookup_field(lk.target)] = v
     h = row.get("row_hash")
     return PushRow(key=key, row_hash=str(h) if h not in (None, "") else payload_hash(body), body=body, parents=parents)
 
@@ -227,17 +227,17 @@ def _crm_owned_row(
     entity: str, values: dict[str, Any], key: str, crm_id: str | None, flavor: str, row_hash: str | None
 ) -> PushRow:
     """A contact/account from dedup as the flavour's body (standard fields + the KORE external key)."""
-    fmap = naming.field_spec(entity).kore_to_field(flavor)
-    ext = naming.field_spec(entity).external_key_field(flavor) or ""
+    fmap = crm_names.field_spec(entity).kore_to_field(flavor)
+    ext = crm_names.field_spec(entity).external_key_field(flavor) or ""
     body: dict[str, Any] = {fmap[k]: v for k, v in values.items() if k in fmap and fmap[k]}
     body[ext] = key
     parents: list[tuple[str, str]] = []
     account_key = values.get("account_key")
     if entity == "Contact" and account_key:
         parents.append(("Account", str(account_key)))
-        acct_ext = naming.field_spec("Account").external_key_field(flavor)
+        acct_ext = crm_names.field_spec("Account").external_key_field(flavor)
         if flavor == "dynamics":
-            body["parentcustomerid_account@odata.bind"] = f"/accounts({acct_ext}={naming.odata_quote(account_key)})"
+            body["parentcustomerid_account@odata.bind"] = f"/accounts({acct_ext}={crm_names.odata_quote(account_key)})"
         else:
             body["Account"] = {acct_ext: str(account_key)}
     rh = row_hash if row_hash else payload_hash({**body, "_crm_id": crm_id})
@@ -336,7 +336,7 @@ class _Counter:
         self.n += k
 
 
-def _dyn_error(msg: odata.HttpMessage) -> str:
+def _dyn_error(msg: odata_batch.HttpMessage) -> str:
     try:
         return str(msg.json()["error"]["message"])[:500]
     except Exception:  # noqa: BLE001
@@ -347,14 +347,14 @@ def send_dynamics(
     client: DynamicsClient, target: Target, rows: list[PushRow], requests: _Counter, progress: Callable[[int], None]
 ) -> dict[str, Outcome]:
     """Upsert rows through ``$batch`` (change sets; failed change sets re-sent request by request)."""
-    eset = naming.entity_set(target.crm_name)
+    eset = crm_names.entity_set(target.crm_name)
 
-    def message(i: int, r: PushRow) -> odata.HttpMessage:
+    def message(i: int, r: PushRow) -> odata_batch.HttpMessage:
         if r.crm_id:  # a preexisting record: update it by id, never create
             return client.upsert_message(eset, None, r.crm_id, r.body, target.id_field, str(i), update_only=True)
         return client.upsert_message(eset, target.ext_field, r.key, r.body, target.id_field, str(i))
 
-    def read(resp: odata.HttpMessage, r: PushRow) -> Outcome:
+    def read(resp: odata_batch.HttpMessage, r: PushRow) -> Outcome:
         if resp.status in (200, 201, 204):
             data = resp.json() or {}
             rid = data.get(target.id_field) or resp.headers.get("odata-entityid", "").rsplit("(", 1)[-1].rstrip(")")
@@ -363,7 +363,7 @@ def send_dynamics(
 
     def one_batch(batch: list[PushRow]) -> dict[str, Outcome]:
         out: dict[str, Outcome] = {}
-        items: list[odata.HttpMessage | list[odata.HttpMessage]] = [
+        items: list[odata_batch.HttpMessage | list[odata_batch.HttpMessage]] = [
             [message(i + j, r) for j, r in enumerate(cs)]
             for i, cs in ((k * DYN_CHANGESET_SIZE, c) for k, c in enumerate(_chunks(batch, DYN_CHANGESET_SIZE)))
         ]
@@ -394,7 +394,7 @@ def send_dynamics(
                 requests.add()
                 responses = client.batch(singles, continue_on_error=True)
                 for resp in responses:
-                    if isinstance(resp, odata.HttpMessage):
+                    if isinstance(resp, odata_batch.HttpMessage):
                         r = by_cid[resp.content_id or ""]
                         out[r.key] = read(resp, r)
             except (CrmClientError, OSError, ValueError) as exc:
@@ -506,13 +506,13 @@ def _target(entity: str, flavor: str) -> Target:
     from kore.registry import by_name
 
     ent = by_name(entity)
-    name = naming.crm_entity_name(ent, flavor)
+    name = crm_names.crm_entity_name(ent, flavor)
     if ent.direction == "crm_to_kore":
-        spec = naming.field_spec(entity)
+        spec = crm_names.field_spec(entity)
         return Target(entity, name, spec.id_field(flavor), spec.external_key_field(flavor) or "")
     if flavor == "dynamics":
-        return Target(entity, name, naming.dyn_id_field(name), naming.DYN_EXT_KEY)
-    return Target(entity, name, "Id", naming.SF_EXT_KEY)
+        return Target(entity, name, crm_names.dyn_id_field(name), crm_names.DYN_EXT_KEY)
+    return Target(entity, name, "Id", crm_names.SF_EXT_KEY)
 
 
 def _source_rows(

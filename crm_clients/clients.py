@@ -31,7 +31,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from dlt_pipelines.crm import naming, odata
+from kore.contracts import crm_names, odata_batch
 
 DEFAULT_TIMEOUT = float(os.environ.get("KORE_CRM_TIMEOUT", "30"))  # seconds per request (tests shorten it)
 
@@ -103,7 +103,7 @@ class DynamicsClient:
         import msal
 
         self.base_url = base_url.rstrip("/")
-        self.api = f"{self.base_url}/api/data/{naming.API_VERSION_DYNAMICS}/"
+        self.api = f"{self.base_url}/api/data/{crm_names.API_VERSION_DYNAMICS}/"
         self.credentials = credentials
         self.timeout = timeout or _default_timeout()
         self._local = threading.local()
@@ -161,21 +161,21 @@ class DynamicsClient:
             url, first = data.get("@odata.nextLink"), False
 
     def batch(
-        self, items: list[odata.HttpMessage | list[odata.HttpMessage]], continue_on_error: bool = True
-    ) -> list[odata.HttpMessage | list[odata.HttpMessage]]:
+        self, items: list[odata_batch.HttpMessage | list[odata_batch.HttpMessage]], continue_on_error: bool = True
+    ) -> list[odata_batch.HttpMessage | list[odata_batch.HttpMessage]]:
         """Send one ``$batch``; returns the responses in the same shape (a list per change set).
 
         A change set that failed answers with one response (the failing request's), as Dataverse does.
         """
-        ctype, body = odata.build(items)
+        ctype, body = odata_batch.build(items)
         headers = {"Content-Type": ctype}
         if continue_on_error:
             headers["Prefer"] = "odata.continue-on-error"
         resp = self.session.post(self.api + "$batch", data=body, headers=headers)
         _raise_for(resp, "$batch")
-        out: list[odata.HttpMessage | list[odata.HttpMessage]] = []
-        for p in odata.parse_multipart(resp.headers.get("Content-Type", ""), resp.content):
-            out.append([odata.parse_http(c) for c in p.children] if p.is_multipart else odata.parse_http(p))
+        out: list[odata_batch.HttpMessage | list[odata_batch.HttpMessage]] = []
+        for p in odata_batch.parse_multipart(resp.headers.get("Content-Type", ""), resp.content):
+            out.append([odata_batch.parse_http(c) for c in p.children] if p.is_multipart else odata_batch.parse_http(p))
         return out
 
     def upsert_message(
@@ -187,14 +187,14 @@ class DynamicsClient:
         id_field: str,
         content_id: str,
         update_only: bool = False,
-    ) -> odata.HttpMessage:
+    ) -> odata_batch.HttpMessage:
         """One PATCH upsert by alternate key (or by id when ``key_field`` is None) for a batch."""
-        keypart = f"{key_field}={naming.odata_quote(key)}" if key_field else key
+        keypart = f"{key_field}={crm_names.odata_quote(key)}" if key_field else key
         url = f"{self.api}{entity_set}({quote(keypart, safe=chr(39) + '=')})?$select={id_field}"
         headers = {"Content-Type": "application/json", "Prefer": "return=representation"}
         if update_only:
             headers["If-Match"] = "*"
-        return odata.HttpMessage(
+        return odata_batch.HttpMessage(
             method="PATCH", url=url, headers=headers, body=json.dumps(body, default=str).encode(), content_id=content_id
         )
 
@@ -244,7 +244,7 @@ class SalesforceClient:
                 instance_url=instance,
                 session_id=token,
                 session=make_session(self.credentials.get("ca_bundle"), self.timeout),
-                version=naming.API_VERSION_SALESFORCE,
+                version=crm_names.API_VERSION_SALESFORCE,
             )
             self._local.sf = sf
         return sf

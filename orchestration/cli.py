@@ -73,7 +73,7 @@ def demo(
     workdir: WorkdirOpt = None,
 ) -> None:
     """Run every stage end to end on the embedded warehouse against the local sandbox."""
-    from kore.demo import run_demo
+    from orchestration.demo import run_demo
 
     settings = _settings(workdir, flavor)
     ok = run_demo(settings, accounts=accounts, seed=seed, console=console)
@@ -209,7 +209,7 @@ def crm_push(
     workdir: WorkdirOpt = None,
 ) -> None:
     """Push new/changed contacts, accounts and KORE-owned entities to the CRM in registry order."""
-    from dlt_pipelines.crm import push
+    from reverse_etl import push
 
     s = _settings(workdir, flavor)
     _print_summary(push(s, url, flavor, _crm_credentials(), dry_run=dry_run, entities=entity or None))
@@ -226,8 +226,8 @@ def build(
 ) -> None:
     """Run `dbt build` on the configured warehouse: every node the first time and after a project
     change, otherwise only what the sources that changed since the last build feed
-    (kore/build_scope.py). pre-dedup excludes the models tagged needs_dedup; post-dedup builds them."""
-    from kore.build_scope import PHASES, build_phase
+    (dbt_build/scope.py). pre-dedup excludes the models tagged needs_dedup; post-dedup builds them."""
+    from dbt_build.scope import PHASES, build_phase
 
     if phase not in PHASES:
         raise typer.BadParameter(f"phase must be one of {', '.join(PHASES)}")
@@ -242,7 +242,7 @@ def build(
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def dbt(ctx: typer.Context, workdir: WorkdirOpt = None) -> None:
     """Run any dbt command with the project's profile and workdir, e.g. `kore dbt docs generate`."""
-    from kore.dbt_runner import run_dbt
+    from dbt_build.runner import run_dbt
 
     s = _settings(workdir)
     res = run_dbt(s, list(ctx.args), check=False)

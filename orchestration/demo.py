@@ -165,7 +165,7 @@ def run_demo(settings: Settings, accounts: int = 2000, seed: int = 42, console: 
 
         def dbt_phase(phase: str) -> Callable[[], dict[str, Any]]:
             def _run() -> dict[str, Any]:
-                from kore.build_scope import build_phase
+                from dbt_build.scope import build_phase
 
                 return build_phase(s, phase).summary()
 
@@ -193,7 +193,7 @@ def run_demo(settings: Settings, accounts: int = 2000, seed: int = 42, console: 
             return _run
 
         def push() -> dict[str, Any]:
-            from dlt_pipelines.crm import push as crm_push
+            from reverse_etl import push as crm_push
 
             return crm_push(s, live["crm"].url, s.crm_flavor, live["crm"].credentials)
 
@@ -226,7 +226,7 @@ def run_demo(settings: Settings, accounts: int = 2000, seed: int = 42, console: 
         run.stage("CRM reconciliation", "ops.check_results", checks("kore", **crm_audit), ("checks", "passed"))
 
     try:
-        from kore.report import write_report
+        from orchestration.report import write_report
 
         path = write_report(s, [r.as_dict() for r in run.results], check_reports[0] if check_reports else None)
         console.print(f"Run report: {path}")

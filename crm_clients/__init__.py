@@ -1,0 +1,1 @@
+"""HTTP clients for the two CRM flavours, used by the CRM pull (dlt) and the push (reverse ETL)."""

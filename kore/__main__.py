@@ -1,3 +1,0 @@
-from kore.cli import app
-
-app()

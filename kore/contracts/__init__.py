@@ -1,0 +1,11 @@
+"""Contracts: the definitions every stage and the sandbox agree on, each written once.
+
+- :mod:`kore.contracts.archtics`: Archtics datasets, their columns, business keys and change-time rules.
+- :mod:`kore.contracts.crm_names`: entity naming (``entity_snake``) and the CRM names of entities,
+  fields and lookups, per flavour.
+- :mod:`kore.contracts.odata_batch`: the OData ``$batch`` multipart encoding (Dataverse Web API).
+- :mod:`kore.contracts.account_types`: the Account-Type rule (which accounts never sync to the CRM).
+
+Contracts import nothing above :mod:`kore.config` and :mod:`kore.registry`; stages, the
+application layer and the sandbox import them, never the other way round.
+"""

@@ -249,7 +249,7 @@ def plan_build(
     """Decide what a build of ``phase`` runs (see the module docstring)."""
     from kore.warehouse import connect
 
-    phash = phash or project_hash(env={**settings.env(), **_excluded_env(settings)})
+    phash = phash or project_hash(env=settings.env())
     manifest = read_manifest(settings)
     with connect(settings) as wh:
         # no manifest (the first dbt call in this workdir): the sources are not known yet, so no
@@ -282,10 +282,6 @@ def plan_build(
     if last["nodes"] is not None and not descendants(manifest, changed) & set(last["nodes"]):
         return plan("nothing", f"{len(changed)} source(s) changed, none feeds this phase")
     return plan("changed", f"{len(changed)} source(s) changed", changed)
-
-
-def _excluded_env(settings: Settings) -> dict[str, str]:
-    return {"KORE_EXCLUDED_ACCOUNT_TYPES": ",".join(settings.excluded_account_types)}
 
 
 @dataclass

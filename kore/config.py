@@ -43,6 +43,7 @@ class Settings:
     target: Target = "duckdb"
     crm_flavor: Literal["dynamics", "salesforce"] = "dynamics"
     excluded_account_types: tuple[str, ...] = field(default_factory=tuple)
+    crm_timeout: float = 30.0  # seconds per CRM request (KORE_CRM_TIMEOUT; tests shorten it)
 
     @property
     def duckdb_path(self) -> Path:
@@ -90,6 +91,7 @@ class Settings:
             "KORE_TARGET": self.target,
             "KORE_DUCKDB_PATH": str(self.duckdb_path),
             "KORE_CRM_FLAVOR": self.crm_flavor,
+            "KORE_EXCLUDED_ACCOUNT_TYPES": ",".join(self.excluded_account_types),
             "DLT_PROJECT_DIR": str(REPO_ROOT),
             "DLT_DATA_DIR": str(self.dlt_data_dir),
             "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
@@ -98,15 +100,6 @@ class Settings:
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             "RUNTIME__DLTHUB_TELEMETRY": "false",
         }
-
-    def apply_env(self) -> None:
-        """Export :meth:`env` into this process so in-process dlt sees the same settings.
-
-        The workdir and the DuckDB path are left out on purpose: they are per-Settings values, and
-        exporting them would make a later ``get_settings(other_workdir)`` in the same process (or a
-        child it starts) silently write to this run's warehouse. Subprocesses get them from
-        :meth:`env` explicitly (see dbt_build.runner)."""
-        os.environ.update({k: v for k, v in self.env().items() if k not in ("KORE_WORKDIR", "KORE_DUCKDB_PATH")})
 
 
 def _parse_list(value: str | None) -> tuple[str, ...]:
@@ -129,7 +122,28 @@ def get_settings(workdir: str | Path | None = None) -> Settings:
         target=target,  # type: ignore[arg-type]
         crm_flavor=flavor,  # type: ignore[arg-type]
         excluded_account_types=_parse_list(os.environ.get("KORE_EXCLUDED_ACCOUNT_TYPES")),
+        crm_timeout=float(os.environ.get("KORE_CRM_TIMEOUT") or 30.0),
     )
+
+
+def crm_credentials() -> dict[str, str]:
+    """CRM API credentials from the environment (never logged): ``client_id``, ``client_secret`` and,
+    for Dynamics, ``tenant_id`` (``KORE_CRM_TENANT``). Empty values are left out."""
+    values = {
+        "client_id": os.environ.get("KORE_CRM_CLIENT_ID", ""),
+        "client_secret": os.environ.get("KORE_CRM_CLIENT_SECRET", ""),
+        "tenant_id": os.environ.get("KORE_CRM_TENANT", ""),
+    }
+    return {k: v for k, v in values.items() if v}
+
+
+def archtics_credentials() -> dict[str, str]:
+    """Archtics delta API credentials from the environment (never logged); empty values left out."""
+    values = {
+        "client_id": os.environ.get("KORE_ARCHTICS_CLIENT_ID", ""),
+        "client_secret": os.environ.get("KORE_ARCHTICS_CLIENT_SECRET", ""),
+    }
+    return {k: v for k, v in values.items() if v}
 
 
 def mssql_settings() -> dict[str, str]:
@@ -161,4 +175,52 @@ def dlt_destination(settings: Settings):
             "password": s["password"],
             "driver": s["driver"],
         }
+    )
+
+
+class _ProjectDltConfig:
+    """dlt reads ``.dlt/config.toml`` from the current directory; this registers the repo's own
+    ``.dlt/config.toml`` and ``secrets.toml`` as extra providers (after the environment, which still
+    wins), so every pipeline sees the project's settings from any working directory without
+    ``os.environ`` being changed."""
+
+    registered = False
+
+    @classmethod
+    def ensure(cls) -> None:
+        if cls.registered:
+            return
+        import dlt
+        from dlt.common.configuration.providers import ConfigTomlProvider, SecretsTomlProvider
+
+        class _Config(ConfigTomlProvider):
+            @property
+            def name(self) -> str:
+                return "kore project config.toml"
+
+        class _Secrets(SecretsTomlProvider):
+            @property
+            def name(self) -> str:
+                return "kore project secrets.toml"
+
+        settings_dir = str(REPO_ROOT / ".dlt")
+        dlt.config.register_provider(_Secrets(settings_dir=settings_dir))
+        dlt.config.register_provider(_Config(settings_dir=settings_dir))
+        cls.registered = True
+
+
+def dlt_pipeline(settings: Settings, pipeline_name: str, dataset_name: str, **kwargs):
+    """Every dlt pipeline of the project: its working folder under the workdir (``.dlt_data``), the
+    destination of the configured target, and the project's ``.dlt`` settings (per-pipeline options
+    go in ``.dlt/config.toml`` under ``[<pipeline_name>....]``)."""
+    import dlt
+
+    settings.ensure_dirs()
+    _ProjectDltConfig.ensure()
+    return dlt.pipeline(
+        pipeline_name=pipeline_name,
+        destination=dlt_destination(settings),
+        dataset_name=dataset_name,
+        pipelines_dir=str(settings.dlt_data_dir),
+        **kwargs,
     )

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Install the project into the current Python (system Python as root, or an active venv).
-#   ./install.sh         runtime (kore CLI, dbt, dlt, dedup, GX)
-#   ./install.sh --dev   plus the test and lint tools
+#   ./install.sh          runtime (kore CLI, dbt, dlt, dedup, GX) + the sandbox and benchmarks extras
+#   ./install.sh --dev    plus the test and lint tools
+#   ./install.sh --prod   runtime only (no sandbox, no benchmarks)
 # pyodbc (the SQL Server driver manager binding) needs the Debian package unixodbc; it is installed
 # here when we can (root + apt); otherwise the SQL Server tests skip and say why.
 set -euo pipefail
 cd "$(dirname "$0")"
-extras=""
+extras="[sandbox,bench]"
 [ "${1:-}" = "--dev" ] && extras="[dev]"
+[ "${1:-}" = "--prod" ] && extras=""
 PY="${PYTHON:-python3}"
 
 if ! ldconfig -p 2>/dev/null | grep -q 'libodbc.so.2'; then

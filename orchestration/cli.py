@@ -1,14 +1,15 @@
 """The `kore` command: one entry point for every stage, the demo and the benchmarks.
 
-Stage code lives in its own package (sandbox/, dlt_pipelines/, dbt_project/, dedup/, expectations/);
-this module only parses options, resolves settings and calls the stage. Imports are lazy so that
+Stage code lives in its own package (dlt_pipelines/, dbt_build/, dedup/, expectations/, reverse_etl/);
+this module only parses options, resolves settings and calls the stage; the order of the stages
+lives in :mod:`orchestration.flow` (``kore run``), the sandbox's commands in
+:mod:`orchestration.sandbox_commands`. Imports are lazy so that
 `kore --help` is instant and a stage's heavy dependencies load only when it runs.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -16,50 +17,28 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from kore.config import Settings, get_settings
+from kore.config import archtics_credentials, crm_credentials, get_settings
+from orchestration.cli_common import WorkdirOpt, console, print_summary, require_sandbox, settings_for
 
 app = typer.Typer(
     help="KORE warehouse: land Archtics, model with dbt, dedup, sync with the CRM, check quality.",
     no_args_is_help=True,
     add_completion=False,
 )
-sandbox_app = typer.Typer(help="Local sandbox: sample export generator and HTTP stand-ins.", no_args_is_help=True)
-serve_app = typer.Typer(help="Serve a sandbox API on 127.0.0.1 until interrupted.", no_args_is_help=True)
 land_app = typer.Typer(help="Land Archtics and KORE-app data into raw tables (dlt).", no_args_is_help=True)
 crm_app = typer.Typer(help="Sync with the CRM: pull CRM-owned entities, push KORE-owned ones.", no_args_is_help=True)
-app.add_typer(sandbox_app, name="sandbox")
-sandbox_app.add_typer(serve_app, name="serve")
 app.add_typer(land_app, name="land")
 app.add_typer(crm_app, name="crm")
 
-# piped output (logs, CI) gets wide tables instead of rich's 80-column default
-console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
-WorkdirOpt = Annotated[
-    Path | None,
-    typer.Option("--workdir", "-w", help="Holds warehouse, state, sandbox data, logs (default $KORE_WORKDIR or .)"),
-]
+def _mount_command_groups() -> None:
+    """The stages' own command groups, and the sandbox's (a plug-in: absent without its extra)."""
+    from dedup.cli import app as dedup_app
 
-
-def _settings(workdir: Path | None, flavor: str | None = None) -> Settings:
-    if flavor:
-        os.environ["KORE_CRM_FLAVOR"] = flavor
-    s = get_settings(workdir)
-    s.ensure_dirs()
-    s.apply_env()
-    return s
-
-
-def _print_summary(summary: dict) -> None:
-    console.print_json(json.dumps(summary, default=str))
-
-
-def _mount_dedup() -> None:
-    try:
-        from dedup.cli import app as dedup_app
-    except ImportError:  # pragma: no cover - only while the dedup package is incomplete
-        return
     app.add_typer(dedup_app, name="dedup", help="Deduplicate Archtics accounts and CRM contacts.")
+    from orchestration.sandbox_commands import sandbox_app
+
+    app.add_typer(sandbox_app, name="sandbox")
 
 
 # --------------------------------------------------------------------------------------- demo
@@ -75,59 +54,51 @@ def demo(
     """Run every stage end to end on the embedded warehouse against the local sandbox."""
     from orchestration.demo import run_demo
 
-    settings = _settings(workdir, flavor)
+    require_sandbox()
+    settings = settings_for(workdir, flavor)
     ok = run_demo(settings, accounts=accounts, seed=seed, console=console)
     raise typer.Exit(0 if ok else 1)
 
 
-# ------------------------------------------------------------------------------------ sandbox
-
-
-@sandbox_app.command("generate")
-def sandbox_generate(
-    accounts: Annotated[int, typer.Option(help="Archtics accounts")] = 2000,
-    out: Annotated[Path | None, typer.Option(help="Export folder (default <workdir>/export)")] = None,
-    seed: Annotated[int, typer.Option()] = 42,
+@app.command("run")
+def run_command(
+    stages: Annotated[
+        str | None, typer.Option("--stages", help="Only these stages (comma list, flow order kept)")
+    ] = None,
+    skip: Annotated[str | None, typer.Option("--skip", help="Leave out these stages (comma list)")] = None,
+    export_dir: Annotated[Path | None, typer.Option(help="Archtics static export (default <workdir>/export)")] = None,
+    kore_apps_dir: Annotated[Path | None, typer.Option(help="KORE apps export folder (skipped when unset)")] = None,
+    archtics_url: Annotated[str | None, typer.Option(envvar="KORE_ARCHTICS_API_URL", help="Archtics delta API")] = None,
+    crm_url: Annotated[str | None, typer.Option(envvar="KORE_CRM_URL", help="CRM base URL")] = None,
+    flavor: Annotated[str | None, typer.Option(envvar="KORE_CRM_FLAVOR")] = None,
     workdir: WorkdirOpt = None,
 ) -> None:
-    """Write a sample Archtics static export (gzip CSV parts + manifest) with known duplicates.
+    """Run the production flow, each stage in order (see orchestration/flow.py): land export,
+    deltas, KORE apps, CRM pull, dbt build, dedup, dbt build (post-dedup), checks, CRM push, CRM
+    reconciliation. A stage whose system is not configured is skipped; the run stops at the first
+    failure and exits 1."""
+    from orchestration.flow import Endpoints, FlowContext, FlowRun, finish, run_flow, select_stages
 
-    Also writes the sandbox-only data next to it: ground truth, post-cutoff changes for the sandbox
-    Archtics API, preexisting CRM data, and the KORE apps' own data (after the export, since it
-    refers to its accounts)."""
-    from kore.runlog import run_record
-    from sandbox.generator import generate
-    from sandbox.kore_apps import generate as generate_kore_apps
+    def names(value: str | None) -> list[str]:
+        return [n.strip() for n in (value or "").split(",") if n.strip()]
 
-    s = _settings(workdir)
-    out_dir = out or s.export_dir
-    with run_record(s, stage="generate") as rec:
-        summary = generate(accounts, out_dir, seed=seed, sandbox_dir=s.sandbox_dir)
-        summary["kore_apps"] = generate_kore_apps(s.sandbox_dir / "kore_apps", seed=seed, accounts=accounts)
-        rec.rows_in, rec.rows_out = accounts, int(summary.get("rows_total", 0))
-    _print_summary(summary)
-
-
-@serve_app.command("archtics")
-def serve_archtics(port: Annotated[int, typer.Option()] = 8701, workdir: WorkdirOpt = None) -> None:
-    """Serve the sandbox Archtics delta API (credentials are written under <workdir>/sandbox)."""
-    from sandbox.archtics_api import serve
-
-    s = _settings(workdir)
-    serve(s.sandbox_dir, s.export_dir, port=port)
-
-
-@serve_app.command("crm")
-def serve_crm(
-    flavor: Annotated[str, typer.Option(help="dynamics or salesforce")] = "dynamics",
-    port: Annotated[int, typer.Option()] = 8702,
-    workdir: WorkdirOpt = None,
-) -> None:
-    """Serve the sandbox CRM API (Dynamics Web API or Salesforce REST subset)."""
-    from sandbox.crm_api import serve
-
-    s = _settings(workdir, flavor)
-    serve(s.sandbox_dir, flavor, port=port)
+    try:
+        chosen = select_stages(names(stages), names(skip))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    s = settings_for(workdir, flavor)
+    endpoints = Endpoints(
+        export_dir=export_dir or s.export_dir,
+        kore_apps_dir=kore_apps_dir,
+        archtics_url=archtics_url,
+        archtics_credentials=archtics_credentials(),
+        crm_url=crm_url,
+        crm_credentials=crm_credentials(),
+    )
+    ctx = FlowContext(settings=s, endpoints=endpoints, console=console)
+    flow = run_flow(FlowRun(s, console), ctx, chosen)
+    finish(flow, ctx)
+    raise typer.Exit(1 if flow.failed else 0)
 
 
 # ------------------------------------------------------------------------------------ landing
@@ -144,8 +115,8 @@ def land_export(
     """Land the static export into raw_archtics.* (skips files already loaded)."""
     from dlt_pipelines.archtics_export import land_export as run
 
-    s = _settings(workdir)
-    _print_summary(run(s, export_dir or s.export_dir, max_bad_share=max_bad_share))
+    s = settings_for(workdir)
+    print_summary(run(s, export_dir or s.export_dir, max_bad_share=max_bad_share))
 
 
 @land_app.command("deltas")
@@ -158,8 +129,8 @@ def land_deltas(
     """Merge every Archtics change since the last run (the first run is the catch-up from the cutoff)."""
     from dlt_pipelines.archtics_deltas import land_deltas as run
 
-    s = _settings(workdir)
-    _print_summary(run(s, api_url, client_id, client_secret))
+    s = settings_for(workdir)
+    print_summary(run(s, api_url, client_id, client_secret))
 
 
 @land_app.command("kore-apps")
@@ -172,19 +143,11 @@ def land_kore_apps(
     """Land the KORE apps' own data (sponsorship, suites & premium, touchpoints) into raw_kore_app.*."""
     from dlt_pipelines.kore_apps import land_kore_apps as run
 
-    s = _settings(workdir)
-    _print_summary(run(s, source_dir or s.sandbox_dir / "kore_apps"))
+    s = settings_for(workdir)
+    print_summary(run(s, source_dir or s.sandbox_dir / "kore_apps"))
 
 
 # ---------------------------------------------------------------------------------------- crm
-
-
-def _crm_credentials() -> dict:
-    return {
-        "client_id": os.environ.get("KORE_CRM_CLIENT_ID", ""),
-        "client_secret": os.environ.get("KORE_CRM_CLIENT_SECRET", ""),
-        "tenant": os.environ.get("KORE_CRM_TENANT", "sandbox"),
-    }
 
 
 @crm_app.command("pull")
@@ -196,8 +159,8 @@ def crm_pull(
     """Pull every CRM-owned entity changed since the last pull, in sync order, into raw_crm.*."""
     from dlt_pipelines.crm import pull
 
-    s = _settings(workdir, flavor)
-    _print_summary(pull(s, url, flavor, _crm_credentials()))
+    s = settings_for(workdir, flavor)
+    print_summary(pull(s, url, flavor, crm_credentials()))
 
 
 @crm_app.command("push")
@@ -211,8 +174,8 @@ def crm_push(
     """Push new/changed contacts, accounts and KORE-owned entities to the CRM in registry order."""
     from reverse_etl import push
 
-    s = _settings(workdir, flavor)
-    _print_summary(push(s, url, flavor, _crm_credentials(), dry_run=dry_run, entities=entity or None))
+    s = settings_for(workdir, flavor)
+    print_summary(push(s, url, flavor, crm_credentials(), dry_run=dry_run, entities=entity or None))
 
 
 # ---------------------------------------------------------------------------------------- dbt
@@ -231,7 +194,7 @@ def build(
 
     if phase not in PHASES:
         raise typer.BadParameter(f"phase must be one of {', '.join(PHASES)}")
-    out = build_phase(_settings(workdir), phase, full=full, check=False)
+    out = build_phase(settings_for(workdir), phase, full=full, check=False)
     if out.result is not None:
         console.print(out.result.stdout[-4000:])
     what = {"full": "full build", "changed": "change-scoped build", "nothing": "nothing to build"}[out.plan.mode]
@@ -244,7 +207,7 @@ def dbt(ctx: typer.Context, workdir: WorkdirOpt = None) -> None:
     """Run any dbt command with the project's profile and workdir, e.g. `kore dbt docs generate`."""
     from dbt_build.runner import run_dbt
 
-    s = _settings(workdir)
+    s = settings_for(workdir)
     res = run_dbt(s, list(ctx.args), check=False)
     print(res.stdout)
     raise typer.Exit(0 if res.ok else 1)
@@ -261,7 +224,7 @@ def check(
     """Run the Great Expectations suites and reconciliation audits; exit 1 on a hard failure."""
     from expectations.runner import run_checks
 
-    s = _settings(workdir)
+    s = settings_for(workdir)
     report = run_checks(s, layer=layer)
     console.print(report.summary_table())
     raise typer.Exit(0 if report.ok else 1)
@@ -276,7 +239,7 @@ def status(
 
     from kore.runlog import read_history
 
-    s = _settings(workdir)
+    s = settings_for(workdir)
     rows = read_history(s, limit)
     if not rows:
         console.print(f"No runs recorded in {s.workdir}")
@@ -339,7 +302,7 @@ def bench(
     sys.stdout.write(json.dumps(result, default=str) + "\n")
 
 
-_mount_dedup()
+_mount_command_groups()
 
 if __name__ == "__main__":  # pragma: no cover
     app()

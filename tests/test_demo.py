@@ -32,7 +32,7 @@ def _demo(workdir: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KORE_")}
     env["PYTHONPATH"] = str(REPO_ROOT)
     return subprocess.run(
-        [sys.executable, "-m", "kore", "demo", "--accounts", "300", "--workdir", str(workdir)],
+        [sys.executable, "-m", "orchestration", "demo", "--accounts", "300", "--workdir", str(workdir)],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,

@@ -1,0 +1,287 @@
+"""The production flow: which stage runs after which, written down once.
+
+land export -> catch-up / routine deltas -> land KORE-app data -> CRM pull -> dbt build (pre-dedup)
+-> dedup -> dbt build (post-dedup) -> data-quality checks -> CRM push -> CRM reconciliation
+
+Why an explicit list: each stage talks to the next only through warehouse tables, so the order is
+the whole contract between them, and it must be the same for a scheduler (``kore run``), the demo
+and the benchmarks. The checks run before the push on purpose: a hard data-quality failure stops the
+run before anything reaches the CRM. A stage whose input is not configured (no export folder, no
+Archtics API, no CRM URL) is skipped and says so; the run stops at the first failure.
+
+Every stage is re-runnable: files already landed are skipped, cursors continue, unchanged rows are
+not pushed again, so a rerun after a failure resumes instead of starting over.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from kore.config import Settings
+from kore.runlog import run_record
+
+
+@dataclass
+class Endpoints:
+    """Where the flow's outside systems are; a stage whose system is not set is skipped."""
+
+    export_dir: Path | None = None
+    kore_apps_dir: Path | None = None
+    archtics_url: str | None = None
+    archtics_credentials: dict[str, str] = field(default_factory=dict)
+    crm_url: str | None = None
+    crm_credentials: dict[str, str] = field(default_factory=dict)
+    # extra keyword arguments for the checks (e.g. a sandbox plug-in's live-state endpoints)
+    check_options: dict[str, Any] = field(default_factory=dict)
+    reconciliation_options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FlowContext:
+    settings: Settings
+    endpoints: Endpoints
+    console: Console
+    check_reports: list[Any] = field(default_factory=list)
+
+
+class StageSkipped(Exception):
+    """The stage's input is not configured; the flow goes on without it."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    output: str  # the table(s) the stage fills
+    run: Callable[[FlowContext], dict[str, Any]]
+    counts: tuple[str, str] = ("rows_in", "rows_out")  # summary keys holding rows in and rows out
+
+
+@dataclass
+class StageResult:
+    stage: str
+    seconds: float = 0.0
+    rows_in: int = 0
+    rows_out: int = 0
+    outcome: str = "skipped"
+    output: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "seconds": round(self.seconds, 2),
+            "rows_in": self.rows_in,
+            "rows_out": self.rows_out,
+            "outcome": self.outcome,
+            "output": self.output,
+        }
+
+
+def count(d: dict[str, Any], key: str) -> int:
+    v = d.get(key)
+    return int(v) if isinstance(v, int | float) else 0
+
+
+# ------------------------------------------------------------------------------------- stages
+
+
+def _land_export(ctx: FlowContext) -> dict[str, Any]:
+    from dlt_pipelines.archtics_export import land_export
+
+    export_dir = ctx.endpoints.export_dir
+    if export_dir is None or not (export_dir / "manifest.json").exists():
+        raise StageSkipped("no export manifest")
+    out = land_export(ctx.settings, export_dir)
+    # the landing's "rows" are rows landed; quarantined rows were read too
+    out["rows_read"] = count(out, "rows") + count(out, "quarantined")
+    return out
+
+
+def _land_deltas(ctx: FlowContext) -> dict[str, Any]:
+    from dlt_pipelines.archtics_deltas import land_deltas
+
+    e = ctx.endpoints
+    if not e.archtics_url:
+        raise StageSkipped("no Archtics API URL")
+    creds = e.archtics_credentials
+    return land_deltas(ctx.settings, e.archtics_url, creds.get("client_id", ""), creds.get("client_secret", ""))
+
+
+def _land_kore_apps(ctx: FlowContext) -> dict[str, Any]:
+    from dlt_pipelines.kore_apps import land_kore_apps
+
+    if ctx.endpoints.kore_apps_dir is None or not ctx.endpoints.kore_apps_dir.exists():
+        raise StageSkipped("no KORE apps export")
+    return land_kore_apps(ctx.settings, ctx.endpoints.kore_apps_dir)
+
+
+def _crm_pull(ctx: FlowContext) -> dict[str, Any]:
+    from dlt_pipelines.crm import pull
+
+    if not ctx.endpoints.crm_url:
+        raise StageSkipped("no CRM URL")
+    s = ctx.settings
+    return pull(s, ctx.endpoints.crm_url, s.crm_flavor, ctx.endpoints.crm_credentials)
+
+
+def _dbt_phase(phase: str) -> Callable[[FlowContext], dict[str, Any]]:
+    def run(ctx: FlowContext) -> dict[str, Any]:
+        from dbt_build.scope import build_phase
+
+        return build_phase(ctx.settings, phase).summary()
+
+    return run
+
+
+def _dedup(ctx: FlowContext) -> dict[str, Any]:
+    from dedup.pipeline import run_dedup
+
+    return run_dedup(ctx.settings)
+
+
+def _checks(layer: str, options: Callable[[Endpoints], dict[str, Any]]) -> Callable[[FlowContext], dict[str, Any]]:
+    def run(ctx: FlowContext) -> dict[str, Any]:
+        from expectations.runner import run_checks
+
+        report = run_checks(ctx.settings, layer=layer, **options(ctx.endpoints))
+        ctx.check_reports.append(report)
+        counts = report.counts()
+        if report.failures():
+            ctx.console.print(report.summary_table(only_problems=True))
+        ctx.console.print("checks: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        if not report.ok:
+            raise RuntimeError(f"{counts['failed']} hard data-quality checks failed")
+        return {"checks": len(report.results), "passed": counts["passed"]}
+
+    return run
+
+
+def _crm_push(ctx: FlowContext) -> dict[str, Any]:
+    from reverse_etl import push
+
+    if not ctx.endpoints.crm_url:
+        raise StageSkipped("no CRM URL")
+    s = ctx.settings
+    return push(s, ctx.endpoints.crm_url, s.crm_flavor, ctx.endpoints.crm_credentials)
+
+
+FLOW: tuple[Stage, ...] = (
+    Stage("land export", "raw_archtics.*", _land_export, ("rows_read", "rows")),
+    Stage("catch-up deltas", "raw_archtics.* (merged)", _land_deltas, ("rows_fetched", "rows_written")),
+    Stage("land KORE apps", "raw_kore_app.*", _land_kore_apps, ("rows_read", "rows_loaded")),
+    Stage("CRM pull", "raw_crm.*", _crm_pull, ("rows", "rows")),
+    Stage("dbt build", "stg.*, kore.*, dedup.*", _dbt_phase("pre-dedup"), ("nodes", "nodes_ok")),
+    Stage("dedup", "kore_dedup.*", _dedup, ("records", "accounts_mapped")),
+    Stage(
+        "dbt build (post-dedup)",
+        "marts.*, kore.SyncedTicketPurchases",
+        _dbt_phase("post-dedup"),
+        ("nodes", "nodes_ok"),
+    ),
+    # a hard failure here stops the run before anything reaches the CRM
+    Stage("data-quality checks", "ops.check_results", _checks("all", lambda e: e.check_options), ("checks", "passed")),
+    Stage("CRM push", "CRM + ops.crm_sync_state", _crm_push, ("rows", "synced")),
+    Stage(
+        "CRM reconciliation",
+        "ops.check_results",
+        _checks("kore", lambda e: e.reconciliation_options),
+        ("checks", "passed"),
+    ),
+)
+STAGE_NAMES: tuple[str, ...] = tuple(s.name for s in FLOW)
+
+
+# ------------------------------------------------------------------------------------- runner
+
+
+class FlowRun:
+    """Runs stages in order, records each (run history + summary table), stops at the first failure."""
+
+    def __init__(self, settings: Settings, console: Console, title: str = "kore run"):
+        self.settings = settings
+        self.console = console
+        self.title = title
+        self.results: list[StageResult] = []
+        self.failed = False
+
+    def stage(self, stage: Stage, ctx: FlowContext) -> dict[str, Any]:
+        return self.step(stage.name, stage.output, lambda: stage.run(ctx), stage.counts)
+
+    def step(self, name: str, output: str, fn: Callable[[], dict[str, Any]], counts: tuple[str, str]) -> dict[str, Any]:
+        """Run one step and record it; after a failure the remaining steps are listed as skipped."""
+        res = StageResult(stage=name, output=output)
+        self.results.append(res)
+        if self.failed:
+            return {}
+        t0 = time.perf_counter()
+        out: dict[str, Any] = {}
+        with self.console.status(f"[bold]{name}[/]…"):
+            try:
+                with run_record(self.settings, stage=name) as rec:
+                    out = fn() or {}
+                    res.rows_in, res.rows_out = count(out, counts[0]), count(out, counts[1])
+                    rec.rows_in, rec.rows_out = res.rows_in, res.rows_out
+                    rec.detail = {k: v for k, v in out.items() if isinstance(v, int | float | str)}
+                    res.detail = out
+                res.outcome = "ok"
+            except StageSkipped as why:
+                res.outcome = f"skipped: {why}"
+            except Exception as exc:  # noqa: BLE001 - reported in the summary, then the run stops
+                res.outcome = f"failed: {type(exc).__name__}: {exc}"[:300]
+                self.failed = True
+                out = {}
+        res.seconds = time.perf_counter() - t0
+        mark = {"ok": "[green]✓[/]"}.get(
+            res.outcome, "[yellow]-[/]" if res.outcome.startswith("skipped") else "[red]✗[/]"
+        )
+        self.console.print(f"{mark} {name}: in {res.rows_in:,} out {res.rows_out:,} ({res.seconds:.1f}s)")
+        return out
+
+    def summary_table(self) -> Table:
+        t = Table(title=self.title, show_lines=False)
+        for col in ("stage", "rows in", "rows out", "seconds", "outcome", "output"):
+            t.add_column(col, justify="right" if col in ("rows in", "rows out", "seconds") else "left")
+        for r in self.results:
+            t.add_row(r.stage, f"{r.rows_in:,}", f"{r.rows_out:,}", f"{r.seconds:.1f}", r.outcome, r.output)
+        t.add_row("total", "", "", f"{sum(r.seconds for r in self.results):.1f}", "", "")
+        return t
+
+
+def select_stages(only: Iterable[str] | None = None, skip: Iterable[str] | None = None) -> tuple[Stage, ...]:
+    """The flow's stages, in flow order, restricted to ``only`` and without ``skip`` (names)."""
+    only_set, skip_set = set(only or ()), set(skip or ())
+    unknown = (only_set | skip_set) - set(STAGE_NAMES)
+    if unknown:
+        raise ValueError(f"unknown stage(s) {sorted(unknown)}; stages are: {', '.join(STAGE_NAMES)}")
+    return tuple(s for s in FLOW if (not only_set or s.name in only_set) and s.name not in skip_set)
+
+
+def run_flow(run: FlowRun, ctx: FlowContext, stages: Iterable[Stage] = FLOW) -> FlowRun:
+    for stage in stages:
+        run.stage(stage, ctx)
+    return run
+
+
+def finish(run: FlowRun, ctx: FlowContext, record_name: str = "last_run.json") -> None:
+    """The run's HTML report and summary: written whatever the outcome (the report never hides it)."""
+    import json
+
+    s = ctx.settings
+    try:
+        from orchestration.report import write_report
+
+        report = ctx.check_reports[0] if ctx.check_reports else None
+        path = write_report(s, [r.as_dict() for r in run.results], report)
+        ctx.console.print(f"Run report: {path}")
+    except Exception as exc:  # noqa: BLE001 - the report must not hide the run's own outcome
+        ctx.console.print(f"[yellow]Run report not written: {type(exc).__name__}: {exc}[/]")
+    ctx.console.print(run.summary_table())
+    s.logs_dir.mkdir(parents=True, exist_ok=True)
+    (s.logs_dir / record_name).write_text(json.dumps([r.as_dict() for r in run.results], indent=2))

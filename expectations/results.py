@@ -1,7 +1,9 @@
 """What a check run produces: one :class:`CheckResult` per expectation or audit, gathered in a
 :class:`CheckReport`.
 
-Both GX expectations and the SQL reconciliation audits end up in the same shape so that one table
+Both GX expectations and the reconciliation audits (the runner's own and those of plug-ins) end up
+in the same shape, :class:`~kore.contracts.checks.CheckResult` (defined with the plug-in contract,
+so a plug-in can build one without importing this stage), so that one table
 (``ops.check_results``), one HTML page and one exit code describe the whole run. Examples carry
 *keys only* (account ids, record ids, event ids), never names or e-mail addresses: the results are
 written to the warehouse and to HTML files that many people read.
@@ -10,48 +12,15 @@ written to the warehouse and to HTML files that many people read.
 from __future__ import annotations
 
 import io
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 
-Severity = Literal["warn", "fail"]
-Status = Literal["passed", "failed", "skipped", "error"]
-LAYERS = ("raw", "staging", "kore", "dedup", "marts")
-MAX_EXAMPLES = 5
+from kore.contracts.checks import LAYERS, MAX_EXAMPLES, CheckResult, Severity, Status
 
-
-@dataclass
-class CheckResult:
-    """One check's outcome. ``success`` is False for failed and errored checks, True otherwise."""
-
-    check: str
-    layer: str
-    table: str
-    severity: Severity
-    status: Status
-    failing_rows: int = 0
-    examples: list[dict[str, Any]] = field(default_factory=list)
-    detail: str = ""
-    kind: str = "expectation"  # expectation | audit
-
-    @property
-    def success(self) -> bool:
-        return self.status in ("passed", "skipped")
-
-    @property
-    def hard_failure(self) -> bool:
-        return not self.success and self.severity == "fail"
-
-    def as_row(self) -> dict[str, Any]:
-        row = asdict(self)
-        row["success"] = int(self.success)
-        row["examples"] = json.dumps(self.examples, default=str, sort_keys=True)
-        row["table_name"] = row.pop("table")
-        row["check_name"] = row.pop("check")
-        return row
+__all__ = ["LAYERS", "MAX_EXAMPLES", "CheckReport", "CheckResult", "Severity", "Status", "keys_only"]
 
 
 def keys_only(records: list[dict[str, Any]], key_columns: list[str], limit: int = MAX_EXAMPLES) -> list[dict]:

@@ -2,7 +2,9 @@
 
 What a run does: resolve each suite's table (a missing table is *skipped*, unless an upstream stage
 claims to have produced it: then it *fails*), read the columns the suite needs, validate them with
-GX (one ephemeral context per run), run the SQL/pandas audits, then write the results to
+GX (one ephemeral context per run), run the SQL/pandas audits and those of the check plug-ins
+(``kore.contracts.checks``: entry points ``kore.checks``, e.g. the sandbox's reconciliations with the
+source systems; this module never imports a plug-in), then write the results to
 ``ops.check_results`` and the data docs under ``<reports_dir>/data_docs``, and leave a run record.
 
 Severity: ``fail`` results make ``CheckReport.ok`` False (``kore check`` exits non-zero); ``warn``
@@ -13,19 +15,23 @@ from __future__ import annotations
 
 import json
 import math
-import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from expectations.audits import AuditContext, audits_for, find_manifest
+from expectations.audits.catalog import audits_for
+from expectations.audits.context import AuditContext
+from expectations.audits.landing import find_manifest
+from expectations.audits.plugins import ReaderTables, plugin_audits
 from expectations.claims import upstream_claims
 from expectations.data_docs import write_data_docs
 from expectations.frames import TableReader
 from expectations.gx_validate import GxValidator, check_name, now_parameter, referenced_columns, resolve_column
 from expectations.results import LAYERS, CheckReport, CheckResult
 from expectations.suites import SUITES_DIR, SuiteSpec, load_suites
-from kore.config import Settings
-from kore.runlog import RUN_ID, run_record
+from kore.config import Settings, archtics_credentials
+from kore.contracts.checks import Audit, CheckContext, CheckPlugin
+from kore.runlog import RUN_ID, RunRecord, run_record
 from kore.warehouse import connect
 
 ROW_COUNT_TYPES = ("expect_table_row_count_to_be_between",)
@@ -158,15 +164,18 @@ def run_checks(
     archtics_client_secret: str | None = None,
     crm_headers: dict[str, str] | None = None,
     crm_credentials: dict[str, str] | None = None,
+    plugins: Sequence[CheckPlugin] | None = None,
     write_results: bool = True,
     suites_dir: Path = SUITES_DIR,
     show_progress: bool = True,
 ) -> CheckReport:
     """Run the suites and audits of ``layer`` ("all" or one of raw|staging|kore|dedup|marts).
 
-    Archtics client credentials default to ``KORE_ARCHTICS_CLIENT_ID`` / ``_SECRET`` (used only when
-    an API URL is given, for the replica-vs-live audit). ``crm_credentials`` may carry ``ca_bundle``
-    (the CRM sandbox's certificate, as ``CrmSandbox.credentials`` gives it). Results go to ``ops.check_results`` and
+    The source systems (``archtics_api_url``, ``crm_url``) are handed to the check plug-ins
+    (``plugins``, else those installed under the ``kore.checks`` entry points), which reconcile the
+    warehouse with them. Archtics client credentials default to :func:`kore.config.archtics_credentials`;
+    ``crm_credentials`` may carry ``ca_bundle`` (the CRM sandbox's certificate, as
+    ``CrmSandbox.credentials`` gives it). Results go to ``ops.check_results`` and
     ``<reports_dir>/data_docs/index.html`` unless ``write_results`` is False.
     """
     if layer not in ("all", *LAYERS):
@@ -174,43 +183,52 @@ def run_checks(
     specs = [s for s in load_suites(suites_dir) if layer in ("all", s.layer)]
     report = CheckReport(layer=layer, run_id=RUN_ID)
     validations: dict[str, dict[str, Any]] = {}
+    archtics = archtics_credentials()
+    if archtics_client_id:
+        archtics["client_id"] = archtics_client_id
+    if archtics_client_secret:
+        archtics["client_secret"] = archtics_client_secret
     with run_record(settings, "check", entity=layer) as rec:
         with connect(settings) as wh:
             reader = TableReader(settings, wh)
             try:
-                ctx = AuditContext(
-                    settings=settings,
-                    reader=reader,
+                ctx = AuditContext(settings=settings, reader=reader)
+                sources = CheckContext(
+                    tables=ReaderTables(reader),
+                    crm_flavor=settings.crm_flavor,
                     archtics_api_url=archtics_api_url,
-                    archtics_client_id=archtics_client_id or os.environ.get("KORE_ARCHTICS_CLIENT_ID"),
-                    archtics_client_secret=archtics_client_secret or os.environ.get("KORE_ARCHTICS_CLIENT_SECRET"),
+                    archtics_credentials=archtics,
                     crm_url=crm_url,
                     crm_headers=crm_headers or {},
                     crm_verify=(crm_credentials or {}).get("ca_bundle") or True,
                 )
-                state = _RunState(settings, reader, ctx)
-                audits = audits_for(layer, ctx)
-                _run_all(report, validations, specs, audits, state, show_progress)
+                audits = audits_for(layer, ctx, plugin_audits(plugins, sources))
+                _run_all(report, validations, specs, audits, _RunState(settings, reader, ctx), show_progress)
                 if write_results and report.results:
                     wh.append_df("ops", "check_results", report.to_frame())
             finally:
                 reader.close()
         if write_results:
             report.data_docs = str(write_data_docs(report, settings.reports_dir / "data_docs", validations))
-        counts = report.counts()
-        rec.rows_in = len(report.results)
-        rec.rows_out = counts["passed"]
-        rec.rows_failed = sum(1 for r in report.results if r.hard_failure)
-        rec.detail = counts
-        rec.outcome = "success" if report.ok else "failed: checks"
+        _record(rec, report)
     return report
+
+
+def _record(rec: RunRecord, report: CheckReport) -> None:
+    """The run record's counts and outcome."""
+    counts = report.counts()
+    rec.rows_in = len(report.results)
+    rec.rows_out = counts["passed"]
+    rec.rows_failed = sum(1 for r in report.results if r.hard_failure)
+    rec.detail = counts
+    rec.outcome = "success" if report.ok else "failed: checks"
 
 
 def _run_all(
     report: CheckReport,
     validations: dict[str, dict[str, Any]],
     specs: list[SuiteSpec],
-    audits: list,
+    audits: list[Audit],
     state: _RunState,
     show_progress: bool,
 ) -> None:

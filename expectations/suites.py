@@ -24,20 +24,16 @@ asserts the files equal the generation, so a new registry entity cannot go unche
 from __future__ import annotations
 
 import json
-import re
 import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from kore.contracts.crm_names import entity_snake
+
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 GX_VERSION = "1.24.1"
-
-
-def snake(name: str) -> str:
-    """Registry entity name to snake_case (``DealSheet`` → ``deal_sheet``, ``Event2`` → ``event2``)."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 @dataclass(frozen=True)
@@ -145,7 +141,7 @@ def kore_suites() -> list[dict[str, Any]]:
             row_count = None
             if ent.kore_table != "SyncedActivities":
                 row_count = {
-                    "relative_to": "table:raw_crm.{flavor}_" + snake(ent.entity),
+                    "relative_to": "table:raw_crm.{flavor}_" + entity_snake(ent.entity),
                     "min_ratio": 0.95,
                     "max_ratio": 1.0,
                 }

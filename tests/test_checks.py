@@ -15,11 +15,14 @@ import duckdb
 import pandas as pd
 import pytest
 
-from expectations import audits, suites
+from expectations import suites
+from expectations.audits import references, tickets
+from expectations.audits.plugins import discover_plugins
 from expectations.frames import mssql_engine
 from expectations.results import CheckReport
 from expectations.runner import run_checks
-from kore.config import Settings
+from kore.config import REPO_ROOT, Settings
+from sandbox import checks as sandbox_checks
 
 CUST_FILE = "cust/cust-part-0001.csv.gz"
 TICKET_FILE = "ticket/ticket-part-0001.csv.gz"
@@ -236,6 +239,9 @@ def sql(settings: Settings, statement: str) -> None:
 
 
 def check(settings: Settings, **kw) -> CheckReport:
+    """A check run with the sandbox's plug-in named explicitly: the editable install's entry points
+    are those of the checkout it was installed from (the entry point itself is tested below)."""
+    kw.setdefault("plugins", [sandbox_checks.audits])
     return run_checks(settings, show_progress=False, **kw)
 
 
@@ -492,14 +498,14 @@ def test_audit_sql_is_valid_tsql_and_duckdb():
     from sqlglot import exp
 
     for source in ("active", "t"):
-        sql_text = audits.RAW_TICKET_TOTALS.format(source=source)
+        sql_text = tickets.RAW_TICKET_TOTALS.format(source=source)
         for dialect in ("tsql", "duckdb"):
             tree = sqlglot.parse_one(sql_text, read=dialect)
             assert not list(tree.find_all(exp.Anonymous)), (dialect, source)
 
 
 def test_registry_prerequisites_become_reference_audits(tmp_path):
-    refs = {(r.child, r.child_column, r.parent) for r in audits.references(Settings(workdir=tmp_path))}
+    refs = {(r.child, r.child_column, r.parent) for r in references.references(Settings(workdir=tmp_path))}
     assert ("kore.kore_contractlinebase", "deal_sheet_key", "kore.kore_contractbase") in refs
 
 
@@ -622,3 +628,47 @@ def test_missing_model_that_dbt_built_fails_and_dedup_claims_its_tables(wh):
     assert "dbt built model.kore.dim_contact" in dim.detail
     [cl] = failed(report, "table_exists", "kore_dedup.clusters")
     assert "dedup stage" in cl.detail and not report.ok
+
+
+# -- the Account-Type rule and the check plug-ins ----------------------------------------------------
+
+
+def test_excluded_account_type_ignores_case_and_surrounding_spaces(wh):
+    sql(wh, "update raw_archtics.cust set acct_type_desc = '  cOMP ' where acct_id = '1003'")
+    [m] = check(wh, layer="dedup").by_check("every_account_mapped_excluded_or_in_review")
+    assert m.status == "passed", m.detail
+    assert "1 excluded by Account Type" in m.detail
+
+
+def test_sandbox_plugin_is_declared_as_an_entry_point():
+    import tomllib
+    from importlib.metadata import EntryPoint
+
+    from kore.contracts.checks import ENTRY_POINT_GROUP
+
+    declared = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["entry-points"]
+    assert declared[ENTRY_POINT_GROUP] == {"sandbox": "sandbox.checks:audits"}
+    assert EntryPoint("sandbox", declared[ENTRY_POINT_GROUP]["sandbox"], ENTRY_POINT_GROUP).load() is (
+        sandbox_checks.audits
+    )
+
+
+def test_installed_plugins_are_discovered_and_a_broken_one_is_an_error(wh, tmp_path, monkeypatch):
+    """Entry points of an installed distribution (a real ``.dist-info`` on ``sys.path``) are found
+    without the caller naming them; one that does not load is reported, not fatal."""
+    dist = tmp_path / "site" / "kore_check_probe-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: kore-check-probe\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(
+        "[kore.checks]\nprobe = sandbox.checks:audits\nbroken = no_such_module_kore:audits\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    found = dict(discover_plugins())
+    assert found["sandbox.checks:audits"] is sandbox_checks.audits
+    assert isinstance(found["no_such_module_kore:audits"], ModuleNotFoundError)
+
+    report = run_checks(wh, layer="kore", show_progress=False)  # no plugins named: the installed ones
+    [pushed] = report.by_check("pushed_rows_equal_crm_records")
+    assert pushed.status == "skipped" and pushed.detail == "no CRM URL given"
+    [broken] = report.by_check("check_plugin[no_such_module_kore:audits]")
+    assert broken.status == "error" and "ModuleNotFoundError" in broken.detail and not report.ok

@@ -5,6 +5,7 @@
   fields and lookups, per flavour.
 - :mod:`kore.contracts.odata_batch`: the OData ``$batch`` multipart encoding (Dataverse Web API).
 - :mod:`kore.contracts.account_types`: the Account-Type rule (which accounts never sync to the CRM).
+- :mod:`kore.contracts.checks`: the data-check result and the check plug-in interface (``kore.checks``).
 
 Contracts import nothing above :mod:`kore.config` and :mod:`kore.registry`; stages, the
 application layer and the sandbox import them, never the other way round.

@@ -1,0 +1,97 @@
+"""Reference audits (every layer): every non-null key a table holds points to a row of its parent.
+
+Hand-listed references between the Archtics, dedup, KORE and mart tables, plus one per
+prerequisite of every KORE-owned entity in the registry (``kore_*base.<prerequisite>_key`` ->
+the prerequisite's ``external_key``), so a new registry entity cannot go unchecked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from expectations.audits.context import AuditContext, missing_tables, read_columns
+from expectations.results import keys_only
+from kore.config import Settings
+from kore.contracts.checks import CheckResult, Severity, audit_result, audit_skipped, normalize_key
+from kore.contracts.crm_names import entity_snake
+
+
+@dataclass(frozen=True)
+class Reference:
+    layer: str
+    child: str
+    child_column: str
+    parent: str
+    parent_column: str
+    severity: Severity = "fail"
+    missing_column_severity: Severity = "fail"
+
+    @property
+    def name(self) -> str:
+        return f"reference:{self.child_column}->{self.parent}.{self.parent_column}"
+
+
+def reference_holds(ctx: AuditContext, ref: Reference) -> CheckResult:
+    """Every non-null ``child.child_column`` value exists in ``parent.parent_column``."""
+    missing = missing_tables(ctx, ref.child, ref.parent)
+    if missing:
+        return audit_skipped(ref.name, ref.layer, ref.child, ref.severity, "table missing: " + ", ".join(missing))
+    child = read_columns(ctx, ref.child, [ref.child_column])
+    parent = read_columns(ctx, ref.parent, [ref.parent_column])
+    if child is None or parent is None:
+        return CheckResult(
+            ref.name,
+            ref.layer,
+            ref.child,
+            ref.missing_column_severity,
+            "error",
+            detail=f"column missing: {ref.child}.{ref.child_column} or {ref.parent}.{ref.parent_column}",
+            kind="audit",
+        )
+    have = set(parent.iloc[:, 0].map(normalize_key))
+    vals = child.iloc[:, 0].map(normalize_key)
+    orphans = vals[vals.notna() & ~vals.isin(have)]
+    examples = keys_only([{ref.child_column: v} for v in orphans.drop_duplicates()], [ref.child_column])
+    detail = f"{int(vals.notna().sum())} references, {len(orphans)} point to no {ref.parent} row"
+    return audit_result(ref.name, ref.layer, ref.child, ref.severity, len(orphans), examples, detail)
+
+
+def references(settings: Settings) -> list[Reference]:
+    """Hand-listed references plus every kore_*base prerequisite key from the entity registry."""
+    from kore import registry
+
+    refs = [
+        Reference("raw", "raw_archtics.ticket", "acct_id", "raw_archtics.cust", "acct_id", severity="warn"),
+        Reference("dedup", "kore_dedup.account_contact_map", "acct_id", "raw_archtics.cust", "acct_id"),
+        Reference(
+            "dedup", "kore_dedup.account_contact_map", "crm_contact_key", "kore_dedup.golden_contacts", "contact_key"
+        ),
+        Reference("dedup", "kore_dedup.clusters", "record_id", "dedup.dedup_person_records", "record_id", "warn"),
+        Reference("kore", "kore.SyncedTicketPurchases", "contact_key", "kore_dedup.golden_contacts", "contact_key"),
+        Reference("marts", "marts.fct_ticket_purchases", "acct_id", "raw_archtics.cust", "acct_id"),
+        Reference(
+            "marts",
+            "marts.dim_contact",
+            "primary_acct_id",
+            "raw_archtics.cust",
+            "acct_id",
+            missing_column_severity="warn",
+        ),
+    ]
+    by_name = {e.entity: e for e in registry.load()}
+    for e in registry.load():
+        if e.direction != "kore_to_crm":
+            continue
+        for p in e.prerequisites:
+            parent = by_name[p]
+            refs.append(
+                Reference(
+                    "kore",
+                    f"kore.{e.kore_table}",
+                    f"{entity_snake(p)}_key",
+                    f"kore.{parent.kore_table}",
+                    "external_key",
+                    missing_column_severity="warn",
+                )
+            )
+    return refs

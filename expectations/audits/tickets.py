@@ -1,0 +1,128 @@
+"""Marts audits: ticket counts and revenue survive modelling.
+
+The raw side is computed here in SQL, independently of the dbt models, so that it can check them.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from expectations.audits.context import AuditContext, missing_tables, read_columns
+from kore.contracts.checks import MAX_EXAMPLES, CheckResult, audit_result, audit_skipped, key_text
+
+REVENUE_TOLERANCE = 0.01
+
+# The Archtics active-ticket rule, written independently of the dbt models so that it can check them:
+# active per-event rows, plus active plan-level rows (plan_event_id = event_id) with no expanded
+# per-event row of the same plan and seat; an active row is cancelled by a later returned ('R') row of
+# the same account, event, section, row and seat.
+RAW_TICKET_TOTALS = """
+with t as (
+    select acct_id, event_id, plan_event_id, section_id, row_id, seat_num, ticket_status, price_code,
+           upd_datetime, try_cast(num_seats as float) as seats, try_cast(purchase_price as float) as price,
+           case when plan_event_id = event_id then 1 else 0 end as plan_level
+    from raw_archtics.ticket
+),
+active as (
+    select a.* from t a
+    where a.ticket_status = 'A'
+      and not exists (
+          select 1 from t r
+          where r.ticket_status = 'R' and r.acct_id = a.acct_id and r.event_id = a.event_id
+            and r.section_id = a.section_id and r.row_id = a.row_id and r.seat_num = a.seat_num
+            and r.upd_datetime > a.upd_datetime)
+      and (a.plan_level = 0 or not exists (
+          select 1 from t x
+          where x.plan_level = 0 and x.plan_event_id = a.event_id and x.section_id = a.section_id
+            and x.row_id = a.row_id and x.seat_num = a.seat_num))
+)
+select event_id, price_code, count(*) as row_count, sum(seats) as seats, sum(price) as revenue
+from {source}
+group by event_id, price_code
+"""
+
+
+def _compare_totals(raw: pd.DataFrame, mart: pd.DataFrame, measures: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    for df in (raw, mart):
+        df["event_id"] = df["event_id"].map(key_text)
+        df["price_code"] = df["price_code"].map(key_text)
+    both = raw.merge(mart, on=["event_id", "price_code"], how="outer", suffixes=("_raw", "_mart")).fillna(0)
+    off = pd.Series(False, index=both.index)
+    for m in measures:
+        tol = REVENUE_TOLERANCE if m == "revenue" else 1e-9
+        off |= (both[f"{m}_raw"].astype(float) - both[f"{m}_mart"].astype(float)).abs() > tol
+    return both, both[off]
+
+
+def ticket_totals_match(ctx: AuditContext) -> CheckResult:
+    """Active seats and revenue per (event, price code): raw Archtics tickets == marts.fct_ticket_purchases.
+
+    The mart side counts rows with ``is_active = 1`` (the mart holds every ticket row); a mart without
+    ``is_active`` is taken to hold active tickets only.
+    """
+    name, layer, table = "ticket_totals_per_event_and_price_code", "marts", "marts.fct_ticket_purchases"
+    missing = missing_tables(ctx, "raw_archtics.ticket", table)
+    if missing:
+        return audit_skipped(name, layer, table, "fail", "table missing: " + ", ".join(missing))
+    mart = read_columns(ctx, table, ["event_id", "price_code", "num_seats", "purchase_price", "is_active"])
+    if mart is None:
+        mart = read_columns(ctx, table, ["event_id", "price_code", "num_seats", "purchase_price"])
+        if mart is None:
+            return CheckResult(
+                name, layer, table, "fail", "error", detail="mart lacks event_id/price_code/num_seats/purchase_price"
+            )
+        mart["is_active"] = 1
+    mart = mart[pd.to_numeric(mart["is_active"], errors="coerce") == 1]
+    m = (
+        mart.assign(
+            seats=pd.to_numeric(mart["num_seats"], errors="coerce"),
+            revenue=pd.to_numeric(mart["purchase_price"], errors="coerce"),
+        )
+        .groupby(["event_id", "price_code"], dropna=False)[["seats", "revenue"]]
+        .sum()
+        .reset_index()
+    )
+    raw = ctx.reader.query_df(RAW_TICKET_TOTALS.format(source="active"))
+    raw.columns = [c.lower() for c in raw.columns]
+    both, off = _compare_totals(raw[["event_id", "price_code", "seats", "revenue"]], m, ["seats", "revenue"])
+    examples = [
+        {
+            "event_id": r.event_id,
+            "price_code": r.price_code,
+            "raw_seats": float(r.seats_raw),
+            "mart_seats": float(r.seats_mart),
+            "raw_revenue": round(float(r.revenue_raw), 2),
+            "mart_revenue": round(float(r.revenue_mart), 2),
+        }
+        for r in off.head(MAX_EXAMPLES).itertuples()
+    ]
+    detail = (
+        f"{len(both)} (event, price code) groups of active tickets; raw revenue {both['revenue_raw'].sum():.2f}, "
+        f"mart revenue {both['revenue_mart'].sum():.2f}"
+    )
+    return audit_result(name, layer, table, "fail", len(off), examples, detail)
+
+
+def ticket_rows_match(ctx: AuditContext) -> CheckResult:
+    """Ticket rows per (event, price code): raw == mart, when the mart holds every row (has is_active).
+
+    Catches rows an incremental model lost or duplicated, which the active totals may not show.
+    """
+    name, layer, table = "ticket_rows_per_event_and_price_code", "marts", "marts.fct_ticket_purchases"
+    missing = missing_tables(ctx, "raw_archtics.ticket", table)
+    if missing:
+        return audit_skipped(name, layer, table, "fail", "table missing: " + ", ".join(missing))
+    mart = read_columns(ctx, table, ["event_id", "price_code", "is_active"])
+    if mart is None:
+        return audit_skipped(name, layer, table, "fail", "mart holds active tickets only (no is_active column)")
+    m = mart.groupby(["event_id", "price_code"], dropna=False).size().rename("row_count").reset_index()
+    raw = ctx.reader.query_df(RAW_TICKET_TOTALS.format(source="t"))
+    raw.columns = [c.lower() for c in raw.columns]
+    both, off = _compare_totals(raw[["event_id", "price_code", "row_count"]], m, ["row_count"])
+    examples = [
+        {"event_id": r.event_id, "price_code": r.price_code, "raw_rows": int(r.row_count_raw),
+         "mart_rows": int(r.row_count_mart)}
+        for r in off.head(MAX_EXAMPLES).itertuples()
+    ]  # fmt: skip
+    detail = f"{len(both)} (event, price code) groups, {int(both['row_count_raw'].sum())} raw ticket rows"
+    return audit_result(name, layer, table, "fail", len(off), examples, detail)

@@ -45,6 +45,7 @@ def _generate(settings: Settings, accounts: int, seed: int) -> dict[str, Any]:
 def _sandbox_endpoints(settings: Settings, servers: contextlib.ExitStack) -> Endpoints:
     """Start both sandbox servers and describe them as the flow's outside systems."""
     from sandbox.archtics_api import ArchticsSandbox
+    from sandbox.checks import audits as sandbox_audits
     from sandbox.crm_api import CrmSandbox
 
     s = settings
@@ -58,13 +59,15 @@ def _sandbox_endpoints(settings: Settings, servers: contextlib.ExitStack) -> End
         archtics_credentials=archtics_credentials,
         crm_url=crm.url,
         crm_credentials=crm.credentials,
-        # the sandbox-only reconciliation audits compare the warehouse with the servers' live state
+        # the sandbox's check plug-in compares the warehouse with the servers' live state; passed
+        # explicitly so the demo does not depend on the entry point being installed
         check_options={
             "archtics_api_url": archtics.url,
             "archtics_client_id": archtics.client_id,
             "archtics_client_secret": archtics.client_secret,
+            "plugins": [sandbox_audits],
         },
-        reconciliation_options={"crm_url": crm.url, "crm_credentials": crm.credentials},
+        reconciliation_options={"crm_url": crm.url, "crm_credentials": crm.credentials, "plugins": [sandbox_audits]},
     )
 
 

@@ -15,6 +15,7 @@ Constructing a client does no I/O (naming needs no connection: the push's dry ru
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -108,6 +109,8 @@ class CrmClient(ABC):
         self.base_url = base_url.rstrip("/")
         self.credentials = credentials
         self.timeout = timeout
+        self._local = threading.local()  # a session per thread: requests sessions are not thread-safe
+        self._token_lock = threading.Lock()
 
     # -- naming ----------------------------------------------------------------------------------
 
@@ -155,4 +158,4 @@ class CrmClient(ABC):
     def iter_pages(
         self, crm_name: str, fields: list[str], id_field: str, modified_field: str, since: str, page_size: int
     ) -> Iterator[list[dict[str, Any]]]:
-        """Rows changed at/after ``since`` in (modified, id) order, one list per page."""
+        """Rows changed at/after ``since``, oldest change first, one list per page."""

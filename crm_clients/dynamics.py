@@ -14,7 +14,6 @@ back its neighbours.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -22,7 +21,7 @@ from urllib.parse import quote
 import requests
 
 from crm_clients.base import CrmClient, Outcome, Progress, R, Target, Upserted, chunks, failed_all, run_parallel
-from crm_clients.http import DEFAULT_TIMEOUT, CrmClientError, make_session, raise_for
+from crm_clients.http import CrmClientError, make_session, raise_for
 from kore.contracts import crm_names, odata_batch
 
 BATCH_SIZE = 1000
@@ -43,14 +42,11 @@ class DynamicsClient(CrmClient):
     flavor = "dynamics"
     epoch = "1900-01-01T00:00:00Z"
     page_size = 5000
+    _msal: Any = None  # the msal application, built on first use (see open)
 
-    def __init__(self, base_url: str, credentials: dict[str, str], timeout: float = DEFAULT_TIMEOUT):
-        super().__init__(base_url, credentials, timeout)
-        self.api = f"{self.base_url}/api/data/{crm_names.API_VERSION_DYNAMICS}/"
-        self._local = threading.local()
-        self._msal: Any = None
-        self._scope = [credentials.get("scope") or f"{self.base_url}/.default"]
-        self._token_lock = threading.Lock()
+    @property
+    def api(self) -> str:
+        return f"{self.base_url}/api/data/{crm_names.API_VERSION_DYNAMICS}/"
 
     # -- naming ----------------------------------------------------------------------------------
 
@@ -95,7 +91,8 @@ class DynamicsClient(CrmClient):
     def token(self) -> str:
         app = self._app()
         with self._token_lock:  # msal caches the token until shortly before it expires
-            result = app.acquire_token_for_client(scopes=self._scope)
+            scope = self.credentials.get("scope") or f"{self.base_url}/.default"
+            result = app.acquire_token_for_client(scopes=[scope])
         if "access_token" not in result:
             raise CrmClientError(f"Dynamics token request failed: {result.get('error')}")
         return result["access_token"]

@@ -12,12 +12,11 @@ fails alone.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 from crm_clients.base import CrmClient, Outcome, Progress, R, Target, Upserted, chunks, failed_all, run_parallel
-from crm_clients.http import DEFAULT_TIMEOUT, CrmClientError, make_session, raise_for
+from crm_clients.http import CrmClientError, make_session, raise_for
 from kore.contracts import crm_names
 
 COLLECTION_SIZE = 200
@@ -29,12 +28,7 @@ class SalesforceClient(CrmClient):
     flavor = "salesforce"
     epoch = "1900-01-01T00:00:00.000+0000"
     page_size = 2000
-
-    def __init__(self, base_url: str, credentials: dict[str, str], timeout: float = DEFAULT_TIMEOUT):
-        super().__init__(base_url, credentials, timeout)
-        self._local = threading.local()
-        self._token_lock = threading.Lock()
-        self._token: tuple[str, str] | None = None
+    _token: tuple[str, str] | None = None  # (access token, instance URL), requested on first use
 
     # -- naming ----------------------------------------------------------------------------------
 

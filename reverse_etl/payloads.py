@@ -94,34 +94,27 @@ def kore_row(entity: Entity, row: dict[str, Any], client: CrmClient) -> PushRow:
     return PushRow(key=key, row_hash=str(h) if h not in (None, "") else payload_hash(body), body=body, parents=parents)
 
 
-CONTACT_COLUMNS = {  # golden_contacts column -> crm_field_map kore_column (Contact)
+# golden_contacts / golden_accounts column -> crm_field_map kore_column (of Contact / Account)
+_PARTY_COLUMNS = {
+    "phone": "phone",
+    "street": "street",
+    "city": "city",
+    "state": "state",
+    "zip5": "postal_code",
+    "postal_code": "postal_code",
+    "country": "country",
+    "primary_acct_id": "archtics_account_id",
+    "archtics_account_id": "archtics_account_id",
+}
+CONTACT_COLUMNS = {
     "first_name": "first_name",
     "last_name": "last_name",
     "email": "email",
-    "phone": "phone",
     "mobile_phone": "mobile_phone",
-    "street": "street",
-    "city": "city",
-    "state": "state",
-    "zip5": "postal_code",
-    "postal_code": "postal_code",
-    "country": "country",
     "birth_date": "birth_date",
-    "primary_acct_id": "archtics_account_id",
-    "archtics_account_id": "archtics_account_id",
+    **_PARTY_COLUMNS,
 }
-ACCOUNT_COLUMNS = {
-    "name": "name",
-    "phone": "phone",
-    "street": "street",
-    "city": "city",
-    "state": "state",
-    "zip5": "postal_code",
-    "postal_code": "postal_code",
-    "country": "country",
-    "primary_acct_id": "archtics_account_id",
-    "archtics_account_id": "archtics_account_id",
-}
+ACCOUNT_COLUMNS = {"name": "name", **_PARTY_COLUMNS}
 
 
 def _crm_owned_row(

@@ -83,8 +83,7 @@ def test_pull_lands_every_entity_then_reads_only_changes(flavor, tmp_path, monke
 
 
 def test_pull_pages_and_survives_throttling(tmp_path, monkeypatch):
-    monkeypatch.setenv("KORE_CRM_TIMEOUT", "2")
-    settings = settings_for(tmp_path, monkeypatch)
+    settings = settings_for(tmp_path, monkeypatch, crm_timeout=2.0)
     with CrmSandbox(settings.sandbox_dir, "dynamics") as sb:
         sb.add_faults(
             {

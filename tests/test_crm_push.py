@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import pandas as pd
 import pytest
 
-from crm_clients.clients import DynamicsClient, SalesforceClient
+from crm_clients import make_client
 from kore.contracts import crm_names
+from kore.contracts.account_types import excluded_account_types
 from kore.registry import by_name, kore_to_crm
 from kore.warehouse import connect
 from reverse_etl import push
-from reverse_etl.push import _Counter, _target, kore_row, send_dynamics, send_salesforce
+from reverse_etl.payloads import kore_row
 from sandbox.crm_api import CrmSandbox
 from sandbox.crm_schema import resolve
 from tests.test_crm_support import CONTACTS, kore_tables, settings_for, sync_state, write_tables
@@ -37,8 +39,7 @@ def _ext_keys(sb: CrmSandbox, entity: str) -> list[str]:
 
 @pytest.fixture(params=FLAVORS)
 def env(request, tmp_path, monkeypatch):
-    monkeypatch.setenv("KORE_CRM_TIMEOUT", "3")
-    settings = settings_for(tmp_path, monkeypatch)
+    settings = settings_for(tmp_path, monkeypatch, crm_timeout=3.0)
     with CrmSandbox(settings.sandbox_dir, request.param) as sb:
         write_tables(settings, kore_tables(3, _user_id(sb)), CONTACTS)
         yield settings, sb
@@ -107,12 +108,9 @@ def test_child_waits_for_parent_and_orphans_are_refused(env):
     assert any("Season" in r and "not in the CRM" in r for r in reasons)
 
     # The sandbox refuses an orphan outright, so sending a child first would fail the push.
-    row = kore_row(by_name("Event2"), kore_tables(3)["kore_eventbase"].iloc[0].to_dict(), sb.flavor)
-    target = _target("Event2", sb.flavor)
-    if sb.flavor == "dynamics":
-        out = send_dynamics(DynamicsClient(sb.url, sb.credentials), target, [row], _Counter(), lambda n: None)
-    else:
-        out = send_salesforce(SalesforceClient(sb.url, sb.credentials), target, [row], _Counter(), lambda n: None)
+    client = make_client(sb.flavor, sb.url, sb.credentials, settings.crm_timeout)
+    row = kore_row(by_name("Event2"), kore_tables(3)["kore_eventbase"].iloc[0].to_dict(), client)
+    out = client.upsert(client.target(by_name("Event2")), [row]).outcomes
     assert out[row.key].status == "failed" and "not found" in out[row.key].error
 
     full = push(settings, sb.url, sb.flavor, sb.credentials, entities=CHAIN)
@@ -157,3 +155,30 @@ def test_excluded_account_types_and_preexisting_contacts(env):
     assert max(counts.values()) == 1
     state = sync_state(settings)
     assert pd.Series(["K1", "K2", "K3"]).isin(state.external_key).all()
+
+
+def test_account_types_are_excluded_ignoring_case_and_spaces(env):
+    """The push applies the one Account-Type rule (kore.contracts.account_types): a row typed with
+    other case or spaces is excluded exactly where dbt's flag (``lower(trim(acct_type_desc))``) would
+    be set, even when the row carries no flag."""
+    settings, sb = env
+    settings = replace(settings, excluded_account_types=("Comp", " Internal"))
+    golden = [dict(c) for c in CONTACTS]
+    for g, acct_type in zip(golden, (" comp ", "INTERNAL", "Full Season"), strict=True):
+        g["acct_type_desc"] = acct_type
+    write_tables(settings, {}, golden)
+    excluded = list(excluded_account_types(settings))
+    with connect(settings) as wh:  # what the dbt macro kore_is_excluded_account_type computes
+        flagged = wh.query_rows(
+            "select contact_key, account_key from kore_dedup.golden_contacts "
+            f"where lower(trim(acct_type_desc)) in ({', '.join('?' for _ in excluded)})",
+            excluded,
+        )
+    assert sorted(flagged) == [("K1", "AHH1"), ("K2", "ACO2")]
+    result = push(settings, sb.url, sb.flavor, sb.credentials, entities=["Account", "Contact"])
+    assert result["failed"] == 0 and result["excluded"] == 4  # K1, K2 as contacts and as accounts
+    assert result["entities"]["Contact"]["sent"] == 1 and result["entities"]["Account"]["sent"] == 1
+    contacts, accounts = _ext_keys(sb, "Contact"), _ext_keys(sb, "Account")
+    assert "K3" in contacts and "APN3" in accounts
+    for contact_key, account_key in flagged:
+        assert contact_key not in contacts and account_key not in accounts

@@ -28,8 +28,7 @@ def _ext_keys(sb: CrmSandbox, entity: str) -> list[str]:
 
 @pytest.mark.parametrize("flavor", ["dynamics", "salesforce"])
 def test_faults_end_with_every_valid_row_synced_exactly_once(flavor, tmp_path, monkeypatch):
-    monkeypatch.setenv("KORE_CRM_TIMEOUT", "1.5")
-    settings = settings_for(tmp_path, monkeypatch)
+    settings = settings_for(tmp_path, monkeypatch, crm_timeout=1.5)
     with CrmSandbox(settings.sandbox_dir, flavor) as sb:
         _run(settings, sb)
 

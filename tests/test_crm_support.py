@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -115,13 +116,12 @@ def sync_state(settings: Settings) -> pd.DataFrame:
         return wh.query_df("select * from ops.crm_sync_state")
 
 
-def settings_for(tmp: Path, monkeypatch) -> Settings:
-    """Settings for a tmp workdir, with the process environment pointed at it for this test only.
-
-    ``Settings.apply_env`` (called by the dlt pipelines) writes os.environ; setting the same
-    variables through monkeypatch first makes pytest restore them, so tests cannot share a warehouse.
+def settings_for(tmp: Path, monkeypatch, **overrides: Any) -> Settings:
+    """Settings for a tmp workdir (``overrides``: other fields, e.g. ``crm_timeout``), with the
+    process environment pointed at it for this test only (monkeypatch restores it), so nothing that
+    reads the environment (``KORE_DUCKDB_PATH``, a subprocess) can reach another test's warehouse.
     """
-    settings = Settings(workdir=tmp)
+    settings = Settings(workdir=tmp, **overrides)
     for k, v in settings.env().items():
         monkeypatch.setenv(k, v)
-    return Settings(workdir=tmp)
+    return settings

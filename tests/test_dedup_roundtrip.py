@@ -8,10 +8,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from crm_clients import DynamicsClient
 from dedup.pipeline import run_dedup
 from kore.config import get_settings
 from kore.warehouse import connect
-from reverse_etl.push import contact_rows
+from reverse_etl.payloads import contact_rows
 from tests.test_dedup_fixtures import all_records, arch, crm
 
 # An account whose primary name is a company and whose second name is a person who also holds an
@@ -159,7 +160,9 @@ def test_company_only_cluster_gets_a_contact_named_after_the_company(settings):
     assert org["last_name"] == "Ocean State Movers LLC" and pd.isna(org["first_name"])
     assert org["account_rule"] == "company" and org["name_type"] == "C"
     # what the push sends: the CRM's required last name is there, under the company's account
-    (row,) = contact_rows([{k: (None if pd.isna(v) else v) for k, v in org.items()}], "dynamics")
+    (row,) = contact_rows(
+        [{k: (None if pd.isna(v) else v) for k, v in org.items()}], DynamicsClient("https://crm.invalid", {})
+    )
     assert row.body["lastname"] == "Ocean State Movers LLC"
     assert row.parents == [("Account", org["account_key"])]
 

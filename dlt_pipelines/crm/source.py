@@ -18,16 +18,14 @@ from typing import Any
 import dlt
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 
-from crm_clients.clients import DynamicsClient, SalesforceClient
-from kore.config import Settings, dlt_destination
+from crm_clients import CrmClient, make_client
+from kore.config import Settings, dlt_pipeline
 from kore.contracts import crm_names
 from kore.registry import Entity, crm_to_kore
 from kore.runlog import RunRecord, run_record, write_records
 from kore.warehouse import connect
 
 RAW_DATASET = "raw_crm"
-EPOCH = {"dynamics": "1900-01-01T00:00:00Z", "salesforce": "1900-01-01T00:00:00.000+0000"}
-PAGE_SIZE = {"dynamics": 5000, "salesforce": 2000}
 _NAMING = NamingConvention()
 _DLT_TYPES = {"varchar": "text", "date": "text", "decimal": "double", "timestamp": "timestamp"}
 
@@ -71,9 +69,10 @@ def _clean(record: dict[str, Any]) -> dict[str, Any]:
     return {column(k): v for k, v in record.items() if k != "attributes" and "@" not in k}
 
 
-def crm_source(client: DynamicsClient | SalesforceClient, flavor: str, page_size: int | None = None):
-    """The dlt source for one CRM flavour."""
-    size = page_size or PAGE_SIZE[flavor]
+def crm_source(client: CrmClient, page_size: int | None = None):
+    """The dlt source for the client's CRM flavour."""
+    flavor = client.flavor
+    size = page_size or client.page_size
 
     def make(crm_name: str, ents: list[Entity]):
         fields, hints, id_field, modified = _fields(flavor, ents)
@@ -81,18 +80,10 @@ def crm_source(client: DynamicsClient | SalesforceClient, flavor: str, page_size
 
         @dlt.resource(name=name, primary_key=column(id_field), write_disposition="merge", columns=hints)
         def read(
-            cursor=dlt.sources.incremental(column(modified), initial_value=EPOCH[flavor]),  # noqa: B008 - dlt's idiom
+            cursor=dlt.sources.incremental(column(modified), initial_value=client.epoch),  # noqa: B008 - dlt's idiom
         ) -> Iterator[list[dict[str, Any]]]:
-            since = cursor.last_value or EPOCH[flavor]
-            if isinstance(client, DynamicsClient):
-                pages = client.iter_pages(crm_names.entity_set(crm_name), fields, modified, since, size)
-            else:
-                soql = (
-                    f"SELECT {', '.join(fields)} FROM {crm_name} WHERE {modified} >= {since} "
-                    f"ORDER BY {modified}, {id_field}"
-                )
-                pages = client.iter_pages(soql, size)
-            for page in pages:
+            since = cursor.last_value or client.epoch
+            for page in client.iter_pages(crm_name, fields, id_field, modified, since, size):
                 if page:
                     yield [_clean(r) for r in page]
 
@@ -106,28 +97,20 @@ def crm_source(client: DynamicsClient | SalesforceClient, flavor: str, page_size
 
 
 def make_pipeline(settings: Settings, flavor: str) -> dlt.Pipeline:
-    settings.ensure_dirs()
-    settings.apply_env()
-    return dlt.pipeline(
-        pipeline_name=f"crm_pull_{flavor}",
-        destination=dlt_destination(settings),
-        dataset_name=RAW_DATASET,
-        pipelines_dir=str(settings.dlt_data_dir),
-    )
+    return dlt_pipeline(settings, f"crm_pull_{flavor}", RAW_DATASET)
 
 
 def pull(
     settings: Settings, base_url: str, flavor: str, credentials: dict[str, str], page_size: int | None = None
 ) -> dict[str, Any]:
     """Land every CRM-owned entity of the flavour into ``raw_crm`` (incremental); returns row counts."""
-    if flavor not in ("dynamics", "salesforce"):
-        raise ValueError(f"flavor must be 'dynamics' or 'salesforce', not {flavor!r}")
-    client = DynamicsClient(base_url, credentials) if flavor == "dynamics" else SalesforceClient(base_url, credentials)
+    client = make_client(flavor, base_url, credentials, settings.crm_timeout)
+    client.open()
     tables = [table_name(flavor, n, e) for n, e in _groups(flavor)]
     t0 = time.perf_counter()
     with run_record(settings, "crm_pull", flavor) as rec:
         pipeline = make_pipeline(settings, flavor)
-        pipeline.run(crm_source(client, flavor, page_size))
+        pipeline.run(crm_source(client, page_size))
         counts_all = dict(pipeline.last_trace.last_normalize_info.row_counts) if pipeline.last_trace else {}
         counts = {t: int(counts_all.get(t, 0)) for t in tables}
         rec.rows_in = rec.rows_out = sum(counts.values())

@@ -1,0 +1,220 @@
+"""Push payloads: warehouse rows (``kore.kore_*base``, ``kore_dedup.golden_*``) as CRM upsert bodies.
+
+A :class:`PushRow` is one row as the CRM will receive it: the KORE external key, the body in the
+flavour's field names (the client says how they are spelled, from ``kore.contracts.crm_names``),
+the parents that must be in the CRM before it, and the ``row_hash`` that tells whether it changed
+since the last successful push. :func:`plan_rows` decides what to send from that hash and the sync
+state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+
+from crm_clients import CrmClient
+from kore.contracts import crm_names
+from kore.registry import Entity
+
+
+@dataclass
+class PushRow:
+    key: str
+    row_hash: str
+    body: dict[str, Any]  # flavour field names; lookups already in the flavour's reference syntax
+    parents: list[tuple[str, str]]  # (entity, external key) that must exist in the CRM first
+    crm_id: str | None = None  # a preexisting CRM record this row updates (contacts matched by dedup)
+
+
+def jsonable(v: Any) -> Any:
+    """A warehouse value as JSON (NaN/NaT → null, timestamps → ISO text, numpy → Python)."""
+    if v is None:
+        return None
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if v is pd.NaT:
+        return None
+    if isinstance(v, datetime | pd.Timestamp):
+        return v.isoformat()
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, Decimal):
+        return float(v)
+    if hasattr(v, "item") and not isinstance(v, str | bytes):
+        try:
+            return v.item()
+        except (ValueError, AttributeError):
+            return str(v)
+    try:
+        if pd.isna(v):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return v
+
+
+def records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """A warehouse table's rows as dicts of JSON values."""
+    cols = list(df.columns)
+    return [{c: jsonable(v) for c, v in zip(cols, row, strict=True)} for row in df.itertuples(index=False, name=None)]
+
+
+def payload_hash(body: dict[str, Any]) -> str:
+    return hashlib.sha1(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def kore_row(entity: Entity, row: dict[str, Any], client: CrmClient) -> PushRow:
+    """A kore_*base row as the flavour's upsert body (see ``kore.contracts.crm_names`` for the rules)."""
+    lks = crm_names.lookups(entity)
+    lk_cols = {lk.column for lk in lks}
+    key = str(row["external_key"])
+    body = client.kore_fields(key, row.get("name"))
+    parents: list[tuple[str, str]] = []
+    for col, v in row.items():
+        if col in ("external_key", "name") or col in lk_cols or col in crm_names.NOT_SENT or col.startswith("_"):
+            continue
+        body[client.attribute_field(col)] = v
+    for lk in lks:
+        v = row.get(lk.column)
+        if v in (None, ""):
+            continue
+        v = str(v)
+        if lk.by_external_key:
+            parents.append((lk.target, v))
+        field, value = client.lookup_field(lk, v)
+        body[field] = value
+    h = row.get("row_hash")
+    return PushRow(key=key, row_hash=str(h) if h not in (None, "") else payload_hash(body), body=body, parents=parents)
+
+
+# golden_contacts / golden_accounts column -> crm_field_map kore_column (of Contact / Account)
+_PARTY_COLUMNS = {
+    "phone": "phone",
+    "street": "street",
+    "city": "city",
+    "state": "state",
+    "zip5": "postal_code",
+    "postal_code": "postal_code",
+    "country": "country",
+    "primary_acct_id": "archtics_account_id",
+    "archtics_account_id": "archtics_account_id",
+}
+CONTACT_COLUMNS = {
+    "first_name": "first_name",
+    "last_name": "last_name",
+    "email": "email",
+    "mobile_phone": "mobile_phone",
+    "birth_date": "birth_date",
+    **_PARTY_COLUMNS,
+}
+ACCOUNT_COLUMNS = {"name": "name", **_PARTY_COLUMNS}
+
+
+def _crm_owned_row(
+    entity: str, values: dict[str, Any], key: str, crm_id: str | None, client: CrmClient, row_hash: str | None
+) -> PushRow:
+    """A contact/account from dedup as the flavour's body (standard fields + the KORE external key)."""
+    spec = crm_names.field_spec(entity)
+    fmap = spec.kore_to_field(client.flavor)
+    body: dict[str, Any] = {fmap[k]: v for k, v in values.items() if k in fmap and fmap[k]}
+    body[spec.external_key_field(client.flavor) or ""] = key
+    parents: list[tuple[str, str]] = []
+    account_key = values.get("account_key")
+    if entity == "Contact" and account_key:
+        parents.append(("Account", str(account_key)))
+        field, value = client.account_link(account_key)
+        body[field] = value
+    rh = row_hash if row_hash else payload_hash({**body, "_crm_id": crm_id})
+    return PushRow(key=key, row_hash=rh, body=body, parents=parents, crm_id=crm_id)
+
+
+def _display(values: dict[str, Any]) -> dict[str, Any]:
+    """Dedup keeps phones as E.164 digits; the CRM shows them with the leading ``+``."""
+    for f in ("phone", "mobile_phone"):
+        v = values.get(f)
+        if isinstance(v, str) and v.isdigit():
+            values[f] = "+" + v
+    return values
+
+
+def _values(row: dict[str, Any], columns: dict[str, str]) -> dict[str, Any]:
+    return _display({columns[c]: v for c, v in row.items() if c in columns and v is not None})
+
+
+def contact_rows(golden: list[dict[str, Any]], client: CrmClient) -> list[PushRow]:
+    out = []
+    for g in golden:
+        values = _values(g, CONTACT_COLUMNS)
+        values["account_key"] = g.get("account_key")
+        crm_id = g.get("crm_contact_id") or None
+        out.append(_crm_owned_row("Contact", values, str(g["contact_key"]), crm_id, client, g.get("row_hash")))
+    return out
+
+
+def _account_name(g: dict[str, Any]) -> str | None:
+    """Dedup's ``account_rule``: a company account is named after the company, a household after
+    the family name, a person account after the person."""
+    rule = g.get("account_rule")
+    person = " ".join(str(x) for x in (g.get("first_name"), g.get("last_name")) if x)
+    if rule == "company" or (rule is None and g.get("company")):
+        name = g.get("company") or g.get("last_name") or person
+    elif rule == "household":
+        name = f"{g.get('last_name')} Household"
+    else:
+        name = person or g.get("company")
+    return str(name)[:160] if name else None
+
+
+def account_rows(
+    golden: list[dict[str, Any]], accounts: list[dict[str, Any]] | None, client: CrmClient
+) -> list[PushRow]:
+    """Accounts from ``kore_dedup.golden_accounts`` when it exists, else derived from golden contacts
+    (one per ``account_key``, named by :func:`_account_name`)."""
+    if accounts is not None:
+        return [
+            _crm_owned_row(
+                "Account",
+                _values(a, ACCOUNT_COLUMNS),
+                str(a["account_key"]),
+                a.get("crm_account_id") or None,
+                client,
+                a.get("row_hash"),
+            )
+            for a in accounts
+        ]
+    out: list[PushRow] = []
+    seen: set[str] = set()
+    for g in sorted(golden, key=lambda r: (str(r.get("account_key")), str(r.get("contact_key")))):
+        key = g.get("account_key")
+        if not key or key in seen:
+            continue
+        seen.add(str(key))
+        values = _values(g, ACCOUNT_COLUMNS)
+        values["name"] = _account_name(g)
+        out.append(_crm_owned_row("Account", values, str(key), None, client, None))
+    return out
+
+
+def plan_rows(
+    rows: list[PushRow], state: dict[tuple[str, str], dict], entity: str, dry_run_available: set[tuple[str, str]]
+) -> tuple[list[PushRow], list[PushRow], list[tuple[PushRow, str]]]:
+    """Split rows into (to send, unchanged, waiting for a parent with the reason)."""
+    send, unchanged, waiting = [], [], []
+    for r in rows:
+        st = state.get((entity, r.key))
+        if st and st.get("status") == "synced" and st.get("row_hash") == r.row_hash:
+            unchanged.append(r)
+            continue
+        missing = [p for p in r.parents if not (state.get(p) or {}).get("crm_id") and p not in dry_run_available]
+        if missing:
+            waiting.append((r, f"parent {missing[0][0]} {missing[0][1]} is not in the CRM"))
+        else:
+            send.append(r)
+    return send, unchanged, waiting

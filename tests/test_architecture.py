@@ -108,7 +108,7 @@ def test_imports_follow_the_layers():
         ("kore.config", "orchestration.cli", False),  # up from the foundation
         ("kore.contracts.archtics", "kore.warehouse", False),  # contracts are pure definitions
         ("sandbox.crm_api", "kore.contracts.crm_names", True),
-        ("sandbox.crm_api", "crm_clients.clients", False),  # the sandbox never reuses the client
+        ("sandbox.crm_api", "crm_clients.dynamics", False),  # the sandbox never reuses the client
         ("orchestration.cli", "sandbox.generator", False),  # only the demo and sandbox commands may
         ("orchestration.demo", "sandbox.generator", True),
         ("dbt_project.scripts.generate_kore_app_models", "sandbox.kore_apps", False),

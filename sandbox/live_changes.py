@@ -8,12 +8,13 @@ Format of ``<sandbox_dir>/archtics_live/`` (read by :mod:`sandbox.archtics_api`)
   whose list changed; the API replaces those accounts' lists whole.
 * ``live_manifest.json`` — ``{"cutoff", "until", "rows": {dataset: n}, "changes": {kind: n}}``.
 
-Kinds of change (the steps of :func:`write_live_changes`, in order; the account and name changes are
-in :mod:`sandbox.live_accounts`): updated names/e-mails/addresses/phones, new accounts (some of them re-registrations
-of known people), new ticket purchases, returns ('R' rows), account merges (a note "Merged account
-<old> into <new>", the old account's tickets moved to the new account, the old account's names set
-``rec_status`` 'I'), an event moved to a new time and a new event; a few of each land exactly on the
-cutoff second (they are not in the export, which holds rows strictly before the cutoff).
+Kinds of change, in the order :func:`write_live_changes` makes them (the random draws follow this
+order): updated names/e-mails/addresses/phones and new sales reps, account merges (a note "Merged
+account <old> into <new>", the old account's tickets moved to the new account, the old account's
+names set ``rec_status`` 'I'), returns ('R' rows), new accounts (some of them re-registrations of
+known people), new ticket purchases, an event moved to a new time and a new event; a few of each
+land exactly on the cutoff second (they are not in the export, which holds rows strictly before the
+cutoff). The account and name changes are in :mod:`sandbox.live_accounts`.
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ Format of ``<sandbox_dir>/archtics_live/`` (read by :mod:`sandbox.archtics_api`)
 * ``live_manifest.json`` — ``{"cutoff", "until", "rows": {dataset: n}, "changes": {kind: n}}``.
 
 Kinds of change, in the order :func:`write_live_changes` makes them (the random draws follow this
-order): updated names/e-mails/addresses/phones and new sales reps, account merges (a note "Merged
-account <old> into <new>", the old account's tickets moved to the new account, the old account's
-names set ``rec_status`` 'I'), returns ('R' rows), new accounts (some of them re-registrations of
+order): updated names/e-mails/addresses/phones and new sales reps, account merges (a note
+"Merged account <old> into <new>", the old account's tickets moved to the new account, the old
+account's names set ``rec_status`` 'I'), returns ('R' rows), new accounts (some of them re-registrations of
 known people), new ticket purchases, an event moved to a new time and a new event; a few of each
 land exactly on the cutoff second (they are not in the export, which holds rows strictly before the
 cutoff). The account and name changes are in :mod:`sandbox.live_accounts`.

@@ -148,45 +148,64 @@ def generate(
         tickets = _write_tickets(ex, pop, cal, plan, np.random.default_rng([seed, 2]), cut, lam, progress)
         progress.advance(task)
         _write_manifest(ex, cutoff, seed, accounts)
-
-        # --- sandbox-only data -------------------------------------------------------------------
-        crm = crm_seed.write_crm_seed(pop, sandbox_dir / "crm_seed", np.random.default_rng([seed, 3]), cut, crm_share)
-        gt.writerows(crm.ground_truth)
-        live = live_changes.write_live_changes(
-            pop,
-            cal,
-            plan,
-            TicketBatch.concat(tickets.watched) if tickets.watched else None,
-            tickets.seats,
-            sandbox_dir / "archtics_live",
-            np.random.default_rng([seed, 4]),
-            cut,
-            ids={
-                "address": names.next_addr_id,
-                "email": names.next_email_id,
-                "note": NOTE_ID_START + n_notes + 1_000,
-                "order": tickets.next_order_no,
-            },
-            lam=lam,
-            export=names.export_subset,
+        crm, live = _write_sandbox_data(
+            sandbox_dir, seed, cut, crm_share, lam, pop, cal, plan, names, tickets, n_notes, gt
         )
-        gt.writerows(live.ground_truth)
         progress.advance(task)
 
-    counts, files = ex.counts, ex.files
+    ground_truth = names.ground_truth_rows + len(crm.ground_truth) + len(live.ground_truth)
     return {
         "accounts": int(accounts),
         "cutoff": cutoff,
         "seed": seed,
-        "rows": counts,
-        "rows_total": int(sum(counts.values())),
-        "files": len(files),
-        "bytes": int(sum(f["bytes"] for f in files)),
-        "ground_truth_rows": names.ground_truth_rows + len(crm.ground_truth) + len(live.ground_truth),
+        "rows": ex.counts,
+        "rows_total": int(sum(ex.counts.values())),
+        "files": len(ex.files),
+        "bytes": int(sum(f["bytes"] for f in ex.files)),
+        "ground_truth_rows": ground_truth,
         "crm_seed": crm.counts,
         "live_changes": live.counts,
         "seconds": round(time.perf_counter() - t0, 2),
     }
+
+
+def _write_sandbox_data(
+    sandbox_dir: Path,
+    seed: int,
+    cut: int,
+    crm_share: float,
+    lam: float,
+    pop: Population,
+    cal: Calendar,
+    plan: live_changes.ChangePlan,
+    names: _Names,
+    tickets: _Tickets,
+    n_notes: int,
+    gt,
+) -> tuple[crm_seed.CrmSeed, live_changes.LiveResult]:
+    """The sandbox-only data: the preexisting CRM data, then the changes after the cutoff (and their truth)."""
+    crm = crm_seed.write_crm_seed(pop, sandbox_dir / "crm_seed", np.random.default_rng([seed, 3]), cut, crm_share)
+    gt.writerows(crm.ground_truth)
+    live = live_changes.write_live_changes(
+        pop,
+        cal,
+        plan,
+        TicketBatch.concat(tickets.watched) if tickets.watched else None,
+        tickets.seats,
+        sandbox_dir / "archtics_live",
+        np.random.default_rng([seed, 4]),
+        cut,
+        ids={
+            "address": names.next_addr_id,
+            "email": names.next_email_id,
+            "note": NOTE_ID_START + n_notes + 1_000,
+            "order": tickets.next_order_no,
+        },
+        lam=lam,
+        export=names.export_subset,
+    )
+    gt.writerows(live.ground_truth)
+    return crm, live
 
 
 @dataclass

@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from sandbox.account_names import NameRows
 from sandbox.people import PERSONAL_DOMAINS, format_phone
-from sandbox.population import NameRows, Population
+from sandbox.population import Population
 from sandbox.ticketing import date_text, int_text, ts_text
 
 DAY = 86_400

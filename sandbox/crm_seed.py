@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sandbox.people import INDUSTRIES, PERSONAL_DOMAINS, STATES, format_phone
-from sandbox.population import Population, _email, work_email
+from sandbox.people import INDUSTRIES, PERSONAL_DOMAINS, STATES, email_address, format_phone, work_email
+from sandbox.population import Population
 
 DAY = 86_400
 
@@ -248,7 +248,7 @@ def _outdated(d: _SeedRecords, first: str, last: str, email, street: str, ci: in
     rng, pools = d.rng, d.pop.pools
     kind = rng.integers(0, 3)
     if kind == 0:
-        email = _email(
+        email = email_address(
             first,
             last,
             int(rng.integers(0, 999)),

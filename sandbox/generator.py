@@ -35,6 +35,7 @@ from rich.progress import Progress
 
 from kore.contracts.archtics import DATASETS, TS_FORMAT
 from sandbox import crm_seed, live_changes
+from sandbox.account_names import NameRows
 from sandbox.archtics_rows import (
     USERS,
     address_columns,
@@ -46,7 +47,7 @@ from sandbox.archtics_rows import (
 )
 from sandbox.csv_parts import PartWriter, as_text_table
 from sandbox.people import build_pools
-from sandbox.population import NameRows, Population, build_population
+from sandbox.population import Population, build_population
 from sandbox.ticketing import (
     Calendar,
     SeatAllocator,

@@ -13,11 +13,12 @@ import numpy as np
 import pyarrow as pa
 
 from kore.contracts.archtics import DATASETS
+from sandbox.account_names import NameRows
 from sandbox.archtics_rows import USERS, address_columns, cust_columns, email_columns, rep_columns
 from sandbox.csv_parts import as_text_table
 from sandbox.live_rows import arrow_cols, change_times, rows_of
-from sandbox.people import NICKNAMES, PERSONAL_DOMAINS, transpose_digits, typo
-from sandbox.population import NameRows, Population, _email, concat_persons, make_persons
+from sandbox.people import NICKNAMES, PERSONAL_DOMAINS, email_address, transpose_digits, typo
+from sandbox.population import Population, concat_persons, make_persons
 from sandbox.ticketing import ts_text
 
 
@@ -67,7 +68,7 @@ def _new_email(row: dict, emails: list[dict], email_id: int, rng: np.random.Gene
     """A new primary e-mail on ``row``; returns the account's complete new e-mail list."""
     acct, cn = row["acct_id"], row["cust_name_id"]
     style, dom = int(rng.integers(1, 10_000)), PERSONAL_DOMAINS[int(rng.integers(0, 10))]
-    new = _email(row["name_first"], row["name_last"] or "x", style, dom)
+    new = email_address(row["name_first"], row["name_last"] or "x", style, dom)
     row["email_addr"] = new
     lst = [dict(e) for e in emails]
     for e in lst:
@@ -183,7 +184,9 @@ def new_account_names(pop: Population, rng: np.random.Generator, new: NewAccount
         elif k == 2:
             cell[i] = transpose_digits(int(cell[i]), int(rng.integers(0, 10**6)))
         else:
-            email[i] = _email(first[i], last[i], int(rng.integers(1, 999)), PERSONAL_DOMAINS[int(rng.integers(0, 10))])
+            email[i] = email_address(
+                first[i], last[i], int(rng.integers(1, 999)), PERSONAL_DOMAINS[int(rng.integers(0, 10))]
+            )
     return NameRows(
         acct=new.acct_pos, person=person, primary=np.ones(n_new, bool), name_type=np.full(n_new, "I", dtype=object),
         first=first, mi=p.mi[person].copy(), last=last, company=np.full(n_new, None, dtype=object),

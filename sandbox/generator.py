@@ -48,15 +48,9 @@ from sandbox.archtics_rows import (
 from sandbox.csv_parts import PartWriter, as_text_table
 from sandbox.people import build_pools
 from sandbox.population import Population, build_population
-from sandbox.ticketing import (
-    Calendar,
-    SeatAllocator,
-    TicketBatch,
-    build_calendar,
-    epoch,
-    generate_orders,
-    ticket_columns,
-)
+from sandbox.season_calendar import Calendar, build_calendar
+from sandbox.text_values import epoch
+from sandbox.ticketing import SeatAllocator, TicketBatch, generate_orders, ticket_columns
 
 DEFAULT_CUTOFF = "2026-10-01 12:00:01"
 NAME_CHUNK = 100_000  # name rows per chunk (cust + child lists)

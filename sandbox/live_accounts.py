@@ -19,7 +19,7 @@ from sandbox.csv_parts import as_text_table
 from sandbox.live_rows import arrow_cols, change_times, rows_of
 from sandbox.people import NICKNAMES, PERSONAL_DOMAINS, email_address, transpose_digits, typo
 from sandbox.population import Population, concat_persons, make_persons
-from sandbox.ticketing import ts_text
+from sandbox.text_values import ts_text
 
 
 @dataclass

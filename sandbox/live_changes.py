@@ -32,7 +32,9 @@ from sandbox.csv_parts import gzip_csv_bytes
 from sandbox.live_accounts import add_new_accounts, change_reps, new_account_names, new_account_rows, update_names
 from sandbox.live_rows import DAY, WINDOW, arrow, arrow_cols, change_times, from_records, latest_per_key, rows_of
 from sandbox.population import Population
-from sandbox.ticketing import Calendar, SeatAllocator, TicketBatch, generate_orders, ticket_columns, ts_text
+from sandbox.season_calendar import Calendar
+from sandbox.text_values import ts_text
+from sandbox.ticketing import SeatAllocator, TicketBatch, generate_orders, ticket_columns
 
 
 @dataclass

@@ -1,31 +1,24 @@
-"""Seasons, events, plans and ticket rows of the sample Archtics data.
+"""Ticket rows of the sample Archtics data: orders of single events and plans, returns, seats.
 
 Tickets are the bulk of an export (about ten rows per account), so they are generated per chunk of
 accounts with numpy and turned into Arrow string columns without Python loops. Seats never collide:
 every seat "space" (single-event sales, and each plan) gets its own interleaved sections, and blocks
 are handed out in order within a space, so the ticket business key (event, section, row, seat,
-status, return time) is unique by construction.
+status, return time) is unique by construction. Seasons, events and plans are
+:mod:`sandbox.season_calendar`'s.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from kore.contracts.archtics import TS_FORMAT
+from sandbox.season_calendar import Calendar
+from sandbox.text_values import int_text, money_text, ts_text
 
-DAY = 86_400
-TEAM = "Kore City Kings"
-ARENA = "Kore Arena"
-OPPONENTS = ["Harbor City Hawks", "Riverside Rapids", "Northfield Wolves", "Lakeshore Lions", "Capital Comets",
-             "Summit Stars", "Bayview Bears", "Granite Giants", "Prairie Pumas", "Desert Dusters",
-             "Coastal Cougars", "Metro Mavericks", "Valley Vipers", "Iron Range Rams", "Pinecrest Pilots"]  # fmt: skip
-PLAN_TYPES = [("FS", "FULL", "Full Season"), ("HA", "HALFA", "Half Season A"), ("HB", "HALFB", "Half Season B"),
-              ("MP", "MINI10", "Mini Plan 10")]  # fmt: skip
 PRICE_CODES = np.array(["A", "B", "C", "D", "E"], dtype=object)
 PRICE_DESC = np.array(["Adult", "Senior", "Youth", "Military", "Group"], dtype=object)
 PRICE_CENTS = np.array([8_500, 6_500, 4_500, 6_000, 5_500])
@@ -35,172 +28,6 @@ DELIVERY = np.array(["Mobile", "Print at Home", "Will Call", "Mail"], dtype=obje
 RETURN_REASONS = np.array(["Customer request", "Duplicate order", "Event conflict", "Exchange"], dtype=object)
 SEATS_PER_ROW_BLOCKS = 4  # four blocks of 8 seats per row
 ROWS_PER_SECTION = 26
-
-
-def ts_text(seconds: np.ndarray) -> pa.Array:
-    """Epoch seconds -> 'YYYY-MM-DD HH:MM:SS' strings (nulls where seconds < 0)."""
-    arr = pa.array(np.asarray(seconds, dtype=np.int64), mask=np.asarray(seconds) < 0).cast(pa.timestamp("s"))
-    return pc.cast(arr, pa.string())  # Arrow renders timestamp[s] as TS_FORMAT, ~15x faster than strftime
-
-
-def date_text(seconds: np.ndarray) -> pa.Array:
-    arr = pa.array(np.asarray(seconds, dtype=np.int64), mask=np.asarray(seconds) < 0).cast(pa.timestamp("s"))
-    return pc.cast(pc.cast(arr, pa.date32()), pa.string())
-
-
-def money_text(cents: np.ndarray) -> pa.Array:
-    c = np.asarray(cents, dtype=np.int64)
-    d = pc.cast(pa.array(c // 100), pa.string())
-    r = pc.utf8_lpad(pc.cast(pa.array(c % 100), pa.string()), width=2, padding="0")
-    return pc.binary_join_element_wise(d, r, ".")
-
-
-def int_text(values: np.ndarray, null_below: int | None = None) -> pa.Array:
-    v = np.asarray(values, dtype=np.int64)
-    mask = v < null_below if null_below is not None else None
-    return pc.cast(pa.array(v, mask=mask), pa.string())
-
-
-def epoch(ts: str) -> int:
-    return int(datetime.strptime(ts, TS_FORMAT).replace(tzinfo=UTC).timestamp())
-
-
-@dataclass
-class Calendar:
-    """Seasons, events and plans (numpy arrays) plus their Archtics rows as text columns."""
-
-    season_id: np.ndarray
-    season_onsale: np.ndarray
-    season_end: np.ndarray
-    season_start_year: np.ndarray
-    event_id: np.ndarray  # single events
-    event_season: np.ndarray  # season position
-    event_ts: np.ndarray
-    event_name: np.ndarray
-    plan_id: np.ndarray
-    plan_season: np.ndarray
-    plan_kind: np.ndarray  # index into PLAN_TYPES
-    plan_name: np.ndarray
-    plan_events: list[np.ndarray]  # event positions per plan
-    evnt: dict[str, pa.Array]
-    events_in_plan: dict[str, pa.Array]
-    season: dict[str, pa.Array]
-    evnt_upd: np.ndarray  # change time per evnt row (events then plans)
-
-
-def build_calendar(rng: np.random.Generator, cutoff: int) -> Calendar:
-    """Six seasons ending with the one in progress at the cutoff; 41 home games and 4 plans each."""
-    cut_year = datetime.fromtimestamp(cutoff, UTC).year
-    cut_month = datetime.fromtimestamp(cutoff, UTC).month
-    current = cut_year if cut_month >= 7 else cut_year - 1
-    years = np.arange(current - 5, current + 1)
-    s_ids = 100 + (years - 2000)
-    onsale = np.array([epoch(f"{y}-03-01 10:00:00") for y in years])
-    end = np.array([epoch(f"{y + 1}-04-30 23:00:00") for y in years])
-    e_ids, e_season, e_ts, e_names, e_long, e_game = [], [], [], [], [], []
-    next_id = 1_001
-    for si, y in enumerate(years):
-        start = epoch(f"{y}-10-08 19:30:00")
-        gaps = np.sort(rng.choice(np.arange(0, 180), 41, replace=False))
-        for g, d in enumerate(gaps):
-            e_ids.append(next_id)
-            next_id += 1
-            e_season.append(si)
-            e_ts.append(start + int(d) * DAY)
-            e_names.append(f"{str(y)[2:]}KCK{g + 1:02d}")
-            e_long.append(f"{TEAM} vs. {OPPONENTS[(g + si) % len(OPPONENTS)]}")
-            e_game.append(g + 1)
-    e_ids_a, e_season_a, e_ts_a = np.array(e_ids), np.array(e_season), np.array(e_ts)
-    p_ids, p_season, p_kind, p_names, p_events = [], [], [], [], []
-    next_plan = 9_001
-    for si, y in enumerate(years):
-        ev = np.flatnonzero(e_season_a == si)
-        members = [ev, ev[0::2], ev[1::2], np.sort(rng.choice(ev, 10, replace=False))]
-        for k, m in enumerate(members):
-            p_ids.append(next_plan)
-            next_plan += 1
-            p_season.append(si)
-            p_kind.append(k)
-            p_names.append(f"{str(y)[2:]}{PLAN_TYPES[k][1]}")
-            p_events.append(m)
-    p_ids_a, p_season_a = np.array(p_ids), np.array(p_season)
-
-    # evnt rows: events then plans
-    n_e, n_p = len(e_ids), len(p_ids)
-    ev_add = onsale[e_season_a] - 30 * DAY
-    pl_add = onsale[p_season_a] - 45 * DAY
-    add = np.concatenate([ev_add, pl_add])
-    upd = add + rng.integers(0, 25 * DAY, n_e + n_p)
-    upd = np.minimum(upd, cutoff - 1)
-    plan_first = np.array([e_ts_a[m].min() for m in p_events])
-    ev_date = np.concatenate([e_ts_a, plan_first])
-    season_name = np.array([f"{y}-{str(y + 1)[2:]} {TEAM}" for y in years], dtype=object)
-    all_season = np.concatenate([e_season_a, p_season_a])
-    weekday = pc.strftime(pa.array(ev_date).cast(pa.timestamp("s")), format="%A")
-    evnt = {
-        "event_id": int_text(np.concatenate([e_ids_a, p_ids_a])),
-        "event_name": pa.array(e_names + p_names),
-        "event_name_long": pa.array(
-            e_long + [f"{season_name[s]} {PLAN_TYPES[k][2]}" for s, k in zip(p_season, p_kind, strict=True)]
-        ),
-        "event_date": ts_text(ev_date),
-        "event_time": pa.array(["7:30 PM"] * (n_e + n_p)),
-        "event_day": weekday,
-        "team": pa.array([TEAM] * (n_e + n_p)),
-        "plan": pa.array(["N"] * n_e + ["Y"] * n_p),
-        "plan_type": pa.array([None] * n_e + [PLAN_TYPES[k][0] for k in p_kind]),
-        "plan_abv": pa.array([None] * n_e + [PLAN_TYPES[k][1] for k in p_kind]),
-        "season_id": int_text(s_ids[all_season]),
-        "season_name": pa.array(season_name[all_season]),
-        "total_events": pa.array(["1"] * n_e + [str(len(m)) for m in p_events]),
-        "arena_name": pa.array([ARENA] * (n_e + n_p)),
-        "event_type": pa.array(["Game"] * n_e + ["Plan"] * n_p),
-        "major_category": pa.array(["SPORTS"] * (n_e + n_p)),
-        "minor_category": pa.array(["BASKETBALL"] * (n_e + n_p)),
-        "enabled": pa.array(["Y"] * (n_e + n_p)),
-        "add_date": ts_text(add),
-        "upd_date": ts_text(upd),
-        "upd_user": pa.array(["archtics"] * (n_e + n_p)),
-    }
-    eip_rows = []
-    for pi, m in enumerate(p_events):
-        for g, e in enumerate(m):
-            eip_rows.append((pi, e, g + 1))
-    pi_a = np.array([r[0] for r in eip_rows])
-    ei_a = np.array([r[1] for r in eip_rows])
-    events_in_plan = {
-        "plan_group_id": int_text(np.array(p_kind)[pi_a] + 1),
-        "plan_group_name": pa.array([PLAN_TYPES[p_kind[i]][2] for i in pi_a]),
-        "plan_event_id": int_text(p_ids_a[pi_a]),
-        "plan_event_name": pa.array([p_names[i] for i in pi_a]),
-        "plan_total_events": pa.array([str(len(p_events[i])) for i in pi_a]),
-        "plan_type": pa.array([PLAN_TYPES[p_kind[i]][0] for i in pi_a]),
-        "event_id": int_text(e_ids_a[ei_a]),
-        "event_name": pa.array([e_names[i] for i in ei_a]),
-        "event_date": ts_text(e_ts_a[ei_a]),
-        "event_time": pa.array(["7:30 PM"] * len(ei_a)),
-        "team": pa.array([TEAM] * len(ei_a)),
-        "game_number": int_text(np.array([r[2] for r in eip_rows])),
-        "total_events": pa.array(["1"] * len(ei_a)),
-        "tm_event_name": pa.array([e_names[i] for i in ei_a]),
-        "child_is_plan": pa.array(["N"] * len(ei_a)),
-        "season_id": int_text(s_ids[p_season_a[pi_a]]),
-    }
-    s_add = onsale - 60 * DAY
-    season = {
-        "season_id": int_text(s_ids),
-        "name": pa.array(season_name),
-        "season_year": int_text(years),
-        "arena_id": pa.array(["1"] * len(years)),
-        "manifest_id": int_text(500 + np.arange(len(years))),
-        "org_id": pa.array(["1"] * len(years)),
-        "add_datetime": ts_text(s_add),
-        "upd_datetime": ts_text(np.minimum(s_add + 10 * DAY, cutoff - 1)),
-    }
-    return Calendar(
-        s_ids, onsale, end, years, e_ids_a, e_season_a, e_ts_a, np.array(e_names, dtype=object), p_ids_a,
-        p_season_a, np.array(p_kind), np.array(p_names, dtype=object), p_events, evnt, events_in_plan, season, upd,
-    )  # fmt: skip
 
 
 class SeatAllocator:

@@ -58,7 +58,42 @@ def build_calendar(rng: np.random.Generator, cutoff: int) -> Calendar:
     s_ids = 100 + (years - 2000)
     onsale = np.array([epoch(f"{y}-03-01 10:00:00") for y in years])
     end = np.array([epoch(f"{y + 1}-04-30 23:00:00") for y in years])
-    e_ids, e_season, e_ts, e_names, e_long, e_game = [], [], [], [], [], []
+    ev = _games(rng, years)
+    pl = _plans(rng, years, ev.season)
+    season_name = np.array([f"{y}-{str(y + 1)[2:]} {TEAM}" for y in years], dtype=object)
+    evnt, upd = _evnt_columns(rng, cutoff, s_ids, onsale, season_name, ev, pl)
+    return Calendar(
+        s_ids, onsale, end, years, ev.ids, ev.season, ev.ts, np.array(ev.names, dtype=object), pl.ids,
+        pl.season, np.array(pl.kind), np.array(pl.names, dtype=object), pl.events, evnt,
+        _events_in_plan_columns(s_ids, ev, pl), _season_columns(cutoff, years, s_ids, onsale, season_name), upd,
+    )  # fmt: skip
+
+
+@dataclass
+class _Games:
+    """The single events (home games) of every season, in order."""
+
+    ids: np.ndarray
+    season: np.ndarray  # season position
+    ts: np.ndarray
+    names: list[str]
+    long_names: list[str]
+
+
+@dataclass
+class _Plans:
+    """The four plans of every season and the event positions each holds."""
+
+    ids: np.ndarray
+    season: np.ndarray  # season position
+    kind: list[int]  # index into PLAN_TYPES
+    names: list[str]
+    events: list[np.ndarray]
+
+
+def _games(rng: np.random.Generator, years: np.ndarray) -> _Games:
+    """41 home games per season from October 8th, on random days within 180 days."""
+    e_ids, e_season, e_ts, e_names, e_long = [], [], [], [], []
     next_id = 1_001
     for si, y in enumerate(years):
         start = epoch(f"{y}-10-08 19:30:00")
@@ -70,8 +105,11 @@ def build_calendar(rng: np.random.Generator, cutoff: int) -> Calendar:
             e_ts.append(start + int(d) * DAY)
             e_names.append(f"{str(y)[2:]}KCK{g + 1:02d}")
             e_long.append(f"{TEAM} vs. {OPPONENTS[(g + si) % len(OPPONENTS)]}")
-            e_game.append(g + 1)
-    e_ids_a, e_season_a, e_ts_a = np.array(e_ids), np.array(e_season), np.array(e_ts)
+    return _Games(np.array(e_ids), np.array(e_season), np.array(e_ts), e_names, e_long)
+
+
+def _plans(rng: np.random.Generator, years: np.ndarray, e_season_a: np.ndarray) -> _Plans:
+    """Per season: full season, the odd and the even games, and ten random games (the mini plan)."""
     p_ids, p_season, p_kind, p_names, p_events = [], [], [], [], []
     next_plan = 9_001
     for si, y in enumerate(years):
@@ -84,10 +122,22 @@ def build_calendar(rng: np.random.Generator, cutoff: int) -> Calendar:
             p_kind.append(k)
             p_names.append(f"{str(y)[2:]}{PLAN_TYPES[k][1]}")
             p_events.append(m)
-    p_ids_a, p_season_a = np.array(p_ids), np.array(p_season)
+    return _Plans(np.array(p_ids), np.array(p_season), p_kind, p_names, p_events)
 
-    # evnt rows: events then plans
-    n_e, n_p = len(e_ids), len(p_ids)
+
+def _evnt_columns(
+    rng: np.random.Generator,
+    cutoff: int,
+    s_ids: np.ndarray,
+    onsale: np.ndarray,
+    season_name: np.ndarray,
+    ev: _Games,
+    pl: _Plans,
+) -> tuple[dict[str, pa.Array], np.ndarray]:
+    """evnt rows: events then plans; returns the columns and each row's change time."""
+    e_ids_a, e_season_a, e_ts_a, e_names, e_long = ev.ids, ev.season, ev.ts, ev.names, ev.long_names
+    p_ids_a, p_season_a, p_kind, p_names, p_events = pl.ids, pl.season, pl.kind, pl.names, pl.events
+    n_e, n_p = len(e_ids_a), len(p_ids_a)
     ev_add = onsale[e_season_a] - 30 * DAY
     pl_add = onsale[p_season_a] - 45 * DAY
     add = np.concatenate([ev_add, pl_add])
@@ -95,14 +145,13 @@ def build_calendar(rng: np.random.Generator, cutoff: int) -> Calendar:
     upd = np.minimum(upd, cutoff - 1)
     plan_first = np.array([e_ts_a[m].min() for m in p_events])
     ev_date = np.concatenate([e_ts_a, plan_first])
-    season_name = np.array([f"{y}-{str(y + 1)[2:]} {TEAM}" for y in years], dtype=object)
     all_season = np.concatenate([e_season_a, p_season_a])
     weekday = pc.strftime(pa.array(ev_date).cast(pa.timestamp("s")), format="%A")
     evnt = {
         "event_id": int_text(np.concatenate([e_ids_a, p_ids_a])),
         "event_name": pa.array(e_names + p_names),
         "event_name_long": pa.array(
-            e_long + [f"{season_name[s]} {PLAN_TYPES[k][2]}" for s, k in zip(p_season, p_kind, strict=True)]
+            e_long + [f"{season_name[s]} {PLAN_TYPES[k][2]}" for s, k in zip(p_season_a, p_kind, strict=True)]
         ),
         "event_date": ts_text(ev_date),
         "event_time": pa.array(["7:30 PM"] * (n_e + n_p)),
@@ -123,13 +172,20 @@ def build_calendar(rng: np.random.Generator, cutoff: int) -> Calendar:
         "upd_date": ts_text(upd),
         "upd_user": pa.array(["archtics"] * (n_e + n_p)),
     }
+    return evnt, upd
+
+
+def _events_in_plan_columns(s_ids: np.ndarray, ev: _Games, pl: _Plans) -> dict[str, pa.Array]:
+    """events_in_plan rows: every event of every plan, with its game number in the plan."""
+    e_ids_a, e_ts_a, e_names = ev.ids, ev.ts, ev.names
+    p_ids_a, p_season_a, p_kind, p_names, p_events = pl.ids, pl.season, pl.kind, pl.names, pl.events
     eip_rows = []
     for pi, m in enumerate(p_events):
         for g, e in enumerate(m):
             eip_rows.append((pi, e, g + 1))
     pi_a = np.array([r[0] for r in eip_rows])
     ei_a = np.array([r[1] for r in eip_rows])
-    events_in_plan = {
+    return {
         "plan_group_id": int_text(np.array(p_kind)[pi_a] + 1),
         "plan_group_name": pa.array([PLAN_TYPES[p_kind[i]][2] for i in pi_a]),
         "plan_event_id": int_text(p_ids_a[pi_a]),
@@ -147,8 +203,14 @@ def build_calendar(rng: np.random.Generator, cutoff: int) -> Calendar:
         "child_is_plan": pa.array(["N"] * len(ei_a)),
         "season_id": int_text(s_ids[p_season_a[pi_a]]),
     }
+
+
+def _season_columns(
+    cutoff: int, years: np.ndarray, s_ids: np.ndarray, onsale: np.ndarray, season_name: np.ndarray
+) -> dict[str, pa.Array]:
+    """season rows."""
     s_add = onsale - 60 * DAY
-    season = {
+    return {
         "season_id": int_text(s_ids),
         "name": pa.array(season_name),
         "season_year": int_text(years),
@@ -158,7 +220,3 @@ def build_calendar(rng: np.random.Generator, cutoff: int) -> Calendar:
         "add_datetime": ts_text(s_add),
         "upd_datetime": ts_text(np.minimum(s_add + 10 * DAY, cutoff - 1)),
     }
-    return Calendar(
-        s_ids, onsale, end, years, e_ids_a, e_season_a, e_ts_a, np.array(e_names, dtype=object), p_ids_a,
-        p_season_a, np.array(p_kind), np.array(p_names, dtype=object), p_events, evnt, events_in_plan, season, upd,
-    )  # fmt: skip

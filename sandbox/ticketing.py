@@ -124,29 +124,51 @@ def generate_orders(
 
     Single-event orders give one row (plus a later 'R' row when returned); plan orders give a
     plan-level row (event_id = plan_event_id) and, for mini plans, usually the per-event rows.
+    The steps draw from ``rng`` in a fixed order, so the rows for a seed never change.
     """
     n_orders = rng.poisson(lam, len(acct_id))
     oa = np.repeat(np.arange(len(acct_id)), n_orders)
     n = len(oa)
     if n == 0:
         return TicketBatch.concat([_empty_batch()])
-    kind = rng.choice(5, n, p=[0.70, 0.06, 0.06, 0.06, 0.12])  # 0 single, 1..4 plan kinds FS,HA,HB,MP
+    kind, season, t = _order_times(rng, cal, acct_add[oa], t_lo, t_hi)
+    single = kind == 0
+    ev = _single_events(rng, cal, single, season, t)
+    plan = np.full(n, -1)
+    pk = ~single
+    plan[pk] = season[pk] * 4 + (kind[pk] - 1)
+    orders = _order_details(rng, seats, acct_id[oa], acct_rep_id[oa], acct_is_comp[oa], single, ev, plan, order_start)
+    return TicketBatch.concat(_ticket_rows(rng, cal, orders, kind, ev, plan, t, t_hi, return_rate))
+
+
+def _order_times(
+    rng: np.random.Generator, cal: Calendar, add: np.ndarray, t_lo: int, t_hi: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each order's kind (0 single, 1..4 plan kinds FS,HA,HB,MP), season (recent ones likelier) and time.
+
+    The time is after the account's creation and the season's on-sale date, within [t_lo, t_hi)."""
+    n = len(add)
+    kind = rng.choice(5, n, p=[0.70, 0.06, 0.06, 0.06, 0.12])
     n_seasons = len(cal.season_id)
     w = np.arange(1, n_seasons + 1, dtype=float) ** 1.5
     season = rng.choice(n_seasons, n, p=w / w.sum())
-    lo = np.maximum(np.maximum(acct_add[oa], cal.season_onsale[season]), t_lo)
+    lo = np.maximum(np.maximum(add, cal.season_onsale[season]), t_lo)
     hi = np.minimum(cal.season_end[season], t_hi)
     bad = lo >= hi
     valid_seasons = np.flatnonzero(cal.season_onsale < t_hi)
     season[bad] = valid_seasons[-1]
-    lo = np.maximum(np.maximum(acct_add[oa], cal.season_onsale[season]), t_lo)
+    lo = np.maximum(np.maximum(add, cal.season_onsale[season]), t_lo)
     hi = np.maximum(np.minimum(cal.season_end[season], t_hi), lo + 1)
     t = lo + ((hi - lo) * rng.random(n)).astype(np.int64)
+    return kind, season, t
 
-    # single events: an event of the season not yet played at purchase time
-    single = kind == 0
-    ev = np.full(n, -1)
-    for s in range(n_seasons):
+
+def _single_events(
+    rng: np.random.Generator, cal: Calendar, single: np.ndarray, season: np.ndarray, t: np.ndarray
+) -> np.ndarray:
+    """Single events: an event of the season not yet played at purchase time (-1 for plan orders)."""
+    ev = np.full(len(single), -1)
+    for s in range(len(cal.season_id)):
         m = single & (season == s)
         if not m.any():
             continue
@@ -155,9 +177,53 @@ def generate_orders(
         first_ok = np.minimum(first_ok, len(evs) - 1)
         pick = first_ok + (rng.random(m.sum()) * (len(evs) - first_ok)).astype(np.int64)
         ev[m] = evs[np.minimum(pick, len(evs) - 1)]
-    plan = np.full(n, -1)
-    pk = ~single
-    plan[pk] = season[pk] * 4 + (kind[pk] - 1)
+    return ev
+
+
+@dataclass
+class _Orders:
+    """Per order: who bought, where they sit and what they paid (arrays of equal length)."""
+
+    acct_id: np.ndarray
+    section: np.ndarray
+    row: np.ndarray
+    seat: np.ndarray
+    num_seats: np.ndarray
+    order_num: np.ndarray
+    price_idx: np.ndarray
+    class_idx: np.ndarray
+    unit: np.ndarray
+    comp: np.ndarray
+    sell: np.ndarray
+    deliv: np.ndarray
+    renewal: np.ndarray
+    rep: np.ndarray
+
+    def rows(self, idx, event_pos, plan_pos, status, add_ts, ret_ts, seq) -> TicketBatch:
+        """Ticket rows of the orders ``idx``."""
+        return TicketBatch(
+            acct_id=self.acct_id[idx], event_pos=event_pos, plan_pos=plan_pos, section=self.section[idx],
+            row=self.row[idx], seat=self.seat[idx], num_seats=self.num_seats[idx], status=status,
+            order_num=self.order_num[idx], line_seq=seq, price_idx=self.price_idx[idx],
+            class_idx=self.class_idx[idx], unit_cents=self.unit[idx], add_ts=add_ts,
+            upd_ts=np.maximum(add_ts, ret_ts), return_ts=ret_ts, rep_id=self.rep[idx], comp=self.comp[idx],
+            sell_loc=self.sell[idx], delivery=self.deliv[idx], renewal=self.renewal[idx],
+        )  # fmt: skip
+
+
+def _order_details(
+    rng: np.random.Generator,
+    seats: SeatAllocator,
+    acct_id: np.ndarray,
+    rep: np.ndarray,
+    acct_is_comp: np.ndarray,
+    single: np.ndarray,
+    ev: np.ndarray,
+    plan: np.ndarray,
+    order_start: int,
+) -> _Orders:
+    """Seats (allocated per event or plan), price code and class, comp, sales channel, renewal."""
+    n = len(single)
     num_seats = np.minimum(rng.geometric(0.45, n) + 1, 8)
     price_idx = rng.choice(5, n, p=[0.6, 0.12, 0.15, 0.05, 0.08])
     class_idx = rng.choice(4, n, p=[0.5, 0.35, 0.12, 0.03])
@@ -167,25 +233,31 @@ def generate_orders(
     key = np.where(single, ev, 0)
     section, row, seat = seats.allocate(space, key)
     order_num = order_start + np.arange(n)
-    comp = acct_is_comp[oa] | (rng.random(n) < 0.02)
+    comp = acct_is_comp | (rng.random(n) < 0.02)
     sell = rng.integers(0, len(SELL_LOC), n)
     deliv = rng.integers(0, len(DELIVERY), n)
     renewal = (~single) & (rng.random(n) < 0.6)
-    rep = acct_rep_id[oa]
+    return _Orders(
+        acct_id, section, row, seat, num_seats, order_num, price_idx, class_idx, unit, comp, sell, deliv, renewal, rep
+    )
 
-    def batch(idx, event_pos, plan_pos, status, add_ts, ret_ts, seq):
-        return TicketBatch(
-            acct_id=acct_id[oa[idx]], event_pos=event_pos, plan_pos=plan_pos, section=section[idx], row=row[idx],
-            seat=seat[idx], num_seats=num_seats[idx], status=status, order_num=order_num[idx], line_seq=seq,
-            price_idx=price_idx[idx], class_idx=class_idx[idx], unit_cents=unit[idx], add_ts=add_ts,
-            upd_ts=np.maximum(add_ts, ret_ts), return_ts=ret_ts, rep_id=rep[idx], comp=comp[idx],
-            sell_loc=sell[idx], delivery=deliv[idx], renewal=renewal[idx],
-        )  # fmt: skip
 
+def _ticket_rows(
+    rng: np.random.Generator,
+    cal: Calendar,
+    o: _Orders,
+    kind: np.ndarray,
+    ev: np.ndarray,
+    plan: np.ndarray,
+    t: np.ndarray,
+    t_hi: int,
+    return_rate: float,
+) -> list[TicketBatch]:
+    """Single-event rows, their returns, plan-level rows, and the per-event rows of most mini plans."""
     parts = []
-    si = np.flatnonzero(single)
+    si = np.flatnonzero(kind == 0)
     parts.append(
-        batch(
+        o.rows(
             si,
             ev[si],
             np.full(len(si), -1),
@@ -202,13 +274,13 @@ def generate_orders(
     rts = t[ri] + ((ret_hi[can] - t[ri]) * rng.random(len(ri))).astype(np.int64) + 1
     rts = np.minimum(rts, ret_hi[can])
     parts.append(
-        batch(
+        o.rows(
             ri, ev[ri], np.full(len(ri), -1), np.full(len(ri), "R", dtype=object), rts, rts, np.ones(len(ri), np.int64)
         )
     )
-    pi = np.flatnonzero(pk)
+    pi = np.flatnonzero(kind != 0)
     parts.append(
-        batch(
+        o.rows(
             pi,
             np.full(len(pi), -1),
             plan[pi],
@@ -226,7 +298,7 @@ def generate_orders(
         evs = np.concatenate([cal.plan_events[p] for p in plan[mp]])
         seq = np.concatenate([np.arange(2, s + 2) for s in sizes])
         parts.append(
-            batch(
+            o.rows(
                 rep_idx,
                 evs,
                 plan[rep_idx],
@@ -236,7 +308,7 @@ def generate_orders(
                 seq,
             )
         )
-    return TicketBatch.concat(parts)
+    return parts
 
 
 def _empty_batch() -> TicketBatch:

@@ -270,13 +270,10 @@ class CrmSandbox:
         return self.store.all_records(spec)
 
 
-def main(argv: list[str]) -> int:
-    """``python -m sandbox.crm_api <sandbox_dir> <dynamics|salesforce> [port]``: serve until Ctrl-C."""
-    if len(argv) < 2:
-        print(main.__doc__)
-        return 2
-    sb = CrmSandbox(Path(argv[0]), argv[1], port=int(argv[2]) if len(argv) > 2 else 0).start()
-    print(f"sandbox CRM ({argv[1]}) at {sb.url}; credentials in {sb.sandbox_dir}/crm_{argv[1]}_credentials.json")
+def serve(sandbox_dir: Path, flavor: str = "dynamics", port: int = 0, host: str = "127.0.0.1") -> None:
+    """Run the sandbox CRM until interrupted (``kore sandbox serve crm``)."""
+    sb = CrmSandbox(Path(sandbox_dir), flavor, host=host, port=port).start()
+    print(f"sandbox CRM ({flavor}) at {sb.url}; credentials in {sb.sandbox_dir}/crm_{flavor}_credentials.json")
     try:
         while True:
             time.sleep(3600)
@@ -284,6 +281,14 @@ def main(argv: list[str]) -> int:
         pass
     finally:
         sb.stop()
+
+
+def main(argv: list[str]) -> int:
+    """``python -m sandbox.crm_api <sandbox_dir> <dynamics|salesforce> [port]``: serve until Ctrl-C."""
+    if len(argv) < 2:
+        print(main.__doc__)
+        return 2
+    serve(Path(argv[0]), argv[1], port=int(argv[2]) if len(argv) > 2 else 0)
     return 0
 
 

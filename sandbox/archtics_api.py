@@ -26,8 +26,8 @@ Faults (``faults=`` argument or ``POST /admin/faults``), applied to ``/v1/`` req
 carries ``Retry-After``; "drop" sends the headers and part of the body, then closes the socket.
 
 The live state is the export plus ``<sandbox_dir>/archtics_live/`` (see :mod:`sandbox.live_changes`).
-Credentials: ``KORE_ARCHTICS_CLIENT_ID`` / ``KORE_ARCHTICS_CLIENT_SECRET`` if set, else generated
-per instance. They are never logged; :func:`serve` writes them to
+Credentials: ``KORE_ARCHTICS_CLIENT_ID`` / ``KORE_ARCHTICS_CLIENT_SECRET`` if set (see
+:mod:`sandbox.config`), else generated per instance. They are never logged; :func:`serve` writes them to
 ``<sandbox_dir>/archtics_api_credentials.json`` (mode 0600).
 """
 
@@ -50,6 +50,7 @@ from urllib.parse import parse_qs, urlparse
 
 from kore.contracts.archtics import DATASETS
 from sandbox.archtics_state import ArchticsState
+from sandbox.config import sandbox_settings
 from sandbox.loopback import require_loopback
 
 DEFAULT_PAGE_SIZE = 1000
@@ -362,8 +363,9 @@ class ArchticsSandbox:
         self.token_ttl = token_ttl
         self.show_progress = show_progress
         self.faults = FaultPlan(faults)
-        self.client_id = os.environ.get("KORE_ARCHTICS_CLIENT_ID") or "kore-sandbox-" + secrets.token_hex(4)
-        self.client_secret = os.environ.get("KORE_ARCHTICS_CLIENT_SECRET") or secrets.token_urlsafe(24)
+        cfg = sandbox_settings()
+        self.client_id = cfg.archtics_client_id or "kore-sandbox-" + secrets.token_hex(4)
+        self.client_secret = cfg.archtics_client_secret or secrets.token_urlsafe(24)
         self._tokens: dict[str, float] = {}
         self._tok_lock = threading.Lock()
         self._server: _Server | None = None

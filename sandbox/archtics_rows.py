@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from sandbox.account_names import NameRows
 from sandbox.people import PERSONAL_DOMAINS, format_phone
-from sandbox.population import NameRows, Population
-from sandbox.ticketing import date_text, int_text, ts_text
+from sandbox.population import Population
+from sandbox.text_values import date_text, int_text, ts_text
 
 DAY = 86_400
 USERS = np.array(["jsmith", "mgarcia", "akhan", "tnguyen", "lrossi", "bwilliams", "archtics", "web"], dtype=object)

@@ -22,9 +22,9 @@ import duckdb
 from rich.progress import Progress
 
 from kore.contracts.archtics import DATASETS, Dataset
+from sandbox.config import sandbox_settings
 
 CACHE_FORMAT = 4
-MEMORY_LIMIT = os.environ.get("KORE_SANDBOX_DUCKDB_MEMORY", "2GB")
 
 
 def _q(name: str) -> str:
@@ -67,7 +67,10 @@ def build_state(export_dir: Path, live_dir: Path, db_path: Path, show_progress: 
     tmp = db_path.with_suffix(f".tmp{os.getpid()}.{threading.get_ident()}")
     tmp.unlink(missing_ok=True)
     # a bounded memory limit (the machine is shared): big sorts spill to the cache folder instead
-    con = duckdb.connect(str(tmp), config={"memory_limit": MEMORY_LIMIT, "temp_directory": str(db_path.parent / "tmp")})
+    con = duckdb.connect(
+        str(tmp),
+        config={"memory_limit": sandbox_settings().duckdb_memory, "temp_directory": str(db_path.parent / "tmp")},
+    )
     try:
         con.execute("set enable_progress_bar=false")
         con.execute("set preserve_insertion_order=true")
@@ -144,7 +147,9 @@ class ArchticsState:
         self.db_path = cache_dir / f"{self.version}.duckdb"
         if not self.db_path.exists():
             build_state(export_dir, live_dir, self.db_path, show_progress)
-        self.con = duckdb.connect(str(self.db_path), read_only=True, config={"memory_limit": MEMORY_LIMIT})
+        self.con = duckdb.connect(
+            str(self.db_path), read_only=True, config={"memory_limit": sandbox_settings().duckdb_memory}
+        )
         self.cutoff = self.con.execute("select cutoff from _meta").fetchone()[0]
 
     def close(self) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import json
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from rich.progress import Progress
 
 from kore.contracts.archtics import DATASETS, TS_FORMAT
 from sandbox import crm_seed, live_changes
+from sandbox.account_names import NameRows
 from sandbox.archtics_rows import (
     USERS,
     address_columns,
@@ -45,13 +47,16 @@ from sandbox.archtics_rows import (
 )
 from sandbox.csv_parts import PartWriter, as_text_table
 from sandbox.people import build_pools
-from sandbox.population import NameRows, Population, build_population
-from sandbox.ticketing import SeatAllocator, TicketBatch, build_calendar, epoch, generate_orders, ticket_columns
+from sandbox.population import Population, build_population
+from sandbox.season_calendar import Calendar, build_calendar
+from sandbox.text_values import epoch
+from sandbox.ticketing import SeatAllocator, TicketBatch, generate_orders, ticket_columns
 
 DEFAULT_CUTOFF = "2026-10-01 12:00:01"
 NAME_CHUNK = 100_000  # name rows per chunk (cust + child lists)
 ACCOUNT_CHUNK = 25_000  # accounts per ticket chunk
 TICKET_ORDER_ROWS = 1.75  # mean ticket rows per order (see ticketing.generate_orders)
+NOTE_ID_START = 40_000_001
 
 
 def _table(dataset: str, cols: dict[str, object]) -> pa.Table:
@@ -101,7 +106,10 @@ def generate(
     """Generate the sample export and sandbox data; returns counts per dataset for the run record.
 
     ``malformed_rows`` > 0 appends that many broken lines (wrong field count, non-numeric acct_id)
-    to the first part of cust and of ticket, as a real export has; they are not in the ground truth."""
+    to the first part of cust and of ticket, as a real export has; they are not in the ground truth.
+
+    The steps run in a fixed order, each with its own random generator (``[seed, k]``) or the shared
+    one in sequence, so the output for a seed never changes."""
     t0 = time.perf_counter()
     out_dir, sandbox_dir = Path(out_dir), Path(sandbox_dir) if sandbox_dir else Path(out_dir).parent / "sandbox"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -113,174 +121,263 @@ def generate(
     pop = build_population(rng, pools, accounts, cut)
     cal = build_calendar(rng, cut)
     plan = live_changes.plan_changes(pop, rng, change_rate)
-    files: list[dict] = []
-    counts: dict[str, int] = {}
+    ex = _ExportFiles(out_dir, part_rows, malformed_rows)
+    lam = tickets_per_account / TICKET_ORDER_ROWS
 
-    with Progress(disable=not show_progress, transient=True) as progress:
+    with (
+        Progress(disable=not show_progress, transient=True) as progress,
+        open(sandbox_dir / "ground_truth.csv", "w", newline="") as gt_file,
+    ):
         task = progress.add_task("sample export", total=10)
-        # --- cust and its child lists, per chunk of names (keeps Python objects few) -------------
-        nrng = np.random.default_rng([seed, 1])
-        writers = {
-            d: PartWriter(out_dir, d, DATASETS[d].columns, part_rows, malformed=_malformed_lines(d, malformed_rows))
-            for d in ("cust", "cust_address", "cust_email")
-        }
-        watch = pa.array([str(a) for a in plan.watch_cust_acct_ids])
-        kept: dict[str, list[pa.Table]] = {d: [] for d in writers}
-        next_addr_id, next_email_id = 20_000_001, 30_000_001
-        gt_file = open(sandbox_dir / "ground_truth.csv", "w", newline="")  # noqa: SIM115 - closed below
         gt = csv.writer(gt_file)
         gt.writerow(["record_id", "source", "person_id", "household_id", "scenario", "origin"])
-        gt_rows = 0
-        for s in range(0, len(pop.names), NAME_CHUNK):
-            rows = pop.names.slice(s, s + NAME_CHUNK)
-            add, upd = name_timestamps(pop, rows, nrng, cut)
-            cust = cust_columns(pop, rows, add, upd, nrng)
-            tables = {"cust": _table("cust", cust)}
-            cust["acct_id"] = tables["cust"].column("acct_id").combine_chunks()
-            addr, next_addr_id = address_columns(pop, rows, cust, nrng, next_addr_id)
-            tables["cust_address"] = _table("cust_address", addr)
-            em, next_email_id = email_columns(rows, cust, nrng, next_email_id)
-            tables["cust_email"] = _table("cust_email", em)
-            for d, t in tables.items():
-                writers[d].add(t)
-                kept[d].append(t.filter(pc.is_in(t.column("acct_id"), value_set=watch)))
-            batch = ground_truth_rows(pop, rows)
-            gt.writerows(batch)
-            gt_rows += len(batch)
-            del cust, addr, em, tables
-        for d, w in writers.items():
-            files += w.close()
-            counts[d] = sum(f["rows"] for f in w.files)
-        export_subset = {d: pa.concat_tables(t) for d, t in kept.items()}
+        nrng = np.random.default_rng([seed, 1])
+        names = _write_names(ex, pop, plan, nrng, cut, gt)
         progress.advance(task, 3)
-        has_rep = np.flatnonzero(pop.acct_rep >= 0)
-        svc = has_rep[nrng.random(len(has_rep)) < 0.3]
-        svc_rep = pop.rep_accounts[(np.searchsorted(pop.rep_accounts, pop.acct_rep[svc]) + 1) % len(pop.rep_accounts)]
-        r_acct = np.concatenate([has_rep, svc])
-        r_rep = np.concatenate([pop.acct_rep[has_rep], svc_rep])
-        r_type = np.concatenate([np.full(len(has_rep), "S", dtype=object), np.full(len(svc), "C", dtype=object)])
-        o = np.lexsort((r_type, r_acct))
-        files += _write(
-            out_dir,
-            "cust_rep",
-            [_table("cust_rep", rep_columns(pop, r_acct[o], r_rep[o], r_type[o]))],
-            part_rows,
-            counts,
+        _write_reps(ex, pop, nrng)
+        progress.advance(task)
+        _write_events(ex, cal)
+        progress.advance(task)
+        n_notes = _write_notes(ex, pop, nrng, cut)
+        progress.advance(task)
+        tickets = _write_tickets(ex, pop, cal, plan, np.random.default_rng([seed, 2]), cut, lam, progress)
+        progress.advance(task)
+        _write_manifest(ex, cutoff, seed, accounts)
+        crm, live = _write_sandbox_data(
+            sandbox_dir, seed, cut, crm_share, lam, pop, cal, plan, names, tickets, n_notes, gt
         )
         progress.advance(task)
-        # --- reference data ----------------------------------------------------------------------
-        files += _write(out_dir, "evnt", [_table("evnt", cal.evnt)], part_rows, counts)
-        files += _write(out_dir, "events_in_plan", [_table("events_in_plan", cal.events_in_plan)], part_rows, counts)
-        files += _write(out_dir, "season", [_table("season", cal.season)], part_rows, counts)
-        progress.advance(task)
-        # --- notes -------------------------------------------------------------------------------
-        not_rep = np.flatnonzero(pop.acct_kind != "rep")
-        n_notes = nrng.poisson(0.4, len(not_rep))
-        na = np.repeat(not_rep, n_notes)
-        nts = pop.acct_add[na] + ((cut - 1 - pop.acct_add[na]) * nrng.random(len(na))).astype(np.int64)
-        note_ids = 40_000_001 + np.arange(len(na))
-        notes = [_table("note", note_columns(pop.acct_id[na], note_ids, nts, nrng, max_ts=cut - 1))]
-        # merges that happened long before the export: the old account no longer exists
-        ind = np.flatnonzero(pop.acct_kind == "ind")
-        into = np.sort(nrng.choice(ind, min(len(ind), max(3, len(ind) // 300)), replace=False))
-        gone = pop.acct_id[into] - 1
-        keep = ~np.isin(gone, pop.acct_id)
-        into, gone = into[keep], gone[keep]
-        if len(into):
-            mts = pop.acct_upd[into]
-            texts = np.array(
-                [f"Merged account {o} into {n}" for o, n in zip(gone, pop.acct_id[into], strict=True)], dtype=object
-            )
-            mids = note_ids[-1] + 1 + np.arange(len(into)) if len(na) else 40_000_001 + np.arange(len(into))
-            notes.append(_table("note", note_columns(pop.acct_id[into], mids, mts, nrng, texts=texts, max_ts=cut - 1)))
-        files += _write(out_dir, "note", notes, part_rows, counts)
-        progress.advance(task)
-        # --- tickets, per chunk of accounts ------------------------------------------------------
-        trng = np.random.default_rng([seed, 2])
-        seats = SeatAllocator(n_spaces=1 + len(cal.plan_id))
-        buyers = not_rep
-        rep_acct_id = np.where(pop.acct_rep >= 0, pop.acct_id[np.maximum(pop.acct_rep, 0)], -1)
-        is_comp = pop.acct_type == "Comp"
-        lam = tickets_per_account / TICKET_ORDER_ROWS
-        tw = PartWriter(
-            out_dir,
-            "ticket",
-            DATASETS["ticket"].columns,
-            part_rows,
-            malformed=_malformed_lines("ticket", malformed_rows),
-        )
-        watched: list[TicketBatch] = []
-        order_no = 60_000_001
-        chunk = ACCOUNT_CHUNK
-        ttask = progress.add_task("tickets", total=len(buyers))
-        for s in range(0, len(buyers), chunk):
-            a = buyers[s : s + chunk]
-            b = generate_orders(
-                trng, cal, seats, pop.acct_id[a], pop.acct_add[a], rep_acct_id[a], is_comp[a], lam, order_no, 0, cut - 1
-            )
-            order_no += int(b.order_num.max() - order_no + 1) if len(b) else 0
-            tw.add(_table("ticket", ticket_columns(b, cal, USERS)))
-            w = np.isin(b.acct_id, plan.watch_acct_ids)
-            if w.any():
-                watched.append(b.take(np.flatnonzero(w)))
-            progress.advance(ttask, len(a))
-        files += tw.close()
-        counts["ticket"] = sum(f["rows"] for f in tw.files)
-        progress.advance(task)
 
-        manifest = {
-            "format_version": 1,
-            "source": "archtics",
-            "cutoff": cutoff,
-            "generated_at": datetime.now(UTC).strftime(TS_FORMAT),
-            "seed": seed,
-            "accounts": accounts,
-            "files": files,
-        }
-        # the manifest is the commit marker: written last, atomically
-        tmp = out_dir / "manifest.json.tmp"
-        tmp.write_text(json.dumps(manifest, indent=1))
-        tmp.replace(out_dir / "manifest.json")
-
-        # --- sandbox-only data -------------------------------------------------------------------
-        crm = crm_seed.write_crm_seed(pop, sandbox_dir / "crm_seed", np.random.default_rng([seed, 3]), cut, crm_share)
-        gt.writerows(crm.ground_truth)
-        live = live_changes.write_live_changes(
-            pop,
-            cal,
-            plan,
-            TicketBatch.concat(watched) if watched else None,
-            seats,
-            sandbox_dir / "archtics_live",
-            np.random.default_rng([seed, 4]),
-            cut,
-            ids={
-                "address": next_addr_id,
-                "email": next_email_id,
-                "note": 40_000_001 + len(na) + len(into) + 1_000,
-                "order": order_no,
-            },
-            lam=lam,
-            export=export_subset,
-        )
-        gt.writerows(live.ground_truth)
-        gt_file.close()
-        gt_rows += len(crm.ground_truth) + len(live.ground_truth)
-        progress.advance(task)
-
+    ground_truth = names.ground_truth_rows + len(crm.ground_truth) + len(live.ground_truth)
     return {
         "accounts": int(accounts),
         "cutoff": cutoff,
         "seed": seed,
-        "rows": counts,
-        "rows_total": int(sum(counts.values())),
-        "files": len(files),
-        "bytes": int(sum(f["bytes"] for f in files)),
-        "ground_truth_rows": gt_rows,
+        "rows": ex.counts,
+        "rows_total": int(sum(ex.counts.values())),
+        "files": len(ex.files),
+        "bytes": int(sum(f["bytes"] for f in ex.files)),
+        "ground_truth_rows": ground_truth,
         "crm_seed": crm.counts,
         "live_changes": live.counts,
         "seconds": round(time.perf_counter() - t0, 2),
     }
+
+
+def _write_sandbox_data(
+    sandbox_dir: Path,
+    seed: int,
+    cut: int,
+    crm_share: float,
+    lam: float,
+    pop: Population,
+    cal: Calendar,
+    plan: live_changes.ChangePlan,
+    names: _Names,
+    tickets: _Tickets,
+    n_notes: int,
+    gt,
+) -> tuple[crm_seed.CrmSeed, live_changes.LiveResult]:
+    """The sandbox-only data: the preexisting CRM data, then the changes after the cutoff (and their truth)."""
+    crm = crm_seed.write_crm_seed(pop, sandbox_dir / "crm_seed", np.random.default_rng([seed, 3]), cut, crm_share)
+    gt.writerows(crm.ground_truth)
+    live = live_changes.write_live_changes(
+        pop,
+        cal,
+        plan,
+        TicketBatch.concat(tickets.watched) if tickets.watched else None,
+        tickets.seats,
+        sandbox_dir / "archtics_live",
+        np.random.default_rng([seed, 4]),
+        cut,
+        ids={
+            "address": names.next_addr_id,
+            "email": names.next_email_id,
+            "note": NOTE_ID_START + n_notes + 1_000,
+            "order": tickets.next_order_no,
+        },
+        lam=lam,
+        export=names.export_subset,
+    )
+    gt.writerows(live.ground_truth)
+    return crm, live
+
+
+@dataclass
+class _ExportFiles:
+    """The export being written: where, how big a part is, and the files and row counts so far."""
+
+    out_dir: Path
+    part_rows: int
+    malformed_rows: int
+    files: list[dict] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def writer(self, dataset: str) -> PartWriter:
+        return PartWriter(
+            self.out_dir,
+            dataset,
+            DATASETS[dataset].columns,
+            self.part_rows,
+            malformed=_malformed_lines(dataset, self.malformed_rows),
+        )
+
+    def close(self, dataset: str, w: PartWriter) -> None:
+        self.files += w.close()
+        self.counts[dataset] = sum(f["rows"] for f in w.files)
+
+    def write(self, dataset: str, tables: list[pa.Table]) -> None:
+        w = self.writer(dataset)
+        for t in tables:
+            w.add(t)
+        self.close(dataset, w)
+
+
+@dataclass
+class _Names:
+    """What the name datasets leave for the live changes: next free ids and the watched accounts' rows."""
+
+    next_addr_id: int
+    next_email_id: int
+    export_subset: dict[str, pa.Table]
+    ground_truth_rows: int
+
+
+def _write_names(
+    ex: _ExportFiles, pop: Population, plan: live_changes.ChangePlan, nrng: np.random.Generator, cut: int, gt
+) -> _Names:
+    """cust and its child lists, per chunk of names (keeps Python objects few), and their ground truth."""
+    writers = {d: ex.writer(d) for d in ("cust", "cust_address", "cust_email")}
+    watch = pa.array([str(a) for a in plan.watch_cust_acct_ids])
+    kept: dict[str, list[pa.Table]] = {d: [] for d in writers}
+    next_addr_id, next_email_id = 20_000_001, 30_000_001
+    gt_rows = 0
+    for s in range(0, len(pop.names), NAME_CHUNK):
+        rows = pop.names.slice(s, s + NAME_CHUNK)
+        add, upd = name_timestamps(pop, rows, nrng, cut)
+        cust = cust_columns(pop, rows, add, upd, nrng)
+        tables = {"cust": _table("cust", cust)}
+        cust["acct_id"] = tables["cust"].column("acct_id").combine_chunks()
+        addr, next_addr_id = address_columns(pop, rows, cust, nrng, next_addr_id)
+        tables["cust_address"] = _table("cust_address", addr)
+        em, next_email_id = email_columns(rows, cust, nrng, next_email_id)
+        tables["cust_email"] = _table("cust_email", em)
+        for d, t in tables.items():
+            writers[d].add(t)
+            kept[d].append(t.filter(pc.is_in(t.column("acct_id"), value_set=watch)))
+        batch = ground_truth_rows(pop, rows)
+        gt.writerows(batch)
+        gt_rows += len(batch)
+        del cust, addr, em, tables
+    for d, w in writers.items():
+        ex.close(d, w)
+    export_subset = {d: pa.concat_tables(t) for d, t in kept.items()}
+    return _Names(next_addr_id, next_email_id, export_subset, gt_rows)
+
+
+def _write_reps(ex: _ExportFiles, pop: Population, nrng: np.random.Generator) -> None:
+    """cust_rep: every account's sales rep, and for some a second (service) rep."""
+    has_rep = np.flatnonzero(pop.acct_rep >= 0)
+    svc = has_rep[nrng.random(len(has_rep)) < 0.3]
+    svc_rep = pop.rep_accounts[(np.searchsorted(pop.rep_accounts, pop.acct_rep[svc]) + 1) % len(pop.rep_accounts)]
+    r_acct = np.concatenate([has_rep, svc])
+    r_rep = np.concatenate([pop.acct_rep[has_rep], svc_rep])
+    r_type = np.concatenate([np.full(len(has_rep), "S", dtype=object), np.full(len(svc), "C", dtype=object)])
+    o = np.lexsort((r_type, r_acct))
+    ex.write("cust_rep", [_table("cust_rep", rep_columns(pop, r_acct[o], r_rep[o], r_type[o]))])
+
+
+def _write_events(ex: _ExportFiles, cal: Calendar) -> None:
+    """The reference data: events, the events in each plan, seasons."""
+    ex.write("evnt", [_table("evnt", cal.evnt)])
+    ex.write("events_in_plan", [_table("events_in_plan", cal.events_in_plan)])
+    ex.write("season", [_table("season", cal.season)])
+
+
+def _write_notes(ex: _ExportFiles, pop: Population, nrng: np.random.Generator, cut: int) -> int:
+    """Notes, among them merges long before the export (the old account no longer exists).
+
+    Returns how many note ids were used."""
+    not_rep = np.flatnonzero(pop.acct_kind != "rep")
+    n_notes = nrng.poisson(0.4, len(not_rep))
+    na = np.repeat(not_rep, n_notes)
+    nts = pop.acct_add[na] + ((cut - 1 - pop.acct_add[na]) * nrng.random(len(na))).astype(np.int64)
+    note_ids = NOTE_ID_START + np.arange(len(na))
+    notes = [_table("note", note_columns(pop.acct_id[na], note_ids, nts, nrng, max_ts=cut - 1))]
+    ind = np.flatnonzero(pop.acct_kind == "ind")
+    into = np.sort(nrng.choice(ind, min(len(ind), max(3, len(ind) // 300)), replace=False))
+    gone = pop.acct_id[into] - 1
+    keep = ~np.isin(gone, pop.acct_id)
+    into, gone = into[keep], gone[keep]
+    if len(into):
+        mts = pop.acct_upd[into]
+        texts = np.array(
+            [f"Merged account {o} into {n}" for o, n in zip(gone, pop.acct_id[into], strict=True)], dtype=object
+        )
+        mids = note_ids[-1] + 1 + np.arange(len(into)) if len(na) else NOTE_ID_START + np.arange(len(into))
+        notes.append(_table("note", note_columns(pop.acct_id[into], mids, mts, nrng, texts=texts, max_ts=cut - 1)))
+    ex.write("note", notes)
+    return len(na) + len(into)
+
+
+@dataclass
+class _Tickets:
+    """What the ticket export leaves for the live changes."""
+
+    seats: SeatAllocator  # seats taken so far
+    watched: list[TicketBatch]  # tickets of the accounts the live changes touch
+    next_order_no: int
+
+
+def _write_tickets(
+    ex: _ExportFiles,
+    pop: Population,
+    cal: Calendar,
+    plan: live_changes.ChangePlan,
+    trng: np.random.Generator,
+    cut: int,
+    lam: float,
+    progress: Progress,
+) -> _Tickets:
+    """ticket, per chunk of accounts (memory stays flat at a million accounts)."""
+    seats = SeatAllocator(n_spaces=1 + len(cal.plan_id))
+    buyers = np.flatnonzero(pop.acct_kind != "rep")
+    rep_acct_id = np.where(pop.acct_rep >= 0, pop.acct_id[np.maximum(pop.acct_rep, 0)], -1)
+    is_comp = pop.acct_type == "Comp"
+    tw = ex.writer("ticket")
+    watched: list[TicketBatch] = []
+    order_no = 60_000_001
+    chunk = ACCOUNT_CHUNK
+    ttask = progress.add_task("tickets", total=len(buyers))
+    for s in range(0, len(buyers), chunk):
+        a = buyers[s : s + chunk]
+        b = generate_orders(
+            trng, cal, seats, pop.acct_id[a], pop.acct_add[a], rep_acct_id[a], is_comp[a], lam, order_no, 0, cut - 1
+        )
+        order_no += int(b.order_num.max() - order_no + 1) if len(b) else 0
+        tw.add(_table("ticket", ticket_columns(b, cal, USERS)))
+        w = np.isin(b.acct_id, plan.watch_acct_ids)
+        if w.any():
+            watched.append(b.take(np.flatnonzero(w)))
+        progress.advance(ttask, len(a))
+    ex.close("ticket", tw)
+    return _Tickets(seats, watched, order_no)
+
+
+def _write_manifest(ex: _ExportFiles, cutoff: str, seed: int, accounts: int) -> None:
+    """The manifest is the commit marker: written last, atomically."""
+    manifest = {
+        "format_version": 1,
+        "source": "archtics",
+        "cutoff": cutoff,
+        "generated_at": datetime.now(UTC).strftime(TS_FORMAT),
+        "seed": seed,
+        "accounts": accounts,
+        "files": ex.files,
+    }
+    tmp = ex.out_dir / "manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=1))
+    tmp.replace(ex.out_dir / "manifest.json")
 
 
 def _clear_previous_export(out_dir: Path) -> None:
@@ -289,12 +386,3 @@ def _clear_previous_export(out_dir: Path) -> None:
     for d in DATASETS:
         for f in (out_dir / d).glob(f"{d}-part-*.csv.gz"):
             f.unlink()
-
-
-def _write(out_dir: Path, dataset: str, tables: list[pa.Table], part_rows: int, counts: dict[str, int]) -> list[dict]:
-    w = PartWriter(out_dir, dataset, DATASETS[dataset].columns, part_rows)
-    for t in tables:
-        w.add(t)
-    files = w.close()
-    counts[dataset] = sum(f["rows"] for f in files)
-    return files

@@ -115,6 +115,28 @@ def build_pools(seed: int, n_companies: int) -> Pools:
 # ---- edits that turn one person into a "different-looking" record --------------------------------
 
 
+def email_address(first: str, last: str, style: int, domain: str) -> str:
+    """A personal e-mail address in one of five styles (``style`` also picks the digits)."""
+    f = first.lower().replace(" ", "").replace("'", "")
+    s = last.lower().replace(" ", "").replace("'", "")
+    k = style % 5
+    if k == 0:
+        user = f"{f}.{s}"
+    elif k == 1:
+        user = f"{f}{s}"
+    elif k == 2:
+        user = f"{f[0]}{s}"
+    elif k == 3:
+        user = f"{f}_{s}{style % 97}"
+    else:
+        user = f"{s}.{f}{style % 89}"
+    return f"{user}@{domain}"
+
+
+def work_email(first: str, last: str, domain: str) -> str:
+    return email_address(first, last, 0, domain)
+
+
 def typo(name: str, r: int) -> str:
     """One-letter typo of a name (substitute, drop, double or swap a letter), chosen by ``r``."""
     if len(name) < 3:

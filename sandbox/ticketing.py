@@ -1,31 +1,24 @@
-"""Seasons, events, plans and ticket rows of the sample Archtics data.
+"""Ticket rows of the sample Archtics data: orders of single events and plans, returns, seats.
 
 Tickets are the bulk of an export (about ten rows per account), so they are generated per chunk of
 accounts with numpy and turned into Arrow string columns without Python loops. Seats never collide:
 every seat "space" (single-event sales, and each plan) gets its own interleaved sections, and blocks
 are handed out in order within a space, so the ticket business key (event, section, row, seat,
-status, return time) is unique by construction.
+status, return time) is unique by construction. Seasons, events and plans are
+:mod:`sandbox.season_calendar`'s.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from kore.contracts.archtics import TS_FORMAT
+from sandbox.season_calendar import Calendar
+from sandbox.text_values import int_text, money_text, ts_text
 
-DAY = 86_400
-TEAM = "Kore City Kings"
-ARENA = "Kore Arena"
-OPPONENTS = ["Harbor City Hawks", "Riverside Rapids", "Northfield Wolves", "Lakeshore Lions", "Capital Comets",
-             "Summit Stars", "Bayview Bears", "Granite Giants", "Prairie Pumas", "Desert Dusters",
-             "Coastal Cougars", "Metro Mavericks", "Valley Vipers", "Iron Range Rams", "Pinecrest Pilots"]  # fmt: skip
-PLAN_TYPES = [("FS", "FULL", "Full Season"), ("HA", "HALFA", "Half Season A"), ("HB", "HALFB", "Half Season B"),
-              ("MP", "MINI10", "Mini Plan 10")]  # fmt: skip
 PRICE_CODES = np.array(["A", "B", "C", "D", "E"], dtype=object)
 PRICE_DESC = np.array(["Adult", "Senior", "Youth", "Military", "Group"], dtype=object)
 PRICE_CENTS = np.array([8_500, 6_500, 4_500, 6_000, 5_500])
@@ -35,172 +28,6 @@ DELIVERY = np.array(["Mobile", "Print at Home", "Will Call", "Mail"], dtype=obje
 RETURN_REASONS = np.array(["Customer request", "Duplicate order", "Event conflict", "Exchange"], dtype=object)
 SEATS_PER_ROW_BLOCKS = 4  # four blocks of 8 seats per row
 ROWS_PER_SECTION = 26
-
-
-def ts_text(seconds: np.ndarray) -> pa.Array:
-    """Epoch seconds -> 'YYYY-MM-DD HH:MM:SS' strings (nulls where seconds < 0)."""
-    arr = pa.array(np.asarray(seconds, dtype=np.int64), mask=np.asarray(seconds) < 0).cast(pa.timestamp("s"))
-    return pc.cast(arr, pa.string())  # Arrow renders timestamp[s] as TS_FORMAT, ~15x faster than strftime
-
-
-def date_text(seconds: np.ndarray) -> pa.Array:
-    arr = pa.array(np.asarray(seconds, dtype=np.int64), mask=np.asarray(seconds) < 0).cast(pa.timestamp("s"))
-    return pc.cast(pc.cast(arr, pa.date32()), pa.string())
-
-
-def money_text(cents: np.ndarray) -> pa.Array:
-    c = np.asarray(cents, dtype=np.int64)
-    d = pc.cast(pa.array(c // 100), pa.string())
-    r = pc.utf8_lpad(pc.cast(pa.array(c % 100), pa.string()), width=2, padding="0")
-    return pc.binary_join_element_wise(d, r, ".")
-
-
-def int_text(values: np.ndarray, null_below: int | None = None) -> pa.Array:
-    v = np.asarray(values, dtype=np.int64)
-    mask = v < null_below if null_below is not None else None
-    return pc.cast(pa.array(v, mask=mask), pa.string())
-
-
-def epoch(ts: str) -> int:
-    return int(datetime.strptime(ts, TS_FORMAT).replace(tzinfo=UTC).timestamp())
-
-
-@dataclass
-class Calendar:
-    """Seasons, events and plans (numpy arrays) plus their Archtics rows as text columns."""
-
-    season_id: np.ndarray
-    season_onsale: np.ndarray
-    season_end: np.ndarray
-    season_start_year: np.ndarray
-    event_id: np.ndarray  # single events
-    event_season: np.ndarray  # season position
-    event_ts: np.ndarray
-    event_name: np.ndarray
-    plan_id: np.ndarray
-    plan_season: np.ndarray
-    plan_kind: np.ndarray  # index into PLAN_TYPES
-    plan_name: np.ndarray
-    plan_events: list[np.ndarray]  # event positions per plan
-    evnt: dict[str, pa.Array]
-    events_in_plan: dict[str, pa.Array]
-    season: dict[str, pa.Array]
-    evnt_upd: np.ndarray  # change time per evnt row (events then plans)
-
-
-def build_calendar(rng: np.random.Generator, cutoff: int) -> Calendar:
-    """Six seasons ending with the one in progress at the cutoff; 41 home games and 4 plans each."""
-    cut_year = datetime.fromtimestamp(cutoff, UTC).year
-    cut_month = datetime.fromtimestamp(cutoff, UTC).month
-    current = cut_year if cut_month >= 7 else cut_year - 1
-    years = np.arange(current - 5, current + 1)
-    s_ids = 100 + (years - 2000)
-    onsale = np.array([epoch(f"{y}-03-01 10:00:00") for y in years])
-    end = np.array([epoch(f"{y + 1}-04-30 23:00:00") for y in years])
-    e_ids, e_season, e_ts, e_names, e_long, e_game = [], [], [], [], [], []
-    next_id = 1_001
-    for si, y in enumerate(years):
-        start = epoch(f"{y}-10-08 19:30:00")
-        gaps = np.sort(rng.choice(np.arange(0, 180), 41, replace=False))
-        for g, d in enumerate(gaps):
-            e_ids.append(next_id)
-            next_id += 1
-            e_season.append(si)
-            e_ts.append(start + int(d) * DAY)
-            e_names.append(f"{str(y)[2:]}KCK{g + 1:02d}")
-            e_long.append(f"{TEAM} vs. {OPPONENTS[(g + si) % len(OPPONENTS)]}")
-            e_game.append(g + 1)
-    e_ids_a, e_season_a, e_ts_a = np.array(e_ids), np.array(e_season), np.array(e_ts)
-    p_ids, p_season, p_kind, p_names, p_events = [], [], [], [], []
-    next_plan = 9_001
-    for si, y in enumerate(years):
-        ev = np.flatnonzero(e_season_a == si)
-        members = [ev, ev[0::2], ev[1::2], np.sort(rng.choice(ev, 10, replace=False))]
-        for k, m in enumerate(members):
-            p_ids.append(next_plan)
-            next_plan += 1
-            p_season.append(si)
-            p_kind.append(k)
-            p_names.append(f"{str(y)[2:]}{PLAN_TYPES[k][1]}")
-            p_events.append(m)
-    p_ids_a, p_season_a = np.array(p_ids), np.array(p_season)
-
-    # evnt rows: events then plans
-    n_e, n_p = len(e_ids), len(p_ids)
-    ev_add = onsale[e_season_a] - 30 * DAY
-    pl_add = onsale[p_season_a] - 45 * DAY
-    add = np.concatenate([ev_add, pl_add])
-    upd = add + rng.integers(0, 25 * DAY, n_e + n_p)
-    upd = np.minimum(upd, cutoff - 1)
-    plan_first = np.array([e_ts_a[m].min() for m in p_events])
-    ev_date = np.concatenate([e_ts_a, plan_first])
-    season_name = np.array([f"{y}-{str(y + 1)[2:]} {TEAM}" for y in years], dtype=object)
-    all_season = np.concatenate([e_season_a, p_season_a])
-    weekday = pc.strftime(pa.array(ev_date).cast(pa.timestamp("s")), format="%A")
-    evnt = {
-        "event_id": int_text(np.concatenate([e_ids_a, p_ids_a])),
-        "event_name": pa.array(e_names + p_names),
-        "event_name_long": pa.array(
-            e_long + [f"{season_name[s]} {PLAN_TYPES[k][2]}" for s, k in zip(p_season, p_kind, strict=True)]
-        ),
-        "event_date": ts_text(ev_date),
-        "event_time": pa.array(["7:30 PM"] * (n_e + n_p)),
-        "event_day": weekday,
-        "team": pa.array([TEAM] * (n_e + n_p)),
-        "plan": pa.array(["N"] * n_e + ["Y"] * n_p),
-        "plan_type": pa.array([None] * n_e + [PLAN_TYPES[k][0] for k in p_kind]),
-        "plan_abv": pa.array([None] * n_e + [PLAN_TYPES[k][1] for k in p_kind]),
-        "season_id": int_text(s_ids[all_season]),
-        "season_name": pa.array(season_name[all_season]),
-        "total_events": pa.array(["1"] * n_e + [str(len(m)) for m in p_events]),
-        "arena_name": pa.array([ARENA] * (n_e + n_p)),
-        "event_type": pa.array(["Game"] * n_e + ["Plan"] * n_p),
-        "major_category": pa.array(["SPORTS"] * (n_e + n_p)),
-        "minor_category": pa.array(["BASKETBALL"] * (n_e + n_p)),
-        "enabled": pa.array(["Y"] * (n_e + n_p)),
-        "add_date": ts_text(add),
-        "upd_date": ts_text(upd),
-        "upd_user": pa.array(["archtics"] * (n_e + n_p)),
-    }
-    eip_rows = []
-    for pi, m in enumerate(p_events):
-        for g, e in enumerate(m):
-            eip_rows.append((pi, e, g + 1))
-    pi_a = np.array([r[0] for r in eip_rows])
-    ei_a = np.array([r[1] for r in eip_rows])
-    events_in_plan = {
-        "plan_group_id": int_text(np.array(p_kind)[pi_a] + 1),
-        "plan_group_name": pa.array([PLAN_TYPES[p_kind[i]][2] for i in pi_a]),
-        "plan_event_id": int_text(p_ids_a[pi_a]),
-        "plan_event_name": pa.array([p_names[i] for i in pi_a]),
-        "plan_total_events": pa.array([str(len(p_events[i])) for i in pi_a]),
-        "plan_type": pa.array([PLAN_TYPES[p_kind[i]][0] for i in pi_a]),
-        "event_id": int_text(e_ids_a[ei_a]),
-        "event_name": pa.array([e_names[i] for i in ei_a]),
-        "event_date": ts_text(e_ts_a[ei_a]),
-        "event_time": pa.array(["7:30 PM"] * len(ei_a)),
-        "team": pa.array([TEAM] * len(ei_a)),
-        "game_number": int_text(np.array([r[2] for r in eip_rows])),
-        "total_events": pa.array(["1"] * len(ei_a)),
-        "tm_event_name": pa.array([e_names[i] for i in ei_a]),
-        "child_is_plan": pa.array(["N"] * len(ei_a)),
-        "season_id": int_text(s_ids[p_season_a[pi_a]]),
-    }
-    s_add = onsale - 60 * DAY
-    season = {
-        "season_id": int_text(s_ids),
-        "name": pa.array(season_name),
-        "season_year": int_text(years),
-        "arena_id": pa.array(["1"] * len(years)),
-        "manifest_id": int_text(500 + np.arange(len(years))),
-        "org_id": pa.array(["1"] * len(years)),
-        "add_datetime": ts_text(s_add),
-        "upd_datetime": ts_text(np.minimum(s_add + 10 * DAY, cutoff - 1)),
-    }
-    return Calendar(
-        s_ids, onsale, end, years, e_ids_a, e_season_a, e_ts_a, np.array(e_names, dtype=object), p_ids_a,
-        p_season_a, np.array(p_kind), np.array(p_names, dtype=object), p_events, evnt, events_in_plan, season, upd,
-    )  # fmt: skip
 
 
 class SeatAllocator:
@@ -297,29 +124,51 @@ def generate_orders(
 
     Single-event orders give one row (plus a later 'R' row when returned); plan orders give a
     plan-level row (event_id = plan_event_id) and, for mini plans, usually the per-event rows.
+    The steps draw from ``rng`` in a fixed order, so the rows for a seed never change.
     """
     n_orders = rng.poisson(lam, len(acct_id))
     oa = np.repeat(np.arange(len(acct_id)), n_orders)
     n = len(oa)
     if n == 0:
         return TicketBatch.concat([_empty_batch()])
-    kind = rng.choice(5, n, p=[0.70, 0.06, 0.06, 0.06, 0.12])  # 0 single, 1..4 plan kinds FS,HA,HB,MP
+    kind, season, t = _order_times(rng, cal, acct_add[oa], t_lo, t_hi)
+    single = kind == 0
+    ev = _single_events(rng, cal, single, season, t)
+    plan = np.full(n, -1)
+    pk = ~single
+    plan[pk] = season[pk] * 4 + (kind[pk] - 1)
+    orders = _order_details(rng, seats, acct_id[oa], acct_rep_id[oa], acct_is_comp[oa], single, ev, plan, order_start)
+    return TicketBatch.concat(_ticket_rows(rng, cal, orders, kind, ev, plan, t, t_hi, return_rate))
+
+
+def _order_times(
+    rng: np.random.Generator, cal: Calendar, add: np.ndarray, t_lo: int, t_hi: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each order's kind (0 single, 1..4 plan kinds FS,HA,HB,MP), season (recent ones likelier) and time.
+
+    The time is after the account's creation and the season's on-sale date, within [t_lo, t_hi)."""
+    n = len(add)
+    kind = rng.choice(5, n, p=[0.70, 0.06, 0.06, 0.06, 0.12])
     n_seasons = len(cal.season_id)
     w = np.arange(1, n_seasons + 1, dtype=float) ** 1.5
     season = rng.choice(n_seasons, n, p=w / w.sum())
-    lo = np.maximum(np.maximum(acct_add[oa], cal.season_onsale[season]), t_lo)
+    lo = np.maximum(np.maximum(add, cal.season_onsale[season]), t_lo)
     hi = np.minimum(cal.season_end[season], t_hi)
     bad = lo >= hi
     valid_seasons = np.flatnonzero(cal.season_onsale < t_hi)
     season[bad] = valid_seasons[-1]
-    lo = np.maximum(np.maximum(acct_add[oa], cal.season_onsale[season]), t_lo)
+    lo = np.maximum(np.maximum(add, cal.season_onsale[season]), t_lo)
     hi = np.maximum(np.minimum(cal.season_end[season], t_hi), lo + 1)
     t = lo + ((hi - lo) * rng.random(n)).astype(np.int64)
+    return kind, season, t
 
-    # single events: an event of the season not yet played at purchase time
-    single = kind == 0
-    ev = np.full(n, -1)
-    for s in range(n_seasons):
+
+def _single_events(
+    rng: np.random.Generator, cal: Calendar, single: np.ndarray, season: np.ndarray, t: np.ndarray
+) -> np.ndarray:
+    """Single events: an event of the season not yet played at purchase time (-1 for plan orders)."""
+    ev = np.full(len(single), -1)
+    for s in range(len(cal.season_id)):
         m = single & (season == s)
         if not m.any():
             continue
@@ -328,9 +177,53 @@ def generate_orders(
         first_ok = np.minimum(first_ok, len(evs) - 1)
         pick = first_ok + (rng.random(m.sum()) * (len(evs) - first_ok)).astype(np.int64)
         ev[m] = evs[np.minimum(pick, len(evs) - 1)]
-    plan = np.full(n, -1)
-    pk = ~single
-    plan[pk] = season[pk] * 4 + (kind[pk] - 1)
+    return ev
+
+
+@dataclass
+class _Orders:
+    """Per order: who bought, where they sit and what they paid (arrays of equal length)."""
+
+    acct_id: np.ndarray
+    section: np.ndarray
+    row: np.ndarray
+    seat: np.ndarray
+    num_seats: np.ndarray
+    order_num: np.ndarray
+    price_idx: np.ndarray
+    class_idx: np.ndarray
+    unit: np.ndarray
+    comp: np.ndarray
+    sell: np.ndarray
+    deliv: np.ndarray
+    renewal: np.ndarray
+    rep: np.ndarray
+
+    def rows(self, idx, event_pos, plan_pos, status, add_ts, ret_ts, seq) -> TicketBatch:
+        """Ticket rows of the orders ``idx``."""
+        return TicketBatch(
+            acct_id=self.acct_id[idx], event_pos=event_pos, plan_pos=plan_pos, section=self.section[idx],
+            row=self.row[idx], seat=self.seat[idx], num_seats=self.num_seats[idx], status=status,
+            order_num=self.order_num[idx], line_seq=seq, price_idx=self.price_idx[idx],
+            class_idx=self.class_idx[idx], unit_cents=self.unit[idx], add_ts=add_ts,
+            upd_ts=np.maximum(add_ts, ret_ts), return_ts=ret_ts, rep_id=self.rep[idx], comp=self.comp[idx],
+            sell_loc=self.sell[idx], delivery=self.deliv[idx], renewal=self.renewal[idx],
+        )  # fmt: skip
+
+
+def _order_details(
+    rng: np.random.Generator,
+    seats: SeatAllocator,
+    acct_id: np.ndarray,
+    rep: np.ndarray,
+    acct_is_comp: np.ndarray,
+    single: np.ndarray,
+    ev: np.ndarray,
+    plan: np.ndarray,
+    order_start: int,
+) -> _Orders:
+    """Seats (allocated per event or plan), price code and class, comp, sales channel, renewal."""
+    n = len(single)
     num_seats = np.minimum(rng.geometric(0.45, n) + 1, 8)
     price_idx = rng.choice(5, n, p=[0.6, 0.12, 0.15, 0.05, 0.08])
     class_idx = rng.choice(4, n, p=[0.5, 0.35, 0.12, 0.03])
@@ -340,25 +233,31 @@ def generate_orders(
     key = np.where(single, ev, 0)
     section, row, seat = seats.allocate(space, key)
     order_num = order_start + np.arange(n)
-    comp = acct_is_comp[oa] | (rng.random(n) < 0.02)
+    comp = acct_is_comp | (rng.random(n) < 0.02)
     sell = rng.integers(0, len(SELL_LOC), n)
     deliv = rng.integers(0, len(DELIVERY), n)
     renewal = (~single) & (rng.random(n) < 0.6)
-    rep = acct_rep_id[oa]
+    return _Orders(
+        acct_id, section, row, seat, num_seats, order_num, price_idx, class_idx, unit, comp, sell, deliv, renewal, rep
+    )
 
-    def batch(idx, event_pos, plan_pos, status, add_ts, ret_ts, seq):
-        return TicketBatch(
-            acct_id=acct_id[oa[idx]], event_pos=event_pos, plan_pos=plan_pos, section=section[idx], row=row[idx],
-            seat=seat[idx], num_seats=num_seats[idx], status=status, order_num=order_num[idx], line_seq=seq,
-            price_idx=price_idx[idx], class_idx=class_idx[idx], unit_cents=unit[idx], add_ts=add_ts,
-            upd_ts=np.maximum(add_ts, ret_ts), return_ts=ret_ts, rep_id=rep[idx], comp=comp[idx],
-            sell_loc=sell[idx], delivery=deliv[idx], renewal=renewal[idx],
-        )  # fmt: skip
 
+def _ticket_rows(
+    rng: np.random.Generator,
+    cal: Calendar,
+    o: _Orders,
+    kind: np.ndarray,
+    ev: np.ndarray,
+    plan: np.ndarray,
+    t: np.ndarray,
+    t_hi: int,
+    return_rate: float,
+) -> list[TicketBatch]:
+    """Single-event rows, their returns, plan-level rows, and the per-event rows of most mini plans."""
     parts = []
-    si = np.flatnonzero(single)
+    si = np.flatnonzero(kind == 0)
     parts.append(
-        batch(
+        o.rows(
             si,
             ev[si],
             np.full(len(si), -1),
@@ -375,13 +274,13 @@ def generate_orders(
     rts = t[ri] + ((ret_hi[can] - t[ri]) * rng.random(len(ri))).astype(np.int64) + 1
     rts = np.minimum(rts, ret_hi[can])
     parts.append(
-        batch(
+        o.rows(
             ri, ev[ri], np.full(len(ri), -1), np.full(len(ri), "R", dtype=object), rts, rts, np.ones(len(ri), np.int64)
         )
     )
-    pi = np.flatnonzero(pk)
+    pi = np.flatnonzero(kind != 0)
     parts.append(
-        batch(
+        o.rows(
             pi,
             np.full(len(pi), -1),
             plan[pi],
@@ -399,7 +298,7 @@ def generate_orders(
         evs = np.concatenate([cal.plan_events[p] for p in plan[mp]])
         seq = np.concatenate([np.arange(2, s + 2) for s in sizes])
         parts.append(
-            batch(
+            o.rows(
                 rep_idx,
                 evs,
                 plan[rep_idx],
@@ -409,7 +308,7 @@ def generate_orders(
                 seq,
             )
         )
-    return TicketBatch.concat(parts)
+    return parts
 
 
 def _empty_batch() -> TicketBatch:

@@ -15,9 +15,12 @@ import pytest
 from dbt_build.runner import run_dbt
 from dlt_pipelines.kore_apps import KoreAppExportError, land_kore_apps
 from kore.config import DBT_PROJECT_DIR, REPO_ROOT, get_settings
+from kore.contracts.crm_names import entity_snake
+from kore.contracts.kore_apps import ENTITIES, SPEC, columns, foreign_keys
 from kore.registry import kore_to_crm
-from sandbox import kore_apps
-from sandbox.kore_apps import ENTITIES, SPEC, entity_snake, foreign_keys, generate, mutate, read_rows
+from sandbox.kore_app_files import read_rows, sibling_acct_ids, sibling_owner_emails
+from sandbox.kore_app_tables import REP_EMAILS, TS_FORMAT
+from sandbox.kore_apps import generate, mutate
 
 ACCT_IDS = list(range(5001, 5061))
 
@@ -66,12 +69,12 @@ def test_generate_is_deterministic_and_referentially_sound(tmp_path: Path) -> No
     assert a["entities"] == 39 and all(n > 0 for n in a["rows_per_entity"].values())
     rows = _all_rows(tmp_path / "a")
     _assert_fk_integrity(rows)
-    as_of = datetime.strptime(a["as_of"], kore_apps.TS_FORMAT)
+    as_of = datetime.strptime(a["as_of"], TS_FORMAT)
     for entity, rs in rows.items():
         for r in rs:
-            assert set(r) == {f.name for f in kore_apps.columns(entity)}, entity
+            assert set(r) == {f.name for f in columns(entity)}, entity
             assert r["created_at"] <= r["modified_at"] < a["as_of"], entity
-            assert datetime.strptime(r["modified_at"], kore_apps.TS_FORMAT) < as_of
+            assert datetime.strptime(r["modified_at"], TS_FORMAT) < as_of
             if "acct_id" in r:
                 assert r["acct_id"] in ACCT_IDS
     # scales with accounts
@@ -86,8 +89,8 @@ def test_generate_uses_the_sandbox_ticketing_accounts_and_crm_users(tmp_path: Pa
     from sandbox.generator import generate as generate_archtics
 
     generate_archtics(40, tmp_path / "export", seed=2, sandbox_dir=tmp_path / "sandbox", show_progress=False)
-    acct_ids = kore_apps.sibling_acct_ids(tmp_path / "sandbox")
-    users = kore_apps.sibling_owner_emails(tmp_path / "sandbox")
+    acct_ids = sibling_acct_ids(tmp_path / "sandbox")
+    users = sibling_owner_emails(tmp_path / "sandbox")
     assert len(acct_ids) == 40 and users
     generate(tmp_path / "sandbox" / "kore_apps", seed=2, accounts=40)
     rows = _all_rows(tmp_path / "sandbox" / "kore_apps")
@@ -262,7 +265,7 @@ def _write_dedup_fixture(settings, acct_ids: list[int]) -> dict[int, tuple[str, 
 
 def _write_crm_users_fixture(settings) -> dict[str, str]:
     """raw_crm.dynamics_user as the CRM pull lands it: all sales reps but the last are CRM users."""
-    users = {email: f"00000000-0000-4000-8000-{i:012d}" for i, email in enumerate(kore_apps.REP_EMAILS[:-1])}
+    users = {email: f"00000000-0000-4000-8000-{i:012d}" for i, email in enumerate(REP_EMAILS[:-1])}
     with duckdb.connect(str(settings.duckdb_path)) as con:
         con.execute("create schema if not exists raw_crm")
         con.execute(

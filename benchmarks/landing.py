@@ -25,10 +25,10 @@ from typing import Any
 import duckdb
 import psutil
 
-from dlt_pipelines.archtics_common import DATASETS
 from dlt_pipelines.archtics_deltas import land_deltas
 from dlt_pipelines.archtics_export import land_export
-from kore.config import get_settings
+from kore.config import Settings, get_settings
+from kore.contracts.archtics import DATASETS
 
 
 class PeakRss:
@@ -129,74 +129,20 @@ def run(workdir: Path, accounts: int | None = None, rows: int | None = None, **k
     Extra keywords: ``change_rate`` (share of accounts changed after the cutoff, default 0.01),
     ``seed``, ``reuse``, ``page_size``.
     """
-    from sandbox.generator import generate
-
     accounts = accounts or 1_000_000
     workdir = Path(workdir).resolve()
     export_dir, sandbox_dir = workdir / "export", workdir / "sandbox"
-    marker = workdir / "generated.json"
-    params = {"accounts": accounts, "seed": kw.get("seed", 42), "change_rate": kw.get("change_rate", 0.01)}
-    gen_seconds = None
-    if not (kw.get("reuse") and marker.exists() and json.loads(marker.read_text()) == params):
-        shutil.rmtree(workdir, ignore_errors=True)
-        workdir.mkdir(parents=True)
-        t0 = time.perf_counter()
-        generate(accounts, export_dir, seed=params["seed"], sandbox_dir=sandbox_dir,
-                 change_rate=params["change_rate"], show_progress=False)  # fmt: skip
-        gen_seconds = round(time.perf_counter() - t0, 1)
-        marker.write_text(json.dumps(params))
-    for stale in (workdir / "warehouse.duckdb", workdir / "warehouse.duckdb.wal", workdir / ".dlt_data"):
-        if stale.is_dir():
-            shutil.rmtree(stale)
-        else:
-            stale.unlink(missing_ok=True)
-    os.environ.pop("KORE_DUCKDB_PATH", None)
+    gen_seconds = prepare_export(workdir, accounts, kw)
     settings = get_settings(workdir)
-
-    # --- initial landing, dataset by dataset -------------------------------------------------
-    per: dict[str, dict[str, float]] = {}
-    with PeakRss() as mem_land:
-        t_all = time.perf_counter()
-        for ds in DATASETS:
-            t0 = time.perf_counter()
-            summary = land_export(settings, export_dir, show_progress=False, datasets=[ds])
-            per[ds] = {"seconds": round(time.perf_counter() - t0, 3)}
-        land_seconds = time.perf_counter() - t_all
-    for ds, d in summary["datasets"].items():
-        per[ds]["rows"] = d["rows"] + d["quarantined"]
-    total_rows = summary["rows"] + summary["quarantined"]
-
-    # --- DuckDB's own read_csv of the same files -----------------------------------------------
+    land = land_per_dataset(settings, export_dir)
+    summary, per, land_seconds = land["summary"], land["datasets"], land["seconds"]
     ref = duckdb_reference(export_dir, workdir / "duckdb_reference.duckdb")
+    compare_per_dataset(per, ref)
+    catchup = catchup_figures(settings, sandbox_dir, export_dir, land_seconds, kw.get("page_size", 5000))
+
+    total_rows = summary["rows"] + summary["quarantined"]
     ref_rows = sum(r["rows"] for r in ref.values())
     ref_seconds = sum(r["seconds"] for r in ref.values())
-    for ds, r in ref.items():
-        per.setdefault(ds, {})
-        per[ds]["rows_per_s"] = round(per[ds].get("rows", 0) / per[ds]["seconds"], 1) if per[ds].get("seconds") else 0
-        per[ds]["duckdb_read_csv_rows_per_s"] = round(r["rows"] / r["seconds"], 1) if r["seconds"] else 0
-        per[ds]["ratio_vs_duckdb"] = (
-            round(per[ds]["rows_per_s"] / per[ds]["duckdb_read_csv_rows_per_s"], 3)
-            if per[ds]["duckdb_read_csv_rows_per_s"]
-            else None
-        )
-
-    # --- the catch-up over HTTP (the sandbox API runs in its own process: its memory is not ours) ----
-    catchup: dict[str, Any] = {}
-    try:
-        with sandbox_server(sandbox_dir, export_dir) as (url, cid, secret), PeakRss(children=False) as mem_c:
-            t0 = time.perf_counter()
-            deltas = land_deltas(settings, url, cid, secret, page_size=kw.get("page_size", 5000), show_progress=False)
-            catchup = {
-                "catchup_seconds": round(time.perf_counter() - t0, 2),
-                "catchup_rows_fetched": deltas["rows_fetched"],
-                "catchup_rows_written": deltas["rows_written"],
-            }
-        catchup["catchup_peak_rss_mb"] = mem_c.mb
-        catchup["catchup_ratio"] = round(catchup["catchup_seconds"] / land_seconds, 4)
-    except Exception as exc:  # report the landing figures even when the sandbox cannot serve
-        catchup = {"catchup_error": f"{type(exc).__name__}: {str(exc)[:300]}", "catchup_seconds": None,
-                   "catchup_ratio": None}  # fmt: skip
-
     rows_per_s = total_rows / land_seconds
     duck_rps = ref_rows / ref_seconds if ref_seconds else 0.0
     result = {
@@ -210,7 +156,7 @@ def run(workdir: Path, accounts: int | None = None, rows: int | None = None, **k
         "duckdb_read_csv_seconds": round(ref_seconds, 2),
         "duckdb_read_csv_rows_per_s": round(duck_rps, 1),
         "ratio_vs_duckdb": round(rows_per_s / duck_rps, 3) if duck_rps else None,
-        "peak_rss_mb": mem_land.mb,
+        "peak_rss_mb": land["peak_rss_mb"],
         **catchup,
         "generate_seconds": gen_seconds,
         "datasets": per,
@@ -222,3 +168,78 @@ def run(workdir: Path, accounts: int | None = None, rows: int | None = None, **k
         "catchup_le_5pct": (result["catchup_ratio"] <= 0.05) if result["catchup_ratio"] is not None else None,
     }
     return result
+
+
+def prepare_export(workdir: Path, accounts: int, kw: dict[str, Any]) -> float | None:
+    """Generate the export (unless ``reuse`` and the same parameters) and clear the last landing.
+
+    Returns the generation time (None when reused).
+    """
+    from sandbox.generator import generate
+
+    marker = workdir / "generated.json"
+    params = {"accounts": accounts, "seed": kw.get("seed", 42), "change_rate": kw.get("change_rate", 0.01)}
+    gen_seconds = None
+    if not (kw.get("reuse") and marker.exists() and json.loads(marker.read_text()) == params):
+        shutil.rmtree(workdir, ignore_errors=True)
+        workdir.mkdir(parents=True)
+        t0 = time.perf_counter()
+        generate(accounts, workdir / "export", seed=params["seed"], sandbox_dir=workdir / "sandbox",
+                 change_rate=params["change_rate"], show_progress=False)  # fmt: skip
+        gen_seconds = round(time.perf_counter() - t0, 1)
+        marker.write_text(json.dumps(params))
+    for stale in (workdir / "warehouse.duckdb", workdir / "warehouse.duckdb.wal", workdir / ".dlt_data"):
+        if stale.is_dir():
+            shutil.rmtree(stale)
+        else:
+            stale.unlink(missing_ok=True)
+    return gen_seconds
+
+
+def land_per_dataset(settings: Settings, export_dir: Path) -> dict[str, Any]:
+    """The initial landing, one ``land_export`` call per dataset (same code path), timed each."""
+    per: dict[str, dict[str, float]] = {}
+    with PeakRss() as mem_land:
+        t_all = time.perf_counter()
+        for ds in DATASETS:
+            t0 = time.perf_counter()
+            summary = land_export(settings, export_dir, show_progress=False, datasets=[ds])
+            per[ds] = {"seconds": round(time.perf_counter() - t0, 3)}
+        land_seconds = time.perf_counter() - t_all
+    for ds, d in summary["datasets"].items():
+        per[ds]["rows"] = d["rows"] + d["quarantined"]
+    return {"summary": summary, "datasets": per, "seconds": land_seconds, "peak_rss_mb": mem_land.mb}
+
+
+def compare_per_dataset(per: dict[str, dict[str, Any]], ref: dict[str, dict[str, float]]) -> None:
+    """Add each dataset's rows/s and its ratio to DuckDB's own read_csv of the same files."""
+    for ds, r in ref.items():
+        per.setdefault(ds, {})
+        per[ds]["rows_per_s"] = round(per[ds].get("rows", 0) / per[ds]["seconds"], 1) if per[ds].get("seconds") else 0
+        per[ds]["duckdb_read_csv_rows_per_s"] = round(r["rows"] / r["seconds"], 1) if r["seconds"] else 0
+        per[ds]["ratio_vs_duckdb"] = (
+            round(per[ds]["rows_per_s"] / per[ds]["duckdb_read_csv_rows_per_s"], 3)
+            if per[ds]["duckdb_read_csv_rows_per_s"]
+            else None
+        )
+
+
+def catchup_figures(
+    settings: Settings, sandbox_dir: Path, export_dir: Path, land_seconds: float, page_size: int
+) -> dict[str, Any]:
+    """The catch-up over HTTP (the sandbox API runs in its own process: its memory is not ours)."""
+    try:
+        with sandbox_server(sandbox_dir, export_dir) as (url, cid, secret), PeakRss(children=False) as mem_c:
+            t0 = time.perf_counter()
+            deltas = land_deltas(settings, url, cid, secret, page_size=page_size, show_progress=False)
+            catchup: dict[str, Any] = {
+                "catchup_seconds": round(time.perf_counter() - t0, 2),
+                "catchup_rows_fetched": deltas["rows_fetched"],
+                "catchup_rows_written": deltas["rows_written"],
+            }
+        catchup["catchup_peak_rss_mb"] = mem_c.mb
+        catchup["catchup_ratio"] = round(catchup["catchup_seconds"] / land_seconds, 4)
+        return catchup
+    except Exception as exc:  # report the landing figures even when the sandbox cannot serve
+        return {"catchup_error": f"{type(exc).__name__}: {str(exc)[:300]}", "catchup_seconds": None,
+                "catchup_ratio": None}  # fmt: skip

@@ -19,14 +19,11 @@ Why it is built this way:
 * **Unchanged rows write nothing**: each row's ``_row_hash`` (same definition as the export's)
   is looked up in the raw table; rows already there are skipped (child lists: a parent's list is
   skipped when every row is there and the row count is the same).
-* **Account merges** ("Merged account <old> into <new>" notes) are recorded in
-  ``raw_archtics.account_merges``. The rows of the old account are kept: Archtics itself marks
-  them (``rec_status`` 'I') and moves the tickets, and those changes arrive as ordinary rows, so
-  the replica stays equal to the source; downstream models read ``account_merges`` to map the old
-  account id to the new one.
-* **HTTP**: OAuth client-credentials token (refreshed on expiry and on 401); 429 and 5xx retried
-  with exponential backoff honouring ``Retry-After``; dropped connections and truncated bodies
-  retried (tenacity).
+* **Account merges** ("Merged account <old> into <new>" notes) land as ordinary ``note`` rows;
+  dbt parses them (``int_archtics_account_merges``). The rows of the old account are kept:
+  Archtics itself marks them (``rec_status`` 'I') and moves the tickets, and those changes arrive
+  as ordinary rows, so the replica stays equal to the source.
+* **HTTP** (token, retries, paging) is :mod:`dlt_pipelines.archtics_api_client`.
 """
 
 from __future__ import annotations
@@ -34,164 +31,28 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import dlt
-import requests
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
+from dlt_pipelines.archtics_api_client import ArchticsClient
 from dlt_pipelines.archtics_common import (
     BUSINESS_KEY,
     CHANGE_TS,
-    DATASETS,
     RAW_DATASET,
     ROW_HASH,
-    Dataset,
     business_key,
     discard_interrupted_packages,
-    parse_merge_note,
     row_hash,
 )
-from kore.config import Settings, dlt_destination
+from kore.config import Settings, archtics_credentials, dlt_pipeline
+from kore.contracts.archtics import DATASETS, Dataset
 from kore.runlog import run_record
 
 PIPELINE_NAME = "archtics_deltas"
 LOOKUP_CHUNK = {"mssql": 1000}  # IN-list size per destination (SQL Server: 2,100 parameters per statement)
 LOOKUP_CHUNK_DEFAULT = 10_000
-
-
-# --------------------------------------------------------------------------------------------
-# HTTP client
-
-
-class Retryable(Exception):
-    """A response worth retrying (429, 5xx, 401 with a stale token)."""
-
-    def __init__(self, message: str, retry_after: float | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
-
-
-@dataclass
-class ArchticsClient:
-    """Minimal client of the Archtics changes API: token handling, paging, retries."""
-
-    base_url: str
-    client_id: str
-    client_secret: str
-    timeout: float = 60.0
-    max_attempts: int = 10
-    backoff_base: float = 0.25
-    backoff_max: float = 20.0
-    stats: dict[str, int] = field(default_factory=lambda: {"requests": 0, "retries": 0, "token_fetches": 0})
-
-    def __post_init__(self) -> None:
-        self.base_url = self.base_url.rstrip("/")
-        self.session = requests.Session()
-        self._token: str | None = None
-        self._token_expires = 0.0
-
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, Retryable) and exc.retry_after is not None:
-            return min(exc.retry_after, self.backoff_max)
-        return min(self.backoff_base * 2 ** (state.attempt_number - 1), self.backoff_max)
-
-    def _retrying(self) -> Retrying:
-        def count(_: RetryCallState) -> None:
-            self.stats["retries"] += 1
-
-        return Retrying(
-            retry=retry_if_exception_type(
-                (
-                    Retryable,
-                    requests.ConnectionError,
-                    requests.Timeout,
-                    requests.exceptions.ChunkedEncodingError,
-                    ValueError,
-                )  # fmt: skip
-            ),
-            wait=self._wait,
-            stop=stop_after_attempt(self.max_attempts),
-            before_sleep=count,
-            reraise=True,
-        )
-
-    def token(self) -> str:
-        if self._token and time.monotonic() < self._token_expires - 30:
-            return self._token
-        for attempt in self._retrying():
-            with attempt:
-                self.stats["token_fetches"] += 1
-                r = self.session.post(
-                    f"{self.base_url}/oauth/token",
-                    data={
-                        "grant_type": "client_credentials",
-                        "client_id": self.client_id,
-                        "client_secret": self.client_secret,
-                    },  # fmt: skip
-                    timeout=self.timeout,
-                )
-                self._check(r)
-                doc = r.json()
-                self._token = doc["access_token"]
-                self._token_expires = time.monotonic() + float(doc.get("expires_in", 3600))
-        assert self._token
-        return self._token
-
-    @staticmethod
-    def _check(r: requests.Response) -> None:
-        if r.status_code == 429 or r.status_code >= 500:
-            raise Retryable(f"HTTP {r.status_code}", _retry_after(r.headers.get("Retry-After")))
-        r.raise_for_status()
-
-    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        for attempt in self._retrying():
-            with attempt:
-                self.stats["requests"] += 1
-                r = self.session.get(
-                    f"{self.base_url}{path}",
-                    params=params,
-                    headers={"Authorization": f"Bearer {self.token()}"},
-                    timeout=self.timeout,
-                )
-                if r.status_code == 401:
-                    self._token = None  # expired or revoked: fetch a new one and retry
-                    raise Retryable("HTTP 401 (token refreshed)")
-                self._check(r)
-                return r.json()  # a truncated body raises ValueError and is retried
-        raise AssertionError("unreachable")
-
-    def datasets(self) -> dict[str, Any]:
-        doc = self.get("/v1/datasets")
-        items = doc.get("datasets", doc) if isinstance(doc, dict) else doc
-        if isinstance(items, dict):
-            return items
-        return {d["name"] if isinstance(d, dict) else d: d for d in items}
-
-    def changes(self, dataset: str, since: str, page_size: int) -> Iterator[list[dict[str, Any]]]:
-        """Pages of changed rows (change time >= since), in (change time, business key) order."""
-        token: str | None = None
-        while True:
-            params: dict[str, Any] = {"since": since, "page_size": page_size}
-            if token:
-                params["page_token"] = token
-            doc = self.get(f"/v1/datasets/{dataset}/changes", params)
-            yield doc.get("rows") or []
-            token = doc.get("next_page_token")
-            if not token:
-                return
 
 
 # --------------------------------------------------------------------------------------------
@@ -275,7 +136,7 @@ def changed_rows(ds: Dataset, rows: list[dict[str, Any]], existing: ExistingRows
     if not rows:
         return rows
     present = existing.hashes(ds.name, [r[ROW_HASH] for r in rows])
-    if not ds.child_list:
+    if not ds.is_child_list:
         return [r for r in rows if r[ROW_HASH] not in present]
     parent = ds.parent_key[0]
     groups: dict[str, list[dict[str, Any]]] = {}
@@ -312,7 +173,7 @@ def dataset_resource(
     on_page: Callable[[str, int], Any] | None = None,
 ) -> Any:
     """One dataset's changes, merged into raw_archtics.<dataset>."""
-    merge_key = list(ds.parent_key) if ds.child_list else None
+    merge_key = list(ds.parent_key) if ds.is_child_list else None
     hints: dict[str, Any] = {c: {"data_type": "text"} for c in columns or ()}
     hints[CHANGE_TS] = {"data_type": "text", "dedup_sort": "desc"}
 
@@ -329,7 +190,7 @@ def dataset_resource(
     ) -> Iterator[Any]:
         st = stats.setdefault(ds.name, {"fetched": 0, "written": 0, "unchanged": 0, "pages": 0})
         held: list[dict[str, Any]] = []  # child lists: the last parent of a page may continue on the next
-        parent = ds.parent_key[0] if ds.child_list else None
+        parent = ds.parent_key[0] if ds.is_child_list else None
         for page in client.changes(ds.name, cursor.start_value, page_size):
             st["pages"] += 1
             st["fetched"] += len(page)
@@ -357,25 +218,6 @@ def _emit(ds: Dataset, rows: list[dict[str, Any]], existing: ExistingRows, st: d
     st["written"] += len(keep)
     if keep:
         yield keep
-    if ds.name == "note":
-        merges = []
-        for r in keep:
-            m = parse_merge_note(r.get("text"))
-            if m:
-                # change_ts and _business_key: the note resource's incremental sees these rows too
-                merges.append({"old_acct_id": m[0], "new_acct_id": m[1], "note_id": r.get("note_id"),
-                               CHANGE_TS: r.get(CHANGE_TS), BUSINESS_KEY: f"merge:{m[0]}:{m[1]}"})  # fmt: skip
-        if merges:
-            st["account_merges"] = st.get("account_merges", 0) + len(merges)
-            yield dlt.mark.with_hints(
-                merges,
-                dlt.mark.make_hints(
-                    table_name="account_merges",
-                    write_disposition={"disposition": "merge", "strategy": "delete-insert"},
-                    primary_key=["old_acct_id", "new_acct_id"],
-                ),
-                create_table_variant=True,
-            )
 
 
 @dlt.source(name=PIPELINE_NAME, max_table_nesting=0)
@@ -419,14 +261,7 @@ def read_cutoff(pipeline: dlt.Pipeline) -> str:
 
 
 def make_pipeline(settings: Settings) -> dlt.Pipeline:
-    settings.ensure_dirs()
-    settings.apply_env()
-    return dlt.pipeline(
-        pipeline_name=PIPELINE_NAME,
-        destination=dlt_destination(settings),
-        dataset_name=RAW_DATASET,
-        pipelines_dir=str(settings.dlt_data_dir),
-    )
+    return dlt_pipeline(settings, PIPELINE_NAME, RAW_DATASET)
 
 
 def finish_pending(pipeline: dlt.Pipeline) -> int:
@@ -443,8 +278,8 @@ def finish_pending(pipeline: dlt.Pipeline) -> int:
 def land_deltas(
     settings: Settings,
     api_url: str,
-    client_id: str,
-    client_secret: str,
+    client_id: str = "",
+    client_secret: str = "",
     page_size: int = 5000,
     *,
     datasets: tuple[str, ...] | None = None,
@@ -453,10 +288,15 @@ def land_deltas(
 ) -> dict:
     """Fetch and merge all changes since the last run (first run: since the export cutoff).
 
-    Returns per dataset: rows fetched, written, skipped as unchanged, pages; plus HTTP request
-    and retry counts. Secrets are never logged.
+    Credentials not passed come from ``kore.config.archtics_credentials()``. Returns per dataset:
+    rows fetched, written, skipped as unchanged, pages; plus HTTP request and retry counts.
+    Secrets are never logged.
     """
     names = tuple(datasets or DATASETS)
+    if not (client_id and client_secret):
+        creds = archtics_credentials()
+        client_id = client_id or creds.get("client_id", "")
+        client_secret = client_secret or creds.get("client_secret", "")
     with run_record(settings, "land_deltas", "archtics") as rec:
         pipeline = make_pipeline(settings)
         resumed = finish_pending(pipeline)

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -29,7 +27,8 @@ import dlt
 import pyarrow as pa
 from rich.progress import Progress
 
-from kore.config import Settings, dlt_destination
+from kore.config import Settings, dlt_pipeline
+from kore.contracts.crm_names import entity_snake
 from kore.registry import kore_to_crm
 from kore.runlog import run_record
 
@@ -44,11 +43,6 @@ _DLT_TYPES = {"int": "bigint", "num": "double", "text": "text", "date": "text", 
 
 class KoreAppExportError(RuntimeError):
     """The export folder cannot be loaded at all (no manifest, unknown format)."""
-
-
-def entity_snake(entity: str) -> str:
-    """snake_case of a registry entity name: ``DealSheet`` -> ``deal_sheet``, ``Event2`` -> ``event2``."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", entity).lower()
 
 
 def app_entities() -> list[str]:
@@ -211,20 +205,12 @@ def kore_apps_source(parsed: ParsedExport):
 
 def land_kore_apps(settings: Settings, source_dir: Path) -> dict[str, Any]:
     """Load the KORE apps export at ``source_dir`` into ``raw_kore_app``; returns counts per entity."""
-    settings.apply_env()
     source_dir = Path(source_dir)
     with run_record(settings, "land_kore_apps") as rec:
         parsed = parse_export(source_dir, app_entities())
-        # Arrow tables get dlt's load id / row id columns only when asked (staging orders by load id);
-        # asked in this pipeline's own config section so other pipelines in the process are unaffected.
-        for opt in ("ADD_DLT_LOAD_ID", "ADD_DLT_ID"):
-            os.environ[f"{PIPELINE_NAME.upper()}__NORMALIZE__PARQUET_NORMALIZER__{opt}"] = "true"
-        pipeline = dlt.pipeline(
-            pipeline_name=PIPELINE_NAME,
-            destination=dlt_destination(settings),
-            dataset_name=DATASET,
-            pipelines_dir=str(settings.dlt_data_dir),
-        )
+        # Arrow tables get dlt's load id / row id columns only when asked (staging orders by load id):
+        # asked in this pipeline's own section of .dlt/config.toml, so other pipelines are unaffected.
+        pipeline = dlt_pipeline(settings, PIPELINE_NAME, DATASET)
         pipeline.run(kore_apps_source(parsed))
         counts = pipeline.last_trace.last_normalize_info.row_counts if pipeline.last_trace else {}
         loaded = {entity_snake(e): int(counts.get(entity_snake(e), 0)) for e in parsed.rows}

@@ -15,7 +15,7 @@ if str(REPO) not in sys.path:
 
 @pytest.fixture(autouse=True)
 def _restore_environment():
-    """Settings.apply_env() writes os.environ (for in-process dlt/dbt); undo it after every test."""
+    """Undo os.environ changes a test makes by hand (production code makes none: test_config checks)."""
     saved = dict(os.environ)
     yield
     os.environ.clear()

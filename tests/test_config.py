@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import json
+import os
 from pathlib import Path
 
+import duckdb
 import pytest
 
-from kore.config import REPO_ROOT, get_settings, mssql_settings
+from dlt_pipelines.archtics_export import land_export
+from kore.config import REPO_ROOT, dlt_pipeline, get_settings, mssql_settings
 
 
 def test_workdir_defaults_and_paths(workdir: Path) -> None:
@@ -52,12 +58,41 @@ def test_secrets_file_is_ignored_by_git() -> None:
     )
 
 
-def test_apply_env_does_not_pin_the_warehouse_for_other_workdirs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_settings_do_not_pin_the_warehouse_for_other_workdirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("KORE_DUCKDB_PATH", raising=False)
     first = get_settings(tmp_path / "a")
-    first.apply_env()
+    dlt_pipeline(first, "kore_config_probe", "raw_probe")
     second = get_settings(tmp_path / "b")
     assert second.duckdb_path == (tmp_path / "b" / "warehouse.duckdb").resolve()
     assert first.env()["KORE_DUCKDB_PATH"] == str(first.duckdb_path)  # subprocesses still get it
+
+
+def test_dlt_pipeline_works_under_the_workdir(tmp_path: Path) -> None:
+    settings = get_settings(tmp_path / "wd")
+    pipeline = dlt_pipeline(settings, "kore_config_probe", "raw_probe")
+    assert Path(pipeline.pipelines_dir) == settings.dlt_data_dir
+    assert Path(pipeline.working_dir).is_relative_to(settings.dlt_data_dir)
+    assert pipeline.destination.destination_name == "duckdb"
+
+
+def test_a_landing_leaves_os_environ_unchanged(workdir: Path) -> None:
+    """Pipeline options come from .dlt/config.toml, not the environment: a landing changes no
+    variable, and export rows still get dlt's _dlt_load_id (asked for in the pipeline's section)."""
+    export = workdir / "export"
+    data = gzip.compress(b"acct_id,cust_name_id,upd_date\n1,10,2025-01-01 00:00:00\n2,20,2025-01-02 00:00:00\n")
+    export.mkdir()
+    (export / "cust.csv.gz").write_bytes(data)
+    manifest = {"format_version": 1, "cutoff": "2025-02-01 00:00:00", "generated_at": "t", "files": [
+        {"dataset": "cust", "path": "cust.csv.gz", "rows": 2, "sha256": hashlib.sha256(data).hexdigest(),
+         "columns": ["acct_id", "cust_name_id", "upd_date"]}]}  # fmt: skip
+    (export / "manifest.json").write_text(json.dumps(manifest))
+    before = dict(os.environ)
+    settings = get_settings(workdir)
+    assert land_export(settings, export, show_progress=False)["rows"] == 2
+    assert dict(os.environ) == before
+    con = duckdb.connect(str(settings.duckdb_path), read_only=True)
+    try:
+        load_ids = con.sql("select count(_dlt_load_id), count(_dlt_id) from raw_archtics.cust").fetchall()
+    finally:
+        con.close()
+    assert load_ids == [(2, 2)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from datetime import datetime
@@ -146,7 +147,12 @@ def test_landing_is_incremental_and_idempotent(workdir: Path) -> None:
     settings = get_settings(workdir)
     src = settings.sandbox_dir / "kore_apps"
     gen = generate(src, seed=11, accounts=100, acct_ids=ACCT_IDS)
+    env_before = dict(os.environ)
     r1 = land_kore_apps(settings, src)
+    assert dict(os.environ) == env_before, "pipeline options come from .dlt/config.toml, not os.environ"
+    # dlt's columns on arrow rows, asked for in [kore_apps.normalize.parquet_normalizer]
+    n = gen["rows_per_entity"]["DealSheet"]
+    assert _raw(settings, "select count(_dlt_load_id), count(_dlt_id) from raw_kore_app.deal_sheet")[0] == (n, n)
     assert r1["rows_loaded"] == r1["rows_read"] == gen["rows"]
     assert r1["quarantined"] == 0 and not r1["refused_files"]
     for e, n in gen["rows_per_entity"].items():

@@ -240,7 +240,7 @@ def _land_in_subprocess(workdir: Path, export: Path, kill_after: float | None) -
 
     Returns True when the process finished by itself.
     """
-    # settings.apply_env() in this process exported the clean run's paths: do not pass them on
+    # the child process gets only its own workdir (no KORE_/DLT_/DBT_ settings of this process)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KORE_", "DLT_", "DBT_"))}
     env.update(PYTHONPATH=str(REPO), KORE_WORKDIR=str(workdir))
     proc = subprocess.Popen(

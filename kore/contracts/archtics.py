@@ -13,10 +13,22 @@ Change time ("cursor") of a row:
 * ``parent`` datasets are *child lists* without a timestamp of their own: cust_address, cust_email,
   cust_rep take the account's change time (max cust.upd_date of the account), events_in_plan takes
   its plan's evnt.upd_date. The API returns such a list whole whenever the parent changed.
+
+This module is the ONE definition of the Archtics contract: the landing pipelines
+(``dlt_pipelines.archtics_*``) land these datasets into ``raw_archtics`` with these business keys
+(what "the same row" means), cursors (what "newer" means) and child lists (replaced per parent), and
+check the declared integer/timestamp/date columns on landing (values stay text); the sandbox
+generates and serves them. Facts come from ``shared/domain/archtics-raw-schema.md``.
+
+Account merges: Archtics records a merge as a ``note`` whose text is ``Merged account <old> into
+<new>`` (seen with other capitalisation, extra spaces and a trailing '.'). :func:`merge_note_text`
+writes it, :data:`MERGE_NOTE` / :func:`parse_merge_note` read it; the warehouse parses the notes in
+SQL (``int_archtics_account_merges``), and a test holds that parse to this one.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 CUST_COLUMNS = [
@@ -87,7 +99,7 @@ NOTE_COLUMNS = [
 
 @dataclass(frozen=True)
 class Dataset:
-    """How one Archtics dataset is keyed and how its change time is found."""
+    """How one Archtics dataset is keyed, how its change time is found and which columns are typed."""
 
     name: str
     columns: list[str]
@@ -95,55 +107,58 @@ class Dataset:
     cursor: str | None = None  # own change-time column
     parent: str | None = None  # child list: parent dataset whose change time the list takes
     parent_key: tuple[str, ...] = ()  # columns of this dataset that identify the parent
+    # declared types, checked on landing (the values stay text; a value that does not parse is quarantined)
+    integer_columns: tuple[str, ...] = ()
+    timestamp_columns: tuple[str, ...] = ()
+    date_columns: tuple[str, ...] = ()
 
     @property
     def is_child_list(self) -> bool:
+        """Rows arrive whole per parent (``parent_key``) and replace that parent's rows."""
         return self.parent is not None
 
 
 DATASETS: dict[str, Dataset] = {
     d.name: d
     for d in [
-        Dataset("cust", CUST_COLUMNS, ("acct_id", "cust_name_id"), cursor="upd_date"),
-        Dataset(
-            "cust_address",
-            CUST_ADDRESS_COLUMNS,
-            ("acct_id", "cust_name_id", "cust_address_id"),
-            parent="cust",
-            parent_key=("acct_id",),
-        ),
-        Dataset(
-            "cust_email",
-            CUST_EMAIL_COLUMNS,
-            ("acct_id", "cust_name_id", "email_id"),
-            parent="cust",
-            parent_key=("acct_id",),
-        ),
-        Dataset(
-            "cust_rep",
-            CUST_REP_COLUMNS,
-            ("acct_id", "acct_rep_id", "acct_rep_type"),
-            parent="cust",
-            parent_key=("acct_id",),
-        ),
-        Dataset(
-            "ticket",
-            TICKET_COLUMNS,
-            ("event_id", "section_id", "row_id", "seat_num", "ticket_status", "return_datetime"),
-            cursor="upd_datetime",
-        ),
-        Dataset("evnt", EVNT_COLUMNS, ("event_id",), cursor="upd_date"),
-        Dataset(
-            "events_in_plan",
-            EVENTS_IN_PLAN_COLUMNS,
-            ("plan_group_id", "plan_event_id", "event_id", "season_id"),
-            parent="evnt",
-            parent_key=("plan_event_id",),
-        ),
-        Dataset("season", SEASON_COLUMNS, ("season_id",), cursor="upd_datetime"),
-        Dataset("note", NOTE_COLUMNS, ("note_id", "task_stage_seq_num"), cursor="upd_datetime"),
+        Dataset("cust", CUST_COLUMNS, ("acct_id", "cust_name_id"), cursor="upd_date",
+                integer_columns=("acct_id", "cust_name_id"), timestamp_columns=("add_date", "upd_date")),
+        Dataset("cust_address", CUST_ADDRESS_COLUMNS, ("acct_id", "cust_name_id", "cust_address_id"),
+                parent="cust", parent_key=("acct_id",), integer_columns=("acct_id", "cust_name_id")),
+        Dataset("cust_email", CUST_EMAIL_COLUMNS, ("acct_id", "cust_name_id", "email_id"),
+                parent="cust", parent_key=("acct_id",), integer_columns=("acct_id", "cust_name_id")),
+        Dataset("cust_rep", CUST_REP_COLUMNS, ("acct_id", "acct_rep_id", "acct_rep_type"),
+                parent="cust", parent_key=("acct_id",), integer_columns=("acct_id",)),
+        Dataset("ticket", TICKET_COLUMNS,
+                ("event_id", "section_id", "row_id", "seat_num", "ticket_status", "return_datetime"),
+                cursor="upd_datetime", integer_columns=("acct_id", "event_id"),
+                timestamp_columns=("add_datetime", "upd_datetime", "return_datetime")),
+        Dataset("evnt", EVNT_COLUMNS, ("event_id",), cursor="upd_date",
+                integer_columns=("event_id",), timestamp_columns=("upd_date",)),
+        Dataset("events_in_plan", EVENTS_IN_PLAN_COLUMNS, ("plan_group_id", "plan_event_id", "event_id", "season_id"),
+                parent="evnt", parent_key=("plan_event_id",), integer_columns=("event_id",)),
+        Dataset("season", SEASON_COLUMNS, ("season_id",), cursor="upd_datetime",
+                integer_columns=("season_id",), timestamp_columns=("add_datetime", "upd_datetime")),
+        Dataset("note", NOTE_COLUMNS, ("note_id", "task_stage_seq_num"), cursor="upd_datetime",
+                integer_columns=("note_id",), timestamp_columns=("upd_datetime",)),
     ]
-}
+}  # fmt: skip
 
 DATASET_NAMES: tuple[str, ...] = tuple(DATASETS)
 TS_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+# An account merge note: "Merged account <old> into <new>", any case, any spacing, maybe a final '.'.
+MERGE_NOTE = re.compile(r"^\s*Merged account\s+(\d+)\s+into\s+(\d+)", re.IGNORECASE)
+
+
+def merge_note_text(old_acct_id: object, new_acct_id: object) -> str:
+    """The note text Archtics writes when it merges account ``old_acct_id`` into ``new_acct_id``."""
+    return f"Merged account {old_acct_id} into {new_acct_id}"
+
+
+def parse_merge_note(text: str | None) -> tuple[str, str] | None:
+    """``(old_acct_id, new_acct_id)`` if the note text records an Archtics account merge."""
+    if not text:
+        return None
+    m = MERGE_NOTE.match(text)
+    return (m.group(1), m.group(2)) if m else None

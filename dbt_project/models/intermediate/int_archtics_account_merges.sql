@@ -1,15 +1,17 @@
 {#- int_archtics_account_merges: Archtics account merges, read from the notes Archtics writes
-    ("Merged account <old> into <new>"): the old account's records now belong to the new one. -#}
+    ("Merged account <old> into <new>", any case, extra spaces, maybe a final '.'): the old account's
+    records now belong to the new one. The one parser of these notes; tests/test_account_merge_notes.py
+    holds it to the note format of kore.contracts.archtics. -#}
 
 with merge_notes as (
 
     select
         note_id,
         acct_id,
-        text as note_text,
+        ltrim(text) as note_text,
         upd_datetime,
         load_id,
-        {{ dbt.position("' into '", 'text') }} as into_position
+        {{ dbt.position("' into '", 'lower(ltrim(text))') }} as into_position
     from {{ ref('stg_archtics__notes') }}
     where is_account_merge = 1
 

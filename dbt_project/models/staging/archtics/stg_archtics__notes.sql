@@ -50,7 +50,7 @@ select
     {%- for column in columns %}
     {{ column }},
     {%- endfor %}
-    case when text like 'Merged account %' then 1 else 0 end as is_account_merge,
+    case when lower(ltrim(text)) like 'merged account %' then 1 else 0 end as is_account_merge,
     {{ kore_row_hash(columns.keys() | list) }} as row_hash,
     load_id,
     source_file,

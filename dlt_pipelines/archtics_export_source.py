@@ -1,0 +1,104 @@
+"""The dlt sources of the export landing: part files (rows, quarantine, ledger) and the cutoff.
+
+Why one resource yields all three: a file's rows, its quarantined rows and its ``file_ledger``
+row must travel in the same dlt load package, so a file is landed exactly once even when a run is
+killed (the run module loads pending packages before it reads the ledger). Tables are written with
+``append``: a merge costs 4x the load time, and the one duplicate an append can leave (a re-run
+load job) is removed by ``archtics_export.reconcile_resumed`` using :data:`NATURAL_KEYS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import dlt
+import duckdb
+import pyarrow as pa
+
+from dlt_pipelines.archtics_common import SOURCE_FILE, SOURCE_LINE
+from dlt_pipelines.archtics_export_reader import CHUNK_BYTES, Manifest, PartFile, read_part
+
+PIPELINE_NAME = "archtics_export"
+APPEND = "append"  # fastest load path; exactly-once is restored by reconcile_resumed() (see there)
+
+# natural key of each table the export writes: a key seen twice within one load id is a duplicate
+NATURAL_KEYS = {
+    "account_merges": ("note_id", "old_acct_id"),  # written by earlier versions; may be in an old schema
+    "quarantine": ("source_file", "source_line"),
+    "file_ledger": ("path",),
+    "load_cutoff": ("cutoff",),
+}
+DATASET_NATURAL_KEY = (SOURCE_FILE, SOURCE_LINE)  # a landed dataset row is one physical CSV line
+
+QUARANTINE_SCHEMA = pa.schema(
+    [("source_file", pa.string()), ("source_line", pa.int64()), ("dataset", pa.string()),
+     ("reason", pa.string()), ("raw_text", pa.string())]
+)  # fmt: skip
+
+
+def natural_key(table: str) -> tuple[str, ...]:
+    """The columns that identify one row of a table the export writes."""
+    return NATURAL_KEYS.get(table, DATASET_NATURAL_KEY)
+
+
+@dlt.source(name=PIPELINE_NAME, max_table_nesting=0)
+def export_files_source(
+    export_dir: Path,
+    parts: list[PartFile],
+    block: int = CHUNK_BYTES,
+    on_block: Callable[[int], Any] | None = None,
+) -> Any:
+    """Part files, one after the other: their rows, quarantined rows and ledger rows (one package)."""
+
+    @dlt.resource(name="export_files", write_disposition=APPEND)
+    def export_files() -> Iterator[Any]:
+        con = duckdb.connect(config={"threads": 2})
+        try:
+            for part in parts:
+                yield from _part_tables(export_dir, part, con, block, on_block)
+        finally:
+            con.close()
+
+    return export_files
+
+
+def _part_tables(
+    export_dir: Path,
+    part: PartFile,
+    con: duckdb.DuckDBPyConnection,
+    block: int,
+    on_block: Callable[[int], Any] | None,
+) -> Iterator[Any]:
+    """One part file's good rows, quarantine rows and, last, its ledger row."""
+    good = bad = 0
+    for parsed in read_part(export_dir, part, con, block):
+        if parsed.table is not None and parsed.table.num_rows:
+            good += parsed.table.num_rows
+            yield dlt.mark.with_table_name(parsed.table, part.dataset)
+        if parsed.bad:
+            bad += len(parsed.bad)
+            q = pa.Table.from_pylist(parsed.bad, schema=QUARANTINE_SCHEMA)
+            yield dlt.mark.with_table_name(q, "quarantine")
+        if on_block is not None:
+            on_block(parsed.records)
+    ledger = {"path": part.path, "sha256": part.sha256, "dataset": part.dataset, "rows": good + bad,
+              "landed": good, "quarantined": bad}  # fmt: skip
+    yield dlt.mark.with_table_name([ledger], "file_ledger")
+
+
+@dlt.source(name=PIPELINE_NAME, max_table_nesting=0)
+def cutoff_source(manifest: Manifest) -> Any:
+    """The export cutoff: where the delta pipeline's incrementals start."""
+
+    @dlt.resource(
+        name="load_cutoff",
+        write_disposition=APPEND,
+        columns={"cutoff": {"data_type": "text"}, "generated_at": {"data_type": "text"}},
+    )
+    def load_cutoff() -> Iterator[dict]:
+        dlt.current.source_state()["cutoff"] = manifest.cutoff
+        yield {"cutoff": manifest.cutoff, "generated_at": manifest.generated_at}
+
+    return load_cutoff

@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from rich.progress import Progress
 
-from kore.contracts.archtics import DATASETS, TS_FORMAT
+from kore.contracts.archtics import DATASETS, TS_FORMAT, merge_note_text
 from sandbox import crm_seed, live_changes
 from sandbox.account_names import NameRows
 from sandbox.archtics_rows import (
@@ -311,9 +311,7 @@ def _write_notes(ex: _ExportFiles, pop: Population, nrng: np.random.Generator, c
     into, gone = into[keep], gone[keep]
     if len(into):
         mts = pop.acct_upd[into]
-        texts = np.array(
-            [f"Merged account {o} into {n}" for o, n in zip(gone, pop.acct_id[into], strict=True)], dtype=object
-        )
+        texts = np.array([merge_note_text(o, n) for o, n in zip(gone, pop.acct_id[into], strict=True)], dtype=object)
         mids = note_ids[-1] + 1 + np.arange(len(into)) if len(na) else NOTE_ID_START + np.arange(len(into))
         notes.append(_table("note", note_columns(pop.acct_id[into], mids, mts, nrng, texts=texts, max_ts=cut - 1)))
     ex.write("note", notes)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from kore.contracts.archtics import DATASETS
+from kore.contracts.archtics import DATASETS, merge_note_text
 from sandbox.archtics_rows import USERS, note_columns
 from sandbox.csv_parts import gzip_csv_bytes
 from sandbox.live_accounts import add_new_accounts, change_reps, new_account_names, new_account_rows, update_names
@@ -134,7 +134,7 @@ def _merge_accounts(
     old_ids = pop.acct_id[plan.merges[:, 0]] if len(plan.merges) else np.zeros(0, np.int64)
     new_ids = pop.acct_id[plan.merges[:, 1]] if len(plan.merges) else np.zeros(0, np.int64)
     if len(old_ids):
-        texts = np.array([f"Merged account {o} into {n}" for o, n in zip(old_ids, new_ids, strict=True)], dtype=object)
+        texts = np.array([merge_note_text(o, n) for o, n in zip(old_ids, new_ids, strict=True)], dtype=object)
         note_ids = ids["note"] + np.arange(len(old_ids))
         ncols = note_columns(new_ids, note_ids, mts, rng, texts=texts)
         ncols["add_user"] = ncols["upd_user"] = np.full(len(old_ids), "archtics", dtype=object)

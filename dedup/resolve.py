@@ -33,6 +33,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from kore.contracts.person_fields import DISPLAY_FIELDS
+
 GOLDEN_FIELDS = (
     "first_name",
     "last_name",
@@ -46,7 +48,6 @@ GOLDEN_FIELDS = (
     "birth_date",
 )
 POLICIES = ("default", "first_found")
-DISPLAY_FIELDS = ("first_name", "last_name", "company", "street", "city", "state")
 
 
 def _key(prefix: str, value: str) -> str:

@@ -11,6 +11,9 @@ Subsets (named by the contract, checked to be columns of it by the test):
 
 * ``PERSON_FIELDS``: the match-ready person attributes the normaliser cleans and the comparators
   read (``full_name`` only feeds the last name when a record has no split name);
+* ``GOLDEN_FIELDS``: the person attributes a golden contact carries (in its column order, each with
+  ``<field>_source``): every person field but ``full_name``; also the fields of the anchors
+  benchmark's ``records.csv``;
 * ``DISPLAY_FIELDS``: attributes that also travel in the source's own spelling as
   ``<field>_display`` (golden contacts -- what the CRM receives -- are built from those).
 """
@@ -64,6 +67,19 @@ PERSON_FIELDS: tuple[str, ...] = (
     "city",
     "state",
     "zip5",
+    "birth_date",
+)
+
+GOLDEN_FIELDS: tuple[str, ...] = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "street",
+    "city",
+    "state",
+    "zip5",
+    "company",
     "birth_date",
 )
 

@@ -9,11 +9,11 @@ benchmark's SQL, and a column added to one of them silently went missing in anot
 ``PERSON_RECORD_COLUMNS``: the columns in the view's order; ``COLUMN_PURPOSE`` says what each is for.
 Subsets (named by the contract, checked to be columns of it by the test):
 
+* ``NAME_FIELDS``, ``CONTACT_FIELDS``, ``ADDRESS_FIELDS``: the groups the lists below are made of;
 * ``PERSON_FIELDS``: the match-ready person attributes the normaliser cleans and the comparators
   read (``full_name`` only feeds the last name when a record has no split name);
 * ``GOLDEN_FIELDS``: the person attributes a golden contact carries (in its column order, each with
-  ``<field>_source``): every person field but ``full_name``; also the fields of the anchors
-  benchmark's ``records.csv``;
+  ``<field>_source``): every person field but ``full_name``;
 * ``DISPLAY_FIELDS``: attributes that also travel in the source's own spelling as
   ``<field>_display`` (golden contacts -- what the CRM receives -- are built from those).
 """
@@ -56,32 +56,11 @@ COLUMN_PURPOSE: dict[str, str] = {
 }
 PERSON_RECORD_COLUMNS: tuple[str, ...] = tuple(COLUMN_PURPOSE)
 
-PERSON_FIELDS: tuple[str, ...] = (
-    "first_name",
-    "last_name",
-    "full_name",
-    "company",
-    "email",
-    "phone",
-    "street",
-    "city",
-    "state",
-    "zip5",
-    "birth_date",
-)
+NAME_FIELDS: tuple[str, ...] = ("first_name", "last_name")
+CONTACT_FIELDS: tuple[str, ...] = ("email", "phone")
+ADDRESS_FIELDS: tuple[str, ...] = ("street", "city", "state", "zip5")
 
-GOLDEN_FIELDS: tuple[str, ...] = (
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "street",
-    "city",
-    "state",
-    "zip5",
-    "company",
-    "birth_date",
-)
+PERSON_FIELDS: tuple[str, ...] = (*NAME_FIELDS, "full_name", "company", *CONTACT_FIELDS, *ADDRESS_FIELDS, "birth_date")
+GOLDEN_FIELDS: tuple[str, ...] = (*NAME_FIELDS, *CONTACT_FIELDS, *ADDRESS_FIELDS, "company", "birth_date")
 
 DISPLAY_FIELDS: tuple[str, ...] = ("first_name", "last_name", "company", "street", "city", "state")
-

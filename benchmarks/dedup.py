@@ -4,7 +4,8 @@ Steps (each timed separately, only the dedup runs count toward ``seconds``):
 1. the sandbox generator writes an export + CRM seed + ground truth (in a child process, so its
    memory does not count toward the dedup's peak RSS); tickets are skipped (dedup does not use them);
 2. person records are built from the export with DuckDB SQL that mirrors the dbt models
-   ``int_archtics_names_enriched`` / ``int_persons_unioned`` / ``dedup_person_records``, and stored
+   ``int_archtics_names_enriched`` / ``int_persons_unioned`` / ``dedup_person_records`` (its select
+   list is the person-record contract, ``kore.contracts.person_fields``, but ``NOT_BUILT``), and stored
    as ``dedup.dedup_person_records`` in the benchmark's own warehouse (no candidate view: the engine
    blocks by itself);
 3. ``run_dedup`` full run -> seconds, pairwise precision/recall/F1 vs ground truth;
@@ -32,7 +33,24 @@ import numpy as np
 import pandas as pd
 
 from kore.config import REPO_ROOT, get_settings
+from kore.contracts.person_fields import PERSON_RECORD_COLUMNS
 from kore.warehouse import connect
+
+# contract columns the benchmark's SQL does not build (the engine fills them: display spellings from
+# the raw values, full_name null, no KORE keys on a fresh CRM seed)
+NOT_BUILT = (
+    "full_name",
+    "first_name_display",
+    "last_name_display",
+    "company_display",
+    "street_display",
+    "city_display",
+    "state_display",
+    "kore_external_key",
+    "crm_account_key",
+)
+# the person record's columns, in the contract's order (row_hash is computed last)
+BUILT_COLUMNS = [c for c in PERSON_RECORD_COLUMNS if c not in (*NOT_BUILT, "row_hash")]
 
 PERSON_SQL = """
 with cust as (
@@ -85,7 +103,7 @@ crm as (
         columns = {{crm_id: 'varchar', name: 'varchar'}}) acc on acc.crm_id = k.account_id
 ),
 u as (select * from archtics union all select * from crm)
-select *, md5(concat_ws('|', record_id, first_name, last_name, company, email, phone, street, city,
+select {columns}, md5(concat_ws('|', record_id, first_name, last_name, company, email, phone, street, city,
                         state, zip5, birth_date, name_type)) as row_hash
 from u
 """
@@ -108,7 +126,10 @@ def generate(base: Path, accounts: int, seed: int = 42, crm_share: float = 0.2) 
 
 
 def build_person_records(base: Path) -> pd.DataFrame:
-    sql = PERSON_SQL.format(export=base / "export", seed=base / "sandbox" / "crm_seed")
+    """The person records from the export and CRM seed: the contract's columns (``BUILT_COLUMNS``)."""
+    sql = PERSON_SQL.format(
+        export=base / "export", seed=base / "sandbox" / "crm_seed", columns=", ".join(BUILT_COLUMNS)
+    )
     with duckdb.connect() as con:
         con.execute("set enable_progress_bar = false")
         return con.execute(sql).df()

@@ -44,10 +44,13 @@ from pathlib import Path
 import pandas as pd
 from rich.progress import Progress
 
-from benchmarks.anchors._common import FIELDS  # the fields every runner reads (one list)
 from kore.config import REPO_ROOT, get_settings
+from kore.contracts.person_fields import PERSON_FIELDS
 from kore.runlog import run_record
 
+# the fields every runner reads (the columns of records.csv): the person fields but full_name, which
+# only stands in for a missing split name
+FIELDS = tuple(f for f in PERSON_FIELDS if f != "full_name")
 ANCHORS_DIR = Path(__file__).with_name("anchors")
 DEFAULT_ANCHORS_PYTHON = "/tmp/anchors-venv/bin/python"
 INSTALL_HINT = (

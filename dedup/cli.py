@@ -86,20 +86,23 @@ def set_primary(
     console.print(f"account {acct_id} is now primary for contact {own} (applies on the next run)")
 
 
+def _pair_decision(workdir: Path, kind: str, id1: str, id2: str, done: str) -> None:
+    """Record a decision on a pair of records (ids as the user gave them); ``done`` formats both ids."""
+    a, b = _ids(workdir, id1, id2)
+    store.add_decision(get_settings(workdir), kind, a, b)
+    console.print(done.format(a, b))
+
+
 @app.command("force-match")
 def force_match(id1: str, id2: str, workdir: Path = WORKDIR) -> None:
     """Always put these two records in one cluster."""
-    a, b = _ids(workdir, id1, id2)
-    store.add_decision(get_settings(workdir), "force_match", a, b)
-    console.print(f"force-match {a} ~ {b} recorded")
+    _pair_decision(workdir, "force_match", id1, id2, "force-match {} ~ {} recorded")
 
 
 @app.command("forbid-match")
 def forbid_match(id1: str, id2: str, workdir: Path = WORKDIR) -> None:
     """Never put these two records in one cluster."""
-    a, b = _ids(workdir, id1, id2)
-    store.add_decision(get_settings(workdir), "forbid_match", a, b)
-    console.print(f"forbid-match {a} ~ {b} recorded")
+    _pair_decision(workdir, "forbid_match", id1, id2, "forbid-match {} ~ {} recorded")
 
 
 @review_app.command("list")
@@ -117,17 +120,13 @@ def review_list(workdir: Path = WORKDIR, limit: int = 50) -> None:
 @review_app.command("accept")
 def review_accept(id1: str, id2: str, workdir: Path = WORKDIR) -> None:
     """Accept a possible match (they are the same person)."""
-    a, b = _ids(workdir, id1, id2)
-    store.add_decision(get_settings(workdir), "review_accept", a, b)
-    console.print(f"accepted {a} ~ {b}")
+    _pair_decision(workdir, "review_accept", id1, id2, "accepted {} ~ {}")
 
 
 @review_app.command("reject")
 def review_reject(id1: str, id2: str, workdir: Path = WORKDIR) -> None:
     """Reject a possible match (different people)."""
-    a, b = _ids(workdir, id1, id2)
-    store.add_decision(get_settings(workdir), "review_reject", a, b)
-    console.print(f"rejected {a} ~ {b}")
+    _pair_decision(workdir, "review_reject", id1, id2, "rejected {} ~ {}")
 
 
 @app.command()

@@ -99,88 +99,131 @@ def _eq(p: dict[str, np.ndarray], key: str, li: np.ndarray, ri: np.ndarray) -> n
     return (cl == cr) & (cl >= 0)
 
 
-def compare_pairs(p: dict[str, np.ndarray], li: np.ndarray, ri: np.ndarray) -> dict[str, np.ndarray]:
-    """Agreement level per field for aligned pair index arrays; returns {field: int8 array}.
+@dataclass(frozen=True)
+class ComparisonCutoffs:
+    """Similarity cut-offs of the comparators (``DedupConfig.comparison``), today's tuned values.
 
-    Symmetric by construction: every comparator is symmetric in its two arguments.
+    Names use Jaro-Winkler and the e-mail local part normalised Levenshtein (0..1); street, city and
+    company rapidfuzz ratios (0..100). ``*_similar`` is the lowest similarity of the "similar" level
+    (a pair under it disagrees), ``*_fuzzy`` of the names' "fuzzy" level, ``*_same`` the similarity
+    that counts as exact agreement (spelling variants of one street or company).
     """
-    n = len(li)
-    res: dict[str, np.ndarray] = {}
 
-    def base(field: str) -> tuple[np.ndarray, np.ndarray]:
-        cl, cr = p[field + "_code"][li], p[field + "_code"][ri]
+    first_name_similar: float = 0.80
+    first_name_fuzzy: float = 0.92
+    last_name_similar: float = 0.80
+    last_name_fuzzy: float = 0.92
+    email_local_similar: float = 0.85
+    street_similar: float = 85.0
+    street_same: float = 97.0
+    city_similar: float = 85.0
+    company_similar: float = 85.0
+    company_same: float = 97.0
+
+
+class _Pairs:
+    """Aligned pair positions over prepared arrays, with the building blocks of every comparator."""
+
+    def __init__(self, p: dict[str, np.ndarray], li: np.ndarray, ri: np.ndarray) -> None:
+        self.p, self.li, self.ri, self.n = p, li, ri, len(li)
+
+    def base(self, field: str) -> tuple[np.ndarray, np.ndarray]:
+        """Level 0 where both sides have a value, MISSING elsewhere; and where both have one."""
+        cl, cr = self.p[field + "_code"][self.li], self.p[field + "_code"][self.ri]
         present = (cl >= 0) & (cr >= 0)
-        lvl = np.full(n, MISSING, dtype=np.int8)
+        lvl = np.full(self.n, MISSING, dtype=np.int8)
         lvl[present] = 0
         return lvl, present
 
-    def fuzzy(field: str, present: np.ndarray, scorer, cutoff: float) -> np.ndarray:
+    def fuzzy(self, field: str, present: np.ndarray, scorer, cutoff: float) -> np.ndarray:
         idx = np.nonzero(present)[0]
-        sim = np.zeros(n, dtype=np.float32)
-        sim[idx] = _sim(p[field][li[idx]], p[field][ri[idx]], scorer, cutoff)
+        sim = np.zeros(self.n, dtype=np.float32)
+        sim[idx] = _sim(self.p[field][self.li[idx]], self.p[field][self.ri[idx]], scorer, cutoff)
         return sim
 
-    # first name: exact or nickname-equivalent / JW >= .92 / initial match or JW >= .80
-    lvl, present = base("first_name")
-    jw = fuzzy("first_name", present, JaroWinkler.normalized_similarity, 0.80)
-    init_ok = present & _eq(p, "first_initial", li, ri)
-    lens_l, lens_r = p["first_len"][li], p["first_len"][ri]
-    lvl[present & ((jw >= 0.80) | (init_ok & ((lens_l == 1) | (lens_r == 1))))] = 1
-    lvl[present & (jw >= 0.92)] = 2
-    lvl[present & (_eq(p, "first_name", li, ri) | _eq(p, "first_canon", li, ri))] = 3
-    res["first_name"] = lvl
+    def eq(self, key: str) -> np.ndarray:
+        return _eq(self.p, key, self.li, self.ri)
 
-    lvl, present = base("last_name")
-    jw = fuzzy("last_name", present, JaroWinkler.normalized_similarity, 0.80)
-    lvl[present & (jw >= 0.80)] = 1
-    lvl[present & (jw >= 0.92)] = 2
-    lvl[_eq(p, "last_name", li, ri)] = 3
-    res["last_name"] = lvl
 
-    lvl, present = base("email")
-    sim = fuzzy("email_local", present, Levenshtein.normalized_similarity, 0.85)
-    lvl[present & (sim >= 0.85)] = 1
-    lvl[present & _eq(p, "email_local", li, ri)] = 2
-    lvl[_eq(p, "email", li, ri)] = 3
-    res["email"] = lvl
+def _first_name(x: _Pairs, c: ComparisonCutoffs) -> np.ndarray:
+    """exact or nickname-equivalent / JW >= fuzzy / initial match or JW >= similar."""
+    lvl, present = x.base("first_name")
+    jw = x.fuzzy("first_name", present, JaroWinkler.normalized_similarity, c.first_name_similar)
+    init_ok = present & x.eq("first_initial")
+    lens_l, lens_r = x.p["first_len"][x.li], x.p["first_len"][x.ri]
+    lvl[present & ((jw >= c.first_name_similar) | (init_ok & ((lens_l == 1) | (lens_r == 1))))] = 1
+    lvl[present & (jw >= c.first_name_fuzzy)] = 2
+    lvl[present & (x.eq("first_name") | x.eq("first_canon"))] = 3
+    return lvl
 
-    lvl, present = base("phone")
-    lvl[present & _eq(p, "phone7", li, ri)] = 1
-    lvl[_eq(p, "phone", li, ri)] = 2
-    res["phone"] = lvl
 
-    lvl, present = base("street")
-    sim = fuzzy("street", present, fuzz.token_sort_ratio, 85.0)
-    lvl[present & (sim >= 85.0)] = 1
-    lvl[_eq(p, "street", li, ri) | (present & (sim >= 97.0))] = 2
-    res["street"] = lvl
+def _last_name(x: _Pairs, c: ComparisonCutoffs) -> np.ndarray:
+    lvl, present = x.base("last_name")
+    jw = x.fuzzy("last_name", present, JaroWinkler.normalized_similarity, c.last_name_similar)
+    lvl[present & (jw >= c.last_name_similar)] = 1
+    lvl[present & (jw >= c.last_name_fuzzy)] = 2
+    lvl[x.eq("last_name")] = 3
+    return lvl
 
-    lvl, present = base("city")
-    sim = fuzzy("city", present, fuzz.ratio, 85.0)
-    lvl[present & (sim >= 85.0)] = 1
-    lvl[_eq(p, "city", li, ri)] = 2
-    res["city"] = lvl
 
-    lvl, present = base("zip5")
-    lvl[present & _eq(p, "zip3", li, ri)] = 1
-    lvl[_eq(p, "zip5", li, ri)] = 2
-    res["zip5"] = lvl
+def _email(x: _Pairs, c: ComparisonCutoffs) -> np.ndarray:
+    lvl, present = x.base("email")
+    sim = x.fuzzy("email_local", present, Levenshtein.normalized_similarity, c.email_local_similar)
+    lvl[present & (sim >= c.email_local_similar)] = 1
+    lvl[present & x.eq("email_local")] = 2
+    lvl[x.eq("email")] = 3
+    return lvl
 
-    lvl, present = base("company")
-    sim = fuzzy("company", present, fuzz.token_set_ratio, 85.0)
-    lvl[present & (sim >= 85.0)] = 1
-    lvl[_eq(p, "company", li, ri) | (present & (sim >= 97.0))] = 2
-    res["company"] = lvl
 
-    lvl, present = base("birth_date")
-    y, m, d = _eq(p, "bd_y", li, ri), _eq(p, "bd_m", li, ri), _eq(p, "bd_d", li, ri)
-    # one part off (typo in day/month/year) or day and month swapped
+def _exact_or_part(x: _Pairs, field: str, part: str) -> np.ndarray:
+    """Three levels: different / the same ``part`` (last 7 phone digits, zip3) / exact."""
+    lvl, present = x.base(field)
+    lvl[present & x.eq(part)] = 1
+    lvl[x.eq(field)] = 2
+    return lvl
+
+
+def _similar_or_same(x: _Pairs, field: str, scorer, similar: float, same: float | None) -> np.ndarray:
+    """Three levels: different / similar / exact (or, with ``same``, at least that similar)."""
+    lvl, present = x.base(field)
+    sim = x.fuzzy(field, present, scorer, similar)
+    lvl[present & (sim >= similar)] = 1
+    exact = x.eq(field)
+    lvl[exact if same is None else exact | (present & (sim >= same))] = 2
+    return lvl
+
+
+def _birth_date(x: _Pairs) -> np.ndarray:
+    """one part off (typo in day/month/year) or day and month swapped / exact."""
+    p, li, ri = x.p, x.li, x.ri
+    lvl, present = x.base("birth_date")
+    y, m, d = x.eq("bd_y"), x.eq("bd_m"), x.eq("bd_d")
     swapped = (
         (p["bd_m_code"][li] >= 0)
         & (p["bd_m_code"][li] == p["bd_d_code"][ri])
         & (p["bd_d_code"][li] == p["bd_m_code"][ri])
     )
     lvl[present & (((y.astype(int) + m + d) == 2) | (y & swapped))] = 1
-    lvl[_eq(p, "birth_date", li, ri)] = 2
-    res["birth_date"] = lvl
-    return res
+    lvl[x.eq("birth_date")] = 2
+    return lvl
+
+
+def compare_pairs(
+    p: dict[str, np.ndarray], li: np.ndarray, ri: np.ndarray, cutoffs: ComparisonCutoffs = ComparisonCutoffs()
+) -> dict[str, np.ndarray]:
+    """Agreement level per field for aligned pair index arrays; returns {field: int8 array}.
+
+    Symmetric by construction: every comparator is symmetric in its two arguments.
+    """
+    x, c = _Pairs(p, li, ri), cutoffs
+    return {
+        "first_name": _first_name(x, c),
+        "last_name": _last_name(x, c),
+        "email": _email(x, c),
+        "phone": _exact_or_part(x, "phone", "phone7"),
+        "street": _similar_or_same(x, "street", fuzz.token_sort_ratio, c.street_similar, c.street_same),
+        "city": _similar_or_same(x, "city", fuzz.ratio, c.city_similar, None),
+        "zip5": _exact_or_part(x, "zip5", "zip3"),
+        "company": _similar_or_same(x, "company", fuzz.token_set_ratio, c.company_similar, c.company_same),
+        "birth_date": _birth_date(x),
+    }

@@ -2,7 +2,7 @@
 
 Pure with respect to I/O: the warehouse step (``pipeline``), file mode (``filemode``) and the
 benchmark all feed frames in and take frames out. Record frames use the column names of
-``dedup.dedup_person_records``.
+``dedup.dedup_person_records`` (``kore.contracts.person_fields``).
 """
 
 from __future__ import annotations
@@ -17,42 +17,8 @@ from dedup.cluster import assign_cluster_ids, constrained_components
 from dedup.compare import FIELD_NAMES, compare_pairs, prepare
 from dedup.model import DedupConfig, Model, estimate_m, estimate_u, prior_log2, score_levels, term_frequencies
 from dedup.normalize import canonical_first
+from kore.contracts.person_fields import PERSON_RECORD_COLUMNS
 
-RECORD_COLUMNS = (
-    "record_id",
-    "source",
-    "acct_id",
-    "cust_name_id",
-    "crm_contact_id",
-    "is_primary_name",
-    "first_name",
-    "last_name",
-    "full_name",
-    "company",
-    "email",
-    "phone",
-    "street",
-    "city",
-    "state",
-    "zip5",
-    "birth_date",
-    "name_type",
-    "acct_type_desc",
-    "is_excluded_account_type",
-    "archtics_account_id_on_crm",
-    "first_name_display",
-    "last_name_display",
-    "company_display",
-    "street_display",
-    "city_display",
-    "state_display",
-    "kore_external_key",
-    "crm_account_key",
-    "last_activity_at",
-    "updated_at",
-    "row_hash",
-)
-SCORE_CHUNK = 1_000_000
 CANNOT_LINK_VETOES = ("first_name_differs", "company_vs_person")
 FORCE_WEIGHT = 1e9
 
@@ -60,13 +26,13 @@ FORCE_WEIGHT = 1e9
 def ensure_columns(records: pd.DataFrame) -> pd.DataFrame:
     """Add every contract column that is missing (as null) and reset to a positional index."""
     out = records.reset_index(drop=True).copy()
-    for c in RECORD_COLUMNS:
+    for c in PERSON_RECORD_COLUMNS:
         if c not in out.columns:
             out[c] = pd.NA
     # one type for every contract column (text), whatever the engine returned: ids without ".0"
     for c in ("acct_id", "cust_name_id"):
         out[c] = pd.to_numeric(out[c], errors="coerce").astype("Int64").astype("string")
-    for c in RECORD_COLUMNS:
+    for c in PERSON_RECORD_COLUMNS:
         if c not in ("acct_id", "cust_name_id"):
             col = out[c]
             if pd.api.types.is_datetime64_any_dtype(col):
@@ -105,9 +71,9 @@ class Scorer:
         scored, so a full run compares each pair once (int8 per field: ~70 MB for 7.5M pairs).
         """
         out = {f: np.empty(len(li), dtype=np.int8) for f in FIELD_NAMES}
-        for start in range(0, len(li), SCORE_CHUNK):
-            end = start + SCORE_CHUNK
-            lv = compare_pairs(self.prep, li[start:end], ri[start:end])
+        for start in range(0, len(li), self.cfg.score_chunk):
+            end = start + self.cfg.score_chunk
+            lv = compare_pairs(self.prep, li[start:end], ri[start:end], self.cfg.comparison)
             for f in FIELD_NAMES:
                 out[f][start:end] = lv[f]
         return out
@@ -139,11 +105,11 @@ class Scorer:
         rid = self.records["record_id"].astype("string").array  # arrow-backed: compact at millions of pairs
         with Progress(disable=not progress, transient=True) as bar:
             task = bar.add_task("scoring pairs", total=len(li))
-            for start in range(0, len(li), SCORE_CHUNK):
-                end = start + SCORE_CHUNK
+            for start in range(0, len(li), self.cfg.score_chunk):
+                end = start + self.cfg.score_chunk
                 a, b = li[start:end], ri[start:end]
                 if levels is None:
-                    lv = compare_pairs(self.prep, a, b)
+                    lv = compare_pairs(self.prep, a, b, self.cfg.comparison)
                 else:
                     lv = {f: levels[f][start:end] for f in FIELD_NAMES}
                 sc = score_levels(lv, a, b, model, self.tf, self.name_type_c, self.cfg, self.prep["email_is_name"])

@@ -18,20 +18,10 @@ from dedup.blocking import candidate_pairs
 from dedup.engine import Scorer, cluster_records
 from dedup.model import DedupConfig
 from dedup.normalize import normalize_records
+from kore.contracts.person_fields import PERSON_FIELDS
 
-ROLES = (
-    "first_name",
-    "last_name",
-    "full_name",
-    "company",
-    "email",
-    "phone",
-    "street",
-    "city",
-    "state",
-    "zip",
-    "birth_date",
-)
+# the person fields a file can bring; a file names the ZIP column "zip"
+ROLES = tuple("zip" if f == "zip5" else f for f in PERSON_FIELDS)
 
 
 class DedupInputError(ValueError):

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from dedup.compare import FIELD_NAMES, FIELDS, MISSING, compare_pairs
+from dedup.compare import FIELD_NAMES, FIELDS, MISSING, ComparisonCutoffs, compare_pairs
 
 PRIOR_M: dict[str, tuple[float, ...]] = {
     "first_name": (0.02, 0.05, 0.08, 0.85),
@@ -47,7 +47,6 @@ PRIOR_U: dict[str, tuple[float, ...]] = {
     "company": (0.9, 0.05, 0.05),
     "birth_date": (0.95, 0.049, 0.001),
 }
-U_PRIOR_STRENGTH = 2000.0
 
 DECISIONS = ("match", "possible", "non_match")
 VETOES = ("", "first_name_similar_only", "last_name_differs", "company_vs_person", "first_name_differs")
@@ -63,13 +62,18 @@ SELECTIONS: dict[str, dict[str, int]] = {
 
 @dataclass
 class DedupConfig:
-    """Tunable thresholds.
+    """Tunable thresholds and weights of the engine (defaults: today's tuned values).
 
     ``match_threshold``/``possible_threshold`` apply to the posterior log2-odds of a match: the sum of
     field weights (log2 Bayes factors) plus the prior log2-odds that two records are one person,
     log2(2 * duplicates_per_record / records). The prior is what keeps "same common name, nothing
     else" from merging in a million records while it still merges in a small file.
     ``cannot_link_threshold`` applies to the raw weight sum (strong evidence of different people).
+    ``comparison``: the comparators' similarity cut-offs (``dedup.compare.ComparisonCutoffs``).
+    ``prior_strength``/``u_prior_strength``: pseudo-counts of the m/u priors (``PRIOR_M``/``PRIOR_U``);
+    ``exact_u_min_values``: from how many values on a field exact agreement's u is the values'
+    collision probability instead of the sampled rate; ``score_chunk``: pairs compared and scored
+    per batch (bounds the temporaries' memory).
     """
 
     match_threshold: float = 1.0
@@ -79,10 +83,14 @@ class DedupConfig:
     email_partial_max_weight: float = 2.0
     u_sample_pairs: int = 200_000
     prior_strength: float = 50.0
+    u_prior_strength: float = 2000.0
+    exact_u_min_values: int = 1000
     min_u: float = 1e-6
     weight_clip: tuple[float, float] = (-12.0, 18.0)
     max_block_size: int = 60
     seed: int = 42
+    score_chunk: int = 1_000_000
+    comparison: ComparisonCutoffs = field(default_factory=ComparisonCutoffs)
 
 
 @dataclass
@@ -132,7 +140,7 @@ def estimate_u(prep: dict[str, np.ndarray], n: int, cfg: DedupConfig) -> dict[st
         ri = rng.integers(0, n, size=cfg.u_sample_pairs)
         keep = li != ri
         li, ri = li[keep], ri[keep]
-    levels = compare_pairs(prep, li, ri)
+    levels = compare_pairs(prep, li, ri, cfg.comparison)
     u = {}
     for spec in FIELDS:
         lv = levels[spec.name]
@@ -141,12 +149,12 @@ def estimate_u(prep: dict[str, np.ndarray], n: int, cfg: DedupConfig) -> dict[st
         # prior smoothing: an agreement never seen among random pairs is rare, not impossible, and a
         # small file's few random pairs (many of them true matches) do not decide u alone
         prior = np.asarray(PRIOR_U[spec.name])
-        u[spec.name] = (counts + U_PRIOR_STRENGTH * prior) / (counts.sum() + U_PRIOR_STRENGTH)
+        u[spec.name] = (counts + cfg.u_prior_strength * prior) / (counts.sum() + cfg.u_prior_strength)
         # exact agreement of a high-cardinality field (phone, e-mail) is too rare to count among
         # sampled pairs: use the exact collision probability sum(p_v^2) of its values instead
         codes = prep[spec.name + "_code"]
         codes = codes[codes >= 0]
-        if len(codes) >= 1000:
+        if len(codes) >= cfg.exact_u_min_values:
             p = np.bincount(codes) / len(codes)
             u[spec.name][-1] = max(float((p * p).sum()), cfg.min_u)
     return u

@@ -26,21 +26,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from kore.contracts.person_fields import DISPLAY_FIELDS, PERSON_FIELDS
+
 NICKNAME_FILE = Path(__file__).with_name("nicknames.csv")
 
-PERSON_FIELDS = (
-    "first_name",
-    "last_name",
-    "full_name",
-    "company",
-    "email",
-    "phone",
-    "street",
-    "city",
-    "state",
-    "zip5",
-    "birth_date",
-)
 
 _STREET_ABBR = {
     "street": "st",
@@ -157,9 +146,6 @@ def canonical_first(first: pd.Series) -> pd.Series:
     """First token of the normalised first name, mapped through the nickname table (Bob -> robert)."""
     tok = first.astype("string").str.replace(r" .*$", "", regex=True)
     return tok.map(nickname_map()).astype("string").fillna(tok)
-
-
-DISPLAY_FIELDS = ("first_name", "last_name", "company", "street", "city", "state")
 
 
 def with_display(df: pd.DataFrame) -> pd.DataFrame:

@@ -33,20 +33,9 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-GOLDEN_FIELDS = (
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "street",
-    "city",
-    "state",
-    "zip5",
-    "company",
-    "birth_date",
-)
+from kore.contracts.person_fields import DISPLAY_FIELDS, GOLDEN_FIELDS
+
 POLICIES = ("default", "first_found")
-DISPLAY_FIELDS = ("first_name", "last_name", "company", "street", "city", "state")
 
 
 def _key(prefix: str, value: str) -> str:
@@ -152,6 +141,19 @@ def choose_primary(
     return acc.drop(columns=[c for c in acc.columns if c.startswith("_")])
 
 
+MAPPING_COLUMNS = (
+    "acct_id",
+    "crm_contact_key",
+    "crm_contact_id",
+    "cluster_id",
+    "is_primary",
+    "rule",
+    "score",
+    "first_seen_at",
+    "decided_by",
+)
+
+
 def resolve(
     records: pd.DataFrame,
     clusters: pd.DataFrame,
@@ -164,6 +166,18 @@ def resolve(
     """Build (account_contact_map, golden_contacts) from clustered records."""
     now = _now()
     contacts = contact_keys(clusters, records, previous_golden)
+    recs = _clustered_records(records, clusters, contacts)
+    acc = choose_primary(account_records(recs), previous_map, set_primary, policy)
+    mapping = _mapping(acc, contacts, best_weight, previous_map, now)
+    golden, norm = _golden_fields(recs, acc, contacts, policy)
+    golden = _account_keys(golden, norm)
+    golden = _name_company_contacts(golden)
+    golden["updated_at"] = now
+    return mapping, golden.reset_index(drop=True)
+
+
+def _clustered_records(records: pd.DataFrame, clusters: pd.DataFrame, contacts: pd.DataFrame) -> pd.DataFrame:
+    """The columns resolving reads of every record, with its cluster and contact key."""
     keep = [
         "record_id",
         "source",
@@ -182,13 +196,18 @@ def resolve(
     for c in keep:
         if c not in records.columns:
             records[c] = pd.NA
-    recs = (
+    return (
         records[keep]
         .merge(clusters[["record_id", "cluster_id"]], on="record_id")
         .merge(contacts[["cluster_id", "contact_key"]], on="cluster_id")
     )
-    acc = account_records(recs)
-    acc = choose_primary(acc, previous_map, set_primary, policy)
+
+
+def _mapping(
+    acc: pd.DataFrame, contacts: pd.DataFrame, best_weight: pd.Series, previous_map: pd.DataFrame, now: str
+) -> pd.DataFrame:
+    """account_contact_map: one row per account, its contact, rule and score (``acc`` gains the
+    score, the contact's CRM id and first_seen_at)."""
     acc["score"] = acc["record_id"].map(best_weight).astype(float)
     acc["crm_contact_id"] = acc["cluster_id"].map(contacts.set_index("cluster_id")["crm_contact_id"])
     prev_seen = pd.Series(dtype=object)
@@ -196,22 +215,16 @@ def resolve(
         pm = previous_map.drop_duplicates("acct_id")
         prev_seen = pd.Series(pm["first_seen_at"].to_numpy(), index=pm["acct_id"].astype(str))
     acc["first_seen_at"] = acc["acct_id"].astype(str).map(prev_seen).fillna(now)
-    mapping = acc.rename(columns={"contact_key": "crm_contact_key"})[
-        [
-            "acct_id",
-            "crm_contact_key",
-            "crm_contact_id",
-            "cluster_id",
-            "is_primary",
-            "rule",
-            "score",
-            "first_seen_at",
-            "decided_by",
-        ]
-    ].reset_index(drop=True)
+    mapping = acc.rename(columns={"contact_key": "crm_contact_key"})[list(MAPPING_COLUMNS)].reset_index(drop=True)
     mapping["acct_id"] = pd.to_numeric(mapping["acct_id"], errors="coerce").astype("Int64")
+    return mapping
 
-    # ---- golden fields -----------------------------------------------------------------
+
+def _golden_fields(
+    recs: pd.DataFrame, acc: pd.DataFrame, contacts: pd.DataFrame, policy: str
+) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
+    """One golden contact per cluster: per field the first non-null value in rank order (module
+    docstring), in its display spelling, with its source. Also returns the normalised winners."""
     prim = acc[acc["is_primary"] == 1][["cluster_id", "record_id"]].rename(columns={"record_id": "_prim"})
     g = recs.merge(prim, on="cluster_id", how="left")
     g["_upd"] = _ts(g["updated_at"])
@@ -244,6 +257,11 @@ def resolve(
     size = recs.groupby("cluster_id").size()
     golden["records"] = golden["cluster_id"].map(size).astype(int)
     golden["policy"] = policy
+    return golden, norm
+
+
+def _account_keys(golden: pd.DataFrame, norm: dict[str, pd.Series]) -> pd.DataFrame:
+    """The CRM account rule and key of each contact (module docstring), from normalised values."""
     is_company = (golden["name_type"].astype("string") == "C").fillna(False) | golden["company"].notna()
     household = norm["last_name"].notna() & norm["street"].notna() & golden["zip5"].notna()
     company_val = norm["company"].fillna(norm["last_name"]).fillna(golden["contact_key"]).astype(str)
@@ -253,12 +271,15 @@ def resolve(
         _key("ACO", c) if r == "company" else _key("AHH", h) if r == "household" else _key("APN", k)
         for r, c, h, k in zip(golden["account_rule"], company_val, hh_val, golden["contact_key"], strict=True)
     ]
-    # A company-only cluster (an Archtics company name, no person's name anywhere): the CRM needs a
-    # last name, and the ticketing contact of an organisation is the organisation itself, so its
-    # contact is named after the company (under its company account), as CRM admins name such
-    # contacts. first_name stays empty.
+    return golden
+
+
+def _name_company_contacts(golden: pd.DataFrame) -> pd.DataFrame:
+    """A company-only cluster (an Archtics company name, no person's name anywhere): the CRM needs a
+    last name, and the ticketing contact of an organisation is the organisation itself, so its
+    contact is named after the company (under its company account), as CRM admins name such
+    contacts. first_name stays empty."""
     org = golden["last_name"].isna() & golden["company"].notna()
     golden.loc[org, "last_name"] = golden.loc[org, "company"]
     golden.loc[org, "last_name_source"] = golden.loc[org, "company_source"]
-    golden["updated_at"] = now
-    return mapping, golden.reset_index(drop=True)
+    return golden

@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 
 from kore.config import Settings
+from kore.contracts.person_fields import PERSON_RECORD_COLUMNS
 from kore.warehouse import Warehouse, connect
 
 SCHEMA = "kore_dedup"
@@ -30,6 +31,13 @@ DECISION_COLUMNS = (
     "decided_at",
     "decided_by",
 )
+
+
+# what resolving and identity links read of the last run's results (not the golden values)
+PREV_MAP_COLS = "acct_id, crm_contact_key, cluster_id, is_primary, first_seen_at"
+PREV_GOLDEN_COLS = "cluster_id, contact_key, crm_contact_id"
+RECORD_COLS = ", ".join(PERSON_RECORD_COLUMNS)
+SCRATCH_TABLES = ("_ids", "_keys", "_clusters", "_affected", "_touched", "_accts", "_crm_accts", "_missing")
 
 
 def now() -> str:
@@ -166,3 +174,190 @@ def rows_where_in(
 def _text(column: str) -> str:
     """Compare id columns as text; only numeric ones need a cast (a cast on text defeats pruning)."""
     return f"cast({column} as varchar(40))" if column == "acct_id" else column
+
+
+# ---- state of the last run ----------------------------------------------------------------------
+def has_state(wh: Warehouse) -> bool:
+    """Whether a full run's state is stored (and in today's record columns: older state is rebuilt)."""
+    if not all(wh.table_exists(SCHEMA, t) for t in ("records_norm", "model_params", "clusters")):
+        return False
+    return set(PERSON_RECORD_COLUMNS) <= set(wh.query_df(f"select * from {SCHEMA}.records_norm where 1 = 0").columns)
+
+
+def read_previous(wh: Warehouse) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The last run's clusters, account mapping and golden contacts (the columns resolving reads)."""
+    return (
+        read_table(wh, "clusters"),
+        read_table(wh, "account_contact_map", columns=PREV_MAP_COLS),
+        read_table(wh, "golden_contacts", columns=PREV_GOLDEN_COLS),
+    )
+
+
+def read_view_delta(wh: Warehouse) -> pd.DataFrame:
+    """New or changed rows of the view (``row_hash`` differs) and stored records the view no longer
+    has (``record_id`` null, their id in ``_kore_stored_id``): one join."""
+    if not wh.table_exists(VIEW_SCHEMA, "dedup_person_records"):
+        read_records(wh)  # raises the clear "run dbt first" error
+    return fetch_df(
+        wh,
+        f"select v.*, n.record_id as _kore_stored_id from {VIEW_SCHEMA}.dedup_person_records v "
+        f"full join {SCHEMA}.records_norm n on n.record_id = v.record_id "
+        "where v.record_id is null or n.record_id is null or n.row_hash <> v.row_hash",
+    )
+
+
+def candidate_pairs_touching(wh: Warehouse, ids: set[str]) -> pd.DataFrame | None:
+    """Rows of the candidate view with a record of ``ids`` on either side (None: no view)."""
+    if not wh.table_exists(VIEW_SCHEMA, "dedup_candidate_pairs") or not ids:
+        return None
+    t = write_ids(wh, ids)
+    return fetch_df(
+        wh,
+        f"select record_id_l, record_id_r, blocking_key from {VIEW_SCHEMA}.dedup_candidate_pairs "
+        f"where record_id_l in (select id from {t}) or record_id_r in (select id from {t})",
+    )
+
+
+def read_neighbours(
+    wh: Warehouse, keys: pd.DataFrame, max_block_size: int, ids: dict[str, set[str]]
+) -> pd.DataFrame | None:
+    """Stored records (``RECORD_COLS``) sharing a blocking key of ``keys`` (fam = ``k_<family>``
+    column, id = key value; blocks of ``max_block_size`` or more skipped) or whose column (key of
+    ``ids``) holds one of its ids -- ONE scan of records_norm. None when there is nothing to look for.
+    """
+    fams = list(dict.fromkeys(keys["fam"]))
+    conds, ctes = [], []
+    if fams:
+        write_df(wh, "_keys", keys, replace=True)
+        ctes = [
+            f"sz_{c} as (select {c} as k from {SCHEMA}.records_norm where {c} in "
+            f"(select id from {SCHEMA}._keys where fam = '{c}') group by {c} having count(*) < {int(max_block_size)})"
+            for c in fams
+        ]
+        conds += [f"{c} in (select k from sz_{c})" for c in fams]
+    scratch = {"record_id": "_ids", "acct_id": "_accts", "archtics_account_id_on_crm": "_crm_accts"}
+    for column, values in ids.items():
+        if values:
+            t = write_ids(wh, values, scratch[column])
+            conds.append(f"{_text(column)} in (select id from {t})")
+    if not conds:
+        return None
+    with_ = ("with " + ",\n".join(ctes) + "\n") if ctes else ""
+    return fetch_df(wh, f"{with_}select {RECORD_COLS} from {SCHEMA}.records_norm where {' or '.join(conds)}")
+
+
+def cluster_ids_where(wh: Warehouse, table: str, column: str, ids: set[str]) -> set[str]:
+    """Cluster ids of the rows of kore_dedup.<table> whose ``column`` is in ``ids``."""
+    t = write_ids(wh, ids)
+    return set(rows_where_in(wh, table, column, t).get("cluster_id", pd.Series()).astype(str))
+
+
+def account_clusters(wh: Warehouse, accounts: set[str]) -> pd.DataFrame:
+    """(acct_id, cluster_id) rows, as text, of ``accounts`` and of every account whose names sit in
+    more than one cluster."""
+    ta = write_ids(wh, accounts, "_accts")
+    return fetch_df(
+        wh,
+        f"with ac as (select distinct n.acct_id, c.cluster_id from {SCHEMA}.records_norm n "
+        f"join {SCHEMA}.clusters c on c.record_id = n.record_id where n.acct_id is not null), "
+        "multi as (select acct_id from ac group by acct_id having count(*) > 1) "
+        f"select acct_id, cluster_id from ac where acct_id in (select acct_id from multi) "
+        f"or acct_id in (select id from {ta})",
+    ).astype(str)
+
+
+def pair_scores_within(wh: Warehouse, ids_table: str) -> pd.DataFrame:
+    """Stored pair scores with both records in the ids table."""
+    return fetch_df(
+        wh,
+        f"select * from {SCHEMA}.pair_scores where record_id_l in (select id from {ids_table}) "
+        f"and record_id_r in (select id from {ids_table})",
+    )
+
+
+def clusters_held_elsewhere(wh: Warehouse, cluster_ids: set[str], own_table: str) -> set[str]:
+    """Which of ``cluster_ids`` a stored cluster outside the own clusters (ids table) already holds."""
+    t = write_ids(wh, cluster_ids)
+    return set(
+        fetch_df(
+            wh,
+            f"select distinct cluster_id from {SCHEMA}.clusters where cluster_id in (select id from {t}) "
+            f"and cluster_id not in (select id from {own_table})",
+        )["cluster_id"].astype(str)
+    )
+
+
+def drop_scratch(wh: Warehouse) -> None:
+    for scratch in SCRATCH_TABLES:
+        if wh.table_exists(SCHEMA, scratch):
+            wh.execute(f"drop table {SCHEMA}.{scratch}")
+
+
+def swap_in(wh: Warehouse, staged: str, table: str) -> None:
+    """Replace kore_dedup.<table> by the staged table (rename, no copy)."""
+    if wh.table_exists(SCHEMA, table):
+        wh.execute(f"drop table {SCHEMA}.{table}")
+    if wh.target == "duckdb":
+        wh.execute(f"alter table {SCHEMA}.{staged} rename to {table}")
+    else:
+        wh.execute(f"exec sp_rename '{SCHEMA}.{staged}', '{table}'")
+
+
+def append(wh: Warehouse, table: str, df: pd.DataFrame) -> None:
+    """Append matching columns (the stored table's column set and order)."""
+    if not len(df):
+        return
+    if not wh.table_exists(SCHEMA, table):
+        write_df(wh, table, df, replace=True)
+        return
+    cols = fetch_df(wh, f"select * from {SCHEMA}.{table} where 1 = 0").columns
+    write_df(wh, table, df[[c for c in cols if c in df.columns]])
+
+
+def replace_rows(wh: Warehouse, table: str, columns: tuple[str, ...], ids_table: str, rows: pd.DataFrame) -> None:
+    """Delete the rows of kore_dedup.<table> whose any of ``columns`` is in the ids table, append ``rows``."""
+    delete_where_in(wh, table, columns, ids_table)
+    append(wh, table, rows)
+
+
+TOTALS = (
+    "records",
+    "clusters",
+    "matches",
+    "possibles",
+    "pairs_total",
+    "review_queue",
+    "contacts_new",
+    "contacts_matched",
+    "accounts_mapped",
+)
+
+
+def totals(wh: Warehouse) -> dict:
+    """The run summary's table figures (``TOTALS``)."""
+    # one scan per table (pair_scores has millions of rows: its three figures come from one pass)
+    S = SCHEMA
+    q = (
+        "select r.n, c.n, p.m, p.p, p.n, q.n, g.new_, g.matched, a.n from "
+        f"(select count(*) as n from {S}.records_norm) r "
+        f"cross join (select count(distinct cluster_id) as n from {S}.clusters) c "
+        "cross join (select sum(case when decision = 'match' then 1 else 0 end) as m, "
+        f"sum(case when decision = 'possible' then 1 else 0 end) as p, count(*) as n from {S}.pair_scores) p "
+        f"cross join (select count(*) as n from {S}.review_queue) q "
+        "cross join (select sum(case when crm_contact_id is null then 1 else 0 end) as new_, "
+        f"sum(case when crm_contact_id is null then 0 else 1 end) as matched from {S}.golden_contacts) g "
+        f"cross join (select count(*) as n from {S}.account_contact_map) a"
+    )
+    r = wh.query_rows(q)[0]
+    return {n: int(v or 0) for n, v in zip(TOTALS, r, strict=True)}
+
+
+def write_full_run(wh: Warehouse, model_params: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> None:
+    """A full run's results: the staged tables swapped in, the others replaced whole."""
+    for table in ("records_norm", "name_freq", "pair_scores"):
+        swap_in(wh, f"_{table}_next", table)
+    wh.replace_table(SCHEMA, "model_params", model_params)
+    for table, df in tables.items():
+        write_df(wh, table, df, replace=True)
+    if not wh.table_exists(SCHEMA, "decisions"):
+        wh.replace_table(SCHEMA, "decisions", decisions(wh).astype("string"))

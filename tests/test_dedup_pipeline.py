@@ -262,7 +262,7 @@ def test_stored_text_columns_stay_text(settings):
 
 def test_account_closure_follows_chains_of_accounts(settings):
     """Accounts whose names sit in several clusters chain clusters together: all are re-resolved."""
-    from dedup.pipeline import _account_closure
+    from dedup.neighbourhood import account_closure as _account_closure
 
     names = {  # record -> (account, cluster)
         "A:1:1": ("1", "X"),

@@ -231,3 +231,28 @@ def test_dedup_refuses_records_without_or_with_a_repeated_record_id() -> None:
         check_records(pd.DataFrame({"record_id": ["A:1:1", "A:1:1", "C:x"]}))
     with pytest.raises(ValueError, match=r"1 record\(s\) without record_id"):
         check_records(pd.DataFrame({"record_id": ["A:1:1", None]}))
+
+
+def test_comparison_cutoffs_come_from_the_config():
+    """The comparators' cut-offs are DedupConfig fields: the defaults are today's, and a tuned value
+    reaches the comparison (a street spelled a little differently stops being 'similar')."""
+    from dedup.compare import ComparisonCutoffs
+
+    rec = normalize_records(
+        pd.DataFrame(
+            [
+                {"record_id": "a", "last_name": "tremblay", "street": "12 main st"},
+                {"record_id": "b", "last_name": "tremblai", "street": "12 maine st"},
+            ]
+        )
+    )
+    li, ri = np.array([0]), np.array([1])
+    scorer = Scorer(rec, DedupConfig())
+    default, plain = scorer.levels(li, ri), compare_pairs(scorer.prep, li, ri)
+    assert all(np.array_equal(default[f], plain[f]) for f in FIELD_NAMES)
+    assert default["street"][0] == 1 and default["last_name"][0] == 2
+    strict = DedupConfig(
+        comparison=ComparisonCutoffs(street_similar=99.0, last_name_similar=0.99, last_name_fuzzy=0.99)
+    )
+    tuned = Scorer(rec, strict).levels(li, ri)
+    assert tuned["street"][0] == 0 and tuned["last_name"][0] == 0

@@ -17,19 +17,6 @@ from pathlib import Path
 
 import pandas as pd
 
-FIELDS = (
-    "first_name",
-    "last_name",
-    "company",
-    "email",
-    "phone",
-    "street",
-    "city",
-    "state",
-    "zip5",
-    "birth_date",
-)
-
 
 def parse_args(description: str) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=description)
@@ -38,6 +25,12 @@ def parse_args(description: str) -> argparse.Namespace:
     p.add_argument("--stats", required=True, type=Path, help="JSON with engine seconds and settings")
     p.add_argument("--variant", default="", help="runner-specific variant (e.g. classifier)")
     return p.parse_args()
+
+
+def person_fields(records: pd.DataFrame) -> list[str]:
+    """The person fields of ``records.csv``: every column but ``record_id`` (which ones is the
+    benchmark's choice, ``benchmarks.dedup_anchors.FIELDS``; this venv cannot import the project)."""
+    return [c for c in records.columns if c != "record_id"]
 
 
 def read_records(path: Path) -> pd.DataFrame:

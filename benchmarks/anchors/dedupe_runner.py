@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import sys
 
-from _common import FIELDS, Timer, parse_args, read_records
+from _common import Timer, parse_args, person_fields, read_records
 
 SAMPLE_RECORDS = 1_000
 NOT_COMPARABLE = 3
@@ -29,8 +29,9 @@ def main() -> None:
     from dedupe import variables as v
 
     records = read_records(args.input).head(SAMPLE_RECORDS)
+    names = person_fields(records)
     data = {
-        r["record_id"]: {f: r[f] for f in FIELDS}
+        r["record_id"]: {f: r[f] for f in names}
         for r in records.to_dict("records")  # dedupe takes a dict of dicts, None = missing
     }
     fields = [

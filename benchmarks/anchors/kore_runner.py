@@ -20,18 +20,13 @@ from pathlib import Path
 
 from _common import Timer, write_outputs
 
-FILE_FIELDS = {
-    "first_name": "first_name",
-    "last_name": "last_name",
-    "company": "company",
-    "email": "email",
-    "phone": "phone",
-    "street": "street",
-    "city": "city",
-    "state": "state",
-    "zip": "zip5",
-    "birth_date": "birth_date",
-}
+
+def file_fields(records_csv: Path) -> dict[str, str]:
+    """File-mode roles of ``records.csv``'s person columns (its header: the fields every tool gets;
+    the ZIP's role is ``zip``)."""
+    with open(records_csv, encoding="utf-8") as fh:
+        header = fh.readline().strip().split(",")
+    return {("zip" if c == "zip5" else c): c for c in header if c != "record_id"}
 
 
 def main() -> None:
@@ -45,8 +40,9 @@ def main() -> None:
     if args.variant == "filemode":
         from dedup.filemode import match_file
 
+        fields = file_fields(args.input)
         with Timer() as t:
-            counts = match_file(args.input, args.output, "record_id", FILE_FIELDS)
+            counts = match_file(args.input, args.output, "record_id", fields)
         import pandas as pd
 
         clusters = pd.read_csv(args.output, dtype=str)

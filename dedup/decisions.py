@@ -1,0 +1,53 @@
+"""Manual decisions as a run applies them, and the review queue they close.
+
+Decisions (``kore_dedup.decisions``) are re-applied on every run. Pair verdicts: the latest decision
+on a pair wins (a later forbid overrides an earlier force, and back); ``set_primary``: the latest per
+contact.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from dedup.engine import pair_keys
+
+PAIR_KINDS = ("force_match", "forbid_match", "review_accept", "review_reject")
+LINK_KINDS = ("force_match", "review_accept")
+APART_KINDS = ("forbid_match", "review_reject")
+
+
+def pair_decisions(dec: pd.DataFrame) -> pd.DataFrame:
+    """The decisions naming a pair of records (record_id_l, record_id_r both set)."""
+    return dec[dec["kind"].isin(PAIR_KINDS)].dropna(subset=["record_id_l", "record_id_r"])
+
+
+def latest_pair_verdicts(dec: pd.DataFrame) -> pd.DataFrame:
+    """The latest pair decision wins (a later forbid overrides an earlier force, and back)."""
+    d = pair_decisions(dec)
+    return d.sort_values("decided_at").drop_duplicates(["record_id_l", "record_id_r"], keep="last")
+
+
+def force_forbid(dec: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(verdicts, forced pairs, forbidden pairs); the pairs as record_id_l, record_id_r."""
+    v = latest_pair_verdicts(dec)
+    force = v[v["kind"].isin(LINK_KINDS)][["record_id_l", "record_id_r"]]
+    forbid = v[v["kind"].isin(APART_KINDS)][["record_id_l", "record_id_r"]]
+    return v, force, forbid
+
+
+def set_primary(dec: pd.DataFrame) -> pd.DataFrame:
+    """The latest ``set_primary`` decision per contact."""
+    sp = dec[dec["kind"] == "set_primary"].sort_values("decided_at")
+    return sp.drop_duplicates("contact_key", keep="last")
+
+
+def review_queue(scores: pd.DataFrame, clusters: pd.DataFrame, verdicts: pd.DataFrame, stamp: str) -> pd.DataFrame:
+    """Possible matches across two clusters that no verdict has decided yet."""
+    cid = clusters.set_index("record_id")["cluster_id"]
+    possible = scores[scores["decision"] == "possible"]
+    decided = set(pair_keys(verdicts["record_id_l"], verdicts["record_id_r"]))
+    left, right = possible["record_id_l"].map(cid).to_numpy(), possible["record_id_r"].map(cid).to_numpy()
+    open_ = (left != right) & ~pair_keys(possible["record_id_l"], possible["record_id_r"]).isin(decided).to_numpy()
+    review = possible[open_].copy()
+    review["queued_at"] = stamp
+    return review

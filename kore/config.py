@@ -44,6 +44,19 @@ class Settings:
     crm_flavor: Literal["dynamics", "salesforce"] = "dynamics"
     excluded_account_types: tuple[str, ...] = field(default_factory=tuple)
     crm_timeout: float = 30.0  # seconds per CRM request (KORE_CRM_TIMEOUT; tests shorten it)
+    # DuckDB limits for the warehouse connection and the dlt destination (KORE_DUCKDB_MEMORY_LIMIT,
+    # e.g. "2GB"; KORE_DUCKDB_THREADS). Without a limit DuckDB caches up to 80% of RAM during a merge.
+    duckdb_memory_limit: str = "2GB"
+    duckdb_threads: int | None = None  # None: DuckDB's default (all cores)
+
+    def duckdb_config(self) -> dict[str, str | int]:
+        """The DuckDB connection options from the settings (for ``duckdb.connect(config=...)``)."""
+        config: dict[str, str | int] = {}
+        if self.duckdb_memory_limit:
+            config["memory_limit"] = self.duckdb_memory_limit
+        if self.duckdb_threads:
+            config["threads"] = self.duckdb_threads
+        return config
 
     @property
     def duckdb_path(self) -> Path:
@@ -123,6 +136,8 @@ def get_settings(workdir: str | Path | None = None) -> Settings:
         crm_flavor=flavor,  # type: ignore[arg-type]
         excluded_account_types=_parse_list(os.environ.get("KORE_EXCLUDED_ACCOUNT_TYPES")),
         crm_timeout=float(os.environ.get("KORE_CRM_TIMEOUT") or 30.0),
+        duckdb_memory_limit=os.environ.get("KORE_DUCKDB_MEMORY_LIMIT", "2GB").strip(),
+        duckdb_threads=int(os.environ["KORE_DUCKDB_THREADS"]) if os.environ.get("KORE_DUCKDB_THREADS") else None,
     )
 
 
@@ -164,7 +179,12 @@ def dlt_destination(settings: Settings):
 
     if settings.target == "duckdb":
         settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
-        return dlt.destinations.duckdb(credentials=str(settings.duckdb_path))
+        from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
+        # memory_limit/threads applied on each connection dlt opens (its loads and merges)
+        credentials = DuckDbCredentials(str(settings.duckdb_path))
+        credentials.global_config = settings.duckdb_config() or None
+        return dlt.destinations.duckdb(credentials=credentials)
     s = mssql_settings()
     return dlt.destinations.mssql(
         credentials={

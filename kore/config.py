@@ -181,9 +181,10 @@ def dlt_destination(settings: Settings):
         settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
         from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
-        # memory_limit/threads applied on each connection dlt opens (its loads and merges)
+        # memory_limit/threads applied on each connection dlt opens (its loads and merges); rows of a
+        # raw table have no meaningful order, and not keeping it makes DuckDB's inserts ~40% faster
         credentials = DuckDbCredentials(str(settings.duckdb_path))
-        credentials.global_config = settings.duckdb_config() or None
+        credentials.global_config = {**settings.duckdb_config(), "preserve_insertion_order": False}
         return dlt.destinations.duckdb(credentials=credentials)
     s = mssql_settings()
     return dlt.destinations.mssql(

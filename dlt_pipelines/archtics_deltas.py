@@ -15,7 +15,8 @@ Why it is built this way:
   duplicates within a batch so the newest version wins.
 * **Child lists** (cust_address, cust_email, cust_rep per account; events_in_plan per plan) also
   carry the parent key as ``merge_key``: the rows of every parent in the batch are deleted and the
-  new list inserted, so a removed address disappears.
+  new list inserted, so a removed address disappears. The delete is written as two key semi-joins
+  (:func:`merge_scope`), so a merge costs what changed, not a comparison with every raw row.
 * **Unchanged rows write nothing**: each row's ``_row_hash`` (same definition as the export's)
   is looked up in the raw table; rows already there are skipped (child lists: a parent's list is
   skipped when every row is there and the row count is the same).

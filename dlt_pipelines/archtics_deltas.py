@@ -55,6 +55,7 @@ from kore.runlog import run_record
 PIPELINE_NAME = "archtics_deltas"
 LOOKUP_CHUNK = {"mssql": 1000}  # IN-list size per destination (SQL Server: 2,100 parameters per statement)
 LOOKUP_CHUNK_DEFAULT = 10_000
+LOOKUP_BATCH_ROWS = 50_000  # rows checked against the raw table at once (each check scans its hash column)
 
 
 # --------------------------------------------------------------------------------------------
@@ -222,6 +223,9 @@ def dataset_resource(
                 on_page(ds.name, len(page))
             rows = held + [_prepare(r, ds) for r in page]
             held = []
+            if len(rows) < LOOKUP_BATCH_ROWS:  # one look-up (one scan of the raw table) per batch, not per page
+                held = rows
+                continue
             if parent and rows:
                 last = rows[-1].get(parent)
                 cut = len(rows)

@@ -8,6 +8,11 @@ script with ``--check`` so a map change without regenerated SQL fails.
 Raw table and column names are dlt's normalised names (``raw_crm.<flavor>_<entity_snake>``, snake_case
 field names), computed with dlt's own naming convention so they match what the pull lands.
 
+Names are a client contract: the CRM→KORE tables are ``Synced<Entity>`` (the registry's KORE table
+names), the names the client's KORE apps and reports read, so they keep them instead of a dbt layer
+prefix (dbt_project.yml says the same where the layers are configured). The staging models follow
+dbt's ``stg_<source>__<table>`` convention.
+
 Usage: ``python dbt_project/scripts/generate_crm_models.py [--check]`` (from the repo root).
 """
 

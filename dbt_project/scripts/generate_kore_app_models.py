@@ -371,7 +371,7 @@ def render_base_yml(entities: list[Entity]) -> str:
             f"{e.dynamics_entity} / Salesforce {e.salesforce_entity} (push order {e.run_order})."
         )
         if needs_dedup(e):
-            desc += " Built after dedup (tag needs_dedup): CRM references come from the dedup outputs (stg_kore_dedup__*)."
+            desc += " Built after dedup (tag needs_dedup): CRM references come from stg_kore_dedup__*."
         out += [f"  - name: {e.model_name}", f"    description: {_q(desc)}", "    columns:"]
         for name, _, cdesc in base_columns(e):
             out += [f"      - name: {name}", f"        description: {_q(cdesc)}"]

@@ -23,7 +23,7 @@ VALUES = [
     "Comp", "comp", " COMP ", "  Comp", "Comps", "Com p",
     "Internal", "internal  ", "INTERNAL", "Inter nal",
     "Season Ticket", " season ticket ", "SEASON TICKET", "Season  Ticket",
-    "Season", "", " ", "O'Brien Group", None,
+    "Season", "", " ", "O'Brien Group", "\tComp", "Comp\t", None,
 ]  # fmt: skip
 
 

@@ -159,7 +159,7 @@ def _synthetic_events(con: duckdb.DuckDBPyConnection, load_id: str) -> None:
     )
     season = {"season_id": "cast(i + 1 as varchar)", "name": "concat(2023 + i, ' Season')",
               "season_year": "cast(2023 + i as varchar)", "upd_datetime": "'2022-12-01 00:00:00'"}  # fmt: skip
-    con.execute(f"create or replace table raw_archtics.season as {_select('season', season, 'range(2)', load_id)}")
+    con.execute(f"create or replace table raw_archtics.season as {_select('season', season, 'range(2) r(i)', load_id)}")
 
 
 def _synthetic_tickets(con: duckdb.DuckDBPyConnection, n: int, load_id: str) -> None:

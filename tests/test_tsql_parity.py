@@ -167,6 +167,7 @@ def test_other_branches_compile_to_valid_tsql(tmp_path: Path) -> None:
         "dim_account": "built_watermark",
         "SyncedTicketPurchases": "scope_assigned",
         "int_accounts_assigned": "reassigned",
+        "fct_event_sales": "in_scope",
     }
     for model, marker in incremental.items():
         assert marker in models[model], f"{model}: incremental branch not compiled"

@@ -41,13 +41,10 @@ def _kore_app_models_left_out(folder: str, pattern: str) -> tuple[str, ...]:
     return tuple(m for m in models if m not in CUSTOMER_360_KORE_APP_MODELS)
 
 
-PHASE_1 = Phase("pre-dedup", exclude=("tag:needs_dedup", *_kore_app_models_left_out("staging/kore_app", "*.sql")))
-PHASE_2 = Phase(
-    "post-dedup",
-    select=("tag:needs_dedup",),
-    exclude=_kore_app_models_left_out("kore_to_crm", "kore_*.sql"),
-    upstream=PHASE_1,
-)
+KORE_APP_LEFT_OUT = (*_kore_app_models_left_out("staging/kore_app", "*.sql"),
+                     *_kore_app_models_left_out("kore_to_crm", "kore_*.sql"))  # fmt: skip
+PHASE_1 = Phase("pre-dedup", exclude=("tag:needs_dedup", *KORE_APP_LEFT_OUT))
+PHASE_2 = Phase("post-dedup", select=("tag:needs_dedup",), exclude=KORE_APP_LEFT_OUT, upstream=PHASE_1)
 LANDING = ["_source_file", "_source_line", "_row_hash", "_dlt_load_id", "_dlt_id"]
 FIRST_NAMES = ["john", "mary", "james", "patricia", "robert", "jennifer", "michael", "linda", "william",
                "elizabeth", "david", "barbara", "richard", "susan", "joseph", "jessica", "thomas", "sarah"]  # fmt: skip

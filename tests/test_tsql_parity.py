@@ -53,6 +53,7 @@ NOT_FUNCTIONS = {
     "else", "union", "all", "join", "where", "with", "into", "partition", "using", "between", "any",
     "varchar", "nvarchar", "char", "nchar", "decimal", "numeric", "datetime2", "datetimeoffset", "float",
     "varbinary", "binary", "time", "table", "view", "index", "is",
+    "group",  # string_agg(x, ',') WITHIN GROUP (ORDER BY ...): dbt.listagg on SQL Server
 }  # fmt: skip
 
 DUMMY_MSSQL_ENV = {

@@ -242,13 +242,21 @@ def synthetic_dedup(con: duckdb.DuckDBPyConnection, accounts: int) -> dict:
 
 
 def synthetic_dedup_delta(con: duckdb.DuckDBPyConnection) -> int:
-    """A dedup re-run after the delta: 0.1% of accounts move to another contact."""
-    return int(
-        con.execute(
-            "update kore_dedup.account_contact_map set crm_contact_key = concat(crm_contact_key, 'm') "
-            "where cast(acct_id as bigint) % 1000 = 11"
-        ).fetchone()[0]
+    """A dedup re-run after the delta: 0.1% of accounts move to another contact (a new golden contact,
+    as the dedup step writes one for every contact it maps accounts to)."""
+    moved = con.execute(
+        "update kore_dedup.account_contact_map set crm_contact_key = concat(crm_contact_key, 'm') "
+        "where cast(acct_id as bigint) % 1000 = 11"
+    ).fetchone()[0]
+    con.execute(
+        """insert into kore_dedup.golden_contacts
+        select * replace (concat(contact_key, 'm') as contact_key, concat(cluster_id, 'm') as cluster_id)
+        from kore_dedup.golden_contacts
+        where contact_key in (
+            select left(crm_contact_key, length(crm_contact_key) - 1) from kore_dedup.account_contact_map
+            where cast(acct_id as bigint) % 1000 = 11)"""
     )
+    return int(moved)
 
 
 def synthetic_delta(con: duckdb.DuckDBPyConnection, accounts: int, load_id: str = "1730500000.000002") -> dict:

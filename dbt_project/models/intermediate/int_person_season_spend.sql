@@ -44,7 +44,6 @@ select
     coalesce(persons.person_key, {{ dbt.concat(["'ACCT-'", kore_to_string('tickets.acct_id')]) }}) as person_key,
     tickets.season_id,
     max(seasons.season_seq) as season_seq,
-    count(distinct tickets.acct_id) as account_count,
     sum(tickets.seats) as seats,
     sum(tickets.gross_revenue) as gross_revenue,
     sum(tickets.paid_revenue) as paid_revenue,

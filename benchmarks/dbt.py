@@ -24,27 +24,16 @@ import duckdb
 
 from dbt_build.runner import run_dbt
 from dbt_build.scope import Phase, build_phase
-from kore.config import DBT_PROJECT_DIR, Settings
+from kore.config import Settings
 from kore.contracts.archtics import DATASETS
 from kore.runlog import run_record
 
 # kore build's two phases (dbt_build/scope.py), without the KORE-app models: they read the KORE apps'
-# own landed data, which this benchmark does not write -- except the two mart_customer_360 reads (open
-# deals, touchpoints), which build empty over the absent raw tables
-CUSTOMER_360_KORE_APP_MODELS = ("stg_kore_app__premium_deal", "stg_kore_app__touchpoint2", "kore_premiumdealbase",
-                                "kore_touchpointbase")  # fmt: skip
-
-
-def _kore_app_models_left_out(folder: str, pattern: str) -> tuple[str, ...]:
-    """The KORE-app models of ``folder`` (dbt_project/models/...) the benchmark does not build."""
-    models = sorted(p.stem for p in (DBT_PROJECT_DIR / "models" / folder).glob(pattern))
-    return tuple(m for m in models if m not in CUSTOMER_360_KORE_APP_MODELS)
-
-
-KORE_APP_LEFT_OUT = (*_kore_app_models_left_out("staging/kore_app", "*.sql"),
-                     *_kore_app_models_left_out("kore_to_crm", "kore_*.sql"))  # fmt: skip
-PHASE_1 = Phase("pre-dedup", exclude=("tag:needs_dedup", *KORE_APP_LEFT_OUT))
-PHASE_2 = Phase("post-dedup", select=("tag:needs_dedup",), exclude=KORE_APP_LEFT_OUT, upstream=PHASE_1)
+# own landed data, which this benchmark does not write (mart_customer_360 then has no deals or touchpoints)
+PHASE_1 = Phase("pre-dedup", exclude=("tag:needs_dedup", "path:models/staging/kore_app+"))
+PHASE_2 = Phase(
+    "post-dedup", select=("tag:needs_dedup",), exclude=("path:models/kore_to_crm/kore_*",), upstream=PHASE_1
+)
 LANDING = ["_source_file", "_source_line", "_row_hash", "_dlt_load_id", "_dlt_id"]
 FIRST_NAMES = ["john", "mary", "james", "patricia", "robert", "jennifer", "michael", "linda", "william",
                "elizabeth", "david", "barbara", "richard", "susan", "joseph", "jessica", "thomas", "sarah"]  # fmt: skip

@@ -5,7 +5,11 @@
     attended and plans held, the owning rep (the rep of the contact's primary Archtics account), open
     KORE-app deals and touchpoints, the dedup cluster and primary account. Spend and seats follow
     macros/metrics.sql. Rebuilt in full (a table, one row per contact): its inputs are per-person
-    summaries (int_person_season_spend, fct_season_ticket_holders), not the ticket rows. -#}
+    summaries (int_person_season_spend, fct_season_ticket_holders), not the ticket rows. The KORE apps
+    are optional: when their tables were not built (a client without them, a build that leaves them
+    out), the contact has no deals and no touchpoints. -#}
+{%- set deals_relation = ref('kore_premiumdealbase') %}
+{%- set touchpoints_relation = ref('kore_touchpointbase') %}
 
 with contacts as (
 
@@ -90,27 +94,43 @@ owners as (
 
 deals as (
 
+    {%- if kore_relation_exists(deals_relation) %}
     select
         contact_key,
         count(*) as open_deals,
         sum(annual_value) as open_deal_annual_value
-    from {{ ref('kore_premiumdealbase') }}
+    from {{ deals_relation }}
     where
         contact_key is not null
         and coalesce(status, '') not in ('Signed', 'Lost', 'Closed', 'Cancelled')
     group by contact_key
+    {%- else %}
+    select
+        {{ kore_typed_null('varchar') }} as contact_key,
+        0 as open_deals,
+        cast(0 as decimal(18, 2)) as open_deal_annual_value
+    where 1 = 0
+    {%- endif %}
 
 ),
 
 touchpoints as (
 
+    {%- if kore_relation_exists(touchpoints_relation) %}
     select
         contact_key,
         count(*) as touchpoints,
         max(occurred_at) as last_touchpoint_at
-    from {{ ref('kore_touchpointbase') }}
+    from {{ touchpoints_relation }}
     where contact_key is not null
     group by contact_key
+    {%- else %}
+    select
+        {{ kore_typed_null('varchar') }} as contact_key,
+        0 as touchpoints,
+        {{ kore_typed_null('timestamp') }} as last_touchpoint_at
+    where 1 = 0
+    {%- endif %}
 
 )
 

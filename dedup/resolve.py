@@ -258,8 +258,9 @@ def _golden_fields(
         golden[f + "_source"] = golden["cluster_id"].map(sub["_src"])
     nt = g.drop_duplicates("cluster_id").set_index("cluster_id")["name_type"]
     golden["name_type"] = golden["cluster_id"].map(nt)
-    prim_acct = acc[acc["is_primary"] == 1].drop_duplicates("cluster_id").set_index("cluster_id")["acct_id"]
-    golden["primary_acct_id"] = golden["cluster_id"].map(prim_acct)
+    prim = acc[acc["is_primary"] == 1].drop_duplicates("cluster_id").set_index("cluster_id")
+    golden["primary_acct_id"] = golden["cluster_id"].map(prim["acct_id"])
+    golden["primary_updated_at"] = golden["cluster_id"].map(prim["updated_at"])
     size = recs.groupby("cluster_id").size()
     golden["records"] = golden["cluster_id"].map(size).astype(int)
     golden["policy"] = policy.name

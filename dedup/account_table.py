@@ -11,8 +11,10 @@
   first contact, as before (company / "<last> Household" / person name).
 
 ``push_holds``: contacts the push must not create yet: a new contact whose record is a *possible*
-match of a CRM contact's (``review_queue``) waits for the review, so an outdated Archtics account
-(the seed's Gabriel at TryNowDo) never becomes a second contact of a person the CRM has.
+match of a CRM contact's (``review_queue``, reason ``review``), or with exactly the same first and last name as a CRM
+contact it did not match (reason ``same_name``), waits for a person (``force-match`` merges it,
+``forbid-match`` releases it), so an outdated Archtics account (the seed's Gabriel at TryNowDo)
+never becomes a second contact of a person the CRM has.
 
 ``account_review``: possible account matches (``account_match``) and pre-existing contacts dedup
 would put under another company (``contact_move``), with the evidence, for ``kore dedup``.
@@ -33,19 +35,27 @@ def _hash(row: dict) -> str:
     return hashlib.sha1(json.dumps(row, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def push_holds(pairs: pd.DataFrame, stamp: str) -> pd.DataFrame:
-    """New contacts (no CRM id) in a possible match with a CRM contact's record: held for review."""
+def push_holds(pairs: pd.DataFrame, stamp: str, apart: set[tuple[str, str]] | None = None) -> pd.DataFrame:
+    """New contacts (no CRM id) in a pair with a CRM contact's record (``pairs``: possible matches,
+    then same-name pairs, a ``reason`` column each): held until a person decides. ``apart``: record
+    pairs a person said are different people (forbid/reject): they release the hold."""
     cols = ["contact_key", "reason", "record_id", "partner_record_id", "partner_crm_contact_id", "held_at"]
     if not len(pairs):
         return pd.DataFrame(columns=cols)
+    decided = apart or set()
     out = []
     for side, other in (("l", "r"), ("r", "l")):
         new = pairs[pairs[f"crm_{side}"].isna() & pairs[f"crm_{other}"].notna()]
+        free = [
+            tuple(sorted((str(a), str(b)))) in decided
+            for a, b in zip(new[f"record_id_{side}"], new[f"record_id_{other}"], strict=True)
+        ]
+        new = new[~pd.Series(free, index=new.index, dtype=bool)]
         out.append(
             pd.DataFrame(
                 {
                     "contact_key": new[f"key_{side}"].to_numpy(),
-                    "reason": "review",
+                    "reason": new["reason"].to_numpy(),
                     "record_id": new[f"record_id_{side}"].to_numpy(),
                     "partner_record_id": new[f"record_id_{other}"].to_numpy(),
                     "partner_crm_contact_id": new[f"crm_{other}"].to_numpy(),

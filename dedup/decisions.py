@@ -69,3 +69,10 @@ def account_verdicts(dec: pd.DataFrame) -> pd.DataFrame:
             "accept": (d["kind"] == "account_accept").astype(int).to_numpy(),
         }
     )
+
+
+def apart_pairs(dec: pd.DataFrame) -> set[tuple[str, str]]:
+    """Record pairs whose latest verdict says different people (forbid / reject), ordered."""
+    v = latest_pair_verdicts(dec)
+    v = v[v["kind"].isin(APART_KINDS)]
+    return {tuple(sorted((str(a), str(b)))) for a, b in zip(v["record_id_l"], v["record_id_r"], strict=True)}

@@ -75,7 +75,9 @@ def _keep_parents(
     parent = g["crm_contact_id"].astype(object).map(parents).astype(object).where(keep, None)
     by_crm = crm["canonical_key"] if len(crm) else pd.Series(dtype=object)
     parent_key = pd.Series(
-        [by_crm.get(p, canonical_key(p, None)) if isinstance(p, str) else None for p in parent], index=g.index, dtype=object
+        [by_crm.get(p, canonical_key(p, None)) if isinstance(p, str) else None for p in parent],
+        index=g.index,
+        dtype=object,
     )
     g.loc[keep, "link_account"] = 0
     differs = keep & (target_key.notna()) & (target_key != parent_key)

@@ -36,7 +36,7 @@ import pandas as pd
 import pyarrow as pa
 
 from dedup import account_table, pairs, store
-from dedup.decisions import account_verdicts, approved_moves, force_forbid, review_queue, set_primary
+from dedup.decisions import account_verdicts, apart_pairs, approved_moves, force_forbid, review_queue, set_primary
 from dedup.engine import (
     Scorer,
     best_weights,
@@ -176,7 +176,14 @@ def _attach_accounts(golden: pd.DataFrame, records: pd.DataFrame, crm_in: CrmInp
 def _account_tables(wh: Warehouse, crm_in: CrmInputs, stamp: str) -> None:
     """golden_accounts, push_holds and account_review from the whole golden table (``dedup.account_table``)."""
     golden = store.read_table(wh, "golden_contacts")
-    holds = account_table.push_holds(store.review_contact_pairs(wh), stamp)
+    pairs = pd.concat(
+        [
+            store.review_contact_pairs(wh).assign(reason="review"),
+            store.same_name_crm_pairs(wh).assign(reason="same_name"),
+        ],
+        ignore_index=True,
+    )
+    holds = account_table.push_holds(pairs, stamp, apart_pairs(store.decisions(wh)))
     held = set(holds["contact_key"].astype(str))
     accounts = account_table.golden_accounts(golden, crm_in.accounts, held, crm_in.protected)
     review = account_table.account_review(golden, stamp)

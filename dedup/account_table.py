@@ -131,7 +131,17 @@ def golden_accounts(
         rows.append(row)
     out = pd.DataFrame(rows)
     if len(out):
-        out["row_hash"] = [_hash(r) for r in out.drop(columns=["account_score"]).to_dict("records")]
+        # what the CRM receives only: why an account matched (identity on the round trip) changes nothing
+        sent = [
+            "account_key",
+            "crm_account_id",
+            "name",
+            *FIELDS,
+            "archtics_account_id",
+            "update_fields",
+            "is_protected",
+        ]
+        out["row_hash"] = [_hash(r) for r in out[sent].to_dict("records")]
     return out
 
 

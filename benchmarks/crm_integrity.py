@@ -22,7 +22,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-_SUFFIX = re.compile(r"\b(inc|ltd|llc|corp|co|plc|gmbh|group)\b\.?", re.I)
+_SUFFIX = re.compile(r"\b(inc|ltd|llc|corp|co|plc|gmbh|limited|corporation)\b\.?", re.I)  # legal forms only
 
 # flavour -> (account table, contact table, name fields, contact parent field, first/last name fields)
 _LAYOUT = {

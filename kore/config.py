@@ -44,6 +44,9 @@ class Settings:
     crm_flavor: Literal["dynamics", "salesforce"] = "dynamics"
     excluded_account_types: tuple[str, ...] = field(default_factory=tuple)
     crm_timeout: float = 30.0  # seconds per CRM request (KORE_CRM_TIMEOUT; tests shorten it)
+    # per-entity retraction policy overrides, KORE_RETRACTIONS="TicketPurchaseKoreps=deactivate,Contact=keep"
+    # (defaults and meaning: reverse_etl.retractions)
+    retractions: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     @property
     def duckdb_path(self) -> Path:
@@ -92,6 +95,7 @@ class Settings:
             "KORE_DUCKDB_PATH": str(self.duckdb_path),
             "KORE_CRM_FLAVOR": self.crm_flavor,
             "KORE_EXCLUDED_ACCOUNT_TYPES": ",".join(self.excluded_account_types),
+            "KORE_RETRACTIONS": ",".join(f"{e}={p}" for e, p in self.retractions),
             "DLT_PROJECT_DIR": str(REPO_ROOT),
             "DLT_DATA_DIR": str(self.dlt_data_dir),
             "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
@@ -106,6 +110,17 @@ def _parse_list(value: str | None) -> tuple[str, ...]:
     if not value:
         return ()
     return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _parse_pairs(value: str | None) -> tuple[tuple[str, str], ...]:
+    """``a=x,b=y`` as ((a, x), (b, y)); an item without ``=`` is a configuration error."""
+    out = []
+    for item in _parse_list(value):
+        name, sep, val = item.partition("=")
+        if not sep or not name.strip() or not val.strip():
+            raise ValueError(f"expected ENTITY=POLICY, not {item!r}")
+        out.append((name.strip(), val.strip().lower()))
+    return tuple(out)
 
 
 def get_settings(workdir: str | Path | None = None) -> Settings:
@@ -123,6 +138,7 @@ def get_settings(workdir: str | Path | None = None) -> Settings:
         crm_flavor=flavor,  # type: ignore[arg-type]
         excluded_account_types=_parse_list(os.environ.get("KORE_EXCLUDED_ACCOUNT_TYPES")),
         crm_timeout=float(os.environ.get("KORE_CRM_TIMEOUT") or 30.0),
+        retractions=_parse_pairs(os.environ.get("KORE_RETRACTIONS")),
     )
 
 

@@ -19,7 +19,6 @@ would create it again under its KORE key: a contact a salesperson deleted would 
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,12 +26,11 @@ import pandas as pd
 
 from crm_clients import CrmClient
 from kore.contracts import crm_names, record_state
+from kore.contracts.integrity import HASHED, fields_hash
 from kore.warehouse import Warehouse
 
 ENTITIES = ("Account", "Contact")
 BASELINE, REMOVED = "crm_baseline", "crm_removed_records"
-HASHED = ("name", "first_name", "last_name", "email", "phone", "mobile_phone", "street", "city", "state",
-          "postal_code", "birth_date")  # fmt: skip
 BASELINE_COLUMNS = ["crm_flavor", "entity", "crm_id", "parent_id", "name", "kore_external_key", "fields_hash",
                     "created_by_kore", "first_seen_at"]  # fmt: skip
 REMOVED_COLUMNS = ["crm_flavor", "entity", "crm_id", "kore_external_key", "reason", "detected_at"]
@@ -55,12 +53,6 @@ def _col(flavor: str, entity: str, kore_column: str) -> str | None:
 
     f = crm_names.field_spec(entity).kore_to_field(flavor).get(kore_column)
     return column(f) if f else None
-
-
-def fields_hash(values: dict[str, Any]) -> str:
-    """A hash of the writable fields' values (text, trimmed; empty = null)."""
-    text = "|".join(str(values.get(k) or "").strip() for k in HASHED)
-    return hashlib.sha1(text.encode()).hexdigest()
 
 
 def _raw(wh: Warehouse, flavor: str, entity: str) -> pd.DataFrame | None:

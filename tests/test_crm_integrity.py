@@ -39,9 +39,10 @@ def test_duplicated_accounts():
 def test_moved_contacts_unless_approved():
     good = pd.DataFrame({"crm_id": ["c1", "c2", "k9"], "parent_id": ["a2", None, "k1"]})
     assert integrity.moved_contacts(BASELINE, good, set())[0] == 0
-    bad = pd.DataFrame({"crm_id": ["c1", "c2"], "parent_id": ["k1", "k1"]})
-    assert integrity.moved_contacts(BASELINE, bad, set())[0] == 2
-    assert integrity.moved_contacts(BASELINE, bad, {"c1"})[0] == 1
+    bad = pd.DataFrame({"crm_id": ["c1", "c2"], "parent_id": ["k1", "k1"]})  # c2 had no account: attached
+    assert integrity.moved_contacts(BASELINE, bad, set())[0] == 1
+    assert integrity.moved_contacts(BASELINE, bad, {"c1"})[0] == 0  # a person approved it
+    assert integrity.moved_contacts(BASELINE, bad.assign(parent_id=[None, None]), set())[0] == 1  # detached
 
 
 def test_protected_fields_changed_only_when_kore_wrote():

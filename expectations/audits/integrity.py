@@ -132,8 +132,10 @@ def moved_contacts(ctx: AuditContext) -> CheckResult:
         return got
     b, _, con = got
     n, ex = integrity.moved_contacts(b, con, approved_moves(ctx))
-    pre = len(integrity.preexisting(b, "Contact"))
-    return audit_result(name, LAYER, table, "fail", n, ex, f"{n} of {pre} pre-existing contacts have another parent")
+    pre = integrity.contacts_with_parent(b)
+    return audit_result(
+        name, LAYER, table, "fail", n, ex, f"{n} of {pre} pre-existing contacts under an account have another parent"
+    )
 
 
 def protected_changed(ctx: AuditContext) -> CheckResult:

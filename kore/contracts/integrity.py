@@ -7,15 +7,16 @@ KORE column names, so both read their own source and count the same way.
 
 - ``duplicated_accounts``: active accounts KORE created whose normalised name (:func:`org_name`) is
   the name of an account the CRM had before KORE (``ops.crm_baseline``, ``created_by_kore = 0``).
-- ``moved_contacts``: contacts the CRM had before KORE whose parent account is not the one they had
-  when KORE first saw them, unless a person approved the move (a ``kore_dedup.decisions`` row of kind
+- ``moved_contacts``: contacts the CRM had before KORE, under an account when KORE first saw them,
+  whose parent account is now another one (or none), unless a person approved the move (a ``kore_dedup.decisions`` row of kind
   :data:`APPROVE_MOVE` naming the contact).
 - ``protected_changed``: protected contacts/accounts (``kore_dedup.protected_records``) that KORE
   wrote to and whose writable fields no longer equal the baseline's (``fields_hash``).
 - ``retracted_active``: rows the push withdrew (``ops.crm_sync_state`` status ``retracted``) that
   the CRM still shows active.
-- ``people_with_several_contacts`` (ground truth only): true people with a contact KORE created and
-  more than one active contact in all (KORE's or the CRM's own): a duplicate KORE made.
+- ``people_with_several_contacts`` (ground truth only): true people with more than one active
+  contact KORE created, and true people with a contact KORE created beside their own CRM contact:
+  duplicates KORE made.
 
 Each returns ``(count, examples)``; examples carry keys only (CRM ids, KORE keys).
 """
@@ -78,11 +79,18 @@ def moved_contacts(baseline: pd.DataFrame, contacts: pd.DataFrame, approved: set
     pre = preexisting(baseline, "Contact")[["crm_id", "parent_id"]].rename(columns={"parent_id": "first_parent"})
     now = contacts.assign(crm_id=_text(contacts["crm_id"]), parent_id=_text(contacts["parent_id"]))
     both = pre.assign(first_parent=_text(pre["first_parent"])).merge(now[["crm_id", "parent_id"]], on="crm_id")
-    moved = both[(both["first_parent"] != both["parent_id"]) & ~both["crm_id"].isin(approved)]
+    had = both["first_parent"] != ""  # a contact without an account may be attached to one: not a move
+    moved = both[had & (both["first_parent"] != both["parent_id"]) & ~both["crm_id"].isin(approved)]
     return len(moved), [
         {"crm_id": r.crm_id, "first_parent": r.first_parent or None, "parent_now": r.parent_id or None}
         for r in moved.itertuples()
     ]
+
+
+def contacts_with_parent(baseline: pd.DataFrame) -> int:
+    """Pre-existing contacts that had a parent account when first seen (the moved count's base)."""
+    pre = preexisting(baseline, "Contact")
+    return int((_text(pre["parent_id"]) != "").sum())
 
 
 def protected_changed(baseline: pd.DataFrame, records: pd.DataFrame, protected: set[str], written: set[str]) -> Result:
@@ -106,12 +114,14 @@ def retracted_active(retracted: pd.DataFrame, inactive_ids: set[str], present_id
 
 
 def people_with_several_contacts(contacts: pd.DataFrame, baseline: pd.DataFrame, mapping: pd.DataFrame,
-                                 truth: pd.DataFrame) -> Result:  # fmt: skip
+                                 truth: pd.DataFrame, kore_only: bool = False) -> Result:  # fmt: skip
     """``contacts`` (active): crm_id, kore_external_key; ``mapping``: acct_id, crm_contact_key;
     ``truth``: record_id (``A:<acct>:<name>`` / ``C:<crm id>``), person_id.
 
     A contact's people: the holders of its Archtics accounts (through the mapping, by KORE key) and,
-    for the CRM's own contacts, the ground truth of the contact itself."""
+    for the CRM's own contacts, the ground truth of the contact itself. ``kore_only``: count only the
+    contacts KORE created (people with two KORE-made contacts; otherwise also a KORE-made contact
+    beside the person's own CRM contact, Gabriel Tremblay's case)."""
     pre_ids = set(preexisting(baseline, "Contact")["crm_id"])
     c = contacts.assign(crm_id=_text(contacts["crm_id"]), key=_text(contacts["kore_external_key"]))
     t = truth.assign(record_id=_text(truth["record_id"]))
@@ -127,6 +137,8 @@ def people_with_several_contacts(contacts: pd.DataFrame, baseline: pd.DataFrame,
     via_crm = c[["crm_id"]].merge(crm_own[["crm_id", "person_id"]], on="crm_id")
     links = pd.concat([via_accounts, via_crm]).drop_duplicates()
     links["kore_created"] = ~links["crm_id"].isin(pre_ids)
+    if kore_only:
+        links = links[links["kore_created"]]
     per = links.groupby("person_id").agg(contacts=("crm_id", "nunique"), kore=("kore_created", "any"))
     bad = per[(per["contacts"] > 1) & per["kore"]]
     return len(bad), [{"person_id": p, "contacts": int(n)} for p, n in bad["contacts"].items()]

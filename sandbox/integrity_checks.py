@@ -103,7 +103,7 @@ def _protected(ctx: CheckContext) -> set[str] | None:
 
 
 def integrity_results(ctx: CheckContext) -> list[CheckResult]:
-    """All five counts (one CRM read for all of them)."""
+    """Every count, in the order of :data:`NAMES` (one CRM read for all of them)."""
     names = NAMES
     full = {n: f"crm_integrity_{n}[crm]" for n in names}
     if not ctx.crm_url:
@@ -120,19 +120,19 @@ def integrity_results(ctx: CheckContext) -> list[CheckResult]:
     pre = integrity.contacts_with_parent(b)
     out.append(audit_result(full[names[1]], LAYER, "crm.Contact", "fail", n, ex,
                             f"{n} of {pre} pre-existing contacts under an account have another parent, unapproved"))  # fmt: skip
-    out.append(_people(ctx, full[names[2]], b, con))
+    out.extend(_people(ctx, (full[names[2]], full[names[3]]), b, con))
     prot = _protected(ctx)
     if prot is None:
         out.append(
-            audit_skipped(full[names[3]], LAYER, "crm", "fail", "not configured: no kore_dedup.protected_records")
+            audit_skipped(full[names[4]], LAYER, "crm", "fail", "not configured: no kore_dedup.protected_records")
         )
     else:
         written = set() if st is None else set(st.loc[st["status"] == "synced", "crm_id"].dropna().astype(str))
         n, ex = integrity.protected_changed(b, pd.concat([acc, con]), prot, written)
         out.append(
-            audit_result(full[names[3]], LAYER, "crm", "fail", n, ex, f"{n} of {len(prot)} protected records changed")
+            audit_result(full[names[4]], LAYER, "crm", "fail", n, ex, f"{n} of {len(prot)} protected records changed")
         )
-    out.append(_retracted(ctx, full[names[4]], st))
+    out.append(_retracted(ctx, full[names[5]], st))
     return out
 
 

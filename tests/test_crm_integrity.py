@@ -4,6 +4,7 @@ stays zero on the good one; the warehouse audits read them from the tables the p
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from expectations.runner import run_checks
 from kore.contracts import integrity
@@ -108,3 +109,39 @@ def test_warehouse_audits_count_from_baseline_and_raw_crm(tmp_path, monkeypatch)
     report = run_checks(settings, layer="kore", plugins=[], write_results=False, show_progress=False)
     got = {r.check: (r.status, r.failing_rows) for r in report.results if r.check.startswith("crm_integrity")}
     assert all(v == ("passed", 0) for v in got.values()), got
+
+
+@pytest.mark.parametrize("flavor", ["dynamics", "salesforce"])
+def test_sandbox_plugin_counts_in_the_crms_own_records(flavor, tmp_path, monkeypatch):
+    """The [crm] counts read the sandbox CRM after a push: zero before, and a push that makes a second
+    account of a pre-existing organisation and moves a pre-existing contact to it is counted."""
+    from dlt_pipelines.crm import pull
+    from reverse_etl import push
+    from sandbox.checks import audits as sandbox_audits
+    from sandbox.crm_api import CrmSandbox
+    from sandbox.crm_schema import resolve
+    from tests.test_crm_support import CONTACTS, write_tables
+
+    settings = settings_for(tmp_path, monkeypatch, crm_timeout=3.0, crm_flavor=flavor)
+    with CrmSandbox(settings.sandbox_dir, flavor) as sb:
+        pull(settings, sb.url, flavor, sb.credentials)  # the baseline: the CRM's own records
+
+        def counts() -> dict[str, int]:
+            rep = run_checks(settings, layer="kore", crm_url=sb.url, crm_credentials=sb.credentials,
+                             plugins=[sandbox_audits], write_results=False, show_progress=False)  # fmt: skip
+            return {r.check: r.failing_rows for r in rep.results if r.check.endswith("[crm]")}
+
+        before = counts()
+        assert before["crm_integrity_duplicated_accounts[crm]"] == 0
+        assert before["crm_integrity_moved_contacts[crm]"] == 0
+        cspec, aspec = resolve(flavor, "Contact"), resolve(flavor, "Account")
+        parent_field = "_parentcustomerid_value" if flavor == "dynamics" else "AccountId"
+        contact = next(c for c in sb.records("Contact") if c.get(parent_field))
+        account = next(a for a in sb.records("Account") if a[aspec.id_field] == contact[parent_field])
+        name = account["name" if flavor == "dynamics" else "Name"]
+        golden = [dict(CONTACTS[1], crm_contact_id=contact[cspec.id_field], company=name, account_key="ACO1")]
+        write_tables(settings, {}, golden)
+        assert push(settings, sb.url, flavor, sb.credentials, entities=["Account", "Contact"])["failed"] == 0
+        after = counts()
+        assert after["crm_integrity_duplicated_accounts[crm]"] == 1  # a second account of that organisation
+        assert after["crm_integrity_moved_contacts[crm]"] == 1  # and the CRM's contact moved to it

@@ -24,12 +24,11 @@ import textwrap
 from collections import defaultdict
 from pathlib import Path
 
-from dlt.common.normalizers.naming.snake_case import NamingConvention
-
 PROJECT = Path(__file__).resolve().parent.parent
 REPO = PROJECT.parent
 sys.path.insert(0, str(REPO))
 
+from kore.contracts import crm_names  # noqa: E402
 from kore.registry import NOT_SYNCED, Entity, load  # noqa: E402
 
 STAGING_DIR = PROJECT / "models" / "staging" / "crm"
@@ -52,11 +51,7 @@ SF_FILTERS = {
     "Task": f"lower(coalesce(activity_subtype, '')) not in {APPOINTMENT_SUBTYPES}",
 }
 SF_RAW_ENTITY = {"Appointment": "task"}  # raw_crm.salesforce_task holds Appointment rows too
-NAMING = NamingConvention()
-
-
-def snake(name: str) -> str:
-    return NAMING.normalize_identifier(name)
+raw_column = crm_names.raw_column  # a CRM field's raw column; entity names: crm_names.entity_snake
 
 
 def plural(word: str) -> str:
@@ -68,7 +63,7 @@ def plural(word: str) -> str:
 
 
 def staging_model(entity: Entity) -> str:
-    return f"stg_crm__{plural(snake(entity.entity))}"
+    return f"stg_crm__{plural(crm_names.entity_snake(entity.entity))}"
 
 
 def read_field_map(path: Path = PROJECT / "seeds" / "crm_field_map.csv") -> dict[str, list[dict[str, str]]]:
@@ -80,7 +75,8 @@ def read_field_map(path: Path = PROJECT / "seeds" / "crm_field_map.csv") -> dict
 
 
 def _raw_table(entity: Entity, flavor: str) -> str:
-    return f"{flavor}_{SF_RAW_ENTITY.get(entity.entity, snake(entity.entity)) if flavor == 'salesforce' else snake(entity.entity)}"
+    own = crm_names.entity_snake(entity.entity)
+    return f"{flavor}_{SF_RAW_ENTITY.get(entity.entity, own) if flavor == 'salesforce' else own}"
 
 
 def _typed_nulls(cols: list[dict[str, str]], indent: str) -> str:
@@ -131,7 +127,7 @@ def render_staging(entity: Entity, cols: list[dict[str, str]]) -> str:
         for c in cols:
             field = c[f"{f}_field"]
             expr = (
-                f"{{{{ kore_raw_column(available, '{snake(field)}', '{c['data_type']}') }}}}"
+                f"{{{{ kore_raw_column(available, '{raw_column(field)}', '{c['data_type']}') }}}}"
                 if field
                 else f"{{{{ kore_typed_null('{c['data_type']}') }}}}"
             )
@@ -201,7 +197,7 @@ def render_activities(members: list[tuple[Entity, list[dict[str, str]]]]) -> str
         for col, dtype in allcols:
             if col == "crm_id":
                 lines.append("    crm_id,")
-                lines.append(f"    '{snake(entity.entity)}' as activity_type,")
+                lines.append(f"    '{crm_names.entity_snake(entity.entity)}' as activity_type,")
             elif col in have:
                 lines.append(f"    {col},")
             else:
@@ -310,7 +306,7 @@ def render_synced_yml(groups: dict[str, list[tuple[Entity, list[dict[str, str]]]
             if col == "crm_id":
                 out += ["        data_tests: [unique, not_null]"]
             if col == "activity_type":
-                kinds = ", ".join(snake(e.entity) for e, _ in members)
+                kinds = ", ".join(crm_names.entity_snake(e.entity) for e, _ in members)
                 out += [
                     "        data_tests:",
                     "          - not_null",

@@ -49,10 +49,8 @@ def _typed(df: pd.DataFrame, ints: tuple[str, ...] = (), times: tuple[str, ...] 
 
 
 def _col(flavor: str, entity: str, kore_column: str) -> str | None:
-    from dlt_pipelines.crm.source import column
-
     f = crm_names.field_spec(entity).kore_to_field(flavor).get(kore_column)
-    return column(f) if f else None
+    return crm_names.raw_column(f) if f else None
 
 
 def _raw(wh: Warehouse, flavor: str, entity: str) -> pd.DataFrame | None:

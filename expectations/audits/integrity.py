@@ -18,7 +18,6 @@ CRM's own records right after the push.
 from __future__ import annotations
 
 import pandas as pd
-from dlt.common.normalizers.naming.snake_case import NamingConvention
 
 from expectations.audits.context import AuditContext, read_columns
 from kore.contracts import crm_names, integrity
@@ -26,7 +25,6 @@ from kore.contracts.checks import CheckResult, audit_result, audit_skipped, norm
 
 LAYER = "kore"
 BASELINE = "ops.crm_baseline"
-_NAMING = NamingConvention()
 PROTECTED_ID_COLUMNS = ("crm_id", "crm_record_id", "crm_contact_id", "crm_account_id")
 
 
@@ -40,7 +38,7 @@ def raw_records(ctx: AuditContext, entity: str) -> pd.DataFrame | None:
         return None
     cols = ctx.reader.columns(*real)
     fmap = crm_names.field_spec(entity).kore_to_field(flavor)
-    want = {k: _NAMING.normalize_identifier(f) for k, f in fmap.items()}
+    want = {k: crm_names.raw_column(f) for k, f in fmap.items()}
     want = {
         k: c
         for k, c in want.items()

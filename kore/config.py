@@ -48,6 +48,9 @@ class Settings:
     # e.g. "2GB"; KORE_DUCKDB_THREADS). Without a limit DuckDB caches up to 80% of RAM during a merge.
     duckdb_memory_limit: str = "2GB"
     duckdb_threads: int | None = None  # None: DuckDB's default (all cores)
+    # per-entity retraction policy overrides, KORE_RETRACTIONS="TicketPurchaseKoreps=deactivate,Contact=keep"
+    # (defaults and meaning: reverse_etl.retractions)
+    retractions: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     def duckdb_config(self) -> dict[str, str | int]:
         """The DuckDB connection options from the settings (for ``duckdb.connect(config=...)``)."""
@@ -105,6 +108,7 @@ class Settings:
             "KORE_DUCKDB_PATH": str(self.duckdb_path),
             "KORE_CRM_FLAVOR": self.crm_flavor,
             "KORE_EXCLUDED_ACCOUNT_TYPES": ",".join(self.excluded_account_types),
+            "KORE_RETRACTIONS": ",".join(f"{e}={p}" for e, p in self.retractions),
             "DLT_PROJECT_DIR": str(REPO_ROOT),
             "DLT_DATA_DIR": str(self.dlt_data_dir),
             "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
@@ -119,6 +123,17 @@ def _parse_list(value: str | None) -> tuple[str, ...]:
     if not value:
         return ()
     return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _parse_pairs(value: str | None) -> tuple[tuple[str, str], ...]:
+    """``a=x,b=y`` as ((a, x), (b, y)); an item without ``=`` is a configuration error."""
+    out = []
+    for item in _parse_list(value):
+        name, sep, val = item.partition("=")
+        if not sep or not name.strip() or not val.strip():
+            raise ValueError(f"expected ENTITY=POLICY, not {item!r}")
+        out.append((name.strip(), val.strip().lower()))
+    return tuple(out)
 
 
 def get_settings(workdir: str | Path | None = None) -> Settings:
@@ -138,6 +153,7 @@ def get_settings(workdir: str | Path | None = None) -> Settings:
         crm_timeout=float(os.environ.get("KORE_CRM_TIMEOUT") or 30.0),
         duckdb_memory_limit=os.environ.get("KORE_DUCKDB_MEMORY_LIMIT", "2GB").strip(),
         duckdb_threads=int(os.environ["KORE_DUCKDB_THREADS"]) if os.environ.get("KORE_DUCKDB_THREADS") else None,
+        retractions=_parse_pairs(os.environ.get("KORE_RETRACTIONS")),
     )
 
 

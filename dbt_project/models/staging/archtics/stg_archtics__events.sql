@@ -31,8 +31,7 @@ with
     source('archtics', 'evnt'),
     columns,
     ['event_id'],
-    'upd_date desc, load_id desc, source_line desc',
-    renames={'plan_code': 'plan'}
+    'upd_date desc, load_id desc, source_line desc'
 ) }}
 
 select

@@ -29,7 +29,7 @@ from rich.console import Console
 
 from benchmarks.landing import PeakRss
 from kore.config import get_settings
-from orchestration.demo import _generate, _sandbox_endpoints
+from orchestration.demo import generate_sample, sandbox_endpoints
 from orchestration.flow import FLOW, Endpoints, FlowContext, FlowRun
 
 PUSH_STAGE = "CRM push"
@@ -45,7 +45,7 @@ def _prepare(workdir: Path, accounts: int, seed: int, reuse: bool) -> float | No
         shutil.rmtree(workdir, ignore_errors=True)
         settings.ensure_dirs()
         t0 = time.perf_counter()
-        _generate(settings, accounts, seed)
+        generate_sample(settings, accounts, seed)
         marker.write_text(json.dumps(params))
         return round(time.perf_counter() - t0, 1)
     # a reused generation: the sandbox servers' live state and the warehouse start over
@@ -70,7 +70,7 @@ def run(workdir: Path, accounts: int | None = None, rows: int | None = None, **k
     stages: list[dict[str, Any]] = []
     failed_checks = False
     with contextlib.ExitStack() as servers, PeakRss() as whole:
-        ctx.endpoints = _sandbox_endpoints(settings, servers)
+        ctx.endpoints = sandbox_endpoints(settings, servers)
         for stage in FLOW:
             with PeakRss() as mem:
                 out = flow.stage(stage, ctx)

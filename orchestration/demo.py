@@ -23,7 +23,7 @@ from kore.config import Settings
 from orchestration.flow import FLOW, Endpoints, FlowContext, FlowRun, count, finish, run_flow
 
 
-def _generate(settings: Settings, accounts: int, seed: int) -> dict[str, Any]:
+def generate_sample(settings: Settings, accounts: int, seed: int) -> dict[str, Any]:
     """The sample export and the sandbox's own data; reused when the same parameters made it."""
     from sandbox.generator import generate
     from sandbox.kore_apps import generate as generate_kore_apps
@@ -42,7 +42,7 @@ def _generate(settings: Settings, accounts: int, seed: int) -> dict[str, Any]:
     return {"accounts": accounts, "rows_total": count(out, "rows_total"), "kore_app_rows": count(apps, "rows_total")}
 
 
-def _sandbox_endpoints(settings: Settings, servers: contextlib.ExitStack) -> Endpoints:
+def sandbox_endpoints(settings: Settings, servers: contextlib.ExitStack) -> Endpoints:
     """Start both sandbox servers and describe them as the flow's outside systems."""
     from sandbox.archtics_api import ArchticsSandbox
     from sandbox.checks import audits as sandbox_audits
@@ -81,9 +81,9 @@ def run_demo(settings: Settings, accounts: int = 2000, seed: int = 42, console: 
     ctx = FlowContext(settings=s, endpoints=Endpoints(), console=console)
     # The sandbox servers stay up to the end, so the audits can compare the warehouse with them.
     with contextlib.ExitStack() as servers:
-        run.step("generate", "export/*.csv.gz", lambda: _generate(s, accounts, seed), ("accounts", "rows_total"))
+        run.step("generate", "export/*.csv.gz", lambda: generate_sample(s, accounts, seed), ("accounts", "rows_total"))
         if not run.failed:
-            ctx.endpoints = _sandbox_endpoints(s, servers)
+            ctx.endpoints = sandbox_endpoints(s, servers)
             run_flow(run, ctx, FLOW)
     finish(run, ctx, record_name="last_demo.json")
     return not run.failed

@@ -30,10 +30,11 @@ def ensure_columns(records: pd.DataFrame) -> pd.DataFrame:
         if c not in out.columns:
             out[c] = pd.NA
     # one type for every contract column (text), whatever the engine returned: ids without ".0"
-    for c in ("acct_id", "cust_name_id"):
+    integers = ("acct_id", "cust_name_id", "is_primary_name", "is_excluded_account_type")
+    for c in integers:
         out[c] = pd.to_numeric(out[c], errors="coerce").astype("Int64").astype("string")
     for c in PERSON_RECORD_COLUMNS:
-        if c not in ("acct_id", "cust_name_id"):
+        if c not in integers:
             col = out[c]
             if pd.api.types.is_datetime64_any_dtype(col):
                 col = col.dt.strftime("%Y-%m-%d %H:%M:%S")

@@ -76,9 +76,10 @@ def prepare(records: pd.DataFrame) -> dict[str, np.ndarray]:
     email = records["email"].astype("string")
     local = email.str.replace(r"@.*$", "", regex=True).str.replace(r"\+.*$", "", regex=True)
     put("email_local", local, True)
-    # is the e-mail's local part just the person's name (lisasmith, lsmith, smith.lisa29)? Then an
-    # exact e-mail match says little more than the name match (different Lisa Smiths collide)
-    alnum = local.str.replace(r"[^a-z]", "", regex=True).fillna("")  # digits too: perez.andrea29
+    # is the e-mail's local part just the person's name (lisasmith, lsmith, smith.lisa)? Then an exact
+    # e-mail match says little more than the name match (different Lisa Smiths collide on big
+    # providers). A local part with more than the name (dennis.ellis51) is distinctive: not capped
+    alnum = local.str.replace(r"[^a-z0-9]", "", regex=True).fillna("")
     f = records["first_name"].astype("string").str.replace(r"[^a-z]", "", regex=True).fillna("")
     last = records["last_name"].astype("string").str.replace(r"[^a-z]", "", regex=True).fillna("")
     f1, l1 = f.str.slice(0, 1), last.str.slice(0, 1)

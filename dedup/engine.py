@@ -113,7 +113,7 @@ class Scorer:
                     lv = compare_pairs(self.prep, a, b, self.cfg.comparison)
                 else:
                     lv = {f: levels[f][start:end] for f in FIELD_NAMES}
-                sc = score_levels(lv, a, b, model, self.tf, self.name_type_c, self.cfg)
+                sc = score_levels(lv, a, b, model, self.tf, self.name_type_c, self.cfg, self.prep["email_is_name"])
                 sc.insert(0, "record_id_l", pd.Series(rid.take(a)))
                 sc.insert(1, "record_id_r", pd.Series(rid.take(b)))
                 parts.append(sc)

@@ -223,6 +223,7 @@ def field_weights(
     model: Model,
     tf: dict[str, np.ndarray],
     cfg: DedupConfig,
+    name_email: np.ndarray,
 ) -> dict[str, np.ndarray]:
     """Weight per field and pair: log2(m/u) at the level, term-frequency u for exact agreement,
     dependent evidence counted once (street/city/ZIP; a household's surname, address and phone)."""
@@ -246,10 +247,17 @@ def field_weights(
             # similar local parts are mostly the name again (megan.wilson vs meganwilson): cap it
             partial = (lv == 1) | (lv == 2)
             w[partial] = np.minimum(w[partial], cfg.email_partial_max_weight)
+            # the same name-only address (lisasmith@...) with the same name: little extra evidence
+            names_agree = (levels["first_name"] >= 3) & (levels["last_name"] >= 2)
+            namey = (lv == 3) & (name_email[li] | name_email[ri]) & names_agree
+            w[namey] = np.minimum(w[namey], cfg.email_partial_max_weight)
         if spec.name in ("city", "zip5"):
-            # street, city and ZIP are one piece of evidence: with the same street, don't count thrice
+            # street, city and ZIP are one piece of evidence, the address: with the same street they
+            # add nothing; with a different street the same town is a neighbour's, the other town no
+            # second disagreement
             same_street = levels["street"] == 2
             w[same_street] = np.minimum(w[same_street], 0.0)
+            w[levels["street"] == 0] = 0.0
         if spec.name == "phone":
             w[hh] = np.minimum(w[hh], 0.0)  # a household's landline is the address again
         if spec.name == "first_name":
@@ -266,12 +274,15 @@ def score_levels(
     tf: dict[str, np.ndarray],
     name_type_c: np.ndarray,
     cfg: DedupConfig,
+    name_email: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Per-field levels and weights, total weight, posterior log2-odds, structural veto, decision.
 
     A household's extra negative weight is part of ``first_name_weight`` (the disagreement it is about).
     """
-    weights = field_weights(levels, li, ri, model, tf, cfg)
+    if name_email is None:
+        name_email = np.zeros(int(max(li.max(initial=0), ri.max(initial=0))) + 1, dtype=bool)
+    weights = field_weights(levels, li, ri, model, tf, cfg, name_email)
     cols: dict[str, np.ndarray] = {}
     total = np.zeros(len(li), dtype=float)
     for spec in FIELDS:

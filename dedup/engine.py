@@ -301,7 +301,7 @@ def cluster_records(
     fb = keys(forbid)
     cl_a = np.concatenate([sl[cannot], fb // n])
     cr_a = np.concatenate([sr[cannot], fb % n])
-    is_crm = (rec["source"] == "crm").to_numpy(dtype=bool)
+    is_crm = (rec["source"] == "crm").fillna(False).to_numpy(dtype=bool)
     res = constrained_components(len(rec), el, er, ew, is_crm, cl_a, cr_a)
     clusters = assign_cluster_ids(rec["record_id"], res.labels, previous_clusters, reserved)
     rid = rec["record_id"].to_numpy(dtype=object)

@@ -49,9 +49,10 @@ def explain_pair(records: pd.DataFrame, id1: str, id2: str, model: Model, cfg: D
             }
         )
     levels = {spec.name: np.array([int(sc[spec.name + "_level"])]) for spec in FIELDS}
+    counts = scorer.tf["first_name"][pos] * model.records
     odds = float(sc["log2_odds"])
     return {
-        "household": bool(household(levels)[0]),
+        "household": bool(household(levels, counts[:1], counts[1:], cfg.household_name_min_count)[0]),
         "household_weight": cfg.household_weight,
         "match_probability": round(float(1.0 / (1.0 + 2.0 ** (-odds))), 6),
         "record_id_l": id1,

@@ -76,6 +76,7 @@ class DedupConfig:
     match_threshold: float = 1.0
     household_weight: float = -8.0
     tf_prior_records: float = 30.0
+    household_name_min_count: float = 2.0
     possible_threshold: float = -5.0
     cannot_link_threshold: float = -8.0
     duplicates_per_record: float = 0.15
@@ -203,17 +204,31 @@ def tf_u(tf: np.ndarray, n_records: float, model: Model, field_name: str, cfg: D
     return np.maximum((n_records * tf + k * u_field) / (n_records + k), cfg.min_u)
 
 
-def household(levels: dict[str, np.ndarray]) -> np.ndarray:
+def household(
+    levels: dict[str, np.ndarray],
+    first_count_l: np.ndarray | None = None,
+    first_count_r: np.ndarray | None = None,
+    min_count: float = 2.0,
+) -> np.ndarray:
     """Pairs that look like two members of one household: first names differ (different .. fuzzy),
-    surname agrees (fuzzy or exact), and the street or the phone is shared."""
+    the surname agrees (fuzzy or exact), and the street or the phone is shared.
+
+    A merely similar first name (Michael/Michaela, Linh/Minh) counts as a household member's only
+    when both spellings are established names of the data set (``first_count_*``: records holding
+    each, at least ``min_count``): a typo ("Jaen") is a rare value, a sibling's name is not.
+    """
     first = levels["first_name"]
-    return (
+    hh = (
         (first >= 0)
         & (first <= 3)
         & (levels["last_name"] >= 2)
         & (levels["last_name"] != 3)
         & ((levels["street"] >= 1) | (levels["phone"] == 3))
     )
+    if first_count_l is not None and first_count_r is not None:
+        established = (first_count_l >= min_count - 0.5) & (first_count_r >= min_count - 0.5)
+        hh &= (first == 0) | established
+    return hh
 
 
 def field_weights(
@@ -229,8 +244,9 @@ def field_weights(
     dependent evidence counted once (street/city/ZIP; a household's surname, address and phone)."""
     w_table = model.weights(cfg)
     lo, hi = cfg.weight_clip
-    hh = household(levels)
     n_records = model.records
+    counts = tf["first_name"] * n_records
+    hh = household(levels, counts[li], counts[ri], cfg.household_name_min_count)
     out = {}
     for spec in FIELDS:
         lv = levels[spec.name]
@@ -260,8 +276,8 @@ def field_weights(
             w[levels["street"] == 0] = 0.0
         if spec.name == "phone":
             w[hh] = np.minimum(w[hh], 0.0)  # a household's landline is the address again
-        if spec.name == "first_name":
-            w[hh] += cfg.household_weight
+        if spec.name == "first_name":  # a similar name in a household is a sibling's: no evidence
+            w[hh] = np.minimum(w[hh], 0.0) + cfg.household_weight
         out[spec.name] = w
     return out
 

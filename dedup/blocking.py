@@ -12,7 +12,8 @@ fields in sorted order (so "Holmes Jane" and "Jane Holmes" share a key).
 Keys (why each): e-mail; phone; the sorted name (swaps; one person at two employers, name only);
 last name + ZIP (missing or mistyped first name); first name + ZIP (mistyped last name); street +
 ZIP (moved-in typo'd names, households are told apart by scoring); last name + street (a postcode
-typo or transposition); name prefixes + ZIP prefix (typos in both names); birth date + first
+typo or transposition); name prefixes + ZIP prefix, initials + ZIP (typos in both names); the
+street's first five characters (house number and the start of the street) + ZIP (a street typo); birth date + first
 initial / last-name prefix; company + first initial; the Archtics account id (an account's primary
 name and the CRM contacts that already carry it). Blocks larger than ``max_block_size`` (a very
 common surname + ZIP, a switchboard phone) are skipped: quadratic work, little evidence. With
@@ -63,6 +64,8 @@ BLOCKING_KEYS: tuple[KeySpec, ...] = (
     KeySpec("street_zip", (_p("street"), _p("zip5"))),
     KeySpec("last_street", (_p("last_name"), _p("street"))),
     KeySpec("prefix_zip3", (_p("last_name", 3), _p("first_name", 1), _p("zip5", 3))),
+    KeySpec("initials_zip", (_p("first_name", 1), _p("last_name", 1), _p("zip5"))),
+    KeySpec("street5_zip", (_p("street", 5), _p("zip5"))),
     KeySpec("birth_f1", (_p("birth_date"), _p("first_name", 1))),
     KeySpec("birth_last", (_p("birth_date"), _p("last_name", 3))),
     KeySpec("company_f1", (_p("company"), _p("first_name", 1))),

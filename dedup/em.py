@@ -25,6 +25,7 @@ SESSIONS: dict[str, dict[str, int]] = {
     "same_name": {"first_name": 4, "last_name": 4},
     "same_email": {"email": 3},
     "same_phone": {"phone": 3},
+    "same_zip": {"zip5": 3},
 }
 
 
@@ -84,7 +85,8 @@ def estimate_m_em(
     """m per field: EM per training session, each field from the sessions not selecting on it."""
     n = len(next(iter(levels.values()))) if levels else 0
     found: dict[str, list[np.ndarray]] = {f.name: [] for f in FIELDS}
-    for rule in SESSIONS.values():
+    first_by_session: dict[str, np.ndarray] = {}
+    for session, rule in SESSIONS.items():
         sel = np.ones(n, dtype=bool)
         for f, lvl in rule.items():
             sel &= levels[f] >= lvl
@@ -95,4 +97,33 @@ def estimate_m_em(
         for f in FIELDS:
             if f.name not in rule:
                 found[f.name].append(m[f.name])
+        if "first_name" not in rule:
+            first_by_session[session] = m["first_name"]
+    # the first name from the contact sessions when there are any: pairs found by ZIP include
+    # households, whose different first names EM would take for one person's
+    contact = [m for name, m in first_by_session.items() if name != "same_zip"]
+    if contact:
+        found["first_name"] = contact
     return {f: (np.mean(v, axis=0) if v else prior_m[f].copy()) for f, v in found.items()}
+
+
+def candidate_match_share(
+    levels: dict[str, np.ndarray], m: dict[str, np.ndarray], u: dict[str, np.ndarray], iterations: int = 30
+) -> float:
+    """The share of candidate pairs that are matches, by EM with m and u fixed (lambda only).
+
+    Why: the prior that two records are one person differs per data set (a file that is half
+    duplicates, a CRM with few); with it estimated, the decision threshold -- a posterior match
+    probability -- is the fitted model's, not a constant's.
+    """
+    n = len(next(iter(levels.values()))) if levels else 0
+    if n == 0:
+        return 0.0
+    pat, counts = _patterns(levels, np.ones(n, dtype=bool))
+    bayes = _log_lik(pat, m) - _log_lik(pat, u)
+    lam = 0.1
+    for _ in range(iterations):
+        logit = np.log(lam) - np.log1p(-lam) + bayes
+        p = 1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50)))
+        lam = float(np.clip((p * counts).sum() / counts.sum(), 1e-9, 1 - 1e-9))
+    return lam

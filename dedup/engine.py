@@ -15,6 +15,8 @@ from rich.progress import Progress
 
 from dedup.cluster import assign_cluster_ids, constrained_components
 from dedup.compare import FIELD_NAMES, TF_FIELDS, compare_pairs, prepare
+from dedup.em import candidate_match_share
+from dedup.household import fit_household_odds
 from dedup.model import DedupConfig, Model, estimate_m, estimate_u, prior_log2, score_levels, term_frequencies
 from dedup.normalize import canonical_first
 from kore.contracts.person_fields import PERSON_RECORD_COLUMNS
@@ -88,7 +90,20 @@ class Scorer:
         if levels is None:
             levels = self.levels(li, ri)
         m = estimate_m(levels, self.cfg, u)
-        return Model(m=m, u=u, prior_log2=prior_log2(len(self.records), self.cfg), records=float(len(self.records)))
+        n = len(self.records)
+        prior = prior_log2(n, self.cfg)
+        if self.cfg.prior_from_data and len(li):
+            # expected matches among the candidates over all record pairs: the data's own prior
+            matches = candidate_match_share(levels, m, u) * len(li)
+            lam = min(0.5, max(matches, 1.0) / max(n * (n - 1) / 2, 1.0))
+            prior = float(np.log2(lam / (1.0 - lam)))
+        return Model(
+            m=m,
+            u=u,
+            prior_log2=prior,
+            records=float(n),
+            household_odds=fit_household_odds(levels, m["first_name"], self.cfg.household_min_pairs),
+        )
 
     def score(
         self,

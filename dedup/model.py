@@ -24,6 +24,7 @@ import pandas as pd
 
 from dedup.compare import FIELD_NAMES, FIELDS, MISSING, TF_FIELDS, ComparisonCutoffs, compare_pairs
 from dedup.em import estimate_m_em
+from dedup.household import household, household_first_weight
 
 # EM's starting point and smoothing: typical m rates (levels as in ``dedup.compare.FIELDS``)
 PRIOR_M: dict[str, tuple[float, ...]] = {
@@ -65,7 +66,9 @@ class DedupConfig:
     else" from merging in a million records while it still merges in a small file.
     ``cannot_link_threshold`` applies to the raw weight sum (strong evidence of different people).
     ``household_weight``: added when first names differ (different .. fuzzy) while the surname and the
-    street or phone agree (see the module docstring).
+    street or phone agree, on inputs with fewer than ``household_min_pairs`` such pairs; larger ones
+    fit their own household odds (``dedup.household``). ``prior_from_data``: the prior log2-odds from
+    the EM-estimated share of matches among the candidates (else ``duplicates_per_record``).
     ``comparison``: the comparators' similarity cut-offs (``dedup.compare.ComparisonCutoffs``).
     ``prior_strength``/``u_prior_strength``: pseudo-counts of the m/u priors (``PRIOR_M``/``PRIOR_U``);
     ``exact_u_min_values``: from how many values on a field exact agreement's u is the values'
@@ -77,6 +80,8 @@ class DedupConfig:
     household_weight: float = -8.0
     tf_prior_records: float = 30.0
     household_name_min_count: float = 2.0
+    household_min_pairs: int = 300
+    prior_from_data: bool = True
     possible_threshold: float = -5.0
     cannot_link_threshold: float = -8.0
     duplicates_per_record: float = 0.15
@@ -99,6 +104,9 @@ class Model:
     u: dict[str, np.ndarray] = field(default_factory=dict)
     prior_log2: float = 0.0
     records: float = 0.0  # records the model was fitted on (term-frequency smoothing)
+    # posterior log2-odds of a household-context pair per first-name level (dedup.household); empty:
+    # not enough household-context pairs to estimate, ``DedupConfig.household_weight`` applies
+    household_odds: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def weights(self, cfg: DedupConfig) -> dict[str, np.ndarray]:
         lo, hi = cfg.weight_clip
@@ -119,6 +127,8 @@ class Model:
                 )
         rows.append({"field": "_prior", "level": 0, "label": "prior_log2_odds", "m": self.prior_log2, "u": 0.0})
         rows.append({"field": "_records", "level": 0, "label": "records_fitted", "m": self.records, "u": 0.0})
+        for lvl, odds in enumerate(self.household_odds):
+            rows.append({"field": "_household", "level": lvl, "label": "log2_odds_in_household", "m": odds, "u": 0.0})
         return pd.DataFrame(rows)
 
     @classmethod
@@ -128,7 +138,11 @@ class Model:
         mod.prior_log2 = float(prior["m"].iloc[0]) if len(prior) else 0.0
         fitted = df[df["field"] == "_records"]
         mod.records = float(fitted["m"].iloc[0]) if len(fitted) else 1e6
-        for f, g in df[~df["field"].isin(["_prior", "_records"])].sort_values(["field", "level"]).groupby("field"):
+        hh = df[df["field"] == "_household"].sort_values("level")
+        mod.household_odds = hh["m"].to_numpy(dtype=float)
+        for f, g in (
+            df[~df["field"].isin(["_prior", "_records", "_household"])].sort_values(["field", "level"]).groupby("field")
+        ):
             mod.m[str(f)] = g["m"].to_numpy(dtype=float)
             mod.u[str(f)] = g["u"].to_numpy(dtype=float)
         return mod
@@ -204,33 +218,6 @@ def tf_u(tf: np.ndarray, n_records: float, model: Model, field_name: str, cfg: D
     return np.maximum((n_records * tf + k * u_field) / (n_records + k), cfg.min_u)
 
 
-def household(
-    levels: dict[str, np.ndarray],
-    first_count_l: np.ndarray | None = None,
-    first_count_r: np.ndarray | None = None,
-    min_count: float = 2.0,
-) -> np.ndarray:
-    """Pairs that look like two members of one household: first names differ (different .. fuzzy),
-    the surname agrees (fuzzy or exact), and the street or the phone is shared.
-
-    A merely similar first name (Michael/Michaela, Linh/Minh) counts as a household member's only
-    when both spellings are established names of the data set (``first_count_*``: records holding
-    each, at least ``min_count``): a typo ("Jaen") is a rare value, a sibling's name is not.
-    """
-    first = levels["first_name"]
-    hh = (
-        (first >= 0)
-        & (first <= 3)
-        & (levels["last_name"] >= 2)
-        & (levels["last_name"] != 3)
-        & ((levels["street"] >= 1) | (levels["phone"] == 3))
-    )
-    if first_count_l is not None and first_count_r is not None:
-        established = (first_count_l >= min_count - 0.5) & (first_count_r >= min_count - 0.5)
-        hh &= (first == 0) | established
-    return hh
-
-
 def field_weights(
     levels: dict[str, np.ndarray],
     li: np.ndarray,
@@ -269,16 +256,20 @@ def field_weights(
             w[namey] = np.minimum(w[namey], cfg.email_partial_max_weight)
         if spec.name in ("city", "zip5"):
             # street, city and ZIP are one piece of evidence, the address: with the same street they
-            # add nothing; with a different street the same town is a neighbour's, the other town no
-            # second disagreement
+            # add nothing more; the city adds nothing to the same ZIP (it follows from it)
             same_street = levels["street"] == 2
             w[same_street] = np.minimum(w[same_street], 0.0)
-            w[levels["street"] == 0] = 0.0
+            if spec.name == "city":
+                same_zip = levels["zip5"] == 3
+                w[same_zip] = np.minimum(w[same_zip], 0.0)
         if spec.name == "phone":
             w[hh] = np.minimum(w[hh], 0.0)  # a household's landline is the address again
-        if spec.name == "first_name":  # a similar name in a household is a sibling's: no evidence
+        if spec.name == "first_name" and not len(model.household_odds):
+            # no household model fitted (small input): a similar name there is a sibling's
             w[hh] = np.minimum(w[hh], 0.0) + cfg.household_weight
         out[spec.name] = w
+    if len(model.household_odds):
+        out["first_name"][hh] = household_first_weight(levels, out, hh, model.household_odds, model.prior_log2)
     return out
 
 

@@ -81,6 +81,22 @@ keys as (
 
     select
         record_id,
+        concat('initials_zip:', left(cast(first_name as {{ dbt.type_string() }}), 1), ':', left(cast(last_name as {{ dbt.type_string() }}), 1), ':', cast(zip5 as {{ dbt.type_string() }})) as blocking_key
+    from records
+    where first_name is not null and cast(first_name as {{ dbt.type_string() }}) <> '' and last_name is not null and cast(last_name as {{ dbt.type_string() }}) <> '' and zip5 is not null and cast(zip5 as {{ dbt.type_string() }}) <> ''
+
+    union all
+
+    select
+        record_id,
+        concat('street5_zip:', left(cast(street as {{ dbt.type_string() }}), 5), ':', cast(zip5 as {{ dbt.type_string() }})) as blocking_key
+    from records
+    where street is not null and cast(street as {{ dbt.type_string() }}) <> '' and zip5 is not null and cast(zip5 as {{ dbt.type_string() }}) <> ''
+
+    union all
+
+    select
+        record_id,
         concat('birth_f1:', cast(birth_date as {{ dbt.type_string() }}), ':', left(cast(first_name as {{ dbt.type_string() }}), 1)) as blocking_key
     from records
     where birth_date is not null and cast(birth_date as {{ dbt.type_string() }}) <> '' and first_name is not null and cast(first_name as {{ dbt.type_string() }}) <> ''

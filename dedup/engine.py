@@ -102,7 +102,11 @@ class Scorer:
             u=u,
             prior_log2=prior,
             records=float(n),
-            household_odds=fit_household_odds(levels, m["first_name"], self.cfg.household_min_pairs),
+            household_odds=(
+                fit_household_odds(levels, m["first_name"], self.cfg.household_min_pairs)
+                if self.cfg.household_min_pairs > 0
+                else np.zeros(0)
+            ),
         )
 
     def score(

@@ -69,6 +69,19 @@ def synthetic_raw(con: duckdb.DuckDBPyConnection, accounts: int, load_id: str = 
     con.execute("set enable_progress_bar = false")
     con.execute("create schema if not exists raw_archtics")
     con.execute("create schema if not exists raw_crm")
+    _synthetic_names(con, n, load_id)
+    _synthetic_events(con, load_id)
+    _synthetic_tickets(con, n, load_id)
+    _synthetic_crm(con, n, load_id)
+    return {
+        t: con.execute(f"select count(*) from raw_archtics.{t}").fetchone()[0]
+        for t in ("cust", "cust_email", "cust_address", "ticket", "evnt", "note")
+    }
+
+
+def _synthetic_names(con: duckdb.DuckDBPyConnection, n: int, load_id: str) -> None:
+    """raw_archtics.cust, cust_email, cust_address, cust_rep: one or two names per account, every 20th
+    account a second account of the person before it."""
     names = f"(select a.i as acct, k.k as name_id from range({n}) a(i), range(1, 3) k(k) where k.k = 1 or a.i % 3 = 0)"
     # every 20th account is a second account of the person of the account before it (same name, email)
     person = "case when acct % 20 = 1 then acct - 1 else acct end"
@@ -109,6 +122,10 @@ def synthetic_raw(con: duckdb.DuckDBPyConnection, accounts: int, load_id: str = 
         f"create or replace table raw_archtics.cust_rep as "
         f"{_select('cust_rep', rep, f'(select i from range({n}) r(i) where i % 10 = 0)', load_id)}"
     )
+
+
+def _synthetic_events(con: duckdb.DuckDBPyConnection, load_id: str) -> None:
+    """raw_archtics.evnt, events_in_plan, season: 80 games and 4 plans in one season."""
     events = {"event_id": "i + 1", "event_name": "concat('Game ', i + 1)",
               "event_date": "strftime(date '2024-04-01' + cast(i * 3 as integer), '%Y-%m-%d')",
               "plan": "'N'", "season_id": "'1'", "upd_date": "'2024-01-01 00:00:00'"}  # fmt: skip
@@ -127,6 +144,10 @@ def synthetic_raw(con: duckdb.DuckDBPyConnection, accounts: int, load_id: str = 
     season = {"season_id": "'1'", "name": "'2024 Season'", "season_year": "'2024'",
               "upd_datetime": "'2023-12-01 00:00:00'"}  # fmt: skip
     con.execute(f"create or replace table raw_archtics.season as {_select('season', season, 'range(1)', load_id)}")
+
+
+def _synthetic_tickets(con: duckdb.DuckDBPyConnection, n: int, load_id: str) -> None:
+    """raw_archtics.ticket and note."""
     # ~10 ticket rows per account (10M at 1M accounts, a large client's ticket table): per-event seats,
     # some returned later, one plan-level row
     tickets = {
@@ -154,6 +175,10 @@ def synthetic_raw(con: duckdb.DuckDBPyConnection, accounts: int, load_id: str = 
     con.execute(
         f"create or replace table raw_archtics.note as {_select('note', note, f'range({max(n // 50, 1)}) r(i)', load_id)}"
     )
+
+
+def _synthetic_crm(con: duckdb.DuckDBPyConnection, n: int, load_id: str) -> None:
+    """raw_crm.dynamics_contact and dynamics_account."""
     # CRM contacts for 10% of people: half carry the Archtics id, all share the person's email
     con.execute(
         f"""create or replace table raw_crm.dynamics_contact as
@@ -168,10 +193,6 @@ def synthetic_raw(con: duckdb.DuckDBPyConnection, accounts: int, load_id: str = 
         select concat('a', i) as accountid, concat('Account ', i) as name, '2024-01-01T00:00:00Z' as modifiedon,
                '{load_id}' as _dlt_load_id, cast(uuid() as varchar) as _dlt_id from range(0, {n}, 20) r(i)"""
     )
-    return {
-        t: con.execute(f"select count(*) from raw_archtics.{t}").fetchone()[0]
-        for t in ("cust", "cust_email", "cust_address", "ticket", "evnt", "note")
-    }
 
 
 def synthetic_dedup(con: duckdb.DuckDBPyConnection, accounts: int) -> dict:

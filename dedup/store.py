@@ -91,7 +91,7 @@ def read_records(wh: Warehouse) -> pd.DataFrame:
 def check_records(records: pd.DataFrame) -> pd.DataFrame:
     """Refuse person records without a record_id or with one repeated: every cluster, mapping and
     golden contact is keyed on it. (dbt checks the same on the whole view when the SQL changes --
-    tests/assert_dedup_person_records_are_well_formed.sql; this guards every run, on the rows it reads.)"""
+    the kore_primary_key test of dedup_person_records; this guards every run, on the rows it reads.)"""
     if "record_id" in records.columns and len(records):
         ids = records["record_id"]
         missing, repeated = int(ids.isna().sum()), int(ids.duplicated().sum())

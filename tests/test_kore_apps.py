@@ -303,9 +303,11 @@ def test_dbt_builds_kore_app_models_in_two_phases(workdir: Path) -> None:
     assert "kore_contractbase" not in built  # needs the dedup mapping: second phase
 
     expected = _write_dedup_fixture(settings, ACCT_IDS)
-    phase2 = run_dbt(settings, ["build", "--select", "staging.kore_app+,tag:needs_dedup"])
+    # the second phase reads the dedup outputs through their staging views, built in the same phase
+    phase2 = run_dbt(settings, ["build", "--select", "staging.kore_app+,tag:needs_dedup", "staging.kore_dedup"])
     built2 = {r["unique_id"].split(".")[-1] for r in phase2.results if r["unique_id"].startswith("model.")}
-    assert built2 == {"kore_contractbase", "kore_premiumdealbase", "kore_rosterrelationshipbase", "kore_touchpointbase"}
+    assert built2 == {"kore_contractbase", "kore_premiumdealbase", "kore_rosterrelationshipbase", "kore_touchpointbase",
+                      "stg_kore_dedup__account_contact_map", "stg_kore_dedup__golden_contacts"}  # fmt: skip
     tests2 = [r for r in phase2.results if r["unique_id"].startswith("test.")]
     assert any("relationships_kore_billbase_deal_sheet_key" in r["unique_id"] for r in tests2)
 

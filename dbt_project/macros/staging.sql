@@ -93,3 +93,14 @@ ranked as (
 
 )
 {%- endmacro %}
+
+{#- A table written outside dlt (the dedup step's outputs) selected with typed columns: `columns` maps
+    each column to its type (kore_cast_as); a column the table lacks is a typed null. -#}
+{% macro kore_typed_select(relation, columns) -%}
+{%- set available = kore_relation_columns(relation) -%}
+select
+    {%- for column, data_type in columns.items() %}
+    {{ kore_raw_column(available, column, data_type) }} as {{ column }}{{ ',' if not loop.last }}
+    {%- endfor %}
+from {{ relation }}
+{%- endmacro %}

@@ -16,6 +16,10 @@ Model shape (docs/architecture.md, "Modelled tables"):
   on the e-mail the app holds), attributes,
   ``created_at``, ``row_hash``, ``modified_at``.
 
+Names are a client contract: ``kore_<table>base`` (the registry's KORE table, lower-case) is the name
+the client's CRM integration and reports use, so these models keep it instead of a dbt layer prefix
+(dbt_project.yml says the same where the layers are configured).
+
 Usage: ``python dbt_project/scripts/generate_kore_app_models.py [--check]`` (from the repo root).
 """
 
@@ -255,13 +259,13 @@ def render_base(e: Entity) -> str:
         ctes.append("""contact_map as (
 
     select
-        {{ kore_to_bigint('acct_id') }} as acct_id,
+        acct_id,
         crm_contact_key,
         row_number() over (
-            partition by {{ kore_to_bigint('acct_id') }}
+            partition by acct_id
             order by is_primary desc, crm_contact_key asc
         ) as map_rank
-    from {{ source('kore_dedup', 'account_contact_map') }}
+    from {{ ref('stg_kore_dedup__account_contact_map') }}
 
 )""")
         joins += """
@@ -275,7 +279,7 @@ def render_base(e: Entity) -> str:
         contact_key,
         account_key,
         row_number() over (partition by contact_key order by account_key asc) as golden_rank
-    from {{ source('kore_dedup', 'golden_contacts') }}
+    from {{ ref('stg_kore_dedup__golden_contacts') }}
 
 )""")
             joins += """
@@ -367,7 +371,7 @@ def render_base_yml(entities: list[Entity]) -> str:
             f"{e.dynamics_entity} / Salesforce {e.salesforce_entity} (push order {e.run_order})."
         )
         if needs_dedup(e):
-            desc += " Built after dedup (tag needs_dedup): CRM references come from kore_dedup."
+            desc += " Built after dedup (tag needs_dedup): CRM references come from stg_kore_dedup__*."
         out += [f"  - name: {e.model_name}", f"    description: {_q(desc)}", "    columns:"]
         for name, _, cdesc in base_columns(e):
             out += [f"      - name: {name}", f"        description: {_q(cdesc)}"]

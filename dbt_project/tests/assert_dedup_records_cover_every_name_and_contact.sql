@@ -1,6 +1,7 @@
 {#- Singular test: the dedup input has one record per Archtics name and per CRM contact, no more,
     no fewer (a join that fans out or drops people would corrupt every cluster).
-    Tagged code_invariant, for the reason given in assert_dedup_person_records_are_well_formed.sql. -#}
+    Tagged code_invariant, for the reason given for dedup_person_records' key test
+    (models/dedup/_dedup__models.yml). -#}
 {{ config(tags=['code_invariant']) }}
 
 with expected as (

@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dlt
-from dlt.common.normalizers.naming.snake_case import NamingConvention
 
 from crm_clients import CrmClient, make_client
 from kore.config import Settings, dlt_pipeline
@@ -26,7 +25,6 @@ from kore.runlog import RunRecord, run_record, write_records
 from kore.warehouse import connect
 
 RAW_DATASET = "raw_crm"
-_NAMING = NamingConvention()
 _DLT_TYPES = {"varchar": "text", "date": "text", "decimal": "double", "timestamp": "timestamp"}
 
 
@@ -57,11 +55,7 @@ def _fields(flavor: str, ents: list[Entity]) -> tuple[list[str], dict[str, dict[
     return fields, hints, spec.id_field(flavor), spec.modified_field(flavor)
 
 
-def column(field: str) -> str:
-    """The raw column of a CRM field: dlt's snake_case identifier (``koreps__Industry__c`` →
-    ``koreps_industry_c``). Applied here rather than left to dlt's relational normaliser, which
-    would read ``__`` as a nesting separator and keep it (``koreps__industry__c``)."""
-    return _NAMING.normalize_identifier(field)
+column = crm_names.raw_column
 
 
 def _clean(record: dict[str, Any]) -> dict[str, Any]:

@@ -4,20 +4,22 @@ Clients may exclude Account Types (``cust.acct_type_desc``, e.g. "Comp", "Intern
 sync. The raw layer keeps every account - the filter is a downstream decision that can change
 without re-landing anything. The list comes from ``Settings.excluded_account_types``
 (``KORE_EXCLUDED_ACCOUNT_TYPES=Comp,Internal``). Matching ignores case and surrounding spaces,
-because Archtics Account Types are typed by people. dbt reads the same list (see
-:func:`dbt_var`) to expose ``is_excluded_account_type`` (0/1) in ``dedup.dedup_person_records``.
+because Archtics Account Types are typed by people. dbt reads the same variable (``Settings.env()``
+passes it to dbt) and the macro ``macros/account_types.sql`` applies the same rule in SQL
+(``lower(trim(...))``: spaces only, as SQL's ``trim``), exposing ``is_excluded_account_type`` (0/1)
+in ``dedup.dedup_person_records``; ``tests/test_account_types_dbt.py`` holds the two to each other.
 """
 
 from __future__ import annotations
-
-import json
 
 from kore.config import Settings
 
 
 def normalize_account_type(value: str | None) -> str:
-    """Comparison form of an Account Type: trimmed, lower case ('' for none)."""
-    return (value or "").strip().lower()
+    """Comparison form of an Account Type: surrounding spaces removed, lower case ('' for none).
+
+    Spaces only (not tabs or newlines), because SQL's ``trim`` on both engines removes only spaces."""
+    return (value or "").strip(" ").lower()
 
 
 def excluded_account_types(settings: Settings) -> tuple[str, ...]:
@@ -33,11 +35,3 @@ def excluded_account_types(settings: Settings) -> tuple[str, ...]:
 def is_excluded_account_type(acct_type_desc: str | None, settings: Settings) -> bool:
     """True when an account of this Account Type must not sync to the CRM."""
     return normalize_account_type(acct_type_desc) in excluded_account_types(settings)
-
-
-def dbt_var(settings: Settings) -> str:
-    """``--vars`` JSON for dbt: ``{"excluded_account_types": [...]}`` (comparison form).
-
-    A model tests ``lower(trim(acct_type_desc)) in (...)``; with an empty list nothing is excluded.
-    """
-    return json.dumps({"excluded_account_types": list(excluded_account_types(settings))})

@@ -61,6 +61,21 @@ def entity_snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
 
+@lru_cache(maxsize=1)
+def _dlt_naming():
+    from dlt.common.normalizers.naming.snake_case import NamingConvention
+
+    return NamingConvention()
+
+
+def raw_column(field: str) -> str:
+    """The ``raw_crm`` column of a CRM field: dlt's snake_case identifier (``koreps__Industry__c`` →
+    ``koreps_industry_c``, ``SystemModstamp`` → ``system_modstamp``). The CRM pull names columns with
+    it (rather than leaving it to dlt's relational normaliser, which would read ``__`` as a nesting
+    separator and keep it), and the generated CRM staging models read them with it."""
+    return _dlt_naming().normalize_identifier(field)
+
+
 def pascal(column: str) -> str:
     """``start_date`` → ``StartDate``."""
     return "".join(part[:1].upper() + part[1:] for part in column.split("_") if part)

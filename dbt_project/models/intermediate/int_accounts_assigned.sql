@@ -21,16 +21,16 @@
 with mapping_ranked as (
 
     select
-        {{ kore_to_bigint('acct_id') }} as acct_id,
-        cast(crm_contact_key as {{ dbt.type_string() }}) as contact_key,
+        acct_id,
+        crm_contact_key as contact_key,
         row_number() over (
-            partition by {{ kore_to_bigint('acct_id') }}
+            partition by acct_id
             order by
-                cast(is_primary as {{ dbt.type_int() }}) desc,
-                cast(first_seen_at as {{ dbt.type_string() }}) asc,
-                cast(crm_contact_key as {{ dbt.type_string() }}) asc
+                is_primary desc,
+                first_seen_at asc,
+                crm_contact_key asc
         ) as mapping_rank
-    from {{ source('kore_dedup', 'account_contact_map') }}
+    from {{ ref('stg_kore_dedup__account_contact_map') }}
     where crm_contact_key is not null
 
 ),
@@ -38,9 +38,9 @@ with mapping_ranked as (
 golden as (
 
     select
-        cast(contact_key as {{ dbt.type_string() }}) as contact_key,
-        cast(account_key as {{ dbt.type_string() }}) as account_key
-    from {{ source('kore_dedup', 'golden_contacts') }}
+        contact_key,
+        account_key
+    from {{ ref('stg_kore_dedup__golden_contacts') }}
 
 ),
 

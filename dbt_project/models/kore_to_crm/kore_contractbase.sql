@@ -12,13 +12,13 @@ with app as (
 contact_map as (
 
     select
-        {{ kore_to_bigint('acct_id') }} as acct_id,
+        acct_id,
         crm_contact_key,
         row_number() over (
-            partition by {{ kore_to_bigint('acct_id') }}
+            partition by acct_id
             order by is_primary desc, crm_contact_key asc
         ) as map_rank
-    from {{ source('kore_dedup', 'account_contact_map') }}
+    from {{ ref('stg_kore_dedup__account_contact_map') }}
 
 ),
 
@@ -28,7 +28,7 @@ golden as (
         contact_key,
         account_key,
         row_number() over (partition by contact_key order by account_key asc) as golden_rank
-    from {{ source('kore_dedup', 'golden_contacts') }}
+    from {{ ref('stg_kore_dedup__golden_contacts') }}
 
 ),
 

@@ -134,6 +134,11 @@ class Model:
             rows.append({"field": "_household", "level": lvl, "label": "log2_odds_in_household", "m": odds, "u": 0.0})
         return pd.DataFrame(rows)
 
+    def fits_comparisons(self) -> bool:
+        """Whether the stored model has the comparison levels of today's ``FIELDS`` (a model stored
+        before the levels changed cannot score: the next run must be a full one)."""
+        return all(f.name in self.m and len(self.m[f.name]) == len(f.levels) for f in FIELDS)
+
     @classmethod
     def from_frame(cls, df: pd.DataFrame) -> Model:
         mod = cls()

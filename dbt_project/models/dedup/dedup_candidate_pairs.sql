@@ -9,7 +9,7 @@
 with records as (
 
     select * from {{ ref('dedup_person_records') }}
-    where coalesce(cast(is_excluded_account_type as {{ dbt.type_string() }}), '0') <> '1'
+    where coalesce(cast(is_excluded_account_type as {{ dbt.type_string() }}), '0') != '1'
 
 ),
 
@@ -17,121 +17,229 @@ keys as (
 
     select
         record_id,
-        concat('email:', cast(email as {{ dbt.type_string() }})) as blocking_key
+        concat(
+            'email:',
+            cast(email as {{ dbt.type_string() }})
+        ) as blocking_key
     from records
-    where email is not null and cast(email as {{ dbt.type_string() }}) <> ''
+    where
+        email is not null and cast(email as {{ dbt.type_string() }}) != ''
 
     union all
 
     select
         record_id,
-        concat('phone:', cast(phone as {{ dbt.type_string() }})) as blocking_key
+        concat(
+            'phone:',
+            cast(phone as {{ dbt.type_string() }})
+        ) as blocking_key
     from records
-    where phone is not null and cast(phone as {{ dbt.type_string() }}) <> ''
+    where
+        phone is not null and cast(phone as {{ dbt.type_string() }}) != ''
 
     union all
 
     select
         record_id,
-        concat('name:', case when {{ kore_binary('first_name') }} < {{ kore_binary('last_name') }} then first_name else last_name end, ':', case when {{ kore_binary('first_name') }} < {{ kore_binary('last_name') }} then last_name else first_name end) as blocking_key
+        concat(
+            'name:',
+            case
+                when {{ kore_binary('first_name') }} < {{ kore_binary('last_name') }} then first_name
+                else last_name
+            end,
+            ':',
+            case
+                when {{ kore_binary('first_name') }} < {{ kore_binary('last_name') }} then last_name
+                else first_name
+            end
+        ) as blocking_key
     from records
-    where first_name is not null and cast(first_name as {{ dbt.type_string() }}) <> '' and last_name is not null and cast(last_name as {{ dbt.type_string() }}) <> ''
+    where
+        first_name is not null and cast(first_name as {{ dbt.type_string() }}) != ''
+        and last_name is not null and cast(last_name as {{ dbt.type_string() }}) != ''
 
     union all
 
     select
         record_id,
-        concat('last_zip:', cast(last_name as {{ dbt.type_string() }}), ':', cast(zip5 as {{ dbt.type_string() }})) as blocking_key
+        concat(
+            'last_zip:',
+            cast(last_name as {{ dbt.type_string() }}),
+            ':',
+            cast(zip5 as {{ dbt.type_string() }})
+        ) as blocking_key
     from records
-    where last_name is not null and cast(last_name as {{ dbt.type_string() }}) <> '' and zip5 is not null and cast(zip5 as {{ dbt.type_string() }}) <> ''
+    where
+        last_name is not null and cast(last_name as {{ dbt.type_string() }}) != ''
+        and zip5 is not null and cast(zip5 as {{ dbt.type_string() }}) != ''
 
     union all
 
     select
         record_id,
-        concat('first_zip:', cast(first_name as {{ dbt.type_string() }}), ':', cast(zip5 as {{ dbt.type_string() }})) as blocking_key
+        concat(
+            'first_zip:',
+            cast(first_name as {{ dbt.type_string() }}),
+            ':',
+            cast(zip5 as {{ dbt.type_string() }})
+        ) as blocking_key
     from records
-    where first_name is not null and cast(first_name as {{ dbt.type_string() }}) <> '' and zip5 is not null and cast(zip5 as {{ dbt.type_string() }}) <> ''
+    where
+        first_name is not null and cast(first_name as {{ dbt.type_string() }}) != ''
+        and zip5 is not null and cast(zip5 as {{ dbt.type_string() }}) != ''
 
     union all
 
     select
         record_id,
-        concat('street_zip:', cast(street as {{ dbt.type_string() }}), ':', cast(zip5 as {{ dbt.type_string() }})) as blocking_key
+        concat(
+            'street_zip:',
+            cast(street as {{ dbt.type_string() }}),
+            ':',
+            cast(zip5 as {{ dbt.type_string() }})
+        ) as blocking_key
     from records
-    where street is not null and cast(street as {{ dbt.type_string() }}) <> '' and zip5 is not null and cast(zip5 as {{ dbt.type_string() }}) <> ''
+    where
+        street is not null and cast(street as {{ dbt.type_string() }}) != ''
+        and zip5 is not null and cast(zip5 as {{ dbt.type_string() }}) != ''
 
     union all
 
     select
         record_id,
-        concat('last_street:', cast(last_name as {{ dbt.type_string() }}), ':', cast(street as {{ dbt.type_string() }})) as blocking_key
+        concat(
+            'last_street:',
+            cast(last_name as {{ dbt.type_string() }}),
+            ':',
+            cast(street as {{ dbt.type_string() }})
+        ) as blocking_key
     from records
-    where last_name is not null and cast(last_name as {{ dbt.type_string() }}) <> '' and street is not null and cast(street as {{ dbt.type_string() }}) <> ''
+    where
+        last_name is not null and cast(last_name as {{ dbt.type_string() }}) != ''
+        and street is not null and cast(street as {{ dbt.type_string() }}) != ''
 
     union all
 
     select
         record_id,
-        concat('prefix_zip3:', left(cast(last_name as {{ dbt.type_string() }}), 3), ':', left(cast(first_name as {{ dbt.type_string() }}), 1), ':', left(cast(zip5 as {{ dbt.type_string() }}), 3)) as blocking_key
+        concat(
+            'prefix_zip3:',
+            left(cast(last_name as {{ dbt.type_string() }}), 3),
+            ':',
+            left(cast(first_name as {{ dbt.type_string() }}), 1),
+            ':',
+            left(cast(zip5 as {{ dbt.type_string() }}), 3)
+        ) as blocking_key
     from records
-    where last_name is not null and cast(last_name as {{ dbt.type_string() }}) <> '' and first_name is not null and cast(first_name as {{ dbt.type_string() }}) <> '' and zip5 is not null and cast(zip5 as {{ dbt.type_string() }}) <> ''
+    where
+        last_name is not null and cast(last_name as {{ dbt.type_string() }}) != ''
+        and first_name is not null and cast(first_name as {{ dbt.type_string() }}) != ''
+        and zip5 is not null and cast(zip5 as {{ dbt.type_string() }}) != ''
 
     union all
 
     select
         record_id,
-        concat('initials_zip:', left(cast(first_name as {{ dbt.type_string() }}), 1), ':', left(cast(last_name as {{ dbt.type_string() }}), 1), ':', cast(zip5 as {{ dbt.type_string() }})) as blocking_key
+        concat(
+            'initials_zip:',
+            left(cast(first_name as {{ dbt.type_string() }}), 1),
+            ':',
+            left(cast(last_name as {{ dbt.type_string() }}), 1),
+            ':',
+            cast(zip5 as {{ dbt.type_string() }})
+        ) as blocking_key
     from records
-    where first_name is not null and cast(first_name as {{ dbt.type_string() }}) <> '' and last_name is not null and cast(last_name as {{ dbt.type_string() }}) <> '' and zip5 is not null and cast(zip5 as {{ dbt.type_string() }}) <> ''
+    where
+        first_name is not null and cast(first_name as {{ dbt.type_string() }}) != ''
+        and last_name is not null and cast(last_name as {{ dbt.type_string() }}) != ''
+        and zip5 is not null and cast(zip5 as {{ dbt.type_string() }}) != ''
 
     union all
 
     select
         record_id,
-        concat('street5_zip:', left(cast(street as {{ dbt.type_string() }}), 5), ':', cast(zip5 as {{ dbt.type_string() }})) as blocking_key
+        concat(
+            'street5_zip:',
+            left(cast(street as {{ dbt.type_string() }}), 5),
+            ':',
+            cast(zip5 as {{ dbt.type_string() }})
+        ) as blocking_key
     from records
-    where street is not null and cast(street as {{ dbt.type_string() }}) <> '' and zip5 is not null and cast(zip5 as {{ dbt.type_string() }}) <> ''
+    where
+        street is not null and cast(street as {{ dbt.type_string() }}) != ''
+        and zip5 is not null and cast(zip5 as {{ dbt.type_string() }}) != ''
 
     union all
 
     select
         record_id,
-        concat('birth_f1:', cast(birth_date as {{ dbt.type_string() }}), ':', left(cast(first_name as {{ dbt.type_string() }}), 1)) as blocking_key
+        concat(
+            'birth_f1:',
+            cast(birth_date as {{ dbt.type_string() }}),
+            ':',
+            left(cast(first_name as {{ dbt.type_string() }}), 1)
+        ) as blocking_key
     from records
-    where birth_date is not null and cast(birth_date as {{ dbt.type_string() }}) <> '' and first_name is not null and cast(first_name as {{ dbt.type_string() }}) <> ''
+    where
+        birth_date is not null and cast(birth_date as {{ dbt.type_string() }}) != ''
+        and first_name is not null and cast(first_name as {{ dbt.type_string() }}) != ''
 
     union all
 
     select
         record_id,
-        concat('birth_last:', cast(birth_date as {{ dbt.type_string() }}), ':', left(cast(last_name as {{ dbt.type_string() }}), 3)) as blocking_key
+        concat(
+            'birth_last:',
+            cast(birth_date as {{ dbt.type_string() }}),
+            ':',
+            left(cast(last_name as {{ dbt.type_string() }}), 3)
+        ) as blocking_key
     from records
-    where birth_date is not null and cast(birth_date as {{ dbt.type_string() }}) <> '' and last_name is not null and cast(last_name as {{ dbt.type_string() }}) <> ''
+    where
+        birth_date is not null and cast(birth_date as {{ dbt.type_string() }}) != ''
+        and last_name is not null and cast(last_name as {{ dbt.type_string() }}) != ''
 
     union all
 
     select
         record_id,
-        concat('company_f1:', cast(company as {{ dbt.type_string() }}), ':', left(cast(first_name as {{ dbt.type_string() }}), 1)) as blocking_key
+        concat(
+            'company_f1:',
+            cast(company as {{ dbt.type_string() }}),
+            ':',
+            left(cast(first_name as {{ dbt.type_string() }}), 1)
+        ) as blocking_key
     from records
-    where company is not null and cast(company as {{ dbt.type_string() }}) <> '' and first_name is not null and cast(first_name as {{ dbt.type_string() }}) <> ''
+    where
+        company is not null and cast(company as {{ dbt.type_string() }}) != ''
+        and first_name is not null and cast(first_name as {{ dbt.type_string() }}) != ''
 
     union all
 
     select
         record_id,
-        concat('acct:', cast(acct_id as {{ dbt.type_string() }})) as blocking_key
+        concat(
+            'acct:',
+            cast(acct_id as {{ dbt.type_string() }})
+        ) as blocking_key
     from records
-    where acct_id is not null and cast(acct_id as {{ dbt.type_string() }}) <> '' and cast(source as {{ dbt.type_string() }}) = 'archtics' and cast(is_primary_name as {{ dbt.type_string() }}) = '1'
+    where
+        acct_id is not null and cast(acct_id as {{ dbt.type_string() }}) != ''
+        and cast(source as {{ dbt.type_string() }}) = 'archtics'
+        and cast(is_primary_name as {{ dbt.type_string() }}) = '1'
 
     union all
 
     select
         record_id,
-        concat('acct:', cast(archtics_account_id_on_crm as {{ dbt.type_string() }})) as blocking_key
+        concat(
+            'acct:',
+            cast(archtics_account_id_on_crm as {{ dbt.type_string() }})
+        ) as blocking_key
     from records
-    where archtics_account_id_on_crm is not null and cast(archtics_account_id_on_crm as {{ dbt.type_string() }}) <> '' and cast(source as {{ dbt.type_string() }}) = 'crm'
+    where
+        archtics_account_id_on_crm is not null and cast(archtics_account_id_on_crm as {{ dbt.type_string() }}) != ''
+        and cast(source as {{ dbt.type_string() }}) = 'crm'
 
 ),
 

@@ -10,13 +10,22 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dedup import store
+from dedup import cli_accounts, store
 from dedup.explain import explain as explain_pair
 from dedup.explain import resolve_id
 from kore.config import get_settings
 from kore.warehouse import connect
 
 app = typer.Typer(help="Deduplication: Archtics names + CRM contacts -> contacts, accounts, mapping.")
+for _name, _fn in (
+    ("protect", cli_accounts.protect),
+    ("unprotect", cli_accounts.unprotect),
+    ("protected", cli_accounts.protected),
+    ("approve-move", cli_accounts.approve_move),
+    ("account-match", cli_accounts.account_match),
+    ("account-review", cli_accounts.account_review),
+):
+    app.command(_name)(_fn)
 review_app = typer.Typer(help="Possible matches waiting for a person.")
 app.add_typer(review_app, name="review")
 console = Console()
@@ -38,7 +47,9 @@ def _ids(workdir: Path | None, id1: str, id2: str) -> tuple[str, str]:
 @app.command()
 def run(
     workdir: Path = WORKDIR,
-    policy: str = typer.Option("default", help="Primary account policy: default | first_found"),
+    policy: str = typer.Option(
+        "default", help="Ranking policy (dedup/ranking_policy.yml): default | most_recent | first_found"
+    ),
     full: bool = typer.Option(False, "--full", help="Re-fit and re-score everything"),
 ) -> None:
     """Warehouse step: dedup.* views -> kore_dedup.* tables."""

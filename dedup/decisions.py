@@ -51,3 +51,28 @@ def review_queue(scores: pd.DataFrame, clusters: pd.DataFrame, verdicts: pd.Data
     review = possible[open_].copy()
     review["queued_at"] = stamp
     return review
+
+
+def approved_moves(dec: pd.DataFrame) -> set[str]:
+    """Contact keys a person allowed to move to the account dedup proposes (``approve_move``)."""
+    return set(dec.loc[dec["kind"] == "approve_move", "contact_key"].dropna().astype(str))
+
+
+def account_verdicts(dec: pd.DataFrame) -> pd.DataFrame:
+    """The latest account decision per (account key, CRM account): account_key, crm_account_id, accept."""
+    d = dec[dec["kind"].isin(["account_accept", "account_reject"])].sort_values("decided_at")
+    d = d.drop_duplicates(["record_id_l", "record_id_r"], keep="last")
+    return pd.DataFrame(
+        {
+            "account_key": d["record_id_l"].astype(str).to_numpy(),
+            "crm_account_id": d["record_id_r"].astype(str).to_numpy(),
+            "accept": (d["kind"] == "account_accept").astype(int).to_numpy(),
+        }
+    )
+
+
+def apart_pairs(dec: pd.DataFrame) -> set[tuple[str, str]]:
+    """Record pairs whose latest verdict says different people (forbid / reject), ordered."""
+    v = latest_pair_verdicts(dec)
+    v = v[v["kind"].isin(APART_KINDS)]
+    return {tuple(sorted((str(a), str(b)))) for a, b in zip(v["record_id_l"], v["record_id_r"], strict=True)}

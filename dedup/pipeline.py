@@ -29,13 +29,14 @@ import ctypes
 import gc
 import logging
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from dedup import pairs, store
-from dedup.decisions import force_forbid, review_queue, set_primary
+from dedup import account_table, pairs, store
+from dedup.decisions import account_verdicts, apart_pairs, approved_moves, force_forbid, review_queue, set_primary
 from dedup.engine import (
     Scorer,
     best_weights,
@@ -48,6 +49,7 @@ from dedup.engine import (
 )
 from dedup.model import DedupConfig, Model
 from dedup.neighbourhood import Affected, Delta, find_affected, find_partners, read_delta
+from dedup.parents import attach, crm_owned
 from dedup.records import excluded, norm_with_keys
 from dedup.resolve import resolve
 from kore.config import Settings
@@ -142,6 +144,55 @@ def _counts(mode: str, policy: str, totals: dict, **figures: int) -> dict:
     }
 
 
+@dataclass
+class CrmInputs:
+    """What account matching and ranking read besides the person records (small: CRM accounts,
+    contact parents, ticketing facts per account, the protected list, the last run's owned flags)."""
+
+    accounts: pd.DataFrame
+    parents: pd.Series
+    facts: pd.DataFrame
+    protected: set[str]
+    owned: pd.Series
+
+
+def _crm_inputs(wh: Warehouse) -> CrmInputs:
+    return CrmInputs(
+        accounts=store.read_crm_accounts(wh),
+        parents=store.read_crm_parents(wh),
+        facts=store.read_account_facts(wh),
+        protected=store.protected_keys(wh),
+        owned=store.owned_contact_keys(wh),
+    )
+
+
+def _attach_accounts(golden: pd.DataFrame, records: pd.DataFrame, crm_in: CrmInputs, dec: pd.DataFrame) -> pd.DataFrame:
+    """Each golden contact's CRM account (``dedup.parents``): reuse the CRM's, keep CRM contacts' parents."""
+    crm = records[records["source"] == "crm"]
+    keys = crm["kore_external_key"] if "kore_external_key" in crm else pd.Series(pd.NA, index=crm.index)
+    crm_keys = pd.Series(keys.to_numpy(), index=crm["crm_contact_id"].astype(str)).groupby(level=0).first()
+    owned = crm_owned(golden, crm_keys, crm_in.owned)
+    return attach(golden, crm_in.accounts, crm_in.parents, owned, approved_moves(dec), account_verdicts(dec))
+
+
+def _account_tables(wh: Warehouse, crm_in: CrmInputs, stamp: str) -> None:
+    """golden_accounts, push_holds and account_review from the whole golden table (``dedup.account_table``)."""
+    golden = store.read_table(wh, "golden_contacts")
+    pairs = pd.concat(
+        [
+            store.review_contact_pairs(wh).assign(reason="review"),
+            store.same_name_crm_pairs(wh).assign(reason="same_name"),
+        ],
+        ignore_index=True,
+    )
+    holds = account_table.push_holds(pairs, stamp, apart_pairs(store.decisions(wh)))
+    held = set(holds["contact_key"].astype(str))
+    accounts = account_table.golden_accounts(golden, crm_in.accounts, held, crm_in.protected)
+    review = account_table.account_review(golden, stamp)
+    for table, df in (("golden_accounts", accounts), ("push_holds", holds), ("account_review", review)):
+        store.write_df(wh, table, df.astype({c: "string" for c in df.columns if df[c].dtype == object}), replace=True)
+
+
 # ---- full run -----------------------------------------------------------------------------------
 def _full(settings: Settings, policy: str, cfg: DedupConfig, progress: bool) -> dict:
     with connect(settings) as wh:
@@ -162,6 +213,7 @@ def _full(settings: Settings, policy: str, cfg: DedupConfig, progress: bool) -> 
     _release_memory()
     with connect(settings) as wh:  # the last run's results: only now (they are large at a million rows)
         prev_clusters, prev_map, prev_golden = store.read_previous(wh)
+        crm_in = _crm_inputs(wh)
     clusters, refused = _cluster(scorer.records, scores, prev_clusters, prev_golden, dec, cfg)
     del prev_clusters
     stamp = store.now()
@@ -174,12 +226,24 @@ def _full(settings: Settings, policy: str, cfg: DedupConfig, progress: bool) -> 
         store.write_df(wh, "_pair_scores_next", scores, replace=True)
     del scores
     _release_memory()
-    mapping, golden = resolve(scorer.records, clusters, weights, prev_map, prev_golden, set_primary(dec), policy)
+    mapping, golden = resolve(
+        scorer.records,
+        clusters,
+        weights,
+        prev_map,
+        prev_golden,
+        set_primary(dec),
+        policy,
+        crm_in.facts,
+        crm_in.protected,
+    )
+    golden = _attach_accounts(golden, scorer.records, crm_in, dec)
     del scorer, prev_map, prev_golden, weights
     _release_memory()
     with connect(settings) as wh:
         tables = {"clusters": clusters, "account_contact_map": mapping, "golden_contacts": golden}
         store.write_full_run(wh, model.to_frame(), {**tables, "review_queue": review})
+        _account_tables(wh, crm_in, stamp)
         totals = store.totals(wh)
     return _counts(
         "full",
@@ -248,9 +312,22 @@ def _incremental(settings: Settings, policy: str, cfg: DedupConfig, progress: bo
         records = ensure_columns(aff.records)
         clusters = _stamped(clusters, records, stamp)
         weights = best_weights(aff.scores, clusters)
-        mapping, golden = resolve(records, clusters, weights, aff.prev_map, aff.prev_golden, set_primary(dec), policy)
+        crm_in = _crm_inputs(wh)
+        mapping, golden = resolve(
+            records,
+            clusters,
+            weights,
+            aff.prev_map,
+            aff.prev_golden,
+            set_primary(dec),
+            policy,
+            crm_in.facts,
+            crm_in.protected,
+        )
+        golden = _attach_accounts(golden, records, crm_in, dec)
         review = review_queue(aff.scores, clusters, force_forbid(dec)[0], stamp)
         _write_changes(wh, delta, aff, new_scores, clusters, mapping, golden, review)
+        _account_tables(wh, crm_in, stamp)
         totals = store.totals(wh)
     return _counts(
         "incremental",

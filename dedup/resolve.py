@@ -1,20 +1,22 @@
 """Resolution: cluster -> one CRM contact, one CRM account, the account/contact mapping, golden fields.
 
-Primary Archtics account of a contact (``is_primary`` in the mapping), in this order:
-1. a manual ``set-primary`` decision;
-2. the account that was already primary for this contact in an earlier run (both policies: the
-   vendor also keeps a contact's first match);
-3. policy ``first_found`` (the documented vendor behaviour): the first account found, i.e. the
-   lowest account id in export order;
-   policy ``default``: the most recently active account (last_activity_at, then updated_at).
+Primary Archtics account of a contact (``is_primary`` in the mapping): a manual ``set-primary``
+decision, then the ranking policy's rules in order (``dedup/ranking_policy.yml``, ``dedup.ranking``):
+``default`` = current-season plan holder, prior-season holder, the account already primary in the
+last run, purchases in the recent seasons, most recent activity, record recency; ``first_found`` =
+the first account found (lowest account id, the documented vendor behaviour); ``most_recent`` = the
+earlier default. The mapping's ``rule`` names the rule that decided.
 
 Golden fields (what is pushed to the CRM contact), per field the first non-null value in rank order:
-* ``first_found``: primary account's record, then the CRM contact, then other records (Archtics is
+* ``first_found`` (``field_recency: false``): primary account's record, then the CRM contact, then other records (Archtics is
   treated as the truth, so the primary account overwrites the CRM contact -- the documented failure);
-* ``default``: the primary account's record only if it changed after the CRM contact's own last
-  change (``updated_at`` of the CRM record = its modified_at); then the CRM contact; then other
-  Archtics records (these only fill fields the CRM contact leaves empty). So an Archtics record
-  older than the CRM contact never overwrites a CRM field.
+* ``default`` (``field_recency: true``): the primary account's record only if it changed after the
+  CRM contact's own last change (``updated_at`` of the CRM record = its modified_at); then the
+  sources in ``source_priority`` order (CRM, then other Archtics records, which only fill fields the
+  CRM contact leaves empty). So an Archtics record older than the CRM contact never overwrites a CRM
+  field. The CRM pull gives record-level modification times only (no per-field history), so "changed
+  after" compares the records' times, per field: a field only the newer record has still fills in.
+* a protected contact (``kore dedup protect``): its CRM record's values only.
 Each golden field carries ``<field>_source`` (``crm:<id>`` or ``archtics:<acct_id>``). Values are the
 winning record's display spelling (``<field>_display``) where it has one; account keys use the
 normalised values. A company-only cluster's contact is named after the company (``last_name``).
@@ -33,9 +35,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from dedup.ranking import RankingPolicy, deciding_rule, load_policy, sort_keys
 from kore.contracts.person_fields import DISPLAY_FIELDS, GOLDEN_FIELDS
-
-POLICIES = ("default", "first_found")
 
 
 def _key(prefix: str, value: str) -> str:
@@ -102,11 +103,13 @@ def choose_primary(
     accounts: pd.DataFrame,
     previous_map: pd.DataFrame,
     set_primary: pd.DataFrame,
-    policy: str,
+    policy: str | RankingPolicy,
+    facts: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Mark one primary account per contact. ``accounts``: acct_id, contact_key, activity columns."""
-    if policy not in POLICIES:
-        raise ValueError(f"unknown primary policy {policy!r}; choose one of {', '.join(POLICIES)}")
+    """Mark one primary account per contact (``dedup.ranking``: a manual decision, then the policy's
+    rules in order, then the lowest account id). ``accounts``: acct_id, contact_key, activity columns;
+    ``facts``: the rows of ``dedup.dedup_account_facts`` (ticketing per account and season)."""
+    pol = policy if isinstance(policy, RankingPolicy) else load_policy(policy)
     acc = accounts.copy()
     acc["_rank_manual"] = 1
     if len(set_primary):
@@ -119,23 +122,12 @@ def choose_primary(
         pairs = zip(acc["acct_id"].astype(str), acc["contact_key"].astype(str), strict=True)
         acc["_rank_kept"] = [0 if p in kept_pairs else 1 for p in pairs]
     acc["_acct_num"] = pd.to_numeric(acc["acct_id"], errors="coerce")
-    if policy == "first_found":
-        sort_cols, asc = ["_rank_manual", "_rank_kept", "_acct_num"], [True, True, True]
-        base_rule = "first_found"
-    else:
-        acc["_act"] = _ts(acc["last_activity_at"]).fillna(_ts(acc["updated_at"]))
-        acc["_upd"] = _ts(acc["updated_at"])
-        sort_cols = ["_rank_manual", "_rank_kept", "_act", "_upd", "_acct_num"]
-        asc = [True, True, False, False, True]
-        base_rule = "most_recent"
-    acc = acc.sort_values(sort_cols, ascending=asc, na_position="last")
+    cols = sort_keys(acc, pol, facts)
+    acc = acc.sort_values(["contact_key", "_rank_manual", *cols, "_acct_num"], na_position="last", kind="stable")
     first = ~acc["contact_key"].duplicated(keep="first")
     acc["is_primary"] = first.astype(int)
-    acc["rule"] = np.where(
-        acc["_rank_manual"] == 0,
-        "manual_primary",
-        np.where(acc["_rank_kept"] == 0, "kept_primary", base_rule),
-    )
+    acc["rule"] = deciding_rule(acc, cols, pol.rules, pol.rules[-1] if pol.rules else "first_found")
+    acc.loc[acc["_rank_manual"] == 0, "rule"] = "manual_primary"
     acc.loc[acc["is_primary"] == 0, "rule"] = "secondary"
     acc["decided_by"] = np.where((acc["_rank_manual"] == 0) & (acc["is_primary"] == 1), "person", "auto")
     return acc.drop(columns=[c for c in acc.columns if c.startswith("_")])
@@ -162,14 +154,22 @@ def resolve(
     previous_golden: pd.DataFrame,
     set_primary: pd.DataFrame,
     policy: str = "default",
+    facts: pd.DataFrame | None = None,
+    protected: set[str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Build (account_contact_map, golden_contacts) from clustered records."""
+    """Build (account_contact_map, golden_contacts) from clustered records. ``facts``: ticketing per
+    account (``dedup.dedup_account_facts``); ``protected``: CRM ids / contact keys KORE never updates."""
     now = _now()
+    pol = load_policy(policy)
     contacts = contact_keys(clusters, records, previous_golden)
+    contacts["is_protected"] = (
+        contacts["crm_contact_id"].astype(str).isin(protected or set())
+        | contacts["contact_key"].astype(str).isin(protected or set())
+    ).astype(int)
     recs = _clustered_records(records, clusters, contacts)
-    acc = choose_primary(account_records(recs), previous_map, set_primary, policy)
+    acc = choose_primary(account_records(recs), previous_map, set_primary, pol, facts)
     mapping = _mapping(acc, contacts, best_weight, previous_map, now)
-    golden, norm = _golden_fields(recs, acc, contacts, policy)
+    golden, norm = _golden_fields(recs, acc, contacts, pol)
     golden = _account_keys(golden, norm)
     golden = _name_company_contacts(golden)
     golden["updated_at"] = now
@@ -221,10 +221,11 @@ def _mapping(
 
 
 def _golden_fields(
-    recs: pd.DataFrame, acc: pd.DataFrame, contacts: pd.DataFrame, policy: str
+    recs: pd.DataFrame, acc: pd.DataFrame, contacts: pd.DataFrame, policy: RankingPolicy
 ) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
     """One golden contact per cluster: per field the first non-null value in rank order (module
-    docstring), in its display spelling, with its source. Also returns the normalised winners."""
+    docstring), in its display spelling, with its source. Also returns the normalised winners.
+    A protected contact's fields are its CRM record's only (no Archtics value, not even a fill)."""
     prim = acc[acc["is_primary"] == 1][["cluster_id", "record_id"]].rename(columns={"record_id": "_prim"})
     g = recs.merge(prim, on="cluster_id", how="left")
     g["_upd"] = _ts(g["updated_at"])
@@ -232,12 +233,17 @@ def _golden_fields(
     g = g.merge(crm_upd, left_on="cluster_id", right_index=True, how="left")
     is_prim = g["record_id"] == g["_prim"]
     is_crm = g["source"] == "crm"
-    if policy == "first_found":
-        rank = np.where(is_prim, 0, np.where(is_crm, 1, 2))
-    else:
+    src_rank = {s: i + 1 for i, s in enumerate(policy.source_priority)}
+    by_source = np.where(is_crm, src_rank["crm"], src_rank["archtics"])
+    if policy.field_recency:
         fresh = g["_crm_upd"].isna() | (g["_upd"] >= g["_crm_upd"]).fillna(False)
-        rank = np.where(is_prim & fresh, 0, np.where(is_crm, 1, 2))
+        rank = np.where(is_prim & fresh, 0, by_source)
+    else:
+        rank = np.where(is_prim, 0, by_source)
     g["_rank"] = rank
+    locked = set(contacts.loc[contacts["is_protected"] == 1, "cluster_id"])
+    g = g[~(g["cluster_id"].isin(locked) & ~is_crm)].copy()
+    is_crm = g["source"] == "crm"
     g["_src"] = np.where(is_crm, "crm:" + g["crm_contact_id"].astype(str), "archtics:" + g["acct_id"].astype(str))
     g = g.sort_values(["cluster_id", "_rank", "_upd"], ascending=[True, True, False], na_position="last")
     golden = contacts.copy()
@@ -252,11 +258,12 @@ def _golden_fields(
         golden[f + "_source"] = golden["cluster_id"].map(sub["_src"])
     nt = g.drop_duplicates("cluster_id").set_index("cluster_id")["name_type"]
     golden["name_type"] = golden["cluster_id"].map(nt)
-    prim_acct = acc[acc["is_primary"] == 1].drop_duplicates("cluster_id").set_index("cluster_id")["acct_id"]
-    golden["primary_acct_id"] = golden["cluster_id"].map(prim_acct)
+    prim = acc[acc["is_primary"] == 1].drop_duplicates("cluster_id").set_index("cluster_id")
+    golden["primary_acct_id"] = golden["cluster_id"].map(prim["acct_id"])
+    golden["primary_updated_at"] = golden["cluster_id"].map(prim["updated_at"])
     size = recs.groupby("cluster_id").size()
     golden["records"] = golden["cluster_id"].map(size).astype(int)
-    golden["policy"] = policy
+    golden["policy"] = policy.name
     return golden, norm
 
 

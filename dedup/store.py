@@ -19,7 +19,17 @@ from kore.warehouse import Warehouse, connect
 
 SCHEMA = "kore_dedup"
 VIEW_SCHEMA = "dedup"
-DECISION_KINDS = ("set_primary", "force_match", "forbid_match", "review_accept", "review_reject")
+DECISION_KINDS = (
+    "set_primary",
+    "force_match",
+    "forbid_match",
+    "review_accept",
+    "review_reject",
+    "approve_move",  # contact_key: a pre-existing contact may move to the account dedup proposes
+    "account_accept",  # record_id_l = KORE account key, record_id_r = CRM account id: the same account
+    "account_reject",  # ... not the same account
+)
+ACCOUNT_DECISION_KINDS = ("account_accept", "account_reject")
 DECISION_COLUMNS = (
     "decision_id",
     "kind",
@@ -130,7 +140,8 @@ def add_decision(
     """Record a manual decision; every later run re-applies it."""
     if kind not in DECISION_KINDS:
         raise ValueError(f"unknown decision kind {kind!r}")
-    if record_id_l is not None and record_id_r is not None and record_id_l > record_id_r:
+    ordered = kind not in ACCOUNT_DECISION_KINDS  # a pair of records has no order; an account decision has
+    if ordered and record_id_l is not None and record_id_r is not None and record_id_l > record_id_r:
         record_id_l, record_id_r = record_id_r, record_id_l
     row = {
         "decision_id": uuid.uuid4().hex[:16],
@@ -361,3 +372,109 @@ def write_full_run(wh: Warehouse, model_params: pd.DataFrame, tables: dict[str, 
         write_df(wh, table, df, replace=True)
     if not wh.table_exists(SCHEMA, "decisions"):
         wh.replace_table(SCHEMA, "decisions", decisions(wh).astype("string"))
+
+
+# ---- CRM accounts, parents, protection (dedup.accounts / dedup.parents) --------------------------
+CRM_SCHEMA = "kore"
+CRM_ACCOUNT_COLS = "crm_id, name, phone, street, city, state, postal_code, country, archtics_account_id, kore_external_key, modified_at"
+PROTECTED_COLUMNS = ("record_key", "kind", "note", "protected_at", "protected_by")
+
+
+def _has_columns(wh: Warehouse, schema: str, table: str, columns: set[str]) -> bool:
+    if not wh.table_exists(schema, table):
+        return False
+    return columns <= set(wh.query_df(f"select * from {schema}.{table} where 1 = 0").columns)
+
+
+def read_crm_accounts(wh: Warehouse) -> pd.DataFrame:
+    """The CRM's accounts as the last pull left them (``kore.SyncedAccounts``); empty without a pull."""
+    return read_table(wh, "SyncedAccounts", schema=CRM_SCHEMA, columns=CRM_ACCOUNT_COLS)
+
+
+def read_crm_parents(wh: Warehouse) -> pd.Series:
+    """CRM contact id -> its parent account's CRM id (``kore.SyncedContacts.account_id``)."""
+    df = read_table(
+        wh, "SyncedContacts", schema=CRM_SCHEMA, where="where account_id is not null", columns="crm_id, account_id"
+    )
+    if not len(df):
+        return pd.Series(dtype=object)
+    return pd.Series(df["account_id"].astype(str).to_numpy(), index=df["crm_id"].astype(str))
+
+
+def read_account_facts(wh: Warehouse) -> pd.DataFrame:
+    """Ticketing facts per Archtics account and season rank (``dedup.dedup_account_facts``)."""
+    return read_table(wh, "dedup_account_facts", schema=VIEW_SCHEMA)
+
+
+def owned_contact_keys(wh: Warehouse) -> pd.Series:
+    """contact_key -> 1 for the contacts the last run called pre-existing in the CRM (``crm_owned``)."""
+    if not _has_columns(wh, SCHEMA, "golden_contacts", {"crm_owned"}):
+        return pd.Series(dtype=int)
+    df = fetch_df(wh, f"select contact_key from {SCHEMA}.golden_contacts where crm_owned = 1")
+    return pd.Series(1, index=df["contact_key"].astype(str))
+
+
+def protected_keys(wh: Warehouse) -> set[str]:
+    """CRM ids and KORE keys of the protected contacts/accounts (``kore_dedup.protected_records``)."""
+    df = read_table(wh, "protected_records", columns="record_key")
+    return set(df["record_key"].astype(str)) if len(df) else set()
+
+
+def protect(settings: Settings, record_key: str, kind: str, note: str = "", by: str = "person") -> None:
+    """Add a contact/account (CRM id or KORE key) to the protected list (idempotent)."""
+    row = pd.DataFrame(
+        [{"record_key": record_key, "kind": kind, "note": note, "protected_at": now(), "protected_by": by}]
+    )
+    with connect(settings) as wh:
+        if record_key in protected_keys(wh):
+            return
+        wh.append_df(SCHEMA, "protected_records", row.astype("string"))
+
+
+def unprotect(settings: Settings, record_keys: set[str]) -> None:
+    with connect(settings) as wh:
+        if wh.table_exists(SCHEMA, "protected_records"):
+            t = write_ids(wh, record_keys)
+            wh.execute(f"delete from {SCHEMA}.protected_records where record_key in (select id from {t})")
+            drop_scratch(wh)
+
+
+def review_contact_pairs(wh: Warehouse) -> pd.DataFrame:
+    """Open possible matches between two clusters, with both clusters' contact key and CRM contact id."""
+    if not all(wh.table_exists(SCHEMA, t) for t in ("review_queue", "clusters", "golden_contacts")):
+        return pd.DataFrame(columns=["record_id_l", "record_id_r", "key_l", "crm_l", "key_r", "crm_r"])
+    S = SCHEMA
+    return fetch_df(
+        wh,
+        "select q.record_id_l, q.record_id_r, gl.contact_key as key_l, gl.crm_contact_id as crm_l, "
+        "gr.contact_key as key_r, gr.crm_contact_id as crm_r "
+        f"from {S}.review_queue q join {S}.clusters cl on cl.record_id = q.record_id_l "
+        f"join {S}.clusters cr on cr.record_id = q.record_id_r "
+        f"join {S}.golden_contacts gl on gl.cluster_id = cl.cluster_id "
+        f"join {S}.golden_contacts gr on gr.cluster_id = cr.cluster_id",
+    )
+
+
+def same_name_crm_pairs(wh: Warehouse) -> pd.DataFrame:
+    """Records of new contacts (no CRM contact in their cluster) with the same normalised first and
+    last name as a CRM contact in another cluster, when no third cluster has that name -- shaped like
+    :func:`review_contact_pairs`."""
+    S = SCHEMA
+    if not all(wh.table_exists(S, t) for t in ("records_norm", "clusters", "golden_contacts")):
+        return pd.DataFrame(columns=["record_id_l", "record_id_r", "key_l", "crm_l", "key_r", "crm_r"])
+    return fetch_df(
+        wh,
+        "with n as (select r.record_id, r.source, r.first_name, r.last_name, c.cluster_id "
+        f"from {S}.records_norm r join {S}.clusters c on c.record_id = r.record_id "
+        "where r.first_name is not null and r.last_name is not null), "
+        # only a name no third cluster carries: two clusters of one rare name are worth a look, a
+        # common name (many clusters) is namesakes
+        "rare as (select first_name, last_name from n group by first_name, last_name "
+        "having count(distinct cluster_id) = 2) "
+        "select a.record_id as record_id_l, b.record_id as record_id_r, ga.contact_key as key_l, "
+        "ga.crm_contact_id as crm_l, gb.contact_key as key_r, gb.crm_contact_id as crm_r "
+        f"from n a join {S}.golden_contacts ga on ga.cluster_id = a.cluster_id and ga.crm_contact_id is null "
+        "join rare on rare.first_name = a.first_name and rare.last_name = a.last_name "
+        "join n b on b.source = 'crm' and b.first_name = a.first_name and b.last_name = a.last_name "
+        f"and b.cluster_id <> a.cluster_id join {S}.golden_contacts gb on gb.cluster_id = b.cluster_id",
+    )

@@ -9,9 +9,11 @@ killed dlt run are cleared.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from kore.contracts.archtics import Dataset
@@ -74,3 +76,37 @@ def discard_interrupted_packages(working_dir: str | Path) -> list[str]:
             shutil.rmtree(pkg, ignore_errors=True)
             removed.append(load_id)
     return removed
+
+
+class StageTimes(dict):
+    """Seconds spent per step of a landing run (parse, dlt extract, normalize, load, HTTP fetch ...).
+
+    Returned in the run summaries and the benchmarks' JSON so each change is judged by what it removes.
+    """
+
+    @contextlib.contextmanager
+    def timed(self, step: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(step, time.perf_counter() - t0)
+
+    def add(self, step: str, seconds: float) -> None:
+        self[step] = self.get(step, 0.0) + seconds
+
+    def rounded(self) -> dict[str, float]:
+        return {k: round(v, 3) for k, v in self.items()}
+
+    def iterate(self, step: str, items: Iterable) -> Iterator:
+        """Yield from ``items``, counting only the time spent producing them as ``step``."""
+        it = iter(items)
+        while True:
+            t0 = time.perf_counter()
+            try:
+                item = next(it)
+            except StopIteration:
+                self.add(step, time.perf_counter() - t0)
+                return
+            self.add(step, time.perf_counter() - t0)
+            yield item

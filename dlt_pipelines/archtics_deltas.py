@@ -15,7 +15,8 @@ Why it is built this way:
   duplicates within a batch so the newest version wins.
 * **Child lists** (cust_address, cust_email, cust_rep per account; events_in_plan per plan) also
   carry the parent key as ``merge_key``: the rows of every parent in the batch are deleted and the
-  new list inserted, so a removed address disappears.
+  new list inserted, so a removed address disappears. The delete is written as two key semi-joins
+  (:func:`merge_scope`), so a merge costs what changed, not a comparison with every raw row.
 * **Unchanged rows write nothing**: each row's ``_row_hash`` (same definition as the export's)
   is looked up in the raw table; rows already there are skipped (child lists: a parent's list is
   skipped when every row is there and the row count is the same).
@@ -42,6 +43,7 @@ from dlt_pipelines.archtics_common import (
     CHANGE_TS,
     RAW_DATASET,
     ROW_HASH,
+    StageTimes,
     business_key,
     discard_interrupted_packages,
     row_hash,
@@ -53,6 +55,7 @@ from kore.runlog import run_record
 PIPELINE_NAME = "archtics_deltas"
 LOOKUP_CHUNK = {"mssql": 1000}  # IN-list size per destination (SQL Server: 2,100 parameters per statement)
 LOOKUP_CHUNK_DEFAULT = 10_000
+LOOKUP_BATCH_ROWS = 50_000  # rows checked against the raw table at once (each check scans its hash column)
 
 
 # --------------------------------------------------------------------------------------------
@@ -162,6 +165,18 @@ def _prepare(row: dict[str, Any], ds: Dataset) -> dict[str, Any]:
     return row
 
 
+def merge_scope(ds: Dataset) -> str:
+    """The rows a merge deletes before inserting the batch: those of the batch's keys only.
+
+    Written out (dlt's ``destination_scope``) because dlt joins on primary key OR merge key in one
+    correlated EXISTS, which no engine can run as a hash join: DuckDB compared every raw row with
+    every staged row. Two ``IN`` subqueries are two semi-joins (one index seek per key on SQL
+    Server), so the merge costs what changed plus one scan of the key column.
+    """
+    keys = [BUSINESS_KEY, *(ds.parent_key if ds.is_child_list else ())]
+    return " OR ".join(f'"{k}" IN (SELECT "{k}" FROM {{staging_table}})' for k in keys)
+
+
 def dataset_resource(
     ds: Dataset,
     client: ArchticsClient,
@@ -171,8 +186,14 @@ def dataset_resource(
     stats: dict,
     columns: list[str] | None = None,
     on_page: Callable[[str, int], Any] | None = None,
+    times: StageTimes | None = None,
 ) -> Any:
-    """One dataset's changes, merged into raw_archtics.<dataset>."""
+    """One dataset's changes, merged into raw_archtics.<dataset>.
+
+    ``times`` receives the seconds spent waiting for pages (``http_fetch``) and looking up what the
+    raw table holds (``lookup``).
+    """
+    times = times if times is not None else StageTimes()
     merge_key = list(ds.parent_key) if ds.is_child_list else None
     hints: dict[str, Any] = {c: {"data_type": "text"} for c in columns or ()}
     hints[CHANGE_TS] = {"data_type": "text", "dedup_sort": "desc"}
@@ -180,7 +201,11 @@ def dataset_resource(
     @dlt.resource(
         name=ds.name,
         table_name=ds.name,
-        write_disposition={"disposition": "merge", "strategy": "delete-insert"},
+        write_disposition={
+            "disposition": "merge",
+            "strategy": "delete-insert",
+            "destination_scope": merge_scope(ds),
+        },
         primary_key=[BUSINESS_KEY],
         merge_key=merge_key,
         columns=hints,
@@ -191,29 +216,35 @@ def dataset_resource(
         st = stats.setdefault(ds.name, {"fetched": 0, "written": 0, "unchanged": 0, "pages": 0})
         held: list[dict[str, Any]] = []  # child lists: the last parent of a page may continue on the next
         parent = ds.parent_key[0] if ds.is_child_list else None
-        for page in client.changes(ds.name, cursor.start_value, page_size):
+        for page in times.iterate("http_fetch", client.changes(ds.name, cursor.start_value, page_size)):
             st["pages"] += 1
             st["fetched"] += len(page)
             if on_page is not None:
                 on_page(ds.name, len(page))
             rows = held + [_prepare(r, ds) for r in page]
             held = []
+            if len(rows) < LOOKUP_BATCH_ROWS:  # one look-up (one scan of the raw table) per batch, not per page
+                held = rows
+                continue
             if parent and rows:
                 last = rows[-1].get(parent)
                 cut = len(rows)
                 while cut > 0 and rows[cut - 1].get(parent) == last:
                     cut -= 1
                 rows, held = rows[:cut], rows[cut:]
-            yield from _emit(ds, rows, existing, st)
-        yield from _emit(ds, held, existing, st)
+            yield from _emit(ds, rows, existing, st, times)
+        yield from _emit(ds, held, existing, st, times)
 
     return changes
 
 
-def _emit(ds: Dataset, rows: list[dict[str, Any]], existing: ExistingRows, st: dict) -> Iterator[Any]:
+def _emit(
+    ds: Dataset, rows: list[dict[str, Any]], existing: ExistingRows, st: dict, times: StageTimes
+) -> Iterator[Any]:
     if not rows:
         return
-    keep = changed_rows(ds, rows, existing)
+    with times.timed("lookup"):
+        keep = changed_rows(ds, rows, existing)
     st["unchanged"] += len(rows) - len(keep)
     st["written"] += len(keep)
     if keep:
@@ -230,13 +261,14 @@ def archtics_changes(
     stats: dict | None = None,
     columns: dict[str, list[str]] | None = None,
     on_page: Callable[[str, int], Any] | None = None,
+    times: StageTimes | None = None,
 ) -> Any:
     # every value is text: keep dlt from turning 'YYYY-MM-DD HH:MM:SS' strings into timestamps
     dlt.current.source_schema().remove_type_detection("iso_timestamp")
     stats = stats if stats is not None else {}
     cols = columns or {}
     return [
-        dataset_resource(DATASETS[d], client, existing, cutoff, page_size, stats, cols.get(d), on_page)
+        dataset_resource(DATASETS[d], client, existing, cutoff, page_size, stats, cols.get(d), on_page, times)
         for d in datasets
     ]
 
@@ -275,6 +307,14 @@ def finish_pending(pipeline: dlt.Pipeline) -> int:
     return len(pending)
 
 
+def _split_extract(times: StageTimes) -> dict[str, float]:
+    """Seconds per step, with dlt's own extract work apart from the HTTP fetch and the look-ups."""
+    out = dict(times)
+    if "extract" in out:
+        out["dlt_extract"] = max(0.0, out.pop("extract") - out.get("http_fetch", 0.0) - out.get("lookup", 0.0))
+    return {k: round(v, 3) for k, v in out.items()}
+
+
 def land_deltas(
     settings: Settings,
     api_url: str,
@@ -298,11 +338,13 @@ def land_deltas(
         client_id = client_id or creds.get("client_id", "")
         client_secret = client_secret or creds.get("client_secret", "")
     with run_record(settings, "land_deltas", "archtics") as rec:
-        pipeline = make_pipeline(settings)
-        resumed = finish_pending(pipeline)
-        cutoff = read_cutoff(pipeline)
-        client = ArchticsClient(api_url, client_id, client_secret, **(client_options or {}))
-        offered = client.datasets()
+        times = StageTimes()
+        with times.timed("setup"):  # fixed cost: pipeline, pending packages, cutoff, token + catalogue
+            pipeline = make_pipeline(settings)
+            resumed = finish_pending(pipeline)
+            cutoff = read_cutoff(pipeline)
+            client = ArchticsClient(api_url, client_id, client_secret, **(client_options or {}))
+            offered = client.datasets()
         missing = [n for n in names if n not in offered]
         if missing:
             raise RuntimeError(f"the Archtics API does not offer datasets {missing}")
@@ -319,11 +361,16 @@ def land_deltas(
                 fetched[0] += n
                 progress.update(task, description=f"fetching Archtics changes: {dataset}, {fetched[0]:,} rows")
 
-            source = archtics_changes(client, ExistingRows(pipeline), cutoff, page_size, names, stats, columns, on_page)
-            pipeline.extract(source)
+            source = archtics_changes(
+                client, ExistingRows(pipeline), cutoff, page_size, names, stats, columns, on_page, times
+            )
+            with times.timed("extract"):
+                pipeline.extract(source)
             progress.update(task, description="loading Archtics changes")
-            pipeline.normalize()
-            pipeline.load().raise_on_failed_jobs()
+            with times.timed("normalize"):
+                pipeline.normalize()
+            with times.timed("load_merge"):
+                pipeline.load().raise_on_failed_jobs()
         written = sum(s["written"] for s in stats.values())
         summary = {
             "cutoff": cutoff,
@@ -334,6 +381,7 @@ def land_deltas(
             "http": dict(client.stats),
             "packages_resumed": resumed,
             "seconds": round(time.perf_counter() - t0, 3),
+            "times": _split_extract(times),
         }
         rec.rows_in = summary["rows_fetched"]
         rec.rows_out = written

@@ -17,7 +17,7 @@ import dlt
 import duckdb
 import pyarrow as pa
 
-from dlt_pipelines.archtics_common import SOURCE_FILE, SOURCE_LINE
+from dlt_pipelines.archtics_common import SOURCE_FILE, SOURCE_LINE, StageTimes
 from dlt_pipelines.archtics_export_reader import CHUNK_BYTES, Manifest, PartFile, read_part
 
 PIPELINE_NAME = "archtics_export"
@@ -49,15 +49,20 @@ def export_files_source(
     parts: list[PartFile],
     block: int = CHUNK_BYTES,
     on_block: Callable[[int], Any] | None = None,
+    times: StageTimes | None = None,
 ) -> Any:
-    """Part files, one after the other: their rows, quarantined rows and ledger rows (one package)."""
+    """Part files, one after the other: their rows, quarantined rows and ledger rows (one package).
+
+    ``times`` receives the seconds spent reading and checking the files (``parse``).
+    """
+    times = times if times is not None else StageTimes()
 
     @dlt.resource(name="export_files", write_disposition=APPEND)
     def export_files() -> Iterator[Any]:
         con = duckdb.connect(config={"threads": 2})
         try:
             for part in parts:
-                yield from _part_tables(export_dir, part, con, block, on_block)
+                yield from _part_tables(export_dir, part, con, block, on_block, times)
         finally:
             con.close()
 
@@ -70,10 +75,11 @@ def _part_tables(
     con: duckdb.DuckDBPyConnection,
     block: int,
     on_block: Callable[[int], Any] | None,
+    times: StageTimes,
 ) -> Iterator[Any]:
     """One part file's good rows, quarantine rows and, last, its ledger row."""
     good = bad = 0
-    for parsed in read_part(export_dir, part, con, block):
+    for parsed in times.iterate("parse", read_part(export_dir, part, con, block)):
         if parsed.table is not None and parsed.table.num_rows:
             good += parsed.table.num_rows
             yield dlt.mark.with_table_name(parsed.table, part.dataset)

@@ -53,7 +53,7 @@ class Warehouse:
             import duckdb
 
             settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
-            self.con = duckdb.connect(str(settings.duckdb_path))
+            self.con = duckdb.connect(str(settings.duckdb_path), config=settings.duckdb_config())
         else:
             import pyodbc
 

@@ -307,6 +307,8 @@ def _push_outcomes(d: _Data) -> Panel:
         "unchanged": "#9e9e9e",
         "waiting_parent": "#ef6c00",
         "failed": "#c62828",
+        "retracted": "#6a1b9a",
+        "removed_in_crm": "#795548",
     }
     for st in pivot.columns:
         vals = pivot[st].tolist()
@@ -364,6 +366,31 @@ def _checks(check_report: Any) -> Panel:
     return Panel("checks", title, head + results_table_html(shown), True)
 
 
+def _integrity(d: _Data) -> Panel:
+    """The CRM integrity counts of the latest check run that counted them (each must be 0)."""
+    title = "CRM integrity (each count must be 0)"
+    if not d.exists("ops", "check_results"):
+        return Panel("integrity", title, _no_data("checks were not run"), False)
+    df = d.df(
+        "select check_name, status, failing_rows, detail, checked_at from ops.check_results "
+        "where check_name like 'crm_integrity%'"
+    )
+    if df is None or df.empty:
+        return Panel("integrity", title, _no_data("no integrity audit ran"), False)
+    latest = df.sort_values("checked_at").drop_duplicates("check_name", keep="last").sort_values("check_name")
+    rows = "".join(
+        f"<tr><td>{html.escape(str(r.check_name))}</td><td>{html.escape(str(r.status))}</td>"
+        f"<td>{'' if r.status == 'skipped' else int(r.failing_rows)}</td><td>{html.escape(str(r.detail))}</td></tr>"
+        for r in latest.itertuples()
+    )
+    note = (
+        "<p class='note'><code>[crm]</code>: counted in the CRM's own records after the push; without: "
+        "the CRM as the last pull landed it.</p>"
+    )
+    table = f"<table><tr><th>check</th><th>status</th><th>count</th><th>detail</th></tr>{rows}</table>"
+    return Panel("integrity", title, note + table, True)
+
+
 PANELS: list[tuple[str, Callable[[_Data], Panel]]] = [
     ("rows_landed", _rows_landed),
     ("quarantine", _quarantine),
@@ -371,6 +398,7 @@ PANELS: list[tuple[str, Callable[[_Data], Panel]]] = [
     ("cluster_sizes", _cluster_sizes),
     ("created_vs_matched", _created_vs_matched),
     ("push_outcomes", _push_outcomes),
+    ("integrity", _integrity),
 ]
 
 CSS = """
@@ -389,9 +417,11 @@ th{background:#f4f4f4}
 
 def build_panels(settings: Settings, stages: list[dict[str, Any]], check_report: Any = None) -> list[Panel]:
     """Every panel of the report; a panel whose inputs fail to read becomes a "no data" panel."""
+    from orchestration.report_analysts import ANALYST_PANELS  # imports this module's helpers
+
     panels: list[Panel] = []
     with _Data(settings) as d:
-        for key, fn in PANELS:
+        for key, fn in [*PANELS, *ANALYST_PANELS]:
             try:
                 panels.append(fn(d))
             except Exception as exc:  # a broken input must not cost the whole report

@@ -148,11 +148,30 @@ def _values(row: dict[str, Any], columns: dict[str, str]) -> dict[str, Any]:
     return _display({columns[c]: v for c, v in row.items() if c in columns and v is not None})
 
 
-def contact_rows(golden: list[dict[str, Any]], client: CrmClient) -> list[PushRow]:
+def _flag(v: Any, default: int) -> int:
+    """A 0/1 column of a dedup table (absent in older tables: ``default``)."""
+    if v in (None, ""):
+        return default
+    return int(float(v))
+
+
+def locked(row: dict[str, Any], id_column: str, key_column: str, protected: set[str]) -> bool:
+    """A protected record (dedup's flag, or on the protected list since the last dedup run)."""
+    keys = {str(row.get(id_column) or ""), str(row.get(key_column) or "")} - {""}
+    return _flag(row.get("is_protected"), 0) == 1 or bool(keys & protected)
+
+
+def contact_rows(golden: list[dict[str, Any]], client: CrmClient, protected: set[str] | None = None) -> list[PushRow]:
+    """Golden contacts as upsert bodies. A protected contact gets KORE's key only (its fields are never
+    updated); a contact the CRM had (``link_account`` 0) keeps its parent: no account link is sent."""
     out = []
     for g in golden:
-        values = _values(g, CONTACT_COLUMNS)
-        values["account_key"] = g.get("account_key")
+        if locked(g, "crm_contact_id", "contact_key", protected or set()):
+            values: dict[str, Any] = {}
+        else:
+            values = _values(g, CONTACT_COLUMNS)
+            if _flag(g.get("link_account"), 1) == 1:
+                values["account_key"] = g.get("account_key")
         crm_id = g.get("crm_contact_id") or None
         out.append(_crm_owned_row("Contact", values, str(g["contact_key"]), crm_id, client, g.get("row_hash")))
     return out
@@ -173,22 +192,24 @@ def _account_name(g: dict[str, Any]) -> str | None:
 
 
 def account_rows(
-    golden: list[dict[str, Any]], accounts: list[dict[str, Any]] | None, client: CrmClient
+    golden: list[dict[str, Any]],
+    accounts: list[dict[str, Any]] | None,
+    client: CrmClient,
+    protected: set[str] | None = None,
 ) -> list[PushRow]:
-    """Accounts from ``kore_dedup.golden_accounts`` when it exists, else derived from golden contacts
-    (one per ``account_key``, named by :func:`_account_name`)."""
+    """Accounts from ``kore_dedup.golden_accounts`` when it exists (a reused CRM account is updated by
+    its CRM id; one KORE only adopts, ``update_fields`` 0, or a protected one gets KORE's key only),
+    else derived from golden contacts (one per ``account_key``, named by :func:`_account_name`)."""
     if accounts is not None:
-        return [
-            _crm_owned_row(
-                "Account",
-                _values(a, ACCOUNT_COLUMNS),
-                str(a["account_key"]),
-                a.get("crm_account_id") or None,
-                client,
-                a.get("row_hash"),
+        out = []
+        for a in accounts:
+            key_only = _flag(a.get("update_fields"), 1) == 0 or locked(
+                a, "crm_account_id", "account_key", protected or set()
             )
-            for a in accounts
-        ]
+            values = {} if key_only else _values(a, ACCOUNT_COLUMNS)
+            crm_id = a.get("crm_account_id") or None
+            out.append(_crm_owned_row("Account", values, str(a["account_key"]), crm_id, client, a.get("row_hash")))
+        return out
     out: list[PushRow] = []
     seen: set[str] = set()
     for g in sorted(golden, key=lambda r: (str(r.get("account_key")), str(r.get("contact_key")))):

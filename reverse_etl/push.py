@@ -32,8 +32,9 @@ from kore.config import Settings
 from kore.registry import Entity, by_name, kore_to_crm
 from kore.runlog import RunRecord, run_record, write_records
 from kore.warehouse import Warehouse, connect
-from reverse_etl import results
+from reverse_etl import results, retractions
 from reverse_etl.payloads import PushRow, plan_rows
+from reverse_etl.removed import Removed, load_removed, withhold, write_review_requests
 from reverse_etl.results import EntityResult
 from reverse_etl.sources import Sources
 from reverse_etl.sync_state import State, entity_rows, load_state, record_sent, record_waiting, save_state
@@ -51,6 +52,9 @@ class PushRun:
     state: State
     dry_run: bool
     progress: Progress
+    settings: Settings | None = None
+    removed: Removed = field(default_factory=Removed)  # contacts/accounts deleted or inactive in the CRM
+    preexisting: set[str] | None = None  # CRM ids the CRM had before KORE (ops.crm_baseline)
     would_exist: set[tuple[str, str]] = field(default_factory=set)  # dry run: rows this run would create
 
     @property
@@ -89,6 +93,8 @@ def push(
         # One warehouse connection for the stage: sources are read and sync state written per entity.
         with connect(settings) as wh, Progress(console=results.console, transient=True) as progress:
             run = PushRun(wh, client, Sources(settings, wh, client), load_state(wh, flavor), dry_run, progress)
+            run.settings, run.removed = settings, load_removed(wh, flavor)
+            run.preexisting = retractions.preexisting_ids(wh, flavor)
             task = progress.add_task(f"CRM push ({flavor})", total=len(order))
             records: list[RunRecord] = []
             try:
@@ -118,17 +124,30 @@ def _push_entity(run: PushRun, entity: Entity) -> EntityResult:
     res.invalid += len(rows) - len(unique)  # duplicate external keys: the last row wins
     res.rows = len(unique)
     name = entity.entity
-    send, unchanged, waiting = plan_rows(list(unique.values()), run.state, name, run.would_exist)
-    res.unchanged, res.waiting_parent = len(unchanged), len(waiting)
+    current = set(unique)
+    kept, withheld = withhold(name, list(unique.values()), run.state, run.removed)
+    send, unchanged, waiting = plan_rows(kept, run.state, name, run.would_exist)
+    res.unchanged, res.waiting_parent, res.withheld = len(unchanged), len(waiting), len(withheld)
+    retraction = retractions.plan(
+        name, current, run.state, retractions.policy(run.settings, name), run.preexisting, run.removed.ids
+    )  # fmt: skip
+    res.retraction_note = retraction.held
     if run.dry_run:
+        res.retracted = len(retraction.rows)
         res.created = sum(1 for r in send if not (run.state.get((name, r.key)) or {}).get("crm_id") and not r.crm_id)
         res.updated = len(send) - res.created
         run.would_exist.update((name, r.key) for r in send + unchanged)
     else:
+        retractions.reactivate(send, run.state, name, run.flavor)
         _send(run, entity, send, res)
         for r, why in waiting:
             record_waiting(run.state, run.flavor, name, r, why)
-        if send or waiting:
+        res.retracted, res.retract_failed = retractions.withdraw(
+            run.client, run.client.target(entity), retraction.rows, run.state, run.flavor
+        )
+        if withheld:
+            write_review_requests(run.wh, run.flavor, name, withheld)
+        if send or waiting or withheld or retraction.rows:
             save_state(run.wh, run.flavor, name, entity_rows(run.state, name))
     res.seconds = round(time.perf_counter() - t0, 3)
     return res

@@ -30,6 +30,10 @@ class EntityResult:
     updated: int = 0
     failed: int = 0
     requests: int = 0
+    withheld: int = 0  # deleted or inactive in the CRM: not re-created, sent to review
+    retracted: int = 0  # withdrawn (deactivated) this push
+    retract_failed: int = 0
+    retraction_note: str = ""  # why nothing was withdrawn (policy keep, guard, no baseline)
     source: str = ""
     seconds: float = 0.0
     errors: dict[str, int] = field(default_factory=dict)
@@ -45,14 +49,14 @@ def entity_record(rec: RunRecord, res: EntityResult, dry_run: bool) -> RunRecord
     rec.seconds = res.seconds
     rec.rows_in = res.rows
     rec.rows_out = res.created + res.updated
-    rec.rows_failed = res.failed
+    rec.rows_failed = res.failed + res.retract_failed
     rec.detail = {k: v for k, v in res.__dict__.items() if k != "rows"} | {"dry_run": dry_run}
     if dry_run:
         rec.outcome = "dry_run"
     elif res.source.endswith("(missing)"):
         rec.outcome = "skipped: source table missing"
     else:
-        rec.outcome = "partial" if res.failed else "success"
+        rec.outcome = "partial" if res.failed or res.retract_failed else "success"
     return rec
 
 
@@ -71,6 +75,9 @@ def summary(flavor: str, dry_run: bool, results: dict[str, EntityResult], second
         "failed": sum(r.failed for r in results.values()),
         "waiting_parent": sum(r.waiting_parent for r in results.values()),
         "excluded": sum(r.excluded for r in results.values()),
+        "withheld": sum(r.withheld for r in results.values()),
+        "retracted": sum(r.retracted for r in results.values()),
+        "retract_failed": sum(r.retract_failed for r in results.values()),
         "requests": sum(r.requests for r in results.values()),
         "seconds": round(seconds, 3),
     }
@@ -83,7 +90,8 @@ def total_record(rec: RunRecord, result: dict[str, Any]) -> None:
     rec.rows_failed = result["failed"]
     rec.detail = {k: v for k, v in result.items() if k != "entities"} | {
         "entities": {
-            k: {kk: v[kk] for kk in ("rows", "sent", "unchanged", "failed")} for k, v in result["entities"].items()
+            k: {kk: v[kk] for kk in ("rows", "sent", "unchanged", "failed", "retracted", "withheld")}
+            for k, v in result["entities"].items()
         }
     }
     if result["dry_run"]:
@@ -94,7 +102,7 @@ def total_record(rec: RunRecord, result: dict[str, Any]) -> None:
 
 def print_dry_run(result: dict[str, Any]) -> None:
     t = Table(title=f"CRM push dry run ({result['flavor']}): nothing was sent")
-    for col in ("entity", "source", "create", "update", "unchanged", "waiting parent", "excluded"):
+    for col in ("entity", "source", "create", "update", "unchanged", "waiting parent", "excluded", "withdraw"):
         t.add_column(col)
     for name, r in result["entities"].items():
         t.add_row(
@@ -105,5 +113,6 @@ def print_dry_run(result: dict[str, Any]) -> None:
             str(r["unchanged"]),
             str(r["waiting_parent"]),
             str(r["excluded"]),
+            str(r["retracted"]),
         )
     console.print(t)

@@ -2,6 +2,9 @@
 
 - Account, Contact: ``kore_dedup.golden_contacts`` (read once for both), accounts from
   ``kore_dedup.golden_accounts`` when dedup wrote it, else derived from the contacts' account keys.
+  Contacts in ``kore_dedup.push_holds`` (a possible match of a CRM contact waiting for review) are
+  not sent (counted as excluded, the source says how many were held); records on the protected list
+  (``kore_dedup.protected_records``) get KORE's key only, never field updates.
 - every KORE-owned entity: its ``kore.kore_*base`` table; a row without an external key cannot be
   upserted (counted as invalid, never sent).
 
@@ -43,6 +46,8 @@ class Sources:
         self.wh = wh
         self.client = client
         self._dedup: tuple[list[dict[str, Any]] | None, list[dict[str, Any]] | None] | None = None
+        self._held: set[str] = set()
+        self._protected: set[str] = set()
 
     def _read(self, schema: str, table: str) -> list[dict[str, Any]] | None:
         if not self.wh.table_exists(schema, table):
@@ -75,16 +80,24 @@ class Sources:
                 self._read(DEDUP_SCHEMA, "golden_contacts"),
                 self._read(DEDUP_SCHEMA, "golden_accounts"),
             )
+            holds = self._read(DEDUP_SCHEMA, "push_holds") or []
+            self._held = {str(h["contact_key"]) for h in holds}
+            protected = self._read(DEDUP_SCHEMA, "protected_records") or []
+            self._protected = {str(p["record_key"]) for p in protected}
         golden, accounts = self._dedup
         if golden is None:
             res.source = f"{DEDUP_SCHEMA}.golden_contacts (missing)"
             return None
         kept = self._kept(golden, res)
         if entity == "Contact":
-            res.source = f"{DEDUP_SCHEMA}.golden_contacts"
-            return contact_rows(kept, self.client)
+            sent = [g for g in kept if str(g.get("contact_key")) not in self._held]
+            res.excluded += len(kept) - len(sent)
+            res.source = f"{DEDUP_SCHEMA}.golden_contacts" + (
+                f" ({len(kept) - len(sent)} held for review)" if len(sent) < len(kept) else ""
+            )
+            return contact_rows(sent, self.client, self._protected)
         if accounts is not None:
             res.source = f"{DEDUP_SCHEMA}.golden_accounts"
-            return account_rows(kept, self._kept(accounts, res), self.client)
+            return account_rows(kept, self._kept(accounts, res), self.client, self._protected)
         res.source = f"{DEDUP_SCHEMA}.golden_contacts (account_key)"
         return account_rows(kept, None, self.client)

@@ -11,6 +11,9 @@ this module. The audits read the sandbox-only admin endpoints, over real HTTP:
 * ``pushed_rows_equal_crm_records`` (kore): every row ``ops.crm_sync_state`` records as pushed
   exists in the sandbox CRM's store (``GET /admin/records``), by CRM id or KORE external key:
   what the push says it wrote is what the CRM holds. Skipped without a CRM URL.
+* ``crm_integrity_*[crm]`` (kore): the CRM integrity audit counted in the sandbox CRM's own records
+  and, for duplicated people, the generator's ground truth (:mod:`sandbox.integrity_checks`).
+  Listed only with a CRM URL.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from kore.contracts.checks import (
     key_text,
     normalize_key,
 )
+from sandbox.integrity_checks import audits as integrity_audits
 
 
 def _archtics_session(ctx: CheckContext):
@@ -196,4 +200,6 @@ def audits(ctx: CheckContext) -> list[Audit]:
                       lambda ds=ds: replica_equals_live(ctx, ds))
             )  # fmt: skip
     items.append(Audit("kore", "pushed_rows_equal_crm_records", "ops.crm_sync_state", lambda: pushed_rows_in_crm(ctx)))
+    if ctx.crm_url:
+        items.extend(integrity_audits(ctx))
     return items

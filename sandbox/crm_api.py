@@ -16,7 +16,8 @@ Salesforce (flavor ``salesforce``)
   ``PATCH /services/data/v60.0/composite/sobjects/{Object}/{ExternalIdField}`` (up to 200
   records, ``allOrNone``, per-record results, parents by external-id relationship).
 Admin (sandbox only, no auth): ``POST/GET/DELETE /admin/faults``, ``GET /admin/stats``,
-``POST /admin/stats/reset``, ``GET /admin/records?entity=``, ``POST /admin/touch``.
+``POST /admin/stats/reset``, ``GET /admin/records?entity=``, ``POST /admin/touch``,
+``GET /admin/ground_truth`` (the generator's ``ground_truth.csv``: record_id, person_id).
 
 Records live in ``<sandbox_dir>/crm_<flavor>.sqlite`` (see ``crm_store``) and are validated like a
 CRM would (``crm_schema``). An empty store is seeded from ``<sandbox_dir>/crm_seed/`` plus a few
@@ -26,6 +27,7 @@ synthetic records per CRM-owned entity (``crm_preload``).
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import math
 import ssl
@@ -123,6 +125,8 @@ class CrmApp(DynamicsApi, SalesforceApi):
         if path == "/admin/records":
             spec = crm_schema.resolve(self.flavor, query.get("entity", [""])[0])
             raise Reply(200, {"table": spec.name, "records": self.store.all_records(spec)})
+        if path == "/admin/ground_truth":  # the generator's truth (record_id, person_id), for audits
+            raise Reply(200, {"records": ground_truth(self.sandbox_dir)})
         if path == "/admin/touch" and method == "POST":
             req = json.loads(body or b"{}")
             spec = crm_schema.resolve(self.flavor, req["entity"])
@@ -173,6 +177,15 @@ class CrmApp(DynamicsApi, SalesforceApi):
                 if method == "PATCH" and rest.startswith("composite/sobjects/"):
                     obj, ext_field = rest[len("composite/sobjects/") :].strip("/").split("/")
                     self._sf_collection_upsert(obj, ext_field, json.loads(body or b"{}"))
+
+
+def ground_truth(sandbox_dir: Path) -> list[dict[str, str]]:
+    """(record_id, person_id) of the generator's ground truth in this sandbox (empty without one)."""
+    path = Path(sandbox_dir) / "ground_truth.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="", encoding="utf-8") as fh:
+        return [{"record_id": r["record_id"], "person_id": r["person_id"]} for r in csv.DictReader(fh)]
 
 
 class CrmSandbox:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from kore.contracts import crm_names
+from kore.contracts import crm_names, record_state
 from kore.registry import load
 
 
@@ -54,6 +54,8 @@ class TableSpec:
     def check_field(self, name: str) -> tuple[int | None, bool] | None:
         if name in self.fields:
             return self.fields[name]
+        if name in record_state.state_fields(self.flavor):  # every table has a state (see record_state)
+            return (40, False)
         if self.attribute_prefix and name.startswith(self.attribute_prefix) and name.endswith(self.attribute_suffix):
             return (crm_names.ATTRIBUTE_MAX_LENGTH, False)
         return None

@@ -213,6 +213,13 @@ class CrmStore:
                 )
         return [r[0] for r in rows]
 
+    def delete(self, spec: TableSpec, rid: str) -> bool:
+        """Delete a record by id, as a CRM user (or a merge, on Salesforce) does; True if it existed.
+        The record is gone: an incremental pull by modification time never sees a deletion."""
+        with self.transaction() as con:
+            cur = con.execute("delete from records where tbl = ? and id = ?", [spec.name, rid])
+        return cur.rowcount > 0
+
     def apply(
         self, con: sqlite3.Connection, spec: TableSpec, w: Write, cache: dict | None = None
     ) -> tuple[str, bool, dict[str, Any]]:

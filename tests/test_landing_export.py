@@ -348,3 +348,20 @@ def test_line_numbers_survive_block_boundaries_inside_quoted_values(workdir: Pat
     got = con.sql("select _source_line, acct_id, name_first from raw_archtics.cust order by _source_line").fetchall()
     con.close()
     assert got == expected
+
+
+def test_duckdb_limits_from_settings_bound_the_landing_connection(workdir: Path, small_export: Path) -> None:
+    """memory_limit/threads from the settings reach the connections dlt loads with; the run reports
+    seconds per step (the breakdown the landing benchmark prints)."""
+    from dataclasses import replace
+
+    from dlt_pipelines.archtics_export import make_pipeline
+
+    settings = replace(get_settings(workdir), duckdb_memory_limit="512MB", duckdb_threads=1)
+    summary = land_export(settings, small_export, show_progress=False)
+    assert {"setup", "parse", "dlt_extract", "normalize", "load"} <= set(summary["times"])
+    assert all(v >= 0 for v in summary["times"].values())
+    with make_pipeline(settings).sql_client() as client:
+        rows = client.execute_sql("select current_setting('memory_limit'), current_setting('threads')")
+    limit, threads = rows[0]
+    assert threads == 1 and limit.startswith(("488", "512")), (limit, threads)

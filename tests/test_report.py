@@ -45,6 +45,8 @@ def test_report_has_every_plot_inline(tmp_path):
     # the checks table is in the report, and the stage table lists every stage
     assert "manifest_rows_equal_landed_plus_quarantined" in found["checks"]
     assert "OK" in found["checks"]
+    # the CRM integrity counts have a table of their own (here skipped: no CRM pull, no baseline)
+    assert "crm_integrity_duplicated_accounts" in found["integrity"] and "skipped" in found["integrity"]
     for s in STAGES:
         assert s["stage"] in found["durations"]
     # counts only: no e-mail address of the warehouse's contacts leaks into the report
@@ -57,7 +59,7 @@ def test_report_with_nothing_renders_no_data_panels(tmp_path):
     page = path.read_text()
     assert_self_contained(page)
     found = sections(page)
-    for key in (*PANELS, "checks"):
+    for key in (*PANELS, "checks", "integrity"):
         assert "no data" in found[key] or "not run" in found[key], key
     assert "<img" not in page
     assert not settings.duckdb_path.exists()  # the report never creates a warehouse

@@ -18,6 +18,7 @@ from typing import Any
 import dlt
 
 from crm_clients import CrmClient, make_client
+from dlt_pipelines.crm.baseline import update_baseline, update_removed
 from kore.config import Settings, dlt_pipeline
 from kore.contracts import crm_names
 from kore.registry import Entity, crm_to_kore
@@ -133,4 +134,11 @@ def pull(
     ]
     with connect(settings) as wh:
         write_records(settings, records, wh)
+        pushed = wh.table_exists("ops", "crm_sync_state") and bool(
+            wh.scalar("select count(*) from ops.crm_sync_state where crm_flavor = ?", [flavor])
+        )
+        result["baseline_added"] = update_baseline(wh, flavor, pushed)
+        removed = update_removed(wh, client, flavor)
+    result["removed_in_crm"] = sum(n for k, n in removed.items() if k.endswith("_removed"))
+    result["ids_listed"] = sum(n for k, n in removed.items() if k.endswith("_ids_listed"))
     return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from expectations.audits import integrity
 from expectations.audits.context import AuditContext
 from expectations.audits.landing import manifest_reconciliation
 from expectations.audits.mapping import every_account_mapped_once, one_primary_per_contact
@@ -44,6 +45,15 @@ def builtin_audits(ctx: AuditContext) -> list[Audit]:
             "at_most_one_primary_account_per_contact",
             "kore_dedup.account_contact_map",
             lambda: one_primary_per_contact(ctx),
+        ),
+        *(
+            Audit("kore", name, table, lambda fn=fn: fn(ctx))
+            for name, table, fn in (
+                ("crm_integrity_duplicated_accounts", "raw_crm.account", integrity.duplicated_accounts),
+                ("crm_integrity_moved_contacts", "raw_crm.contact", integrity.moved_contacts),
+                ("crm_integrity_protected_fields_changed", "kore_dedup.protected_records", integrity.protected_changed),
+                ("crm_integrity_retracted_rows_active", "ops.crm_sync_state", integrity.retracted_active),
+            )
         ),
     ]
 

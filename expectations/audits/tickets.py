@@ -10,7 +10,10 @@ import pandas as pd
 from expectations.audits.context import AuditContext, missing_tables, read_columns
 from kore.contracts.checks import MAX_EXAMPLES, CheckResult, audit_result, audit_skipped, key_text
 
-REVENUE_TOLERANCE = 0.01
+# Revenue is compared in whole cents, summed as integers on both sides: a sum of prices as binary
+# floats depends on the order the engine adds them in (DuckDB's parallel sums are not order-stable),
+# which made equal totals differ by a cent on large warehouses.
+CENT_TOLERANCE = 0.5
 
 # The Archtics active-ticket rule, written independently of the dbt models so that it can check them:
 # active per-event rows, plus active plan-level rows (plan_event_id = event_id) with no expanded
@@ -36,7 +39,8 @@ active as (
           where x.plan_level = 0 and x.plan_event_id = a.event_id and x.section_id = a.section_id
             and x.row_id = a.row_id and x.seat_num = a.seat_num))
 )
-select event_id, price_code, count(*) as row_count, sum(seats) as seats, sum(price) as revenue
+select event_id, price_code, count(*) as row_count, sum(seats) as seats,
+       sum(round(price * 100, 0)) as revenue_cents
 from {source}
 group by event_id, price_code
 """
@@ -49,7 +53,7 @@ def _compare_totals(raw: pd.DataFrame, mart: pd.DataFrame, measures: list[str]) 
     both = raw.merge(mart, on=["event_id", "price_code"], how="outer", suffixes=("_raw", "_mart")).fillna(0)
     off = pd.Series(False, index=both.index)
     for m in measures:
-        tol = REVENUE_TOLERANCE if m == "revenue" else 1e-9
+        tol = CENT_TOLERANCE if m == "revenue_cents" else 1e-9
         off |= (both[f"{m}_raw"].astype(float) - both[f"{m}_mart"].astype(float)).abs() > tol
     return both, both[off]
 
@@ -76,29 +80,31 @@ def ticket_totals_match(ctx: AuditContext) -> CheckResult:
     m = (
         mart.assign(
             seats=pd.to_numeric(mart["num_seats"], errors="coerce"),
-            revenue=pd.to_numeric(mart["purchase_price"], errors="coerce"),
+            revenue_cents=(pd.to_numeric(mart["purchase_price"], errors="coerce") * 100).round(),
         )
-        .groupby(["event_id", "price_code"], dropna=False)[["seats", "revenue"]]
+        .groupby(["event_id", "price_code"], dropna=False)[["seats", "revenue_cents"]]
         .sum()
         .reset_index()
     )
     raw = ctx.reader.query_df(RAW_TICKET_TOTALS.format(source="active"))
     raw.columns = [c.lower() for c in raw.columns]
-    both, off = _compare_totals(raw[["event_id", "price_code", "seats", "revenue"]], m, ["seats", "revenue"])
+    both, off = _compare_totals(
+        raw[["event_id", "price_code", "seats", "revenue_cents"]], m, ["seats", "revenue_cents"]
+    )
     examples = [
         {
             "event_id": r.event_id,
             "price_code": r.price_code,
             "raw_seats": float(r.seats_raw),
             "mart_seats": float(r.seats_mart),
-            "raw_revenue": round(float(r.revenue_raw), 2),
-            "mart_revenue": round(float(r.revenue_mart), 2),
+            "raw_revenue": float(r.revenue_cents_raw) / 100,
+            "mart_revenue": float(r.revenue_cents_mart) / 100,
         }
         for r in off.head(MAX_EXAMPLES).itertuples()
     ]
     detail = (
-        f"{len(both)} (event, price code) groups of active tickets; raw revenue {both['revenue_raw'].sum():.2f}, "
-        f"mart revenue {both['revenue_mart'].sum():.2f}"
+        f"{len(both)} (event, price code) groups of active tickets; raw revenue "
+        f"{both['revenue_cents_raw'].sum() / 100:.2f}, mart revenue {both['revenue_cents_mart'].sum() / 100:.2f}"
     )
     return audit_result(name, layer, table, "fail", len(off), examples, detail)
 

@@ -1,0 +1,165 @@
+"""The tables the push and people read after a run: golden accounts, push holds, the account review.
+
+``golden_accounts``: one row per CRM account KORE manages (referenced by a contact the push sends):
+- a CRM account KORE reuses (``crm_account_id``): matched (``crm_match``) -> its name stays the CRM's;
+  every other field keeps the CRM's value unless the CRM leaves it empty (then the Archtics value
+  fills it) or the organisation's own Archtics record (a company record) changed after the CRM
+  account did; ``<field>_source`` says which. A parent KORE only adopts (``crm_parent``: the parent
+  of a pre-existing contact) and a protected account get KORE's key and nothing else
+  (``update_fields`` = 0).
+- a KORE account (``new``, or ``identity``: one KORE created earlier) -> named and filled from its
+  first contact, as before (company / "<last> Household" / person name).
+
+``push_holds``: contacts the push must not create yet: a new contact whose record is a *possible*
+match of a CRM contact's (``review_queue``, reason ``review``), or with exactly the same first and last name as a CRM
+contact it did not match (reason ``same_name``), waits for a person (``force-match`` merges it,
+``forbid-match`` releases it), so an outdated Archtics account (the seed's Gabriel at TryNowDo)
+never becomes a second contact of a person the CRM has.
+
+``account_review``: possible account matches (``account_match``) and pre-existing contacts dedup
+would put under another company (``contact_move``), with the evidence, for ``kore dedup``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pandas as pd
+
+FIELDS = ("phone", "street", "city", "state", "postal_code")
+GOLDEN_OF = {"phone": "phone", "street": "street", "city": "city", "state": "state", "postal_code": "zip5"}
+
+
+def _hash(row: dict) -> str:
+    return hashlib.sha1(json.dumps(row, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def push_holds(pairs: pd.DataFrame, stamp: str, apart: set[tuple[str, str]] | None = None) -> pd.DataFrame:
+    """New contacts (no CRM id) in a pair with a CRM contact's record (``pairs``: possible matches,
+    then same-name pairs, a ``reason`` column each): held until a person decides. ``apart``: record
+    pairs a person said are different people (forbid/reject): they release the hold."""
+    cols = ["contact_key", "reason", "record_id", "partner_record_id", "partner_crm_contact_id", "held_at"]
+    if not len(pairs):
+        return pd.DataFrame(columns=cols)
+    decided = apart or set()
+    out = []
+    for side, other in (("l", "r"), ("r", "l")):
+        new = pairs[pairs[f"crm_{side}"].isna() & pairs[f"crm_{other}"].notna()]
+        free = [
+            tuple(sorted((str(a), str(b)))) in decided
+            for a, b in zip(new[f"record_id_{side}"], new[f"record_id_{other}"], strict=True)
+        ]
+        new = new[~pd.Series(free, index=new.index, dtype=bool)]
+        out.append(
+            pd.DataFrame(
+                {
+                    "contact_key": new[f"key_{side}"].to_numpy(),
+                    "reason": new["reason"].to_numpy(),
+                    "record_id": new[f"record_id_{side}"].to_numpy(),
+                    "partner_record_id": new[f"record_id_{other}"].to_numpy(),
+                    "partner_crm_contact_id": new[f"crm_{other}"].to_numpy(),
+                    "held_at": stamp,
+                }
+            )
+        )
+    return pd.concat(out, ignore_index=True).drop_duplicates("contact_key").reset_index(drop=True)
+
+
+def _kore_name(g: pd.Series) -> str | None:
+    rule = g.get("account_rule")
+    person = " ".join(str(x) for x in (g.get("first_name"), g.get("last_name")) if isinstance(x, str) and x)
+    if rule == "company":
+        name = g.get("company") if isinstance(g.get("company"), str) else g.get("last_name")
+    elif rule == "household":
+        name = f"{g.get('last_name')} Household"
+    else:
+        name = person or g.get("company")
+    return str(name)[:160] if isinstance(name, str) and name else None
+
+
+def _crm_fields(row: dict, g: pd.Series, crm: pd.Series) -> None:
+    """A reused CRM account's fields: the CRM's, filled (or, for a newer company record, replaced)
+    from Archtics, with their source."""
+    crm_src = f"crm:{crm['crm_id']}"
+    arch_src = f"archtics:{g.get('primary_acct_id')}"
+    newer = (
+        g.get("name_type") == "C"
+        and pd.notna(pd.to_datetime(g.get("primary_updated_at"), errors="coerce"))
+        and pd.to_datetime(g.get("primary_updated_at"), errors="coerce")
+        > pd.to_datetime(crm.get("modified_at"), errors="coerce")
+    )
+    row["name"], row["name_source"] = crm.get("name"), crm_src
+    for f in FIELDS:
+        mine, theirs = g.get(GOLDEN_OF[f]), crm.get(f)
+        use_arch = pd.notna(mine) and (pd.isna(theirs) or bool(newer))
+        row[f], row[f + "_source"] = (mine, arch_src) if use_arch else (theirs, crm_src if pd.notna(theirs) else None)
+    aid = crm.get("archtics_account_id")
+    row["archtics_account_id"] = aid if pd.notna(aid) else g.get("primary_acct_id")
+
+
+def golden_accounts(
+    golden: pd.DataFrame, crm_accounts: pd.DataFrame, held: set[str], protected: set[str]
+) -> pd.DataFrame:
+    """One row per account key referenced by a contact the push sends (module docstring)."""
+    g = golden[golden["account_key"].notna() & ~golden["contact_key"].astype(str).isin(held)]
+    g = g.assign(_reuse=g["account_match"].isin(["crm_match"]).astype(int))
+    g = g.sort_values(["account_key", "_reuse", "contact_key"], ascending=[True, False, True])
+    first = g.drop_duplicates("account_key")
+    crm = crm_accounts.drop_duplicates("crm_id").set_index("crm_id") if len(crm_accounts) else pd.DataFrame()
+    rows = []
+    for _, a in first.iterrows():
+        match = a.get("account_match")
+        crm_id = a.get("crm_account_id") if match in ("crm_match", "crm_parent") else None
+        row: dict = {"account_key": a["account_key"], "account_rule": a.get("account_rule"), "account_match": match}
+        row["crm_account_id"] = crm_id
+        row["account_score"], row["account_evidence"] = a.get("account_score"), a.get("account_evidence")
+        locked = str(a["account_key"]) in protected or (crm_id is not None and str(crm_id) in protected)
+        row["is_protected"] = int(locked)
+        row["update_fields"] = int(match != "crm_parent" and not locked)
+        if crm_id is not None and len(crm) and crm_id in crm.index:
+            _crm_fields(row, a, pd.concat([crm.loc[crm_id], pd.Series({"crm_id": crm_id})]))
+        else:
+            row["name"], row["name_source"] = _kore_name(a), "kore"
+            for f in FIELDS:
+                row[f] = a.get(GOLDEN_OF[f])
+                row[f + "_source"] = a.get(GOLDEN_OF[f] + "_source")
+            row["archtics_account_id"] = a.get("primary_acct_id")
+        if not row["update_fields"]:
+            for f in (*FIELDS, "name", "archtics_account_id"):
+                row[f] = None
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    if len(out):
+        # what the CRM receives only: why an account matched (identity on the round trip) changes nothing
+        sent = [
+            "account_key",
+            "crm_account_id",
+            "name",
+            *FIELDS,
+            "archtics_account_id",
+            "update_fields",
+            "is_protected",
+        ]
+        out["row_hash"] = [_hash(r) for r in out[sent].to_dict("records")]
+    return out
+
+
+def account_review(golden: pd.DataFrame, stamp: str) -> pd.DataFrame:
+    """Possible account matches (one row per account key) and proposed moves of pre-existing
+    contacts to another company, for a person (``kore dedup account-match`` / ``approve-move``)."""
+    cols = ["kind", "contact_key", "crm_contact_id", "crm_account_id", "proposed_account_key",
+            "account_score", "account_evidence", "queued_at"]  # fmt: skip
+    possible = golden[(golden["account_match"] == "review") & (golden["crm_owned"] == 0)]
+    possible = possible.drop_duplicates("proposed_account_key").assign(
+        kind="account_match", contact_key=None, crm_contact_id=None
+    )
+    moves = golden[
+        (golden["crm_owned"] == 1) & golden["proposed_account_key"].notna() & (golden["account_rule"] == "company")
+    ]
+    moves = moves.assign(
+        kind="contact_move", account_evidence="keeps its CRM parent; dedup would choose another company"
+    )
+    out = pd.concat([possible.reindex(columns=cols), moves.reindex(columns=cols)], ignore_index=True)
+    out["queued_at"] = stamp
+    return out[cols].astype({"account_score": "float64"})

@@ -1,0 +1,222 @@
+"""CRM accounts: match Archtics companies/households to the CRM's own accounts, never move a CRM contact.
+
+Why: without this every organisation the CRM already had got a second, KORE-created account, and every
+contact the CRM already had was moved under it (away from its owners, opportunities and history).
+
+Account matching (:func:`match_accounts`), per KORE account key of a golden contact (the key dedup
+derives: company name, or family name + street + ZIP), against the CRM's accounts
+(``kore.SyncedAccounts``), scored with explainable evidence:
+
+=================  =====  ======================================================================
+evidence           bits   when
+=================  =====  ======================================================================
+identity           --     the CRM account already carries this key (an account KORE created)
+archtics_id        10     the CRM account carries an Archtics account id of one of the contacts
+name               6      same normalised name (company without legal suffixes; "<last> household")
+name~NN            3      similar name (rapidfuzz token-sort ratio NN >= ``FUZZY_NAME``)
+phone              3      same phone (E.164 digits)
+street+zip         3      same normalised street and ZIP5
+city               1      same city
+=================  =====  ======================================================================
+
+A best candidate with >= ``MATCH_BITS`` is a match (households also need street+zip); a lone
+similar name (>= ``POSSIBLE_BITS``), or two equally good candidates, is a *possible* match: it waits
+for a person (``account_review``), and meanwhile KORE creates no account for it. A person's decision
+(``kore dedup account-match``) overrides either way.
+
+Contact parents (:func:`attach`): a contact the CRM already had (``crm_owned``: it existed before KORE
+pushed anything to it, sticky across runs) keeps its CRM parent: no parent link is sent, its
+``account_key`` is its current parent's key (KORE writes that key onto the parent, nothing else) and a
+different account dedup would choose is proposed for review (``approve-move``). KORE-created contacts
+attach to the matched CRM account, else to a new KORE account.
+
+A matched CRM account is reused (updated by its CRM id, KORE's key written onto it); its key is its
+own KORE key when it has one, else ``ACR`` + hash of its CRM id (one key per CRM account, whatever the
+spelling that found it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+from rapidfuzz import fuzz, process
+
+from dedup.normalize import norm_company, norm_phone, norm_street, norm_text, norm_zip5
+
+MATCH_BITS = 6
+POSSIBLE_BITS = 3
+FUZZY_NAME = 90
+EVIDENCE_BITS = {"archtics_id": 10, "name": 6, "name~": 3, "phone": 3, "street+zip": 3, "city": 1}
+MATCH_COLUMNS = ["account_key", "crm_account_id", "canonical_key", "account_score", "account_evidence", "decision"]
+
+
+def _key(prefix: str, value: str) -> str:
+    return prefix + hashlib.sha1(value.encode("utf-8")).hexdigest()[:16]
+
+
+def canonical_key(crm_id: str, kore_key: object) -> str:
+    """The KORE key of a CRM account: the one it carries, else ``ACR`` + hash of its CRM id."""
+    return str(kore_key) if isinstance(kore_key, str) and kore_key else _key("ACR", str(crm_id))
+
+
+def crm_account_frame(crm_accounts: pd.DataFrame) -> pd.DataFrame:
+    """The CRM's accounts with match-ready columns (``n_*``) and their canonical key."""
+    a = crm_accounts.copy()
+    for c in ("crm_id", "name", "phone", "street", "city", "postal_code", "archtics_account_id", "kore_external_key"):
+        if c not in a:
+            a[c] = pd.NA
+    a["n_name"] = norm_company(a["name"])
+    a["n_phone"] = norm_phone(a["phone"])
+    a["n_street"] = norm_street(a["street"])
+    a["n_zip"] = norm_zip5(a["postal_code"])
+    a["n_city"] = norm_text(a["city"])
+    a["canonical_key"] = [canonical_key(i, k) for i, k in zip(a["crm_id"], a["kore_external_key"], strict=True)]
+    return a.reset_index(drop=True)
+
+
+def account_candidates(golden: pd.DataFrame) -> pd.DataFrame:
+    """One row per derived KORE account key (company/household) with its match-ready attributes and
+    the Archtics accounts of its contacts (``acct_ids``)."""
+    g = golden[golden["account_rule"].isin(["company", "household"]) & golden["account_key"].notna()]
+    g = g.sort_values(["account_key", "contact_key"])
+    name = np.where(
+        g["account_rule"] == "company",
+        g["company"].fillna(g["last_name"]).astype("string"),
+        (g["last_name"].astype("string") + " household"),
+    )
+    c = pd.DataFrame(
+        {
+            "account_key": g["account_key"].to_numpy(),
+            "account_rule": g["account_rule"].to_numpy(),
+            "n_name": norm_company(pd.Series(name, dtype="string")).to_numpy(),
+            "n_phone": norm_phone(g["phone"]).to_numpy(),
+            "n_street": norm_street(g["street"]).to_numpy(),
+            "n_zip": norm_zip5(g["zip5"]).to_numpy(),
+            "n_city": norm_text(g["city"]).to_numpy(),
+            "acct_id": g["primary_acct_id"].astype("string").to_numpy(),
+        }
+    )
+    ids = c.dropna(subset=["acct_id"]).groupby("account_key")["acct_id"].agg(lambda s: set(s))
+    c = c.drop_duplicates("account_key").drop(columns="acct_id")
+    c["acct_ids"] = c["account_key"].map(ids).apply(lambda v: v if isinstance(v, set) else set())
+    return c.reset_index(drop=True)
+
+
+def _pairs(cand: pd.DataFrame, crm: pd.DataFrame) -> pd.DataFrame:
+    """Candidate (account_key, CRM account) pairs: identity, same/similar name, Archtics id on the CRM."""
+    out = []
+    ident = cand.merge(crm[["kore_external_key", "crm_id"]], left_on="account_key", right_on="kore_external_key")
+    out.append(ident.assign(_identity=1)[["account_key", "crm_id", "_identity"]])
+    out.append(
+        cand.dropna(subset=["n_name"]).merge(crm.dropna(subset=["n_name"])[["n_name", "crm_id"]])[
+            ["account_key", "crm_id"]
+        ]
+    )
+    by_acct = crm.dropna(subset=["archtics_account_id"])
+    if len(by_acct):
+        ex = cand[["account_key", "acct_ids"]].explode("acct_ids").dropna()
+        ex = ex.merge(
+            by_acct[["archtics_account_id", "crm_id"]].astype(str), left_on="acct_ids", right_on="archtics_account_id"
+        )
+        out.append(ex[["account_key", "crm_id"]])
+    names_l = cand["n_name"].fillna("").tolist()
+    names_r = crm["n_name"].fillna("").tolist()
+    if names_l and names_r:
+        sim = process.cdist(names_l, names_r, scorer=fuzz.token_sort_ratio, score_cutoff=FUZZY_NAME, workers=-1)
+        li, ri = np.nonzero(sim)
+        keep = [(i, j) for i, j in zip(li, ri, strict=True) if names_l[i] and names_r[j]]
+        if keep:
+            li, ri = np.array(keep).T
+            out.append(
+                pd.DataFrame(
+                    {"account_key": cand["account_key"].to_numpy()[li], "crm_id": crm["crm_id"].to_numpy()[ri]}
+                )
+            )
+    p = pd.concat(out, ignore_index=True)
+    p["_identity"] = p["_identity"].fillna(0) if "_identity" in p else 0
+    return p.sort_values("_identity", ascending=False).drop_duplicates(["account_key", "crm_id"])
+
+
+def _score(p: pd.DataFrame) -> pd.DataFrame:
+    """Evidence and bits of each candidate pair (columns ``*_l`` candidate, ``*_r`` CRM account)."""
+    ev: list[list[str]] = [[] for _ in range(len(p))]
+    bits = np.zeros(len(p))
+
+    def add(mask: np.ndarray, label: str | list[str], weight: float) -> None:
+        nonlocal bits
+        bits = bits + np.where(mask, weight, 0)
+        for i in np.flatnonzero(mask):
+            ev[i].append(label if isinstance(label, str) else label[i])
+
+    same = lambda c: (p[c + "_l"].notna() & (p[c + "_l"] == p[c + "_r"])).fillna(False).to_numpy()  # noqa: E731
+    arch = np.array([str(a) in ids for a, ids in zip(p["archtics_account_id"], p["acct_ids"], strict=True)])
+    add(arch, "archtics_id", EVIDENCE_BITS["archtics_id"])
+    exact = same("n_name")
+    add(exact, "name", EVIDENCE_BITS["name"])
+    ratio = [fuzz.token_sort_ratio(a or "", b or "") for a, b in zip(p["n_name_l"], p["n_name_r"], strict=True)]
+    similar = ~exact & (np.array(ratio) >= FUZZY_NAME)
+    add(similar, [f"name~{int(r)}" for r in ratio], EVIDENCE_BITS["name~"])
+    add(same("n_phone"), "phone", EVIDENCE_BITS["phone"])
+    address = same("n_street") & same("n_zip")
+    add(address, "street+zip", EVIDENCE_BITS["street+zip"])
+    add(same("n_city"), "city", EVIDENCE_BITS["city"])
+    p = p.assign(account_score=bits, account_evidence=[";".join(e) for e in ev], _address=address)
+    p.loc[p["_identity"] == 1, ["account_score", "account_evidence"]] = [99.0, "identity"]
+    return p
+
+
+def match_accounts(
+    golden: pd.DataFrame, crm_accounts: pd.DataFrame, verdicts: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Per derived account key: ``MATCH_COLUMNS`` (decision match | possible | none); see the module
+    docstring. ``verdicts``: a person's decisions (account_key, crm_account_id, accept 1/0)."""
+    cand = account_candidates(golden)
+    crm = crm_account_frame(crm_accounts)
+    out = pd.DataFrame({"account_key": cand["account_key"]})
+    if not len(cand) or not len(crm):
+        return out.assign(
+            crm_account_id=None, canonical_key=None, account_score=0.0, account_evidence="", decision="none"
+        )
+    p = _pairs(cand, crm)
+    p = p.merge(cand, on="account_key").merge(crm, on="crm_id", suffixes=("_l", "_r"))
+    p = _score(p)
+    household = p["account_rule"] == "household"
+    p = p[(p["account_score"] >= POSSIBLE_BITS) & ~(household & ~p["_address"] & (p["_identity"] == 0))]
+    p = p.sort_values(["account_key", "account_score", "crm_id"], ascending=[True, False, True])
+    best = p.drop_duplicates("account_key")
+    runner = p[p["account_key"].duplicated()].drop_duplicates("account_key").set_index("account_key")["account_score"]
+    tied = best["account_key"].map(runner).eq(best["account_score"]).to_numpy() & (best["_identity"] == 0).to_numpy()
+    decision = np.where((best["account_score"] >= MATCH_BITS) & ~tied, "match", "possible")
+    best = best.assign(decision=decision, crm_account_id=best["crm_id"])
+    out = out.merge(best[MATCH_COLUMNS], on="account_key", how="left")
+    out["decision"] = out["decision"].fillna("none")
+    out["account_score"] = out["account_score"].fillna(0.0)
+    out["account_evidence"] = out["account_evidence"].fillna("")
+    return _apply_verdicts(out, crm, verdicts)
+
+
+def _apply_verdicts(out: pd.DataFrame, crm: pd.DataFrame, verdicts: pd.DataFrame | None) -> pd.DataFrame:
+    """A person's latest decision on an account key wins: accept -> that CRM account; reject -> none."""
+    if verdicts is None or not len(verdicts):
+        return out
+    key_of = crm.set_index("crm_id")["canonical_key"]
+    for v in verdicts.itertuples(index=False):
+        row = out["account_key"] == v.account_key
+        if int(v.accept) == 1 and v.crm_account_id in key_of.index:
+            out.loc[row, ["crm_account_id", "canonical_key", "decision"]] = [
+                v.crm_account_id,
+                key_of[v.crm_account_id],
+                "match",
+            ]
+            out.loc[row, "account_evidence"] = "person"
+        elif int(v.accept) == 0:
+            same = row & (out["crm_account_id"] == v.crm_account_id)
+            out.loc[same, ["crm_account_id", "canonical_key", "decision", "account_evidence"]] = [
+                None,
+                None,
+                "none",
+                "person: not this account",
+            ]
+    return out

@@ -1,0 +1,226 @@
+"""CRM integrity end to end: dedup on a real DuckDB warehouse, then the push to the sandbox CRM over
+HTTPS, judged by the CRM's own store: a matched CRM account is reused (not duplicated), a contact the
+CRM had keeps its parent, a protected contact is untouched by a newer Archtics record, an outdated
+Archtics account of a CRM contact never becomes a second contact; and the ranking policy."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from benchmarks.crm_integrity import count_integrity
+from dedup import store
+from dedup.accounts import match_accounts
+from dedup.pipeline import run_dedup
+from kore.warehouse import connect
+from reverse_etl import push
+from sandbox.crm_api import CrmSandbox
+from tests.test_crm_support import settings_for
+from tests.test_dedup_fixtures import arch, crm
+
+SSS, TND, ACME = (
+    "0a000000-0000-4000-8000-000000000001",
+    "0a000000-0000-4000-8000-000000000002",
+    "0a000000-0000-4000-8000-000000000003",
+)
+GAB, VERA, PAUL = (f"0c000000-0000-4000-8000-00000000000{i}" for i in (1, 2, 3))
+
+
+def _account(crm_id, name, phone, street, city, zip5, modified="2026-05-01 10:00:00") -> dict:
+    return dict(crm_id=crm_id, name=name, industry_id=None, phone=phone, street=street, city=city, state="QC",
+                postal_code=zip5, country="CAN", owner_user_id=None, archtics_account_id=None,
+                kore_external_key=None, modified_at=modified)  # fmt: skip
+
+
+def _contact(crm_id, first, last, email, account_id, modified) -> dict:
+    return dict(crm_id=crm_id, first_name=first, last_name=last, email=email, phone="514-555-0199",
+                mobile_phone=None, street="400 Rue Sainte-Catherine", city="Montreal", state="QC",
+                postal_code="10001", country="CAN", birth_date=None, account_id=account_id, owner_user_id=None,
+                archtics_account_id=None, kore_external_key=None, created_at="2024-01-01 00:00:00",
+                modified_at=modified)  # fmt: skip
+
+
+ACCOUNTS = [
+    _account(SSS, "Sporting Service Solutions Inc", "514-555-0100", "400 Rue Sainte-Catherine", "Montreal", "10001"),
+    _account(TND, "TryNowDo Ltd", "450-555-0100", "12 Old Mill Road", "Laval", "20002"),
+    _account(ACME, "Acme Corp", "312-555-0100", "1 Industry Way", "Chicago", "60601"),
+]
+CONTACTS = [
+    _contact(GAB, "Gabriel", "Tremblay", "gabriel.tremblay@sportingservice.com", SSS, "2026-06-01 10:00:00"),
+    _contact(VERA, "Vera", "Ip", "vera@sponsor.example", ACME, "2025-01-01 10:00:00"),
+    _contact(PAUL, "Paul", "Roy", "paul.roy@example.org", TND, "2024-01-01 10:00:00"),
+]
+
+
+def _records() -> pd.DataFrame:
+    """Person records as dedup.dedup_person_records gives them (normalised + display values)."""
+    rows = [
+        crm(GAB, first_name="gabriel", last_name="tremblay", email="gabriel.tremblay@sportingservice.com",
+            phone="15145550199", company="sporting service solutions inc", street="400 rue sainte catherine",
+            city="montreal", zip5="10001", updated_at="2026-06-01 10:00:00"),
+        crm(VERA, first_name="vera", last_name="ip", email="vera@sponsor.example", phone="15145550199",
+            company="acme corp", city="montreal", zip5="10001", updated_at="2025-01-01 10:00:00"),
+        # Gabriel's outdated TryNowDo account: only his name in common with his CRM contact
+        arch(1001, first_name="gabriel", last_name="tremblay", email="gtremblay@trynowdo.com",
+             phone="14505550111", company="trynowdo ltd", company_display="TryNowDo Ltd", street="12 old mill rd",
+             city="laval", zip5="20002", updated_at="2019-02-01 09:00:00", last_activity_at="2019-01-15 09:00:00"),
+        # Vera's Archtics record is newer than her CRM contact and says something else
+        arch(4001, first_name="vera", last_name="ip", first_name_display="Vera", last_name_display="Ip",
+             email="vera@sponsor.example", phone="13125550000", street="9 new st", street_display="9 New St",
+             city="chicago", zip5="60601", updated_at="2026-10-01 09:00:00"),
+        # Paul: under TryNowDo in the CRM; his newer Archtics record says Acme (dedup would move him)
+        crm(PAUL, first_name="paul", last_name="roy", email="paul.roy@example.org", phone="15145550177",
+            company="trynowdo ltd", updated_at="2024-01-01 10:00:00"),
+        arch(6001, first_name="paul", last_name="roy", first_name_display="Paul", last_name_display="Roy",
+             email="paul.roy@example.org", phone="15145550177", company="acme corp", company_display="Acme Corp",
+             updated_at="2026-08-01 09:00:00"),
+        # a new person at Acme (the CRM has the account, not the contact)
+        arch(3001, first_name="ann", last_name="lee", first_name_display="Ann", last_name_display="Lee",
+             email="ann.lee@acme.example", phone="13125550111", company="acme corp", company_display="Acme Corporation",
+             street="1 industry way", city="chicago", zip5="60601", updated_at="2026-09-01 09:00:00"),
+    ]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _synced(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows).astype("string")
+
+
+@pytest.fixture(params=["dynamics", "salesforce"])
+def crm_env(request, tmp_path, monkeypatch):
+    settings = settings_for(tmp_path, monkeypatch, crm_timeout=5.0)
+    settings.ensure_dirs()
+    seed = settings.sandbox_dir / "crm_seed"
+    seed.mkdir(parents=True, exist_ok=True)
+    for name, rows in (("accounts", ACCOUNTS), ("contacts", CONTACTS)):
+        (seed / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with connect(settings) as wh:  # what the CRM pull + dbt give dedup
+        wh.replace_table("dedup", "dedup_person_records", _records())
+        wh.replace_table("kore", "SyncedAccounts", _synced(ACCOUNTS))
+        wh.replace_table("kore", "SyncedContacts", _synced(CONTACTS))
+    with CrmSandbox(settings.sandbox_dir, request.param) as sb:
+        yield settings, sb
+
+
+def _fields(sb: CrmSandbox, crm_id: str) -> dict:
+    rec = next(r for r in sb.records("Contact") if crm_id in r.values())
+    # KORE's own key and the CRM's modification stamps aside: every field the sales team sees
+    return {k: v for k, v in rec.items() if "external" not in k.lower() and "mod" not in k.lower()}
+
+
+def test_push_reuses_accounts_keeps_parents_protects_and_holds(crm_env):
+    settings, sb = crm_env
+    store.protect(settings, VERA, "contact", "sponsor")
+    vera_before = _fields(sb, VERA)
+    run_dedup(settings, progress=False)
+    with connect(settings) as wh:
+        golden = wh.query_df("select * from kore_dedup.golden_contacts").set_index("crm_contact_id", drop=False)
+        holds = wh.query_df("select * from kore_dedup.push_holds")
+    assert golden.loc[GAB, "link_account"] == 0 and golden.loc[GAB, "account_match"] == "crm_parent"
+    assert golden.loc[PAUL, "company"] == "Acme Corp" and golden.loc[PAUL, "crm_account_id"] == TND
+    with connect(settings) as wh:
+        review = wh.query_df("select * from kore_dedup.account_review")
+    assert list(review["kind"]) == ["contact_move"] and review["crm_contact_id"].iloc[0] == PAUL
+    ann = golden[golden["first_name"] == "Ann"].iloc[0]
+    assert ann["account_match"] == "crm_match" and ann["crm_account_id"] == ACME
+    # Gabriel's TryNowDo record became no second contact: it waits for a person
+    assert list(holds["reason"]) == ["same_name"] and holds["partner_crm_contact_id"].iloc[0] == GAB
+
+    result = push(settings, sb.url, sb.flavor, sb.credentials, entities=["Account", "Contact"])
+    assert result["failed"] == 0
+    counts = count_integrity(settings.workdir, sb.flavor)
+    assert counts["accounts_duplicated"] == 0 and counts["accounts_created"] == 0
+    assert counts["contacts_moved"] == 0 and counts["contacts_parent_added"] == 0
+    assert counts["gabriel_contacts"] == 1 and counts["gabriel_parent"] == ["Sporting Service Solutions Inc"]
+    assert counts["contacts_total"] == 4  # Gabriel, Vera, Paul and Ann (under the CRM's Acme account)
+    assert _fields(sb, VERA) == vera_before  # protected: the newer Archtics record changed nothing
+
+
+def test_ranking_policy_prefers_the_current_season_ticket_holder(tmp_path, monkeypatch):
+    settings = settings_for(tmp_path, monkeypatch)
+    person = dict(
+        first_name="mia", last_name="roy", email="mia@example.org", phone="15145550123", birth_date="1990-01-02"
+    )
+    rows = [
+        arch(5001, **person, updated_at="2025-01-01 00:00:00", last_activity_at="2025-02-01 00:00:00"),
+        arch(5002, **person, updated_at="2026-09-01 00:00:00", last_activity_at="2026-09-02 00:00:00"),
+    ]
+    # 5001 holds a plan this season; 5002 bought more single tickets lately and is more recently active
+    facts = pd.DataFrame({"acct_id": [5001, 5002], "season_rank": [1, 1], "plan_rows": [1, 0], "ticket_rows": [5, 60]})
+    with connect(settings) as wh:
+        wh.replace_table("dedup", "dedup_person_records", pd.DataFrame(rows))
+        wh.replace_table("dedup", "dedup_account_facts", facts)
+
+    def primary(policy: str) -> tuple[str, str]:
+        run_dedup(settings, policy=policy, full=True, progress=False)
+        with connect(settings) as wh:
+            mp = wh.query_df("select acct_id, rule from kore_dedup.account_contact_map where is_primary = 1")
+        assert len(mp) == 1
+        return str(mp["acct_id"].iloc[0]), str(mp["rule"].iloc[0])
+
+    assert primary("default") == ("5001", "current_season_holder")
+    assert primary("most_recent")[0] == "5001"  # the account kept from the last run stays primary
+    with connect(settings) as wh:
+        wh.execute("drop table kore_dedup.account_contact_map")
+    assert primary("most_recent") == ("5002", "recent_activity")
+    assert primary("first_found")[0] == "5002"  # kept from the last run
+
+
+def _golden(key, rule, company, **kw) -> dict:
+    row = dict(contact_key=key, account_key=key.replace("K", "A"), account_rule=rule, company=company,
+               last_name="Lee", phone=None, street=None, zip5=None, city=None, primary_acct_id=None)  # fmt: skip
+    row.update(kw)
+    return row
+
+
+def test_account_matching_decisions_and_evidence():
+    crm_accounts = pd.DataFrame(
+        [
+            dict(
+                crm_id="c1",
+                name="Acme Corp.",
+                phone="312-555-0100",
+                street="1 Industry Way",
+                postal_code="60601",
+                city="Chicago",
+            ),
+            dict(
+                crm_id="c2",
+                name="Lee Household",
+                phone=None,
+                street="5 Elm Street",
+                postal_code="30301",
+                city="Atlanta",
+            ),
+            dict(crm_id="c3", name="Globex Inc", phone=None, street=None, postal_code=None, city=None),
+            dict(
+                crm_id="c4",
+                name="Initech",
+                archtics_account_id="777",
+                phone=None,
+                street=None,
+                postal_code=None,
+                city=None,
+            ),
+        ]
+    )
+    golden = pd.DataFrame(
+        [
+            _golden("K1", "company", "ACME Corporation", phone="13125550100"),  # same name after suffixes + phone
+            _golden("K2", "household", None, street="5 elm st", zip5="30301"),  # household: name + address
+            _golden("K3", "household", None, street="9 other rd", zip5="30301"),  # household without address: no
+            _golden("K4", "company", "Globexx"),  # similar name only: a person decides
+            _golden("K5", "company", "Something Else", primary_acct_id="777"),  # the CRM carries its Archtics id
+        ]
+    )
+    m = match_accounts(golden, crm_accounts).set_index("account_key")
+    assert (m.loc["A1", "decision"], m.loc["A1", "crm_account_id"]) == ("match", "c1")
+    assert "phone" in m.loc["A1", "account_evidence"] and "name" in m.loc["A1", "account_evidence"]
+    assert (m.loc["A2", "decision"], m.loc["A2", "crm_account_id"]) == ("match", "c2")
+    assert m.loc["A3", "decision"] == "none"
+    assert m.loc["A4", "decision"] == "possible" and m.loc["A4", "account_evidence"].startswith("name~")
+    assert (m.loc["A5", "decision"], m.loc["A5", "account_evidence"]) == ("match", "archtics_id")
+    verdicts = pd.DataFrame({"account_key": ["A4"], "crm_account_id": ["c3"], "accept": [1]})
+    assert match_accounts(golden, crm_accounts, verdicts).set_index("account_key").loc["A4", "decision"] == "match"

@@ -1,38 +1,118 @@
-"""Blocking: which record pairs are worth scoring.
+"""Blocking: which record pairs are worth scoring -- defined ONCE, for Python and for the dbt view.
 
-Used by file mode, by the benchmark and by the warehouse step when the dbt view
-``dedup.dedup_candidate_pairs`` is absent. Each blocking key puts records that share it into a
-block; pairs inside a block are candidates. Blocks larger than ``max_block_size`` (very common
-surname + ZIP, a shared switchboard phone) are skipped: they cost quadratic work and carry little
-evidence. With ``focus`` (incremental runs) only pairs with at least one focused record are built,
-so the cost grows with the change, not with the data set.
+``BLOCKING_KEYS`` is the single definition of the candidate pairs. Python computes the keys on a
+record frame (``blocking_keys``: file mode, the benchmark, incremental runs' ``k_<family>`` columns)
+and the dbt view ``dedup.dedup_candidate_pairs`` is generated from the same specs
+(``candidate_view_sql``; ``python -m dedup.blocking`` rewrites the model file, and
+``tests/test_dedup_blocking.py`` checks that the checked-in file is the generated one and that the
+view and Python produce the same pairs on the same records). Every key part is an operation both
+SQL engines and pandas do alike: a column's value, its first ``n`` characters, or the two name
+fields in sorted order (so "Holmes Jane" and "Jane Holmes" share a key).
+
+Keys (why each): e-mail; phone; the sorted name (swaps; one person at two employers, name only);
+last name + ZIP (missing or mistyped first name); first name + ZIP (mistyped last name); street +
+ZIP (moved-in typo'd names, households are told apart by scoring); last name + street (a postcode
+typo or transposition); name prefixes + ZIP prefix, initials + ZIP (typos in both names); the
+street's first five characters (house number and the start of the street) + ZIP (a street typo); birth date + first
+initial / last-name prefix; company + first initial; the Archtics account id (an account's primary
+name and the CRM contacts that already carry it). Blocks larger than ``max_block_size`` (a very
+common surname + ZIP, a switchboard phone) are skipped: quadratic work, little evidence. With
+``focus`` (incremental runs) only pairs with at least one focused record are built.
 """
 
 from __future__ import annotations
 
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
-from dedup.normalize import canonical_first
+DEFAULT_MAX_BLOCK = 60
+VIEW_FILE = Path(__file__).resolve().parents[1] / "dbt_project" / "models" / "dedup" / "dedup_candidate_pairs.sql"
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of a key: ``column`` whole, its first ``n`` characters, or ``sorted_names`` (0/1:
+    the smaller / larger of first and last name)."""
+
+    column: str
+    n: int = 0
+    sorted_names: int = -1
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    family: str
+    parts: tuple[Part, ...]
+    where: tuple[tuple[str, str], ...] = ()  # (column, required text value), e.g. source = 'crm'
+
+
+def _p(column: str, n: int = 0) -> Part:
+    return Part(column, n)
+
+
+LOW, HIGH = Part("", 0, 0), Part("", 0, 1)
+BLOCKING_KEYS: tuple[KeySpec, ...] = (
+    KeySpec("email", (_p("email"),)),
+    KeySpec("phone", (_p("phone"),)),
+    KeySpec("name", (LOW, HIGH)),
+    KeySpec("last_zip", (_p("last_name"), _p("zip5"))),
+    KeySpec("first_zip", (_p("first_name"), _p("zip5"))),
+    KeySpec("street_zip", (_p("street"), _p("zip5"))),
+    KeySpec("last_street", (_p("last_name"), _p("street"))),
+    KeySpec("prefix_zip3", (_p("last_name", 3), _p("first_name", 1), _p("zip5", 3))),
+    KeySpec("initials_zip", (_p("first_name", 1), _p("last_name", 1), _p("zip5"))),
+    KeySpec("street5_zip", (_p("street", 5), _p("zip5"))),
+    KeySpec("birth_f1", (_p("birth_date"), _p("first_name", 1))),
+    KeySpec("birth_last", (_p("birth_date"), _p("last_name", 3))),
+    KeySpec("company_f1", (_p("company"), _p("first_name", 1))),
+    KeySpec("acct", (_p("acct_id"),), (("source", "archtics"), ("is_primary_name", "1"))),
+    KeySpec("acct", (_p("archtics_account_id_on_crm"),), (("source", "crm"),)),
+)
+FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(k.family for k in BLOCKING_KEYS))
+
+
+# ---- Python ---------------------------------------------------------------------------------------
+def _text(records: pd.DataFrame, column: str) -> pd.Series:
+    s = records[column] if column in records.columns else pd.Series(pd.NA, index=records.index)
+    s = s.astype("string")
+    return s.mask(s == "")
+
+
+def _part(records: pd.DataFrame, part: Part) -> pd.Series:
+    if part.sorted_names >= 0:
+        first, last = _text(records, "first_name"), _text(records, "last_name")
+        low = (first < last).fillna(False)
+        if part.sorted_names == 0:
+            return first.where(low, last)
+        return last.where(low, first)
+    s = _text(records, part.column)
+    return s.str.slice(0, part.n) if part.n else s
+
+
+def _key(records: pd.DataFrame, spec: KeySpec) -> pd.Series:
+    key = pd.Series(spec.family + ":", index=records.index, dtype="string")
+    for i, part in enumerate(spec.parts):
+        key = key + ("" if i == 0 else ":") + _part(records, part)  # a null part makes the key null
+    for column, value in spec.where:
+        key = key.where((_text(records, column) == value).fillna(False))
+    return key
 
 
 def blocking_keys(records: pd.DataFrame) -> dict[str, pd.Series]:
-    """Blocking keys per record (null = the record is not in that block family)."""
-    first = records["first_name"].astype("string")
-    last = records["last_name"].astype("string")
-    canon = canonical_first(first)
-    f1 = first.str.slice(0, 1)
-    zip5 = records["zip5"].astype("string")
-    return {
-        "email": records["email"].astype("string"),
-        "phone": records["phone"].astype("string"),
-        "name": canon + "|" + last,
-        "last4_f1_zip3": last.str.slice(0, 4) + "|" + f1 + "|" + zip5.str.slice(0, 3),
-        "birth_f1": records["birth_date"].astype("string") + "|" + f1,
-        "birth_last": records["birth_date"].astype("string") + "|" + last.str.slice(0, 3),
-        "company_f1": records["company"].astype("string") + "|" + f1,
-        "street_zip": records["street"].astype("string") + "|" + zip5,
-    }
+    """Blocking key text per record and family (null = the record is not in that family).
+
+    The text equals the view's ``blocking_key`` ('<family>:<part>:<part>'); a family with two specs
+    (``acct``) takes the first non-null.
+    """
+    out: dict[str, pd.Series] = {}
+    for spec in BLOCKING_KEYS:
+        key = _key(records, spec)
+        out[spec.family] = key if spec.family not in out else out[spec.family].fillna(key)
+    return out
 
 
 def _pairs_for_key(key: pd.Series, max_block: int, focus: np.ndarray | None) -> np.ndarray:
@@ -58,9 +138,9 @@ def _pairs_for_key(key: pd.Series, max_block: int, focus: np.ndarray | None) -> 
 
 
 def candidate_pairs(
-    records: pd.DataFrame, max_block: int = 60, focus: np.ndarray | None = None
+    records: pd.DataFrame, max_block: int = DEFAULT_MAX_BLOCK, focus: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Deduplicated candidate pairs over positional indices: (left, right, blocking key name)."""
+    """Deduplicated candidate pairs over positional indices: (left, right, blocking key family)."""
     parts, names = [], []
     for name, key in blocking_keys(records).items():
         pr = _pairs_for_key(key, max_block, focus)
@@ -75,3 +155,108 @@ def candidate_pairs(
     n = max(len(records), 1)
     _, first = np.unique(allp[:, 0] * n + allp[:, 1], return_index=True)
     return allp[first, 0], allp[first, 1], allk[first]
+
+
+# ---- SQL (the dbt view) ---------------------------------------------------------------------------
+def _sql_text(column: str) -> str:
+    return f"cast({column} as {{{{ dbt.type_string() }}}})"
+
+
+def _sql_part(part: Part) -> str:
+    if part.sorted_names >= 0:
+        low = "{{ kore_binary('first_name') }} < {{ kore_binary('last_name') }}"
+        a, b = ("first_name", "last_name") if part.sorted_names == 0 else ("last_name", "first_name")
+        return f"case\n                when {low} then {a}\n                else {b}\n            end"
+    col = _sql_text(part.column)
+    return f"left({col}, {part.n})" if part.n else col
+
+
+def _sql_select(spec: KeySpec) -> str:
+    cols = ["first_name", "last_name"] if any(p.sorted_names >= 0 for p in spec.parts) else []
+    cols += [p.column for p in spec.parts if p.sorted_names < 0]
+    parts = [f"'{spec.family}:'"]
+    for i, part in enumerate(spec.parts):
+        parts += ([] if i == 0 else ["':'"]) + [_sql_part(part)]
+    conds = [f"{c} is not null and {_sql_text(c)} != ''" for c in dict.fromkeys(cols)]
+    conds += [f"{_sql_text(c)} = '{v}'" for c, v in spec.where]
+    args = ",\n            ".join(parts)
+    where = "\n        and ".join(conds)
+    return (
+        f"    select\n        record_id,\n        concat(\n            {args}\n        ) as blocking_key\n"
+        f"    from records\n    where\n        {where}\n"
+    )
+
+
+_HEAD = """{#- GENERATED by `python -m dedup.blocking` from dedup.blocking.BLOCKING_KEYS: do not edit by hand.
+    dedup_candidate_pairs: the pairs of person records worth scoring (blocking), one row per pair
+    (record_id_l < record_id_r) with one blocking key that brought it in (the alphabetically
+    smallest). The same keys as the Python blocking (tests/test_dedup_blocking.py compares the pair
+    sets). Records of an excluded Account Type are not blocked. A key shared by more than
+    var dedup_max_block_size records (a shared office phone, a placeholder email) is skipped. -#}
+{%- set max_block = var('dedup_max_block_size', MAXBLOCK) %}
+
+with records as (
+
+    select * from {{ ref('dedup_person_records') }}
+    where coalesce(cast(is_excluded_account_type as {{ dbt.type_string() }}), '0') != '1'
+
+),
+
+keys as (
+
+"""
+_TAIL = """
+),
+
+sized as (
+
+    select
+        record_id,
+        blocking_key,
+        count(*) over (partition by blocking_key) as block_size
+    from keys
+
+),
+
+blocks as (
+
+    select
+        record_id,
+        blocking_key
+    from sized
+    where block_size between 2 and {{ max_block }}
+
+),
+
+pairs as (
+
+    select
+        l.record_id as record_id_l,
+        r.record_id as record_id_r,
+        l.blocking_key
+    from blocks as l
+    inner join blocks as r
+        on
+            {{ kore_binary('l.blocking_key') }} = {{ kore_binary('r.blocking_key') }}
+            and {{ kore_binary('l.record_id') }} < {{ kore_binary('r.record_id') }}
+
+)
+
+select
+    record_id_l,
+    record_id_r,
+    min(blocking_key) as blocking_key
+from pairs
+group by record_id_l, record_id_r
+"""
+
+
+def candidate_view_sql(max_block: int = DEFAULT_MAX_BLOCK) -> str:
+    """The dbt model text of ``dedup_candidate_pairs``, generated from ``BLOCKING_KEYS``."""
+    selects = "\n    union all\n\n".join(_sql_select(s) for s in BLOCKING_KEYS)
+    return _HEAD.replace("MAXBLOCK", str(max_block)) + selects + _TAIL
+
+
+if __name__ == "__main__":  # python -m dedup.blocking: rewrite the dbt model from the specs
+    VIEW_FILE.write_text(candidate_view_sql())
+    sys.stdout.write(f"wrote {VIEW_FILE}\n")

@@ -69,9 +69,10 @@ def explain(id1: str, id2: str, workdir: Path = WORKDIR, as_json: bool = typer.O
     if as_json:
         console.print_json(json.dumps(ex, default=str))
         return
-    table = Table("field", "level", "weight", title=f"{ex['record_id_l']} vs {ex['record_id_r']}")
+    table = Table("field", "level", "m", "u", "weight", title=f"{ex['record_id_l']} vs {ex['record_id_r']}")
     for f in ex["fields"]:
-        table.add_row(f["field"], f["level"], f"{f['weight']:+.2f}")
+        m, u = ("", "") if f["m"] is None else (f"{f['m']:.4f}", f"{f['u']:.5f}")
+        table.add_row(f["field"], f["level"], m, u, f"{f['weight']:+.2f}")
     console.print(table)
     console.print(ex["summary"])
 
@@ -184,15 +185,18 @@ def evaluate(
         raise typer.BadParameter("no clusters yet: run `kore dedup run` first")
     res = evaluate_clusters(cl, gt)
     with connect(settings) as wh:
+        # blocking recall: of the candidate view when dbt built it, else of the pairs the run scored
         if wh.table_exists("dedup", "dedup_candidate_pairs"):
-            from dedup.evaluate import blocking_recall
-
             cand = wh.query_df("select record_id_l, record_id_r from dedup.dedup_candidate_pairs")
             ids = wh.query_df("select record_id from dedup.dedup_person_records")["record_id"]
-            res |= {
-                f"blocking_{k}" if not k.startswith("blocking") else k: v
-                for k, v in blocking_recall(cand, gt, ids).items()
-            }
+        else:
+            cand = store.read_table(wh, "pair_scores")[["record_id_l", "record_id_r"]]
+            ids = store.read_table(wh, "records_norm")["record_id"]
+    from dedup.evaluate import blocking_recall
+
+    res |= {
+        f"blocking_{k}" if not k.startswith("blocking") else k: v for k, v in blocking_recall(cand, gt, ids).items()
+    }
     if as_json:
         console.print_json(json.dumps(res))
         return

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz, process
-from rapidfuzz.distance import JaroWinkler, Levenshtein
+from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
 
 from dedup.normalize import canonical_first
 
@@ -27,18 +27,21 @@ class FieldSpec:
 
 
 FIELDS: tuple[FieldSpec, ...] = (
-    FieldSpec("first_name", ("different", "initial_or_similar", "fuzzy", "exact_or_nickname")),
-    FieldSpec("last_name", ("different", "similar", "fuzzy", "exact")),
+    FieldSpec("first_name", ("different", "initial", "similar", "fuzzy", "nickname", "swapped", "exact")),
+    FieldSpec("last_name", ("different", "similar", "fuzzy", "swapped", "exact")),
     FieldSpec("email", ("different", "similar_local_part", "same_local_part", "exact")),
-    FieldSpec("phone", ("different", "same_last_7", "exact")),
+    FieldSpec("phone", ("different", "same_last_7", "one_edit_or_transposed", "exact")),
     FieldSpec("street", ("different", "similar", "exact")),
     FieldSpec("city", ("different", "similar", "exact")),
-    FieldSpec("zip5", ("different", "same_zip3", "exact")),
+    FieldSpec("zip5", ("different", "same_zip3", "one_edit_or_transposed", "exact")),
     FieldSpec("company", ("different", "similar", "exact")),
     FieldSpec("birth_date", ("different", "one_part_off", "exact")),
 )
 FIELD_NAMES = tuple(f.name for f in FIELDS)
-FUZZY_FIELDS = ("first_name", "last_name", "street", "city", "company")
+FUZZY_FIELDS = ("first_name", "last_name", "street", "city", "company", "zip5", "phone")
+# fields whose exact agreement is weighed by the value's frequency (a shared family mailbox, a
+# switchboard phone, a company's address or a common surname say less than a distinctive value)
+TF_FIELDS = ("first_name", "last_name", "email", "phone", "street", "company")
 
 
 def prepare(records: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -61,14 +64,22 @@ def prepare(records: pd.DataFrame) -> dict[str, np.ndarray]:
     for f in FIELD_NAMES:
         put(f, records[f] if f in records.columns else pd.Series(pd.NA, index=records.index), f in FUZZY_FIELDS)
     put("first_canon", canonical_first(records["first_name"].astype("string")))
+    # first and last name in one code space: "first of one = last of the other" compares codes (swaps)
+    fl_codes, _ = pd.factorize(
+        pd.concat([records["first_name"].astype("string"), records["last_name"].astype("string")]),
+        use_na_sentinel=True,
+    )
+    n_rec = len(records)
+    out["first_x_code"], out["last_x_code"] = fl_codes[:n_rec].astype(np.int64), fl_codes[n_rec:].astype(np.int64)
     out["first_len"] = records["first_name"].astype("string").str.len().fillna(0).to_numpy(dtype=np.int16)
     put("first_initial", records["first_name"].astype("string").str.slice(0, 1))
     email = records["email"].astype("string")
     local = email.str.replace(r"@.*$", "", regex=True).str.replace(r"\+.*$", "", regex=True)
     put("email_local", local, True)
-    # is the e-mail's local part just the person's name (lisasmith, lsmith, smith.lisa29)? Then an
-    # exact e-mail match says little more than the name match (different Lisa Smiths collide)
-    alnum = local.str.replace(r"[^a-z]", "", regex=True).fillna("")  # digits too: perez.andrea29
+    # is the e-mail's local part just the person's name (lisasmith, lsmith, smith.lisa)? Then an exact
+    # e-mail match says little more than the name match (different Lisa Smiths collide on big
+    # providers). A local part with more than the name (dennis.ellis51) is distinctive: not capped
+    alnum = local.str.replace(r"[^a-z0-9]", "", regex=True).fillna("")
     f = records["first_name"].astype("string").str.replace(r"[^a-z]", "", regex=True).fillna("")
     last = records["last_name"].astype("string").str.replace(r"[^a-z]", "", regex=True).fillna("")
     f1, l1 = f.str.slice(0, 1), last.str.slice(0, 1)
@@ -145,15 +156,37 @@ class _Pairs:
         return _eq(self.p, key, self.li, self.ri)
 
 
+def _swapped(x: _Pairs) -> np.ndarray:
+    """First name of one = last name of the other and vice versa ("Holmes Jane" / "Jane Holmes")."""
+    fl, fr = x.p["first_x_code"][x.li], x.p["first_x_code"][x.ri]
+    ll, lr = x.p["last_x_code"][x.li], x.p["last_x_code"][x.ri]
+    return (fl >= 0) & (ll >= 0) & (fl == lr) & (ll == fr) & (fl != ll)
+
+
+def _one_edit(x: _Pairs, field: str, present: np.ndarray, min_len: int) -> np.ndarray:
+    """At most one edit or one transposition of neighbours (OSA distance <= 1), both values >= min_len."""
+    idx = np.nonzero(present)[0]
+    out = np.zeros(x.n, dtype=bool)
+    if len(idx):
+        a, b = x.p[field][x.li[idx]], x.p[field][x.ri[idx]]
+        d = process.cpdist(a, b, scorer=OSA.distance, score_cutoff=1, workers=-1).ravel()
+        lens = np.minimum(np.fromiter(map(len, a), int, len(a)), np.fromiter(map(len, b), int, len(b)))
+        out[idx] = (d <= 1) & (lens >= min_len)
+    return out
+
+
 def _first_name(x: _Pairs, c: ComparisonCutoffs) -> np.ndarray:
-    """exact or nickname-equivalent / JW >= fuzzy / initial match or JW >= similar."""
+    """exact / swapped with the last name / nickname / JW >= fuzzy or one edit / JW >= similar / initial."""
     lvl, present = x.base("first_name")
     jw = x.fuzzy("first_name", present, JaroWinkler.normalized_similarity, c.first_name_similar)
     init_ok = present & x.eq("first_initial")
     lens_l, lens_r = x.p["first_len"][x.li], x.p["first_len"][x.ri]
-    lvl[present & ((jw >= c.first_name_similar) | (init_ok & ((lens_l == 1) | (lens_r == 1))))] = 1
-    lvl[present & (jw >= c.first_name_fuzzy)] = 2
-    lvl[present & (x.eq("first_name") | x.eq("first_canon"))] = 3
+    lvl[init_ok & ((lens_l == 1) | (lens_r == 1))] = 1
+    lvl[present & (jw >= c.first_name_similar)] = 2
+    lvl[present & ((jw >= c.first_name_fuzzy) | _one_edit(x, "first_name", present, 4))] = 3
+    lvl[present & x.eq("first_canon")] = 4
+    lvl[_swapped(x)] = 5
+    lvl[x.eq("first_name")] = 6
     return lvl
 
 
@@ -161,8 +194,9 @@ def _last_name(x: _Pairs, c: ComparisonCutoffs) -> np.ndarray:
     lvl, present = x.base("last_name")
     jw = x.fuzzy("last_name", present, JaroWinkler.normalized_similarity, c.last_name_similar)
     lvl[present & (jw >= c.last_name_similar)] = 1
-    lvl[present & (jw >= c.last_name_fuzzy)] = 2
-    lvl[x.eq("last_name")] = 3
+    lvl[present & ((jw >= c.last_name_fuzzy) | _one_edit(x, "last_name", present, 4))] = 2
+    lvl[_swapped(x)] = 3
+    lvl[x.eq("last_name")] = 4
     return lvl
 
 
@@ -176,10 +210,11 @@ def _email(x: _Pairs, c: ComparisonCutoffs) -> np.ndarray:
 
 
 def _exact_or_part(x: _Pairs, field: str, part: str) -> np.ndarray:
-    """Three levels: different / the same ``part`` (last 7 phone digits, zip3) / exact."""
+    """different / the same ``part`` (last 7 phone digits, zip3) / one typo or transposed digits / exact."""
     lvl, present = x.base(field)
     lvl[present & x.eq(part)] = 1
-    lvl[x.eq(field)] = 2
+    lvl[_one_edit(x, field, present, 4)] = 2
+    lvl[x.eq(field)] = 3
     return lvl
 
 

@@ -14,12 +14,14 @@ import pandas as pd
 from rich.progress import Progress
 
 from dedup.cluster import assign_cluster_ids, constrained_components
-from dedup.compare import FIELD_NAMES, compare_pairs, prepare
+from dedup.compare import FIELD_NAMES, TF_FIELDS, compare_pairs, prepare
+from dedup.em import candidate_match_share
+from dedup.household import fit_household_odds
 from dedup.model import DedupConfig, Model, estimate_m, estimate_u, prior_log2, score_levels, term_frequencies
 from dedup.normalize import canonical_first
 from kore.contracts.person_fields import PERSON_RECORD_COLUMNS
 
-CANNOT_LINK_VETOES = ("first_name_differs", "company_vs_person")
+CANNOT_LINK_VETOES = ("company_vs_person",)
 FORCE_WEIGHT = 1e9
 
 
@@ -30,10 +32,11 @@ def ensure_columns(records: pd.DataFrame) -> pd.DataFrame:
         if c not in out.columns:
             out[c] = pd.NA
     # one type for every contract column (text), whatever the engine returned: ids without ".0"
-    for c in ("acct_id", "cust_name_id"):
+    integers = ("acct_id", "cust_name_id", "is_primary_name", "is_excluded_account_type")
+    for c in integers:
         out[c] = pd.to_numeric(out[c], errors="coerce").astype("Int64").astype("string")
     for c in PERSON_RECORD_COLUMNS:
-        if c not in ("acct_id", "cust_name_id"):
+        if c not in integers:
             col = out[c]
             if pd.api.types.is_datetime64_any_dtype(col):
                 col = col.dt.strftime("%Y-%m-%d %H:%M:%S")
@@ -79,15 +82,32 @@ class Scorer:
         return out
 
     def fit(self, li: np.ndarray, ri: np.ndarray, levels: dict[str, np.ndarray] | None = None) -> Model:
-        """Estimate u from random pairs and m from high-confidence candidate pairs.
+        """Estimate u from random pairs and m by EM over the candidate pairs.
 
         ``levels``: the candidates' levels when already compared (``levels(li, ri)``).
         """
         u = estimate_u(self.prep, len(self.records), self.cfg)
         if levels is None:
             levels = self.levels(li, ri)
-        m = estimate_m(levels, self.cfg)
-        return Model(m=m, u=u, prior_log2=prior_log2(len(self.records), self.cfg))
+        m = estimate_m(levels, self.cfg, u)
+        n = len(self.records)
+        prior = prior_log2(n, self.cfg)
+        if self.cfg.prior_from_data and len(li):
+            # expected matches among the candidates over all record pairs: the data's own prior
+            matches = candidate_match_share(levels, m, u) * len(li)
+            lam = min(0.5, max(matches, 1.0) / max(n * (n - 1) / 2, 1.0))
+            prior = float(np.log2(lam / (1.0 - lam)))
+        return Model(
+            m=m,
+            u=u,
+            prior_log2=prior,
+            records=float(n),
+            household_odds=(
+                fit_household_odds(levels, m["first_name"], self.cfg.household_min_pairs)
+                if self.cfg.household_min_pairs > 0
+                else np.zeros(0)
+            ),
+        )
 
     def score(
         self,
@@ -130,23 +150,32 @@ class Scorer:
         return pd.concat(parts, ignore_index=True)
 
 
+def _tf_values(records: pd.DataFrame, f: str) -> pd.Series:
+    return (canonical_first(records["first_name"]) if f == "first_name" else records[f]).astype("string")
+
+
 def name_frequencies(records: pd.DataFrame) -> pd.DataFrame:
-    """Term frequencies of first names (nickname-canonical) and last names, to store for later runs."""
-    out = []
-    for f, s in (("first_name", canonical_first(records["first_name"])), ("last_name", records["last_name"])):
-        vc = s.astype("string").value_counts(normalize=True)
+    """Term frequencies to store for later runs: every first (nickname-canonical) and last name, and
+    the values of the other ``TF_FIELDS`` held by more than one record (unique values are implied:
+    one record in ``records``, stored as the ``_records`` row)."""
+    out = [pd.DataFrame({"field": ["_records"], "value": [""], "freq": [float(len(records))]})]
+    for f in TF_FIELDS:
+        vc = _tf_values(records, f).value_counts(normalize=True)
+        if f not in ("first_name", "last_name"):
+            vc = vc[vc * len(records) > 1.5]
         out.append(pd.DataFrame({"field": f, "value": vc.index.astype(str), "freq": vc.to_numpy(dtype=float)}))
     return pd.concat(out, ignore_index=True)
 
 
 def stored_term_frequencies(records: pd.DataFrame, name_freq: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Per record TF from the stored table (values unseen at the last full run count as rare)."""
+    """Per record TF from the stored table (values unseen at the last full run count as unique)."""
+    size = name_freq.loc[name_freq["field"] == "_records", "freq"]
+    unique = 1.0 / float(size.iloc[0]) if len(size) else 1e-6
     out = {}
-    for f, s in (("first_name", canonical_first(records["first_name"])), ("last_name", records["last_name"])):
+    for f in TF_FIELDS:
         table = name_freq[name_freq["field"] == f]
         freq = pd.Series(table["freq"].to_numpy(dtype=float), index=table["value"].astype(str))
-        rare = float(freq.min()) if len(freq) else 1e-6
-        out[f] = s.astype("string").map(freq).astype(float).fillna(rare).to_numpy(dtype=float)
+        out[f] = _tf_values(records, f).map(freq).astype(float).fillna(unique).to_numpy(dtype=float)
     return out
 
 
@@ -291,7 +320,7 @@ def cluster_records(
     fb = keys(forbid)
     cl_a = np.concatenate([sl[cannot], fb // n])
     cr_a = np.concatenate([sr[cannot], fb % n])
-    is_crm = (rec["source"] == "crm").to_numpy(dtype=bool)
+    is_crm = (rec["source"] == "crm").fillna(False).to_numpy(dtype=bool)
     res = constrained_components(len(rec), el, er, ew, is_crm, cl_a, cr_a)
     clusters = assign_cluster_ids(rec["record_id"], res.labels, previous_clusters, reserved)
     rid = rec["record_id"].to_numpy(dtype=object)

@@ -8,7 +8,7 @@ import pandas as pd
 from dedup import store
 from dedup.compare import FIELDS
 from dedup.engine import Scorer
-from dedup.model import DedupConfig, Model
+from dedup.model import DedupConfig, Model, household
 from dedup.normalize import normalize_records
 from kore.config import Settings
 from kore.warehouse import connect
@@ -37,14 +37,24 @@ def explain_pair(records: pd.DataFrame, id1: str, id2: str, model: Model, cfg: D
     fields = []
     for spec in FIELDS:
         lvl = int(sc[spec.name + "_level"])
+        m = None if lvl < 0 else float(model.m[spec.name][lvl])
+        u = None if lvl < 0 else float(model.u[spec.name][lvl])
         fields.append(
             {
                 "field": spec.name,
                 "level": "missing" if lvl < 0 else spec.levels[lvl],
+                "m": m,
+                "u": u,
                 "weight": float(sc[spec.name + "_weight"]),
             }
         )
+    levels = {spec.name: np.array([int(sc[spec.name + "_level"])]) for spec in FIELDS}
+    counts = scorer.tf["first_name"][pos] * model.records
+    odds = float(sc["log2_odds"])
     return {
+        "household": bool(household(levels, counts[:1], counts[1:], cfg.household_name_min_count)[0]),
+        "household_weight": cfg.household_weight,
+        "match_probability": round(float(1.0 / (1.0 + 2.0 ** (-odds))), 6),
         "record_id_l": id1,
         "record_id_r": id2,
         "weight": float(sc["weight"]),
@@ -92,8 +102,14 @@ def summarise(ex: dict) -> str:
     }[ex["decision"]]
     s = (
         f"{verdict}: field weights {ex['weight']:+.1f} + prior {ex['prior_log2_odds']:+.1f} = log2-odds "
-        f"{ex['log2_odds']:+.1f} (match >= {ex['thresholds']['match']}, possible >= {ex['thresholds']['possible']})"
+        f"{ex['log2_odds']:+.1f}, match probability {ex['match_probability']:.3f} "
+        f"(match >= {ex['thresholds']['match']}, possible >= {ex['thresholds']['possible']})"
     )
+    if ex.get("household"):
+        s += (
+            f"; household: first names differ with the same surname and address or phone "
+            f"({ex['household_weight']:+.1f} in first_name, the shared phone counts 0)"
+        )
     if ex.get("veto"):
         s += f"; rule veto: {ex['veto']}"
     s += f"; {why}"

@@ -16,7 +16,7 @@ import pandas as pd
 
 from dedup.blocking import candidate_pairs
 from dedup.engine import Scorer, cluster_records
-from dedup.model import DedupConfig
+from dedup.model import DedupConfig, Model
 from dedup.normalize import normalize_records
 from kore.contracts.person_fields import PERSON_FIELDS
 
@@ -84,13 +84,16 @@ def to_records(df: pd.DataFrame, id_column: str, fields: dict[str, str]) -> pd.D
     return normalize_records(rec)
 
 
-def match_frame(records: pd.DataFrame, cfg: DedupConfig | None = None) -> tuple[pd.DataFrame, dict]:
-    """Cluster normalised records (record_id + roles); returns (record_id, cluster_id) and counts."""
+def match_frame_scored(
+    records: pd.DataFrame, cfg: DedupConfig | None = None
+) -> tuple[pd.DataFrame, dict, pd.DataFrame, Model]:
+    """Cluster normalised records; returns (record_id, cluster_id), counts, the scored pairs, the model."""
     cfg = cfg or DedupConfig()
     scorer = Scorer(records, cfg)
     li, ri, _ = candidate_pairs(scorer.records, cfg.max_block_size)
-    model = scorer.fit(li, ri)
-    scores = scorer.score(li, ri, model)
+    levels = scorer.levels(li, ri)  # compared once: fitted on, then scored
+    model = scorer.fit(li, ri, levels=levels)
+    scores = scorer.score(li, ri, model, levels=levels)
     clusters, _ = cluster_records(scorer.records, scores, pd.DataFrame(), cfg)
     counts = {
         "records": len(records),
@@ -99,7 +102,13 @@ def match_frame(records: pd.DataFrame, cfg: DedupConfig | None = None) -> tuple[
         "possibles": int((scores["decision"] == "possible").sum()),
         "clusters": int(clusters["cluster_id"].nunique()),
     }
-    return clusters[["record_id", "cluster_id"]], counts
+    return clusters[["record_id", "cluster_id"]], counts, scores, model
+
+
+def match_frame(records: pd.DataFrame, cfg: DedupConfig | None = None) -> tuple[pd.DataFrame, dict]:
+    """Cluster normalised records (record_id + roles); returns (record_id, cluster_id) and counts."""
+    clusters, counts, _, _ = match_frame_scored(records, cfg)
+    return clusters, counts
 
 
 def match_file(

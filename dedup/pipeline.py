@@ -75,6 +75,8 @@ def run_dedup(
         t0 = time.perf_counter()
         with connect(settings) as wh:
             has_state = store.has_state(wh)
+            # state stored under other comparison levels or blocking keys: re-fit everything once
+            has_state = has_state and Model.from_frame(store.read_table(wh, "model_params")).fits_comparisons()
         if full or not has_state:
             counts = _full(settings, policy, cfg, progress)
         else:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from kore.config import Settings
@@ -226,7 +227,24 @@ def _weights(d: _Data) -> Panel:
     ax.legend(fontsize=8)
     sample = f", histogram of a {MAX_WEIGHTS:,} sample" if n > MAX_WEIGHTS else ""
     note = f"<p class='note'>{n:,} scored pairs{sample}</p>"
-    return Panel("match_weights", title, _png(fig) + note, True)
+    return Panel("match_weights", title, _png(fig) + note + _model_chart(d), True)
+
+
+def _model_chart(d: _Data) -> str:
+    """The fitted model as Splink's match-weights chart: weight log2(m/u) per field level, m and u in
+    the label (why households stay apart: the weight of a different first name)."""
+    if not d.exists("kore_dedup", "model_params"):
+        return ""
+    df = d.df("select field, level, label, m, u from kore_dedup.model_params")
+    if df is None or df.empty:
+        return ""
+    df = df[~df["field"].astype(str).str.startswith("_")].sort_values(["field", "level"])
+    m, u = pd.to_numeric(df["m"], errors="coerce"), pd.to_numeric(df["u"], errors="coerce").clip(lower=1e-6)
+    weights = [float(v) for v in np.clip(np.log2(m / u), -12, 18)]
+    labels = [f"{f} {lb} (m {a:.3f}, u {b:.4f})" for f, lb, a, b in zip(df["field"], df["label"], m, u, strict=True)]
+    colors = ["#2e7d32" if w >= 0 else "#c62828" for w in weights]
+    head = "<p class='note'>Fitted model: match weight log2(m/u) per comparison level (before term-frequency and household adjustments)</p>"
+    return head + _barh(labels, weights, "match weight (bits)", colors)
 
 
 def _cluster_sizes(d: _Data) -> Panel:

@@ -78,7 +78,7 @@ def test_dedup_pairs_contain_known_duplicates(built: Settings) -> None:
     )
     assert pairs[("A:100:1", "A:200:1")] == "email:john.smith@example.com"  # same email, other case
     assert pairs[("A:400:1", "C:c1")] == "phone:15559876543"  # same phone, other punctuation
-    assert pairs[("A:100:1", "C:c2")] == "archtics_acct:100"  # CRM contact carries the Archtics id
+    assert pairs[("A:100:1", "C:c2")] == "acct:100"  # CRM contact carries the Archtics id
     assert ("A:100:2", "A:400:1") not in pairs
     assert all(left < right for left, right in pairs)
 

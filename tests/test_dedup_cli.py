@@ -28,7 +28,7 @@ def test_cli_round_trip(tmp_path):
     wd = ["--workdir", str(tmp_path)]
     assert "records" in _invoke("run", *wd, "--policy", "first_found")
     out = _invoke("explain", "A:2001:1", "A:2002:1", *wd)
-    assert "no match" in out and "first_name_differs" in out
+    assert "no match" in out and "household" in out and "match probability" in out
     out = _invoke("explain", "2001", "2004", *wd)  # account ids resolve to their primary names
     assert out.count("match") >= 1 and "same cluster" in out
     _invoke("forbid-match", "A:2001:1", "A:2004:1", *wd)
@@ -60,6 +60,7 @@ def test_cli_evaluate_against_ground_truth(tmp_path):
     truth.to_csv(s.sandbox_dir / "ground_truth.csv", index=False)
     res = json.loads(runner.invoke(app, ["evaluate", *wd, "--json"]).output)
     assert (res["precision"], res["recall"], res["persons_split"]) == (1.0, 1.0, 0)
+    assert res["blocking_recall"] == 1.0  # no candidate view: the pairs the run scored
     truth.loc[truth["record_id"] == "A:2002:1", "person_id"] = "bob"  # Mary is Bob? then we missed it
     truth.to_csv(s.sandbox_dir / "ground_truth.csv", index=False)
     res = json.loads(runner.invoke(app, ["evaluate", *wd, "--json"]).output)

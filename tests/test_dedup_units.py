@@ -102,7 +102,7 @@ def test_household_members_do_not_match():
 
 def test_colleagues_sharing_a_company_do_not_match():
     sc = _scores(colleague_records())
-    assert set(sc["decision"]) == {"non_match"}
+    assert "match" not in set(sc["decision"])  # two Johns at one switchboard may go to review, never merge
 
 
 def test_same_person_at_two_employers_matches():
@@ -242,7 +242,7 @@ def test_comparison_cutoffs_come_from_the_config():
         pd.DataFrame(
             [
                 {"record_id": "a", "last_name": "tremblay", "street": "12 main st"},
-                {"record_id": "b", "last_name": "tremblai", "street": "12 maine st"},
+                {"record_id": "b", "last_name": "trenblai", "street": "12 maine st"},
             ]
         )
     )
@@ -250,7 +250,7 @@ def test_comparison_cutoffs_come_from_the_config():
     scorer = Scorer(rec, DedupConfig())
     default, plain = scorer.levels(li, ri), compare_pairs(scorer.prep, li, ri)
     assert all(np.array_equal(default[f], plain[f]) for f in FIELD_NAMES)
-    assert default["street"][0] == 1 and default["last_name"][0] == 2
+    assert default["street"][0] == 1 and default["last_name"][0] == 1  # similar (two edits: not "fuzzy")
     strict = DedupConfig(
         comparison=ComparisonCutoffs(street_similar=99.0, last_name_similar=0.99, last_name_fuzzy=0.99)
     )

@@ -84,7 +84,8 @@ class Scorer:
     def fit(self, li: np.ndarray, ri: np.ndarray, levels: dict[str, np.ndarray] | None = None) -> Model:
         """Estimate u from random pairs and m by EM over the candidate pairs.
 
-        ``levels``: the candidates' levels when already compared (``levels(li, ri)``).
+        ``levels``: the candidates' levels when already compared (``levels(li, ri)``: aligned with
+        ``li``/``ri``, pair by pair).
         """
         u = estimate_u(self.prep, len(self.records), self.cfg)
         if levels is None:

@@ -80,24 +80,33 @@ class DynamicsApi(CrmCore):
         raise Reply(200, {"@odata.context": f"{self.url}{DYN_PREFIX}$metadata#EntityDefinitions", "value": value})
 
     def _dyn_create(self, rest: str, headers: dict, body: bytes) -> None:
-        """``POST {entityset}``: create one record; 204 with ``OData-EntityId`` (or 201 and the record
-        with ``Prefer: return=representation``), as the Web API documents for create."""
+        """``POST {entityset}`` on its own (outside ``$batch``)."""
+        msg = odata_batch.HttpMessage(method="POST", url=f"{DYN_PREFIX}{rest}", headers=headers, body=body)
+        with self.store.transaction() as con:
+            status, out_headers, payload = self._dyn_post(msg, con)
+        raise Reply(status, payload, out_headers)
+
+    def _dyn_post(self, msg: odata_batch.HttpMessage, con) -> tuple[int, dict, Any]:
+        """Create one record (``POST {entityset}``, alone or in a ``$batch``) → (status, headers,
+        payload): 204 with ``OData-EntityId``, or 201 and the record with ``Prefer:
+        return=representation``, as the Web API documents for create."""
+        rest = unquote(msg.url.split(DYN_PREFIX, 1)[-1].split("?", 1)[0])
         spec = self.by_set.get(rest)
         if spec is None:
-            raise Reply(404, self._error_payload(404, f"Resource not found for the segment '{rest}'"))
-        msg = odata_batch.HttpMessage(method="PATCH", url=f"{DYN_PREFIX}{rest}(x)", headers=headers, body=body)
-        raw = json.loads(body or b"{}")
-        ext = raw.get(spec.ext_field or "")
-        key = Ref("ext", str(ext), spec.ext_field) if ext not in (None, "") else None
-        _, w = self._dyn_write(msg)
-        w.key, w.mode = key, "create"
-        with self.store.transaction() as con:
-            rid, _, rec = self.store.apply(con, spec, w)
+            raise CrmError(404, "0x80060888", f"Resource not found for the segment '{rest}'")
+        as_patch = odata_batch.HttpMessage(
+            method="PATCH", url=f"{DYN_PREFIX}{rest}(x)", headers=msg.headers, body=msg.body
+        )
+        ext = json.loads(msg.body or b"{}").get(spec.ext_field or "")
+        _, w = self._dyn_write(as_patch)
+        w.key = Ref("ext", str(ext), spec.ext_field) if ext not in (None, "") else None
+        w.mode = "create"
+        rid, _, rec = self.store.apply(con, spec, w)
         self.count("records_written")
         loc = {"OData-EntityId": f"{self.url}{DYN_PREFIX}{rest}({rid})"}
-        if "return=representation" in headers.get("prefer", ""):
-            raise Reply(201, self._dyn_render(spec, rec, None), loc)
-        raise Reply(204, None, loc)
+        if "return=representation" in msg.headers.get("prefer", ""):
+            return 201, loc, self._dyn_render(spec, rec, None)
+        return 204, loc, None
 
     def _dyn_get(self, h, rest: str, query: dict) -> None:
         self._dyn_metadata(rest, query)
@@ -190,7 +199,10 @@ class DynamicsApi(CrmCore):
         return spec, Write(key=key, body=body, binds=binds, mode=mode)
 
     def _dyn_patch(self, msg: odata_batch.HttpMessage, con, cache: dict | None = None) -> tuple[int, dict, Any]:
-        """Apply one PATCH (inside ``con``'s transaction, or its own) → (status, headers, payload)."""
+        """Apply one PATCH (inside ``con``'s transaction, or its own) → (status, headers, payload);
+        a POST inside a ``$batch`` creates."""
+        if msg.method == "POST" and con is not None:
+            return self._dyn_post(msg, con)
         spec, w = self._dyn_write(msg)
         if con is None:
             with self.store.transaction() as c:

@@ -53,6 +53,21 @@ def test_dataverse_sdk_lists_reads_creates_upserts(tmp_path, monkeypatch):
         names = sorted(r["koreps_name"] for r in sb.records("Season"))
         assert names == ["2026/27", "2027"]
 
+        # $batch as the SDK encodes it (its own multipart writer and reader, not ours): a change set
+        # of two creates, then one that fails and rolls back whole.
+        batch = dv.batch.new()
+        with batch.changeset() as cs:
+            cs.records.create("koreps_season", {"koreps_name": "B1", "koreps_externalkey": "S-B1"})
+            cs.records.create("koreps_season", {"koreps_name": "B2", "koreps_externalkey": "S-B2"})
+        assert not batch.execute().has_errors
+        bad = dv.batch.new()
+        with bad.changeset() as cs:
+            cs.records.create("koreps_season", {"koreps_name": "B3", "koreps_externalkey": "S-B3"})
+            cs.records.create("koreps_season", {"koreps_name": "x" * 101, "koreps_externalkey": "S-B4"})
+        assert bad.execute(continue_on_error=True).has_errors
+        keys = sorted(r["koreps_externalkey"] for r in sb.records("Season"))
+        assert keys == ["S-1", "S-2", "S-B1", "S-B2"]
+
         # A refusal comes back in Microsoft's error shape, which the SDK reads into its HttpError.
         with pytest.raises(Exception, match="nosuchfield"):
             dv.records.create("koreps_season", {"koreps_name": "n", "nosuchfield": "x", "koreps_externalkey": "S-3"})
@@ -61,7 +76,7 @@ def test_dataverse_sdk_lists_reads_creates_upserts(tmp_path, monkeypatch):
         ours.open()
         assert ours.entity_set("koreps_season") == "koreps_seasonset"
         pages = list(ours.iter_pages("koreps_season", ["koreps_name"], "koreps_seasonid", "modifiedon", "", 10))
-        assert sorted(r["koreps_name"] for p in pages for r in p) == ["2026/27", "2027"]
+        assert sorted(r["koreps_name"] for p in pages for r in p) == ["2026/27", "2027", "B1", "B2"]
 
 
 def test_dataverse_metadata_documents(tmp_path):

@@ -28,6 +28,7 @@ from typing import Any
 from rich.progress import Progress
 
 from crm_clients import CrmClient, make_client
+from crm_clients.http import RetryPolicy, set_run_policy
 from kore.config import Settings
 from kore.contracts.field_limits import FieldLimits
 from kore.registry import Entity, by_name, kore_to_crm
@@ -99,6 +100,12 @@ def push(
     entity_results: dict[str, EntityResult] = {}
     t_all = time.perf_counter()
     with run_record(settings, "crm_push", f"{flavor}{' (dry run)' if dry_run else ''}") as total_rec:
+        # one retry policy for every session of this push: the run deadline is the push's
+        set_run_policy(
+            RetryPolicy.with_deadlines(
+                settings.http_call_deadline, settings.http_run_deadline, timeout=settings.crm_timeout
+            )
+        )
         client = make_client(flavor, base_url, credentials, settings.crm_timeout)
         order = push_order(flavor, entities)
         if not dry_run:

@@ -169,7 +169,12 @@ def test_a_stale_token_is_refreshed_once_outside_the_retry_loop():
         client = _client(url)
         assert list(client.datasets()) == ["cust"]
     assert client.stats["token_fetches"] == 2
-    assert [x.split("?")[0] for x in log] == ["POST /oauth/token", "GET /v1/datasets", "POST /oauth/token", "GET /v1/datasets"]
+    assert [x.split("?")[0] for x in log] == [
+        "POST /oauth/token",
+        "GET /v1/datasets",
+        "POST /oauth/token",
+        "GET /v1/datasets",
+    ]
 
     with server(lambda path, st: (401, {})) as (url, log):  # always refused: two tokens, then a clear error
         client = _client(url)

@@ -7,8 +7,12 @@ whose parent is not in the CRM (failed, waiting, or missing) is not sent and wai
 (``waiting_parent``) until a later run has pushed the parent. Parents are referenced by their KORE
 external key, so the CRM resolves them itself.
 
-What is sent: only rows whose ``row_hash`` differs from the last successful push (or that failed or
-waited last time). Each row's outcome goes to ``ops.crm_sync_state`` (``reverse_etl.sync_state``).
+What is sent: only rows whose ``row_hash`` (of the content sent, never of the CRM id the row got
+back) differs from the last successful push, that now point at another CRM record, or that failed
+or waited last time. Rows with a value longer than its CRM field (``kore.contracts.field_limits``)
+are held (``held_too_long``), not sent; their children wait. A parent counts as in the CRM once a
+push put it there under KORE's key. Each row's outcome goes to ``ops.crm_sync_state``
+(``reverse_etl.sync_state``).
 Writes are upserts by external key, so repeating a request after a timeout never creates a duplicate.
 
 The modules: ``sources`` reads the rows, ``payloads`` turns them into upsert bodies and plans what

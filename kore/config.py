@@ -51,6 +51,11 @@ class Settings:
     # per-entity retraction policy overrides, KORE_RETRACTIONS="TicketPurchaseKoreps=deactivate,Contact=keep"
     # (defaults and meaning: reverse_etl.retractions)
     retractions: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    # HTTP clients (Archtics API, CRM): total seconds one call may take with its retries
+    # (KORE_HTTP_CALL_DEADLINE) and seconds one run may spend failing and waiting
+    # (KORE_HTTP_RUN_DEADLINE); a healthy long run is not cut, a degraded one ends with a clear error
+    http_call_deadline: float = 120.0
+    http_run_deadline: float = 600.0
 
     def duckdb_config(self) -> dict[str, str | int]:
         """The DuckDB connection options from the settings (for ``duckdb.connect(config=...)``)."""
@@ -109,6 +114,8 @@ class Settings:
             "KORE_CRM_FLAVOR": self.crm_flavor,
             "KORE_EXCLUDED_ACCOUNT_TYPES": ",".join(self.excluded_account_types),
             "KORE_RETRACTIONS": ",".join(f"{e}={p}" for e, p in self.retractions),
+            "KORE_HTTP_CALL_DEADLINE": str(self.http_call_deadline),
+            "KORE_HTTP_RUN_DEADLINE": str(self.http_run_deadline),
             "DLT_PROJECT_DIR": str(REPO_ROOT),
             "DLT_DATA_DIR": str(self.dlt_data_dir),
             "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
@@ -154,6 +161,8 @@ def get_settings(workdir: str | Path | None = None) -> Settings:
         duckdb_memory_limit=os.environ.get("KORE_DUCKDB_MEMORY_LIMIT", "2GB").strip(),
         duckdb_threads=int(os.environ["KORE_DUCKDB_THREADS"]) if os.environ.get("KORE_DUCKDB_THREADS") else None,
         retractions=_parse_pairs(os.environ.get("KORE_RETRACTIONS")),
+        http_call_deadline=float(os.environ.get("KORE_HTTP_CALL_DEADLINE") or 120.0),
+        http_run_deadline=float(os.environ.get("KORE_HTTP_RUN_DEADLINE") or 600.0),
     )
 
 

@@ -69,7 +69,11 @@ in_scope as (
     union
     select events_in_plans.event_id
     from events_in_plans
-    where events_in_plans.plan_event_id in (select changed.event_id from changed where changed.is_plan_level_row = 1)
+    where events_in_plans.plan_event_id in (
+        select changed.event_id
+        from changed
+        where changed.is_plan_level_row = 1
+    )
     union
     select changed_events.event_id
     from {{ ref('stg_archtics__events') }} as changed_events
@@ -90,9 +94,14 @@ event_rows as (
         sum(case when tickets.ticket_status = 'R' then {{ kore_metric_seats('tickets') }} else 0 end)
             as seats_returned,
         sum(
-            case when tickets.is_active = 1 then {{ kore_metric_seats('tickets') }} * {{ kore_metric_is_comp('tickets') }} else 0 end
+            case
+                when tickets.is_active = 1
+                    then {{ kore_metric_seats('tickets') }} * {{ kore_metric_is_comp('tickets') }}
+                else 0
+            end
         ) as seats_comped,
-        sum(case when tickets.is_active = 1 then {{ kore_metric_gross_revenue('tickets') }} else 0 end) as gross_revenue,
+        sum(case when tickets.is_active = 1 then {{ kore_metric_gross_revenue('tickets') }} else 0 end)
+            as gross_revenue,
         sum(case when tickets.is_active = 1 then {{ kore_metric_paid_revenue('tickets') }} else 0 end) as paid_revenue,
         0 as plan_seats
     from tickets

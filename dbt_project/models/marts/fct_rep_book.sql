@@ -72,8 +72,11 @@ holders as (
         owners.acct_rep_id,
         holders.season_id,
         count(distinct case when holders.is_holder = 1 then holders.person_key end) as holders,
-        count(distinct case when holders.holder_status in ('renewed', 'upgraded', 'downgraded') then holders.person_key end)
-            as renewed_holders,
+        count(
+            distinct case
+                when holders.holder_status in ('renewed', 'upgraded', 'downgraded') then holders.person_key
+            end
+        ) as renewed_holders,
         count(distinct case when holders.holder_status = 'new' then holders.person_key end) as new_holders,
         sum(case when holders.holder_status = 'lapsed' then 1 else 0 end) as lapsed_holdings,
         sum(holders.seats) as plan_seats,

@@ -20,9 +20,17 @@ STAGE_TABLES = {
     "land export": ["raw_archtics.cust", "raw_archtics.ticket", "raw_archtics.cust_email"],
     "land KORE apps": ["raw_kore_app.season", "raw_kore_app.deal_sheet"],
     "CRM pull": ["raw_crm.dynamics_contact", "raw_crm.dynamics_account"],
-    "dbt build": ["kore.SyncedContacts", "kore.kore_seasonbase", "dedup.dedup_person_records"],
+    "dbt build": ["kore.SyncedContacts", "kore.kore_seasonbase", "dedup.dedup_person_records", "marts.fct_event_sales"],
     "dedup": ["kore_dedup.account_contact_map", "kore_dedup.clusters"],
-    "dbt build (post-dedup)": ["marts.dim_contact", "marts.fct_ticket_purchases", "kore.SyncedTicketPurchases"],
+    "dbt build (post-dedup)": [
+        "marts.dim_contact",
+        "marts.fct_ticket_purchases",
+        "kore.SyncedTicketPurchases",
+        "marts.fct_season_ticket_holders",
+        "marts.fct_renewals",
+        "marts.mart_customer_360",
+        "marts.fct_rep_book",
+    ],
     "data-quality checks": ["ops.check_results"],
     "CRM push": ["ops.crm_sync_state"],
 }
@@ -68,6 +76,16 @@ def test_every_stage_ok_and_its_output_table_non_empty(demo_runs) -> None:
                 assert n > 0, f"{stage}: {table} is empty"
     finally:
         con.close()
+
+
+def test_analysts_page_plots_the_marts(demo_runs) -> None:
+    """The run report's analysts' panels (holders, retention, revenue by event) each carry a plot."""
+    wd, _ = demo_runs
+    page = (wd / "reports" / "run-report-latest.html").read_text()
+    for key in ("analysts_holders", "analysts_retention", "analysts_event_revenue"):
+        assert f'<section id="{key}">' in page, key
+        section = page.split(f'<section id="{key}">', 1)[1].split("</section>", 1)[0]
+        assert "<img" in section, f"{key}: {section[:300]}"
 
 
 def test_second_run_changes_nothing(demo_runs) -> None:

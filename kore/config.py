@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Mapping
 from typing import Any, Literal
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +24,7 @@ DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 EXPECTATIONS_DIR = REPO_ROOT / "expectations"
 
 Target = Literal["duckdb", "sqlserver"]
+
 
 class ConfigError(ValueError):
     """A configuration mistake the user fixes by setting a variable: the message is one line that

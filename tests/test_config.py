@@ -13,7 +13,15 @@ import duckdb
 import pytest
 
 from dlt_pipelines.archtics_export import land_export
-from kore.config import REPO_ROOT, ConfigError, _ProjectDltConfig, archtics_credentials, crm_credentials, dlt_pipeline, get_settings
+from kore.config import (
+    REPO_ROOT,
+    ConfigError,
+    _ProjectDltConfig,
+    archtics_credentials,
+    crm_credentials,
+    dlt_pipeline,
+    get_settings,
+)
 
 
 def test_workdir_defaults_and_paths(workdir: Path) -> None:
@@ -131,7 +139,10 @@ def test_credentials_are_read_from_dlt_secrets_toml(project_secrets: Path, monke
         "client_secret": "crm-secret-from-toml",
         "tenant_id": "tenant-from-toml",
     }
-    assert archtics_credentials() == {"client_id": "archtics-id-from-toml", "client_secret": "archtics-secret-from-toml"}
+    assert archtics_credentials() == {
+        "client_id": "archtics-id-from-toml",
+        "client_secret": "archtics-secret-from-toml",
+    }
     # the KORE_* variables still win, then dlt's own variable names
     monkeypatch.setenv("KORE_CRM_CLIENT_SECRET", "from-env")
     monkeypatch.setenv("ARCHTICS__CLIENT_ID", "from-dlt-env")

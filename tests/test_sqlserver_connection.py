@@ -114,7 +114,9 @@ def consumer_strings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[
         "dbt (kore subprocess env)": dbt_connection_string(settings.env()),
     }
     dest = dlt_destination(settings)
-    out["dlt mssql destination"] = dest.configuration(dest.spec()._bind_dataset_name(dataset_name="raw_x")).credentials.to_odbc_dsn()
+    out["dlt mssql destination"] = dest.configuration(
+        dest.spec()._bind_dataset_name(dataset_name="raw_x")
+    ).credentials.to_odbc_dsn()
     engine = mssql_engine(settings)
     out["GX / SQLAlchemy"] = engine.dialect.create_connect_args(engine.url)[0][0]
 
@@ -149,8 +151,12 @@ def test_every_consumer_connects_with_the_builders_settings(case: str, tmp_path:
 
 def test_builder_defaults_and_named_instance() -> None:
     conn = mssql_connection(
-        {"KORE_MSSQL_SERVER": r"sql01\KORE", "KORE_MSSQL_DATABASE": "kore", "KORE_MSSQL_USER": "u",
-         "KORE_MSSQL_PASSWORD": "p"}  # fmt: skip
+        {
+            "KORE_MSSQL_SERVER": r"sql01\KORE",
+            "KORE_MSSQL_DATABASE": "kore",
+            "KORE_MSSQL_USER": "u",
+            "KORE_MSSQL_PASSWORD": "p",
+        }  # fmt: skip
     )
     params = conn.odbc_params()
     assert params["SERVER"] == r"sql01\KORE" and conn.port is None  # a named instance has no port

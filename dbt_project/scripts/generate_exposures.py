@@ -63,7 +63,9 @@ def main(argv: list[str]) -> int:
     text = render()
     if "--check" in argv:
         if not OUT.exists() or OUT.read_text() != text:
-            print(f"{OUT.relative_to(PROJECT.parent)} is stale: run python {Path(__file__).relative_to(PROJECT.parent)}")
+            print(
+                f"{OUT.relative_to(PROJECT.parent)} is stale: run python {Path(__file__).relative_to(PROJECT.parent)}"
+            )
             return 1
         return 0
     OUT.write_text(text)

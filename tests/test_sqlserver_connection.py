@@ -11,12 +11,14 @@ The opt-in live test (``KORE_MSSQL_SERVER`` set) connects for real.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from argparse import Namespace
 from pathlib import Path
 
 import pytest
 
-from kore.config import DBT_PROJECT_DIR, ConfigError, dlt_destination, get_settings, mssql_connection
+from kore.config import DBT_PROJECT_DIR, REPO_ROOT, ConfigError, dlt_destination, get_settings, mssql_connection
 
 pyodbc = pytest.importorskip("pyodbc", reason="pyodbc needs libodbc.so.2: apt-get install unixodbc")
 
@@ -212,3 +214,34 @@ def test_live_python_and_gx_connections(tmp_path: Path, monkeypatch) -> None:
         assert wh.scalar("select 1") == 1
     with mssql_engine(settings).connect() as con:
         assert con.exec_driver_sql("select 1").scalar() == 1
+
+
+def test_install_sh_registers_odbc_driver_18_and_the_builders_string_reaches_it(tmp_path: Path) -> None:
+    """`install.sh --sqlserver`'s driver step, without root (ODBCSYSINI): Microsoft's ODBC Driver 18 from
+    the mssql-python-odbc wheel is registered with unixODBC; the driver then parses the builder's
+    connection string (SQL login and service principal) and fails only at the network."""
+    pytest.importorskip("mssql_python_odbc", reason="pip install -e '.[sqlserver]'")
+    install = ["bash", "-c", "source ./install.sh && install_driver"]
+    env = {**os.environ, "ODBCSYSINI": str(tmp_path), "PYTHON": sys.executable}
+    env.pop("ACCEPT_EULA", None)
+    refused = subprocess.run(install, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    assert refused.returncode == 1 and "ACCEPT_EULA=Y" in refused.stdout  # the licence is the user's call
+    done = subprocess.run(install, cwd=REPO_ROOT, env=env | {"ACCEPT_EULA": "Y"}, capture_output=True, text=True)
+    assert done.returncode == 0 and "registered" in done.stdout, done.stdout + done.stderr
+    probe = (
+        "import pyodbc, sys; from kore.config import mssql_connection as m\n"
+        "assert 'ODBC Driver 18 for SQL Server' in pyodbc.drivers(), pyodbc.drivers()\n"
+        "base = {'KORE_MSSQL_SERVER': '127.0.0.1', 'KORE_MSSQL_PORT': '9', 'KORE_MSSQL_DATABASE': 'kore'}\n"
+        "for auth in ({'KORE_MSSQL_USER': 'u', 'KORE_MSSQL_PASSWORD': 'p;}x'}, {'KORE_MSSQL_AUTH': 'service_principal',"
+        " 'KORE_MSSQL_CLIENT_ID': '00000000-1111-2222-3333-444444444444', 'KORE_MSSQL_CLIENT_SECRET': 's'}):\n"
+        "    try:\n"
+        "        pyodbc.connect(m({**base, **auth}).odbc_connect_string(), timeout=2)\n"
+        "    except pyodbc.Error as err:\n"
+        "        print(err)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+                          env={**env, "PYTHONPATH": str(REPO_ROOT)})  # fmt: skip
+    lines = proc.stdout.strip().splitlines()
+    assert proc.returncode == 0 and len(lines) == 2, proc.stdout + proc.stderr
+    for line in lines:  # the driver itself answered: it took the string and tried to log in
+        assert "[Microsoft][ODBC Driver 18 for SQL Server]" in line and "timeout" in line.lower(), line

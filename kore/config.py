@@ -311,14 +311,33 @@ def _schema_prefix(value: str | None) -> str:
 
 
 def crm_credentials() -> dict[str, str]:
-    """CRM API credentials (never logged): ``client_id``, ``client_secret`` and, for Dynamics,
-    ``tenant_id`` (``KORE_CRM_TENANT``), each from its variable or dlt secrets ``[crm]``. Empty values
-    are left out."""
-    values = {
-        "client_id": secret("KORE_CRM_CLIENT_ID", "crm.client_id"),
-        "client_secret": secret("KORE_CRM_CLIENT_SECRET", "crm.client_secret"),
-        "tenant_id": secret("KORE_CRM_TENANT", "crm.tenant_id"),
+    """CRM API credentials (never logged): each from its variable, else dlt secrets ``[crm]`` under the
+    key's name (``crm.client_secret``, ``crm.tenant_id``, ...); empty values are left out.
+
+    Both: ``client_id`` (``KORE_CRM_CLIENT_ID``), ``client_secret`` (``KORE_CRM_CLIENT_SECRET``),
+    ``ca_bundle`` (``KORE_CRM_CA_BUNDLE``, a private CA). Dynamics (MSAL client credentials):
+    ``tenant_id`` (``KORE_CRM_TENANT``), ``authority`` (``KORE_CRM_AUTHORITY``, default
+    ``https://login.microsoftonline.com/<tenant>``), ``scope`` (``KORE_CRM_SCOPE``). Salesforce:
+    JWT bearer with ``username`` (``KORE_CRM_USERNAME``) + ``private_key_file``
+    (``KORE_CRM_PRIVATE_KEY_FILE``) [+ ``audience``, ``KORE_CRM_AUDIENCE``], else client credentials;
+    ``token_url`` (``KORE_CRM_TOKEN_URL``); the password flow with ``KORE_CRM_GRANT_TYPE=password``,
+    ``KORE_CRM_PASSWORD``, ``KORE_CRM_SECURITY_TOKEN``."""
+    names = {
+        "client_id": "KORE_CRM_CLIENT_ID",
+        "client_secret": "KORE_CRM_CLIENT_SECRET",
+        "ca_bundle": "KORE_CRM_CA_BUNDLE",
+        "tenant_id": "KORE_CRM_TENANT",
+        "authority": "KORE_CRM_AUTHORITY",
+        "scope": "KORE_CRM_SCOPE",
+        "username": "KORE_CRM_USERNAME",
+        "private_key_file": "KORE_CRM_PRIVATE_KEY_FILE",
+        "audience": "KORE_CRM_AUDIENCE",
+        "token_url": "KORE_CRM_TOKEN_URL",
+        "grant_type": "KORE_CRM_GRANT_TYPE",
+        "password": "KORE_CRM_PASSWORD",
+        "security_token": "KORE_CRM_SECURITY_TOKEN",
     }
+    values = {k: secret(v, f"crm.{k}") for k, v in names.items()}
     return {k: v for k, v in values.items() if v}
 
 

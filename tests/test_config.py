@@ -126,9 +126,8 @@ def project_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     providers = Container()[PluggableRunContext].providers.providers
     at = next(i for i, p in enumerate(providers) if p.name == _ProjectDltConfig.SECRETS_NAME)
     registered, providers[at] = providers[at], _ProjectDltConfig.providers(settings_dir)[0]
-    for name in ("CLIENT_ID", "CLIENT_SECRET", "TENANT"):
-        monkeypatch.delenv(f"KORE_CRM_{name}", raising=False)
-        monkeypatch.delenv(f"KORE_ARCHTICS_{name}", raising=False)
+    for name in [k for k in os.environ if k.startswith(("KORE_CRM_", "KORE_ARCHTICS_", "CRM__", "ARCHTICS__"))]:
+        monkeypatch.delenv(name)
     yield settings_dir
     providers[at] = registered
 

@@ -28,7 +28,7 @@ from sqlglot import exp
 from sqlglot.tokens import TokenType
 
 from dbt_build.runner import dbt_executable
-from kore.config import DBT_PROJECT_DIR
+from kore.config import DBT_PROJECT_DIR, mssql_connection
 
 # Functions sqlglot does not model (exp.Anonymous) that SQL Server does have. Keep short, say why.
 ANONYMOUS_ALLOWED: dict[str, str] = {
@@ -259,6 +259,7 @@ def test_live_build_on_sqlserver(tmp_path: Path) -> None:
     _pyodbc_or_skip()
     env = {
         **os.environ,
+        **mssql_connection().dbt_env(),  # the one connection builder, as `kore` hands it to dbt
         "KORE_TARGET": "sqlserver",
         "DBT_TARGET_PATH": str(tmp_path / "target"),
         "DBT_LOG_PATH": str(tmp_path / "logs"),

@@ -15,7 +15,7 @@ import pandas as pd
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
 
-from dedup.normalize import canonical_first
+from dedup.normalize import alternate_first, canonical_first
 
 MISSING = -1
 
@@ -63,7 +63,14 @@ def prepare(records: pd.DataFrame) -> dict[str, np.ndarray]:
 
     for f in FIELD_NAMES:
         put(f, records[f] if f in records.columns else pd.Series(pd.NA, index=records.index), f in FUZZY_FIELDS)
-    put("first_canon", canonical_first(records["first_name"].astype("string")))
+    first = records["first_name"].astype("string")
+    put("first_canon", canonical_first(first))
+    # both readings of an ambiguous nickname (Pat: patrick / patricia) in one code space
+    canon_codes, _ = pd.factorize(pd.concat([canonical_first(first), alternate_first(first)]), use_na_sentinel=True)
+    out["canon_a_code"], out["canon_b_code"] = (
+        canon_codes[: len(first)].astype(np.int64),
+        canon_codes[len(first) :].astype(np.int64),
+    )
     # first and last name in one code space: "first of one = last of the other" compares codes (swaps)
     fl_codes, _ = pd.factorize(
         pd.concat([records["first_name"].astype("string"), records["last_name"].astype("string")]),
@@ -199,10 +206,17 @@ def _first_name(x: _Pairs, c: ComparisonCutoffs) -> np.ndarray:
     lvl[init_ok & ((lens_l == 1) | (lens_r == 1))] = 1
     lvl[present & (jw >= c.first_name_similar)] = 2
     lvl[present & ((jw >= c.first_name_fuzzy) | _one_edit(x, "first_name", present, 4))] = 3
-    lvl[present & x.eq("first_canon")] = 4
+    lvl[present & (x.eq("first_canon") | _same_reading(x))] = 4
     lvl[_swapped(x, c.first_name_similar) & (lvl < 3)] = 5
     lvl[x.eq("first_name")] = 6
     return lvl
+
+
+def _same_reading(x: _Pairs) -> np.ndarray:
+    """The two first names share a reading: Pat (patrick or patricia) and Patricia."""
+    al, bl = x.p["canon_a_code"][x.li], x.p["canon_b_code"][x.li]
+    ar, br = x.p["canon_a_code"][x.ri], x.p["canon_b_code"][x.ri]
+    return (al >= 0) & (ar >= 0) & ((al == ar) | (al == br) | (bl == ar) | (bl == br))
 
 
 def _last_name(x: _Pairs, c: ComparisonCutoffs) -> np.ndarray:

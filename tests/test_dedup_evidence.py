@@ -105,6 +105,11 @@ FAILURE_CLASSES = {
         {**ADDRESS_ONLY, "street": "Rosebank Manor 14 Willow Close"},
     ),
     "second address line missing": (ADDRESS_ONLY, {**ADDRESS_ONLY, "street": "14 Willow Close Rosebank"}),
+    # Pat is Patrick's nickname and Patricia's: the second reading counts too (not a sibling's name)
+    "ambiguous nickname, same e-mail, phone and address": (
+        {**BASE, "first_name": "Patricia"},
+        {**BASE, "first_name": "Pat"},
+    ),
 }
 
 TRAPS = {

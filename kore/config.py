@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from kore.errors import ConfigError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 EXPECTATIONS_DIR = REPO_ROOT / "expectations"
@@ -141,10 +143,14 @@ def get_settings(workdir: str | Path | None = None) -> Settings:
     wd = Path(workdir or os.environ.get("KORE_WORKDIR") or Path.cwd()).resolve()
     target = os.environ.get("KORE_TARGET", "duckdb").lower()
     if target not in ("duckdb", "sqlserver"):
-        raise ValueError(f"KORE_TARGET must be 'duckdb' or 'sqlserver', not {target!r}")
+        raise ConfigError(
+            f"KORE_TARGET must be 'duckdb' or 'sqlserver', not {target!r}", "set KORE_TARGET=duckdb or sqlserver"
+        )
     flavor = os.environ.get("KORE_CRM_FLAVOR", "dynamics").lower()
     if flavor not in ("dynamics", "salesforce"):
-        raise ValueError(f"KORE_CRM_FLAVOR must be 'dynamics' or 'salesforce', not {flavor!r}")
+        raise ConfigError(
+            f"KORE_CRM_FLAVOR must be 'dynamics' or 'salesforce', not {flavor!r}", "set KORE_CRM_FLAVOR accordingly"
+        )
     return Settings(
         workdir=wd,
         target=target,  # type: ignore[arg-type]
@@ -182,7 +188,10 @@ def mssql_settings() -> dict[str, str]:
     values = {k: os.environ.get(v, "") for k, v in MSSQL_ENV.items()}
     missing = [MSSQL_ENV[k] for k in ("server", "database", "user", "password") if not values[k]]
     if missing:
-        raise RuntimeError("SQL Server target needs these environment variables: " + ", ".join(missing))
+        raise ConfigError(
+            "SQL Server target needs these environment variables: " + ", ".join(missing),
+            "set them (README 'SQL Server') or use KORE_TARGET=duckdb",
+        )
     values.setdefault("port", "1433")
     values["port"] = values["port"] or "1433"
     values["driver"] = values["driver"] or "ODBC Driver 18 for SQL Server"

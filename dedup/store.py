@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from kore.config import Settings
 from kore.contracts.person_fields import PERSON_RECORD_COLUMNS
+from kore.errors import NotReady
 from kore.warehouse import Warehouse, connect
 
 SCHEMA = "kore_dedup"
@@ -94,7 +95,7 @@ def read_table(wh: Warehouse, table: str, schema: str = SCHEMA, where: str = "",
 
 def read_records(wh: Warehouse) -> pd.DataFrame:
     if not wh.table_exists(VIEW_SCHEMA, "dedup_person_records"):
-        raise RuntimeError("dedup.dedup_person_records does not exist: run `kore dbt build` (the dedup views) first")
+        raise NotReady("dedup.dedup_person_records does not exist", "run `kore build` (the dedup views) first")
     return check_records(fetch_df(wh, f"select * from {VIEW_SCHEMA}.dedup_person_records"))
 
 

@@ -125,9 +125,8 @@ def run_command(
         archtics_credentials=archtics_credentials(),
         crm_url=crm_url,
         crm_credentials=creds,
-        # the check plug-ins reconcile the warehouse with the source systems the run talked to
-        check_options={"archtics_api_url": archtics_url} if archtics_url else {},
-        reconciliation_options={"crm_url": crm_url, "crm_credentials": creds} if crm_url else {},
+        # no source URLs for the check plug-ins: an installed plug-in (the sandbox's) would read its
+        # own admin endpoints on the real systems; `kore demo` passes them to the sandbox's plug-in
     )
     ctx = FlowContext(
         settings=s,

@@ -183,3 +183,8 @@ def test_library_errors_that_mean_a_user_mistake() -> None:
     assert isinstance(as_user_error(RuntimeError("Dynamics token request failed: invalid_client")), CredentialsRejected)
     assert as_user_error(KeyError("a bug")) is None
     assert isinstance(ConfigError("x"), ValueError) and isinstance(ConfigError("x"), RuntimeError)
+
+
+def test_dedup_on_an_unbuilt_warehouse_is_one_line(workdir: Path) -> None:
+    line = one_line_error(runner.invoke(app, ["dedup", "explain", "1", "2", "--workdir", str(workdir)]), 1)
+    assert "dedup.dedup_person_records does not exist" in line and "kore build" in line

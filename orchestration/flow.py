@@ -171,7 +171,10 @@ def _checks(layer: str, options: Callable[[Endpoints], dict[str, Any]]) -> Calla
         ctx.console.print("checks: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
         out = {"checks": len(report.results), "passed": counts["passed"]}
         if not report.ok:
-            raise fail_with(RuntimeError(f"{counts['failed']} hard data-quality checks failed"), out)
+            failed = RuntimeError(
+                f"{counts['failed']} hard data-quality checks failed, {counts.get('error', 0)} could not run"
+            )
+            raise fail_with(failed, out)
         problem = checks_problem(report, ctx.allow_empty)
         if problem:
             raise fail_with(problem, out)

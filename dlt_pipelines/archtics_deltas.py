@@ -343,7 +343,8 @@ def land_deltas(
             pipeline = make_pipeline(settings)
             resumed = finish_pending(pipeline)
             cutoff = read_cutoff(pipeline)
-            client = ArchticsClient(api_url, client_id, client_secret, **(client_options or {}))
+            deadlines = {"call_deadline": settings.http_call_deadline, "run_deadline": settings.http_run_deadline}
+            client = ArchticsClient(api_url, client_id, client_secret, **{**deadlines, **(client_options or {})})
             offered = client.datasets()
         missing = [n for n in names if n not in offered]
         if missing:

@@ -53,6 +53,11 @@ class Settings:
     # per-entity retraction policy overrides, KORE_RETRACTIONS="TicketPurchaseKoreps=deactivate,Contact=keep"
     # (defaults and meaning: reverse_etl.retractions)
     retractions: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    # HTTP clients (Archtics API, CRM): total seconds one call may take with its retries
+    # (KORE_HTTP_CALL_DEADLINE) and seconds one run may spend failing and waiting
+    # (KORE_HTTP_RUN_DEADLINE); a healthy long run is not cut, a degraded one ends with a clear error
+    http_call_deadline: float = 120.0
+    http_run_deadline: float = 600.0
 
     def duckdb_config(self) -> dict[str, str | int]:
         """The DuckDB connection options from the settings (for ``duckdb.connect(config=...)``)."""
@@ -111,6 +116,8 @@ class Settings:
             "KORE_CRM_FLAVOR": self.crm_flavor,
             "KORE_EXCLUDED_ACCOUNT_TYPES": ",".join(self.excluded_account_types),
             "KORE_RETRACTIONS": ",".join(f"{e}={p}" for e, p in self.retractions),
+            "KORE_HTTP_CALL_DEADLINE": str(self.http_call_deadline),
+            "KORE_HTTP_RUN_DEADLINE": str(self.http_run_deadline),
             "DLT_PROJECT_DIR": str(REPO_ROOT),
             "DLT_DATA_DIR": str(self.dlt_data_dir),
             "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
@@ -160,18 +167,38 @@ def get_settings(workdir: str | Path | None = None) -> Settings:
         duckdb_memory_limit=os.environ.get("KORE_DUCKDB_MEMORY_LIMIT", "2GB").strip(),
         duckdb_threads=int(os.environ["KORE_DUCKDB_THREADS"]) if os.environ.get("KORE_DUCKDB_THREADS") else None,
         retractions=_parse_pairs(os.environ.get("KORE_RETRACTIONS")),
+        http_call_deadline=float(os.environ.get("KORE_HTTP_CALL_DEADLINE") or 120.0),
+        http_run_deadline=float(os.environ.get("KORE_HTTP_RUN_DEADLINE") or 600.0),
     )
 
 
 def crm_credentials() -> dict[str, str]:
-    """CRM API credentials from the environment (never logged): ``client_id``, ``client_secret`` and,
-    for Dynamics, ``tenant_id`` (``KORE_CRM_TENANT``). Empty values are left out."""
-    values = {
-        "client_id": os.environ.get("KORE_CRM_CLIENT_ID", ""),
-        "client_secret": os.environ.get("KORE_CRM_CLIENT_SECRET", ""),
-        "tenant_id": os.environ.get("KORE_CRM_TENANT", ""),
+    """CRM API credentials from the environment (never logged); empty values are left out.
+
+    Both: ``client_id`` (``KORE_CRM_CLIENT_ID``), ``client_secret`` (``KORE_CRM_CLIENT_SECRET``),
+    ``ca_bundle`` (``KORE_CRM_CA_BUNDLE``, a private CA). Dynamics (MSAL client credentials):
+    ``tenant_id`` (``KORE_CRM_TENANT``), ``authority`` (``KORE_CRM_AUTHORITY``, default
+    ``https://login.microsoftonline.com/<tenant>``), ``scope`` (``KORE_CRM_SCOPE``). Salesforce:
+    JWT bearer with ``username`` (``KORE_CRM_USERNAME``) + ``private_key_file``
+    (``KORE_CRM_PRIVATE_KEY_FILE``) [+ ``audience``, ``KORE_CRM_AUDIENCE``], else client credentials;
+    ``token_url`` (``KORE_CRM_TOKEN_URL``); the password flow with ``KORE_CRM_GRANT_TYPE=password``,
+    ``KORE_CRM_PASSWORD``, ``KORE_CRM_SECURITY_TOKEN``."""
+    names = {
+        "client_id": "KORE_CRM_CLIENT_ID",
+        "client_secret": "KORE_CRM_CLIENT_SECRET",
+        "ca_bundle": "KORE_CRM_CA_BUNDLE",
+        "tenant_id": "KORE_CRM_TENANT",
+        "authority": "KORE_CRM_AUTHORITY",
+        "scope": "KORE_CRM_SCOPE",
+        "username": "KORE_CRM_USERNAME",
+        "private_key_file": "KORE_CRM_PRIVATE_KEY_FILE",
+        "audience": "KORE_CRM_AUDIENCE",
+        "token_url": "KORE_CRM_TOKEN_URL",
+        "grant_type": "KORE_CRM_GRANT_TYPE",
+        "password": "KORE_CRM_PASSWORD",
+        "security_token": "KORE_CRM_SECURITY_TOKEN",
     }
-    return {k: v for k, v in values.items() if v}
+    return {k: os.environ[v] for k, v in names.items() if os.environ.get(v)}
 
 
 def archtics_credentials() -> dict[str, str]:

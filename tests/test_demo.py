@@ -81,6 +81,8 @@ def test_second_run_changes_nothing(demo_runs) -> None:
     # the contacts pushed by run 1 come back through the CRM pull and are recognised, not re-created
     assert second["created"] == 0, second
     assert second["failed"] == 0, second
+    # ... and nothing unchanged is sent again (the CRM id a created row got back is not a change)
+    assert second["sent"] == 0, second
     con = duckdb.connect(str(wd / "warehouse.duckdb"), read_only=True)
     try:
         # landing twice never doubles a row: one row per business key in the replica

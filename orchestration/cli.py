@@ -233,7 +233,7 @@ def crm_verify(
     from reverse_etl.verify import verify
 
     s = settings_for(workdir, flavor)
-    summary = verify(s, url, flavor, crm_credentials(), entities=entity or None)
+    summary = verify(s, url, flavor, require_crm_credentials(crm_credentials()), entities=entity or None)
     print(json.dumps(summary, indent=2))
     if not summary["ok"]:
         raise typer.Exit(1)

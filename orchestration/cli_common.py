@@ -56,8 +56,8 @@ def require_crm_credentials(credentials: dict[str, str]) -> dict[str, str]:
     """The CRM credentials a pull/push needs, or a one-line error naming the missing variables
     (a client id and some secret: the client secret or another credential of the auth method)."""
     missing = [] if credentials.get("client_id") else ["KORE_CRM_CLIENT_ID"]
-    if not set(credentials) - {"client_id", "tenant_id", "ca_bundle"}:
-        missing.append("KORE_CRM_CLIENT_SECRET")
+    if not {"client_secret", "private_key_file", "password"} & set(credentials):
+        missing.append("KORE_CRM_CLIENT_SECRET (or KORE_CRM_PRIVATE_KEY_FILE)")
     if missing:
         raise ConfigError(
             "the CRM credentials are not set: " + ", ".join(missing),

@@ -75,6 +75,7 @@ def test_crm_unreachable(workdir: Path, monkeypatch: pytest.MonkeyPatch, flavor:
     monkeypatch.setenv("KORE_CRM_CLIENT_SECRET", "secret")
     monkeypatch.setenv("KORE_CRM_TENANT", "tenant")
     url = f"https://127.0.0.1:{_closed_port()}"
+    monkeypatch.setenv("KORE_CRM_AUTHORITY", f"{url}/tenant")  # Dynamics' token endpoint on the same host
     res = runner.invoke(app, ["crm", "pull", "--url", url, "--flavor", flavor, "--workdir", str(workdir)])
     line = one_line_error(res, 1)
     assert f"cannot reach {url}/" in line and "KORE_CRM_URL" in line
@@ -90,7 +91,9 @@ def test_wrong_credentials(workdir: Path, monkeypatch: pytest.MonkeyPatch, flavo
         monkeypatch.setenv("KORE_CRM_CLIENT_ID", c["client_id"])
         monkeypatch.setenv("KORE_CRM_CLIENT_SECRET", "not-the-secret")
         monkeypatch.setenv("KORE_CRM_TENANT", c.get("tenant_id", "t"))
-        monkeypatch.setenv("REQUESTS_CA_BUNDLE", c["ca_bundle"])
+        if "authority" in c:
+            monkeypatch.setenv("KORE_CRM_AUTHORITY", c["authority"])
+        monkeypatch.setenv("KORE_CRM_CA_BUNDLE", c["ca_bundle"])
         res = runner.invoke(app, ["crm", "pull", "--url", sb.url, "--flavor", flavor, "--workdir", str(workdir)])
     line = one_line_error(res, 2)
     assert "credentials rejected" in line and "KORE_CRM_CLIENT_SECRET" in line
@@ -121,7 +124,7 @@ def test_push_with_every_source_table_missing_exits_1(workdir: Path, monkeypatch
         c = sb.credentials
         for key, var in (("client_id", "KORE_CRM_CLIENT_ID"), ("client_secret", "KORE_CRM_CLIENT_SECRET")):
             monkeypatch.setenv(var, c[key])
-        monkeypatch.setenv("REQUESTS_CA_BUNDLE", c["ca_bundle"])
+        monkeypatch.setenv("KORE_CRM_CA_BUNDLE", c["ca_bundle"])
         res = runner.invoke(app, ["crm", "push", "--url", sb.url, "--flavor", "salesforce", "--workdir", str(workdir)])
     assert res.exit_code == 1, res.output
     assert res.stdout.count("\n") == 1 and '"entities"' in res.stdout, "the summary: one JSON line on stdout"

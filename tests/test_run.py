@@ -39,7 +39,8 @@ def kore_env(wd: Path, archtics, crm) -> dict[str, str]:
         KORE_CRM_CLIENT_ID=crm.credentials["client_id"],
         KORE_CRM_CLIENT_SECRET=crm.credentials["client_secret"],
         KORE_CRM_TENANT=crm.credentials["tenant_id"],
-        REQUESTS_CA_BUNDLE=crm.credentials["ca_bundle"],  # the sandbox CRM's self-signed certificate
+        KORE_CRM_AUTHORITY=crm.credentials["authority"],  # the sandbox serves Dynamics' token endpoint
+        KORE_CRM_CA_BUNDLE=crm.credentials["ca_bundle"],  # the sandbox CRM's self-signed certificate
     )
     return env
 
@@ -136,7 +137,7 @@ def test_readme_cron_line_works_as_written(flow, tmp_path: Path) -> None:
     cron_env, command = cron_block()
     assert "kore run" in command
     # what the README asks the operator to put in place: the environment file with the secrets
-    exports = {k: v for k, v in env.items() if k.startswith(("KORE_", "REQUESTS_")) and k != "KORE_WORKDIR"}
+    exports = {k: v for k, v in env.items() if k.startswith("KORE_") and k != "KORE_WORKDIR"}
     (wd / "kore.env").write_text("".join(f"export {k}='{v}'\n" for k, v in exports.items()))
     # the crontab's own variables, with the workdir and the virtualenv's bin folder of this machine
     shell_env = {**cron_env, "KORE_WORKDIR": str(wd), "HOME": str(tmp_path), "PYTHONPATH": str(REPO_ROOT)}

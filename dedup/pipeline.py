@@ -287,7 +287,8 @@ def _fit_and_score(
     """
     levels = scorer.levels(pos_l, pos_r)
     inverse = inverse[inverse >= 0]
-    model = scorer.fit(pos_l, pos_r, levels={f: lv[inverse] for f, lv in levels.items()})
+    # the listed pairs' positions too: the household fit reads each pair's first names
+    model = scorer.fit(pos_l[inverse], pos_r[inverse], levels={f: lv[inverse] for f, lv in levels.items()})
     del inverse
     scores = pairs.tag_scores(scorer.score(pos_l, pos_r, model, progress=progress, levels=levels), bkey)
     scorer.prep = {}  # the comparison arrays are not needed any more

@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -308,9 +309,15 @@ class BuildOutcome:
 
 
 def build_phase(
-    settings: Settings, phase: Phase | str, full: bool = False, command: str = "build", check: bool = True
+    settings: Settings,
+    phase: Phase | str,
+    full: bool = False,
+    command: str = "build",
+    check: bool = True,
+    echo: Callable[[str], None] | None = None,
 ) -> BuildOutcome:
-    """Plan and run one phase's dbt build; record its state when it succeeded."""
+    """Plan and run one phase's dbt build; record its state when it succeeded (``echo``: each
+    line of dbt's output as it comes, see :func:`dbt_build.runner.run_dbt`)."""
     from kore.runlog import run_record
     from kore.warehouse import connect
 
@@ -319,7 +326,7 @@ def build_phase(
         t0 = time.perf_counter()
         plan = plan_build(settings, phase, full=full, command=command)
         args = plan.dbt_args()
-        result = run_dbt(settings, args, check=False) if args else None
+        result = run_dbt(settings, args, check=False, echo=echo) if args else None
         if result is not None and plan.mode == "full":
             built = ("model.", "seed.", "snapshot.")
             plan.nodes = [r["unique_id"] for r in result.results if r["unique_id"].startswith(built)]

@@ -16,6 +16,7 @@ import pyarrow as pa
 from kore.config import Settings
 from kore.contracts.person_fields import PERSON_RECORD_COLUMNS
 from kore.contracts.record_state import REVIEW_REQUEST_COLUMNS, REVIEW_REQUESTS
+from kore.errors import NotReady
 from kore.warehouse import Warehouse, connect
 
 SCHEMA = "kore_dedup"
@@ -105,7 +106,7 @@ def removed_record_requests(wh: Warehouse) -> pd.DataFrame:
 
 def read_records(wh: Warehouse) -> pd.DataFrame:
     if not wh.table_exists(VIEW_SCHEMA, "dedup_person_records"):
-        raise RuntimeError("dedup.dedup_person_records does not exist: run `kore dbt build` (the dedup views) first")
+        raise NotReady("dedup.dedup_person_records does not exist", "run `kore build` (the dedup views) first")
     return check_records(fetch_df(wh, f"select * from {VIEW_SCHEMA}.dedup_person_records"))
 
 

@@ -31,6 +31,7 @@ from expectations.results import LAYERS, CheckReport, CheckResult
 from expectations.suites import SUITES_DIR, SuiteSpec, load_suites
 from kore.config import Settings, archtics_credentials
 from kore.contracts.checks import Audit, CheckContext, CheckPlugin
+from kore.errors import UsageError
 from kore.runlog import RUN_ID, RunRecord, run_record
 from kore.warehouse import connect
 
@@ -179,7 +180,7 @@ def run_checks(
     ``<reports_dir>/data_docs/index.html`` unless ``write_results`` is False.
     """
     if layer not in ("all", *LAYERS):
-        raise ValueError(f"layer must be 'all' or one of {', '.join(LAYERS)}, not {layer!r}")
+        raise UsageError(f"unknown layer {layer!r}", f"use --layer all or one of {', '.join(LAYERS)}")
     specs = [s for s in load_suites(suites_dir) if layer in ("all", s.layer)]
     report = CheckReport(layer=layer, run_id=RUN_ID)
     validations: dict[str, dict[str, Any]] = {}

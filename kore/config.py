@@ -19,16 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from kore.errors import ConfigError  # a configuration mistake: one line naming what to set
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 EXPECTATIONS_DIR = REPO_ROOT / "expectations"
 
 Target = Literal["duckdb", "sqlserver"]
-
-
-class ConfigError(ValueError):
-    """A configuration mistake the user fixes by setting a variable: the message is one line that
-    names what to set (the CLI prints it without a traceback)."""
 
 
 # SQL Server connection settings, all from the environment (never from files: dbt's profiles.yml
@@ -293,10 +290,14 @@ def get_settings(workdir: str | Path | None = None) -> Settings:
     wd = Path(workdir or os.environ.get("KORE_WORKDIR") or Path.cwd()).resolve()
     target = os.environ.get("KORE_TARGET", "duckdb").lower()
     if target not in ("duckdb", "sqlserver"):
-        raise ValueError(f"KORE_TARGET must be 'duckdb' or 'sqlserver', not {target!r}")
+        raise ConfigError(
+            f"KORE_TARGET must be 'duckdb' or 'sqlserver', not {target!r}", "set KORE_TARGET=duckdb or sqlserver"
+        )
     flavor = os.environ.get("KORE_CRM_FLAVOR", "dynamics").lower()
     if flavor not in ("dynamics", "salesforce"):
-        raise ValueError(f"KORE_CRM_FLAVOR must be 'dynamics' or 'salesforce', not {flavor!r}")
+        raise ConfigError(
+            f"KORE_CRM_FLAVOR must be 'dynamics' or 'salesforce', not {flavor!r}", "set KORE_CRM_FLAVOR accordingly"
+        )
     return Settings(
         workdir=wd,
         target=target,  # type: ignore[arg-type]

@@ -242,8 +242,9 @@ def _full(settings: Settings, policy: str, cfg: DedupConfig, progress: bool) -> 
     _release_memory()
     with connect(settings) as wh:
         tables = {"clusters": clusters, "account_contact_map": mapping, "golden_contacts": golden}
-        store.write_full_run(wh, model.to_frame(), {**tables, "review_queue": review})
-        _account_tables(wh, crm_in, stamp)
+        with wh.transaction():  # every output or none: a kill here leaves the last run's tables
+            store.write_full_run(wh, model.to_frame(), {**tables, "review_queue": review})
+            _account_tables(wh, crm_in, stamp)
         totals = store.totals(wh)
     return _counts(
         "full",
@@ -326,8 +327,9 @@ def _incremental(settings: Settings, policy: str, cfg: DedupConfig, progress: bo
         )
         golden = _attach_accounts(golden, records, crm_in, dec)
         review = review_queue(aff.scores, clusters, force_forbid(dec)[0], stamp)
-        _write_changes(wh, delta, aff, new_scores, clusters, mapping, golden, review)
-        _account_tables(wh, crm_in, stamp)
+        with wh.transaction():  # every output or none: a kill here leaves the last run's tables
+            _write_changes(wh, delta, aff, new_scores, clusters, mapping, golden, review)
+            _account_tables(wh, crm_in, stamp)
         totals = store.totals(wh)
     return _counts(
         "incremental",

@@ -311,11 +311,13 @@ def build_phase(
     settings: Settings, phase: Phase | str, full: bool = False, command: str = "build", check: bool = True
 ) -> BuildOutcome:
     """Plan and run one phase's dbt build; record its state when it succeeded."""
+    from kore.landing import require_landing_complete
     from kore.runlog import run_record
     from kore.warehouse import connect
 
     phase = PHASES[phase] if isinstance(phase, str) else phase
     with run_record(settings, "dbt build", phase.name) as rec:
+        require_landing_complete(settings, "kore build")
         t0 = time.perf_counter()
         plan = plan_build(settings, phase, full=full, command=command)
         args = plan.dbt_args()

@@ -54,6 +54,7 @@ from dedup.records import excluded, norm_with_keys
 from dedup.resolve import resolve
 from kore.config import Settings
 from kore.contracts.person_fields import PERSON_RECORD_COLUMNS
+from kore.landing import require_landing_complete
 from kore.runlog import run_record
 from kore.warehouse import Warehouse, connect
 
@@ -72,6 +73,7 @@ def run_dedup(
     """Run the dedup step; returns counts for the run record and summary."""
     cfg = config or DedupConfig()
     with run_record(settings, "dedup") as rec:
+        require_landing_complete(settings, "kore dedup run")
         t0 = time.perf_counter()
         with connect(settings) as wh:
             has_state = store.has_state(wh)

@@ -31,6 +31,7 @@ from expectations.results import LAYERS, CheckReport, CheckResult
 from expectations.suites import SUITES_DIR, SuiteSpec, load_suites
 from kore.config import Settings, archtics_credentials
 from kore.contracts.checks import Audit, CheckContext, CheckPlugin
+from kore.landing import require_landing_complete
 from kore.runlog import RUN_ID, RunRecord, run_record
 from kore.warehouse import connect
 
@@ -189,6 +190,7 @@ def run_checks(
     if archtics_client_secret:
         archtics["client_secret"] = archtics_client_secret
     with run_record(settings, "check", entity=layer) as rec:
+        require_landing_complete(settings, "kore check")
         with connect(settings) as wh:
             reader = TableReader(settings, wh)
             try:

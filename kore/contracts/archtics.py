@@ -145,6 +145,8 @@ DATASETS: dict[str, Dataset] = {
 }  # fmt: skip
 
 DATASET_NAMES: tuple[str, ...] = tuple(DATASETS)
+RAW_SCHEMA = "raw_archtics"  # where the landing writes the datasets (one table each), ledger and quarantine
+SOURCE_FILE_COLUMN = "_source_file"  # the export part file a landed row came from (NULL: a delta row)
 TS_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 # An account merge note: "Merged account <old> into <new>", any case, any spacing, maybe a final '.'.

@@ -51,6 +51,12 @@ class Settings:
     # per-entity retraction policy overrides, KORE_RETRACTIONS="TicketPurchaseKoreps=deactivate,Contact=keep"
     # (defaults and meaning: reverse_etl.retractions)
     retractions: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    # export landing: the largest share of a file's / a dataset's rows that may be quarantined
+    # (KORE_MAX_BAD_SHARE_FILE / KORE_MAX_BAD_SHARE_DATASET); beyond it the landing fails. Within it
+    # the outcome is "partial" and the run exits non-zero unless KORE_ALLOW_QUARANTINE=1.
+    max_bad_share_file: float = 0.001
+    max_bad_share_dataset: float = 0.001
+    allow_quarantine: bool = False
 
     def duckdb_config(self) -> dict[str, str | int]:
         """The DuckDB connection options from the settings (for ``duckdb.connect(config=...)``)."""
@@ -154,6 +160,9 @@ def get_settings(workdir: str | Path | None = None) -> Settings:
         duckdb_memory_limit=os.environ.get("KORE_DUCKDB_MEMORY_LIMIT", "2GB").strip(),
         duckdb_threads=int(os.environ["KORE_DUCKDB_THREADS"]) if os.environ.get("KORE_DUCKDB_THREADS") else None,
         retractions=_parse_pairs(os.environ.get("KORE_RETRACTIONS")),
+        max_bad_share_file=float(os.environ.get("KORE_MAX_BAD_SHARE_FILE") or 0.001),
+        max_bad_share_dataset=float(os.environ.get("KORE_MAX_BAD_SHARE_DATASET") or 0.001),
+        allow_quarantine=os.environ.get("KORE_ALLOW_QUARANTINE", "").strip().lower() in ("1", "true", "yes"),
     )
 
 

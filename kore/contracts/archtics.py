@@ -113,6 +113,12 @@ class Dataset:
     date_columns: tuple[str, ...] = ()
 
     @property
+    def required_columns(self) -> tuple[str, ...]:
+        """Columns a part file must carry: without them its rows cannot be keyed, merged or ordered."""
+        cols = (*self.business_key, *self.parent_key, *((self.cursor,) if self.cursor else ()))
+        return tuple(dict.fromkeys(cols))
+
+    @property
     def is_child_list(self) -> bool:
         """Rows arrive whole per parent (``parent_key``) and replace that parent's rows."""
         return self.parent is not None

@@ -11,6 +11,7 @@ What counts as incomplete (each is repaired by re-running the landing named in t
   loaded: a landing or pull was killed or failed mid-load);
 * a ``raw_archtics.file_ledger`` row whose load package never completed (its ``_dlt_load_id`` is
   not a finished load in ``_dlt_loads``);
+* a file in the ledger twice (a ``--replace`` whose clean-up did not finish);
 * a dataset in the ledger whose **raw table is missing**;
 * **ledger and tables disagree**: a file's rows in its table (by ``_source_file``) differ from the
   rows the ledger says landed. Once the catch-up has merged changes into a dataset (rows without
@@ -88,6 +89,11 @@ def ledger_problems(wh: Warehouse) -> list[Problem]:
         )[0][0]
         if open_ids:
             out.append(Problem(f"{open_ids} load(s) of the file ledger never completed", EXPORT_COMMAND))
+    twice = wh.query_rows(
+        f"select count(*) from (select path from {RAW_SCHEMA}.file_ledger group by path having count(*) > 1) d"
+    )[0][0]
+    if twice:  # a replacement (--replace) loaded the new version; removing the old one did not finish
+        out.append(Problem(f"{twice} file(s) are in the ledger twice (an interrupted --replace)", EXPORT_COMMAND))
     ledger: dict[str, dict[str, int]] = {}
     for path, dataset, landed in wh.query_rows(f"select path, dataset, landed from {RAW_SCHEMA}.file_ledger"):
         files = ledger.setdefault(str(dataset), {})

@@ -210,7 +210,9 @@ def dlt_destination(settings: Settings):
         # raw table have no meaningful order, and not keeping it makes DuckDB's inserts ~40% faster
         credentials = DuckDbCredentials(str(settings.duckdb_path))
         credentials.global_config = {**settings.duckdb_config(), "preserve_insertion_order": False}
-        return dlt.destinations.duckdb(credentials=credentials)
+        from kore.dlt_duckdb import duckdb  # dlt's, with quoted file paths (a workdir may hold a ')
+
+        return duckdb(credentials=credentials)
     s = mssql_settings()
     return dlt.destinations.mssql(
         credentials={

@@ -52,8 +52,9 @@ def rerun_command(pipeline_name: str) -> str:
     return next((c for p, c in RERUN_COMMANDS.items() if pipeline_name.startswith(p)), f"the {pipeline_name} landing")
 
 
-def pending_packages(settings: Settings) -> list[Problem]:
-    """Pipelines of the workdir with load packages extracted or normalized but not loaded."""
+def pending_packages(settings: Settings, pipelines: tuple[str, ...] | None = None) -> list[Problem]:
+    """Pipelines of the workdir (those whose names start with one of ``pipelines``, default all)
+    with load packages extracted or normalized but not loaded."""
     import dlt
     from dlt.pipeline.exceptions import CannotRestorePipelineException
 
@@ -62,6 +63,8 @@ def pending_packages(settings: Settings) -> list[Problem]:
         return []
     out = []
     for folder in sorted(p for p in root.iterdir() if (p / "state.json").exists()):
+        if pipelines is not None and not folder.name.startswith(pipelines):
+            continue
         try:
             pipeline = dlt.attach(folder.name, pipelines_dir=str(root))
         except CannotRestorePipelineException:
@@ -144,9 +147,10 @@ def _columns(wh: Warehouse, table: str) -> set[str]:
     return {str(r[0]).lower() for r in rows}
 
 
-def landing_problems(settings: Settings) -> list[Problem]:
-    """Everything that makes the landed data incomplete; [] when the stages may run."""
-    problems = pending_packages(settings)
+def landing_problems(settings: Settings, pipelines: tuple[str, ...] | None = None) -> list[Problem]:
+    """Everything that makes the landed data incomplete; [] when the stages may run. ``pipelines``
+    limits the pending-package check to some landings (see :func:`pending_packages`)."""
+    problems = pending_packages(settings, pipelines)
     if settings.target == "duckdb" and not settings.duckdb_path.exists():
         return problems
     with connect(settings) as wh:
@@ -154,10 +158,10 @@ def landing_problems(settings: Settings) -> list[Problem]:
     return problems
 
 
-def require_landing_complete(settings: Settings, stage: str) -> None:
+def require_landing_complete(settings: Settings, stage: str, pipelines: tuple[str, ...] | None = None) -> None:
     """Raise :class:`LandingIncomplete` (one line: what, and which landing to re-run) if the landing
     is incomplete; ``stage`` names the caller in the message."""
-    problems = landing_problems(settings)
+    problems = landing_problems(settings, pipelines)
     if not problems:
         return
     commands = list(dict.fromkeys(p.command for p in problems))

@@ -13,6 +13,7 @@ from dlt.pipeline.pipeline import Pipeline
 
 from dbt_build.scope import build_phase
 from dedup.pipeline import run_dedup
+from dlt_pipelines.archtics_deltas import land_deltas
 from dlt_pipelines.archtics_export import land_export
 from expectations.runner import run_checks
 from kore.config import get_settings
@@ -50,6 +51,7 @@ def test_a_landing_killed_before_its_load_stops_every_stage(workdir: Path, expor
         lambda: build_phase(settings, "pre-dedup"),
         lambda: run_checks(settings, layer="raw", show_progress=False),
         lambda: run_dedup(settings, progress=False),
+        lambda: land_deltas(settings, "http://127.0.0.1:9", "id", "secret", show_progress=False),
     ):
         with pytest.raises(LandingIncomplete) as err:
             stage()

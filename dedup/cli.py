@@ -122,11 +122,25 @@ def review_list(workdir: Path = WORKDIR, limit: int = 50) -> None:
     """Open possible matches, strongest first."""
     with connect(get_settings(workdir)) as wh:
         q = store.read_table(wh, "review_queue")
+        removed = store.removed_record_requests(wh)
     table = Table("record_id_l", "record_id_r", "weight", title=f"review queue ({len(q)})")
     if len(q):
         for r in q.sort_values("weight", ascending=False).head(limit).itertuples():
             table.add_row(r.record_id_l, r.record_id_r, f"{r.weight:.2f}")
     console.print(table)
+    if len(removed):
+        gone = Table(
+            "acct_id", "crm_flavor", "entity", "crm_id", "reason", title=f"removed in the CRM ({len(removed)})"
+        )
+        for r in removed.head(limit).itertuples():
+            gone.add_row(
+                *(
+                    str(v) if v is not None and v == v else ""
+                    for v in (r.acct_id, r.crm_flavor, r.entity, r.crm_id, r.reason)
+                )
+            )
+        console.print(gone)
+        console.print("Map an account to the contact the CRM kept: kore dedup force-match ACCT_ID CRM_CONTACT_ID")
 
 
 @review_app.command("accept")

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from kore.config import Settings
 from kore.contracts.person_fields import PERSON_RECORD_COLUMNS
+from kore.contracts.record_state import REVIEW_REQUEST_COLUMNS, REVIEW_REQUESTS
 from kore.warehouse import Warehouse, connect
 
 SCHEMA = "kore_dedup"
@@ -90,6 +91,16 @@ def read_table(wh: Warehouse, table: str, schema: str = SCHEMA, where: str = "",
     if not wh.table_exists(schema, table):
         return pd.DataFrame()
     return fetch_df(wh, f"select {columns} from {schema}.{table} {where}")
+
+
+def removed_record_requests(wh: Warehouse) -> pd.DataFrame:
+    """Archtics accounts whose CRM contact or account a person removed in the CRM (deleted, merged,
+    deactivated): the push withholds that record and asks here for a decision. A reviewer maps the
+    account to the contact the CRM kept (``force-match``), or leaves it to become a new one."""
+    schema, table = REVIEW_REQUESTS
+    if not wh.table_exists(schema, table):
+        return pd.DataFrame(columns=list(REVIEW_REQUEST_COLUMNS))
+    return fetch_df(wh, f"select {', '.join(REVIEW_REQUEST_COLUMNS)} from {schema}.{table}")
 
 
 def read_records(wh: Warehouse) -> pd.DataFrame:

@@ -17,13 +17,14 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
+from kore.contracts.record_state import REMOVED_RECORDS, REVIEW_REQUEST_COLUMNS, REVIEW_REQUESTS
 from kore.warehouse import Warehouse
 from reverse_etl.payloads import PushRow
 from reverse_etl.sync_state import State
 
-REMOVED = ("ops", "crm_removed_records")
-REVIEW = ("ops", "crm_review_requests")
-REVIEW_COLUMNS = ["crm_flavor", "entity", "external_key", "crm_id", "acct_id", "reason", "requested_at"]
+REMOVED = REMOVED_RECORDS
+REVIEW = REVIEW_REQUESTS
+REVIEW_COLUMNS = list(REVIEW_REQUEST_COLUMNS)
 
 
 @dataclass

@@ -8,7 +8,9 @@ from dataclasses import replace
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from dedup.cli import app as dedup_app
 from dlt_pipelines.crm import pull
 from kore.contracts import crm_names, record_state
 from kore.warehouse import connect
@@ -107,6 +109,11 @@ def test_contact_deleted_in_the_crm_is_not_recreated_and_goes_to_review(env):
     with connect(settings) as wh:
         review = wh.query_rows("select external_key, acct_id from ops.crm_review_requests order by acct_id")
     assert review == [("K2", "200"), ("K2", "201")]
+    listed = CliRunner().invoke(
+        dedup_app, ["review", "list", "--workdir", str(settings.workdir)], env={"COLUMNS": "200"}
+    )
+    assert listed.exit_code == 0, listed.output
+    assert "removed in the CRM (2)" in listed.output and "200" in listed.output and "201" in listed.output
     state = sync_state(settings).set_index(["entity", "external_key"])
     assert state.loc[("Contact", "K2"), "status"] == "removed_in_crm"
 

@@ -30,7 +30,7 @@ from kore.contracts.integrity import HASHED, fields_hash
 from kore.warehouse import Warehouse
 
 ENTITIES = ("Account", "Contact")
-BASELINE, REMOVED = "crm_baseline", "crm_removed_records"
+BASELINE, REMOVED = "crm_baseline", record_state.REMOVED_RECORDS[1]
 BASELINE_COLUMNS = ["crm_flavor", "entity", "crm_id", "parent_id", "name", "kore_external_key", "fields_hash",
                     "created_by_kore", "first_seen_at"]  # fmt: skip
 REMOVED_COLUMNS = ["crm_flavor", "entity", "crm_id", "kore_external_key", "reason", "detected_at"]

@@ -55,3 +55,11 @@ def is_inactive(flavor: str, record: dict[str, Any]) -> bool:
         v = record.get(DYN_STATE)
         return v is not None and str(v).split(".")[0] == "1"
     return str(record.get(SF_STATUS) or "").strip().lower() == "inactive"
+
+
+# Records removed in the CRM (deleted, merged or deactivated by a person there). The CRM pull lists
+# them (``dlt_pipelines/crm/baseline.py``); the push withholds their rows and asks for a review of
+# their Archtics accounts (``reverse_etl/removed.py``); ``kore dedup review list`` shows the requests.
+REMOVED_RECORDS = ("ops", "crm_removed_records")
+REVIEW_REQUESTS = ("ops", "crm_review_requests")
+REVIEW_REQUEST_COLUMNS = ("crm_flavor", "entity", "external_key", "crm_id", "acct_id", "reason", "requested_at")

@@ -60,10 +60,13 @@ class _RunState:
         if self._manifest_rows is None:
             self._manifest_rows = {}
             path = find_manifest(self.audit_ctx)
-            if path is not None:
-                for f in json.loads(path.read_text(encoding="utf-8")).get("files", []):
-                    ds = f.get("dataset", "")
-                    self._manifest_rows[ds] = self._manifest_rows.get(ds, 0) + int(f.get("rows", 0))
+            try:
+                files = json.loads(path.read_text(encoding="utf-8")).get("files", []) if path else []
+            except json.JSONDecodeError:  # the raw audit reports the broken manifest (one result)
+                files = []
+            for f in files:
+                ds = f.get("dataset", "")
+                self._manifest_rows[ds] = self._manifest_rows.get(ds, 0) + int(f.get("rows", 0))
         return self._manifest_rows
 
     def quarantined(self) -> dict[str, int]:

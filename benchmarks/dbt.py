@@ -29,7 +29,7 @@ from kore.contracts.archtics import DATASETS
 from kore.runlog import run_record
 
 # kore build's two phases (dbt_build/scope.py), without the KORE-app models: they read the KORE apps'
-# own landed data, which this benchmark does not write
+# own landed data, which this benchmark does not write (mart_customer_360 then has no deals or touchpoints)
 PHASE_1 = Phase("pre-dedup", exclude=("tag:needs_dedup", "path:models/staging/kore_app+"))
 PHASE_2 = Phase(
     "post-dedup", select=("tag:needs_dedup",), exclude=("path:models/kore_to_crm/kore_*",), upstream=PHASE_1
@@ -125,40 +125,47 @@ def _synthetic_names(con: duckdb.DuckDBPyConnection, n: int, load_id: str) -> No
 
 
 def _synthetic_events(con: duckdb.DuckDBPyConnection, load_id: str) -> None:
-    """raw_archtics.evnt, events_in_plan, season: 80 games and 4 plans in one season."""
+    """raw_archtics.evnt, events_in_plan, season: two seasons of 40 games and 4 plans (FS, HA, HB, MP) each."""
     events = {"event_id": "i + 1", "event_name": "concat('Game ', i + 1)",
-              "event_date": "strftime(date '2024-04-01' + cast(i * 3 as integer), '%Y-%m-%d')",
-              "plan": "'N'", "season_id": "'1'", "upd_date": "'2024-01-01 00:00:00'"}  # fmt: skip
-    plans = {"event_id": "i + 900", "event_name": "concat('Plan ', i)", "plan": "'Y'", "season_id": "'1'",
-             "upd_date": "'2024-01-01 00:00:00'"}  # fmt: skip
+              "event_date": "strftime(date '2023-10-01' + cast((i // 40) * 365 + (i % 40) * 4 as integer), '%Y-%m-%d')",
+              "plan": "'N'", "season_id": "cast(i // 40 + 1 as varchar)", "upd_date": "'2023-01-01 00:00:00'"}  # fmt: skip
+    plans = {"event_id": "i + 900", "event_name": "concat('Plan ', i)", "plan": "'Y'",
+             "plan_type": _pick(["FS", "HA", "HB", "MP"], "i"), "season_id": "cast(i // 4 + 1 as varchar)",
+             "upd_date": "'2023-01-01 00:00:00'"}  # fmt: skip
     con.execute(
         f"create or replace table raw_archtics.evnt as {_select('evnt', events, 'range(80) r(i)', load_id)} "
-        f"union all {_select('evnt', plans, 'range(4) r(i)', load_id)}"
+        f"union all {_select('evnt', plans, 'range(8) r(i)', load_id)}"
     )
-    eip = {"plan_group_id": "'1'", "plan_event_id": "p + 900", "event_id": "e + 1", "season_id": "'1'",
-           "event_date": "strftime(date '2024-04-01' + cast(e * 3 as integer), '%Y-%m-%d')"}  # fmt: skip
+    eip = {"plan_group_id": "cast(p % 4 + 1 as varchar)", "plan_event_id": "p + 900", "event_id": "e + 1",
+           "season_id": "cast(p // 4 + 1 as varchar)",
+           "event_date": "strftime(date '2023-10-01' + cast((e // 40) * 365 + (e % 40) * 4 as integer), '%Y-%m-%d')"}  # fmt: skip
+    pairs = "(select p.i as p, e.i as e from range(8) p(i), range(80) e(i) where e.i // 40 = p.i // 4 and e.i % 4 = p.i % 4)"
     con.execute(
-        f"create or replace table raw_archtics.events_in_plan as "
-        f"{_select('events_in_plan', eip, '(select p.i as p, e.i as e from range(4) p(i), range(80) e(i) where e.i % 4 = p.i)', load_id)}"  # noqa: E501
+        f"create or replace table raw_archtics.events_in_plan as {_select('events_in_plan', eip, pairs, load_id)}"
     )
-    season = {"season_id": "'1'", "name": "'2024 Season'", "season_year": "'2024'",
-              "upd_datetime": "'2023-12-01 00:00:00'"}  # fmt: skip
-    con.execute(f"create or replace table raw_archtics.season as {_select('season', season, 'range(1)', load_id)}")
+    season = {"season_id": "cast(i + 1 as varchar)", "name": "concat(2023 + i, ' Season')",
+              "season_year": "cast(2023 + i as varchar)", "upd_datetime": "'2022-12-01 00:00:00'"}  # fmt: skip
+    con.execute(f"create or replace table raw_archtics.season as {_select('season', season, 'range(2) r(i)', load_id)}")
 
 
 def _synthetic_tickets(con: duckdb.DuckDBPyConnection, n: int, load_id: str) -> None:
     """raw_archtics.ticket and note."""
     # ~10 ticket rows per account (10M at 1M accounts, a large client's ticket table): per-event seats,
-    # some returned later, one plan-level row
+    # some returned later, a plan-level row in the first season and, for 80% of accounts, its renewal
+    # in the second (every 23rd with a second seat: an upgrade)
+    renewed = "k = 4 and a % 5 <> 0"
     tickets = {
         "acct_id": "a + 1000",
-        "event_id": "case when k = 3 then 900 + a % 4 else (a * 7 + k) % 80 + 1 end",
-        "plan_event_id": "case when k = 3 then 900 + a % 4 end",
+        "event_id": f"case when k = 3 then 900 + a % 4 when {renewed} then 904 + a % 4 else (a * 7 + k) % 80 + 1 end",
+        "plan_event_id": f"case when k = 3 then 900 + a % 4 when {renewed} then 904 + a % 4 end",
         "section_id": "a % 40 + 1",
         "row_id": "(a / 40) % 30 + 1",
         "seat_num": "(a / 1200) % 1000 * 10 + k + 1",
-        "last_seat": "(a / 1200) % 1000 * 10 + k + 1",
-        "num_seats": "1",
+        "last_seat": f"(a / 1200) % 1000 * 10 + k + 1 + case when {renewed} and a % 23 = 0 then 1 else 0 end",
+        "num_seats": f"case when {renewed} and a % 23 = 0 then 2 else 1 end",
+        "price_code": _pick(["A", "B", "C"], "a"),
+        "section_name": "concat('Sec ', a % 40 + 1)",
+        "renewal_ind": f"case when {renewed} then 'Y' else 'N' end",
         "ticket_status": "case when k = 2 and a % 5 = 0 then 'R' else 'A' end",
         "return_datetime": "case when k = 2 and a % 5 = 0 then '2024-02-01 00:00:00' end",
         "purchase_price": "cast(20 + a % 80 as varchar)",
@@ -224,13 +231,21 @@ def synthetic_dedup(con: duckdb.DuckDBPyConnection, accounts: int) -> dict:
 
 
 def synthetic_dedup_delta(con: duckdb.DuckDBPyConnection) -> int:
-    """A dedup re-run after the delta: 0.1% of accounts move to another contact."""
-    return int(
-        con.execute(
-            "update kore_dedup.account_contact_map set crm_contact_key = concat(crm_contact_key, 'm') "
-            "where cast(acct_id as bigint) % 1000 = 11"
-        ).fetchone()[0]
+    """A dedup re-run after the delta: 0.1% of accounts move to another contact (a new golden contact,
+    as the dedup step writes one for every contact it maps accounts to)."""
+    moved = con.execute(
+        "update kore_dedup.account_contact_map set crm_contact_key = concat(crm_contact_key, 'm') "
+        "where cast(acct_id as bigint) % 1000 = 11"
+    ).fetchone()[0]
+    con.execute(
+        """insert into kore_dedup.golden_contacts
+        select * replace (concat(contact_key, 'm') as contact_key, concat(cluster_id, 'm') as cluster_id)
+        from kore_dedup.golden_contacts
+        where contact_key in (
+            select left(crm_contact_key, length(crm_contact_key) - 1) from kore_dedup.account_contact_map
+            where cast(acct_id as bigint) % 1000 = 11)"""
     )
+    return int(moved)
 
 
 def synthetic_delta(con: duckdb.DuckDBPyConnection, accounts: int, load_id: str = "1730500000.000002") -> dict:
@@ -352,7 +367,8 @@ def run(
             t: _count(settings, t)
             for t in ("stg.stg_archtics__custs", "stg.stg_archtics__tickets", "marts.fct_ticket_purchases",
                       "marts.dim_account", "marts.dim_contact", "kore.SyncedTicketPurchases",
-                      "dedup.dedup_person_records")
+                      "dedup.dedup_person_records", "marts.fct_event_sales", "marts.fct_season_ticket_holders",
+                      "marts.fct_renewals", "marts.mart_customer_360", "marts.fct_rep_book")
         }  # fmt: skip
         rec.rows_in = sum(out.get("raw_rows", {}).values())
         rec.rows_out = out["fact_rows_after"]

@@ -144,6 +144,10 @@ class CrmClient(ABC):
     def account_link(self, account_key: str) -> tuple[str, Any]:
         """(body field, value) that puts a contact under its account, by the account's KORE key."""
 
+    @abstractmethod
+    def fields_of(self, crm_name: str) -> set[str] | None:
+        """The table's field names per the org's metadata (read once, cached); None: no such table."""
+
     # -- transport -------------------------------------------------------------------------------
 
     def open(self) -> None:  # noqa: B027 - optional: most flavours connect on the first request

@@ -1,10 +1,14 @@
 """Dynamics 365 (Dataverse Web API) client: msal token, ``@odata.nextLink`` paging, ``$batch`` upserts.
 
-Credentials: ``tenant_id, client_id, client_secret`` [+ ``authority`` (default
-``<base_url>/<tenant_id>``, in production ``https://login.microsoftonline.com/<tenant_id>``),
-``scope``, ``ca_bundle``]. The token comes from msal's ``ConfidentialClientApplication`` (client
-credentials); building that application discovers the tenant's token endpoint, which is what
-:meth:`DynamicsClient.open` does.
+Credentials: ``client_id, client_secret`` and ``tenant_id`` or ``authority`` (default
+``https://login.microsoftonline.com/<tenant_id>``; national clouds and the sandbox set their own),
+[+ ``scope`` (default ``<base_url>/.default``), ``ca_bundle``]. The token comes from msal's
+``ConfidentialClientApplication`` (client credentials); building that application discovers the
+tenant's token endpoint, which is what :meth:`DynamicsClient.open` does. A request answered 401
+(token expired or revoked) gets a fresh token and is sent once more, outside the transport's retries.
+
+Names: entity-set names come from the org's table definitions (``EntityDefinitions``, read once per
+client by :class:`crm_clients.metadata.DataverseMetadata`), never from a pluralisation rule.
 
 Writes: ``$batch`` of up to 1,000 PATCH upserts by alternate key, in change sets of 100; a change set
 that fails rolls back, so its other requests are re-sent one by one and one bad row cannot hold
@@ -22,7 +26,10 @@ import requests
 
 from crm_clients.base import CrmClient, Outcome, Progress, R, Target, Upserted, chunks, failed_all, run_parallel
 from crm_clients.http import CrmClientError, make_session, raise_for
+from crm_clients.metadata import DataverseMetadata
 from kore.contracts import crm_names, odata_batch
+
+LOGIN_AUTHORITY = "https://login.microsoftonline.com"
 
 BATCH_SIZE = 1000
 CHANGESET_SIZE = 100
@@ -43,6 +50,7 @@ class DynamicsClient(CrmClient):
     epoch = "1900-01-01T00:00:00Z"
     page_size = 5000
     _msal: Any = None  # the msal application, built on first use (see open)
+    _metadata: DataverseMetadata | None = None  # the org's table definitions, read once (see open)
 
     @property
     def api(self) -> str:
@@ -60,17 +68,48 @@ class DynamicsClient(CrmClient):
         return crm_names.dyn_attribute(column)
 
     def lookup_field(self, lookup: crm_names.Lookup, value: str) -> tuple[str, Any]:
-        return crm_names.dyn_lookup(lookup.target) + "@odata.bind", crm_names.dyn_bind_path(lookup.target, value)
+        return crm_names.dyn_lookup(lookup.target) + "@odata.bind", self.bind_path(lookup.target, value)
 
     def account_link(self, account_key: str) -> tuple[str, Any]:
-        ext = crm_names.field_spec("Account").external_key_field(self.flavor)
-        return "parentcustomerid_account@odata.bind", f"/accounts({ext}={crm_names.odata_quote(account_key)})"
+        return "parentcustomerid_account@odata.bind", self.bind_path("Account", account_key)
+
+    def bind_path(self, target: str, key: str) -> str:
+        """``/<entityset>(<key>)`` of ``target``'s record (registry entity) with KORE key or CRM id
+        ``key``: by the KORE alternate key for KORE-owned entities and accounts/contacts, else by id."""
+        ent = crm_names.by_name(target)
+        entity_set = self.entity_set(ent.dynamics_entity)
+        if ent.direction == "kore_to_crm":
+            return f"/{entity_set}({crm_names.DYN_EXT_KEY}={crm_names.odata_quote(key)})"
+        if target in crm_names.REFERENCES_BY_EXTERNAL_KEY:
+            ext = crm_names.field_spec(target).external_key_field(self.flavor)
+            return f"/{entity_set}({ext}={crm_names.odata_quote(key)})"
+        return f"/{entity_set}({key})"
+
+    def entity_set(self, logical_name: str) -> str:
+        """The table's entity-set name as the org's metadata gives it. Before :meth:`open` (the
+        push's dry run sends nothing) it is the usual English plural, marked as a guess nowhere
+        else: nothing is sent with it."""
+        if self._metadata is None:
+            return crm_names.entity_set(logical_name)
+        return self._metadata.entity_set(logical_name)
+
+    def fields_of(self, crm_name: str) -> set[str] | None:
+        """The table's attribute logical names per the org's metadata (None: no such table)."""
+        return self.metadata.fields_of(crm_name)
+
+    @property
+    def metadata(self) -> DataverseMetadata:
+        if self._metadata is None:
+            self._metadata = DataverseMetadata(self.api, self.request)
+        return self._metadata
 
     # -- connection ------------------------------------------------------------------------------
 
     def open(self) -> None:
-        """Build the msal application now: it discovers the tenant's token endpoint over HTTP."""
+        """Build the msal application now (it discovers the tenant's token endpoint over HTTP) and
+        read the org's table definitions, so a wrong URL or credential fails before any write."""
         self._app()
+        self.metadata.load()
 
     def _app(self) -> Any:
         import msal
@@ -78,10 +117,18 @@ class DynamicsClient(CrmClient):
         with self._token_lock:
             if self._msal is None:
                 c = self.credentials
+                missing = [k for k in ("client_id", "client_secret") if not c.get(k)]
+                if not (c.get("authority") or c.get("tenant_id")):
+                    missing.append("tenant_id or authority")
+                if missing:
+                    raise CrmClientError(
+                        f"Dynamics credentials missing: {', '.join(missing)} "
+                        "(KORE_CRM_CLIENT_ID, KORE_CRM_CLIENT_SECRET, KORE_CRM_TENANT or KORE_CRM_AUTHORITY)"
+                    )
                 self._msal = msal.ConfidentialClientApplication(
                     c["client_id"],
                     client_credential=c["client_secret"],
-                    authority=c.get("authority") or f"{self.base_url}/{c['tenant_id']}",
+                    authority=c.get("authority") or f"{LOGIN_AUTHORITY}/{c['tenant_id']}",
                     validate_authority=False,
                     instance_discovery=False,
                     http_client=make_session(c.get("ca_bundle"), self.timeout),
@@ -96,6 +143,21 @@ class DynamicsClient(CrmClient):
         if "access_token" not in result:
             raise CrmClientError(f"Dynamics token request failed: {result.get('error')}")
         return result["access_token"]
+
+    def refresh_token(self) -> None:
+        """Forget the cached token (the CRM refused it), so the next request gets a new one."""
+        app = self._app()
+        with self._token_lock:
+            app.remove_tokens_for_client()
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """One request through the retrying session; a 401 gets one new token and one more try
+        (outside the transport's retry loop, which never retries a 401)."""
+        resp = self.session.request(method, url, **kwargs)
+        if resp.status_code == 401:
+            self.refresh_token()
+            resp = self.session.request(method, url, **kwargs)
+        return resp
 
     @property
     def session(self) -> requests.Session:
@@ -118,7 +180,7 @@ class DynamicsClient(CrmClient):
     def iter_pages(
         self, crm_name: str, fields: list[str], id_field: str, modified_field: str, since: str, page_size: int
     ) -> Iterator[list[dict[str, Any]]]:
-        entity_set = crm_names.entity_set(crm_name)
+        entity_set = self.entity_set(crm_name)
         params = {"$select": ",".join(fields), "$orderby": f"{modified_field} asc"}
         if since:
             params["$filter"] = f"{modified_field} ge {since}"
@@ -126,7 +188,7 @@ class DynamicsClient(CrmClient):
         headers = {"Prefer": f"odata.maxpagesize={page_size}"}
         first = True
         while url:
-            resp = self.session.get(url, params=params if first else None, headers=headers)
+            resp = self.request("GET", url, params=params if first else None, headers=headers)
             raise_for(resp, f"GET {entity_set}")
             data = resp.json()
             yield data.get("value", [])
@@ -143,7 +205,7 @@ class DynamicsClient(CrmClient):
         headers = {"Content-Type": ctype}
         if continue_on_error:
             headers["Prefer"] = "odata.continue-on-error"
-        resp = self.session.post(self.api + "$batch", data=body, headers=headers)
+        resp = self.request("POST", self.api + "$batch", data=body, headers=headers)
         raise_for(resp, "$batch")
         out: Batch = []
         for p in odata_batch.parse_multipart(resp.headers.get("Content-Type", ""), resp.content):
@@ -189,7 +251,7 @@ class _TargetBatch:
     def __init__(self, client: DynamicsClient, target: Target):
         self.client = client
         self.target = target
-        self.entity_set = crm_names.entity_set(target.crm_name)
+        self.entity_set = client.entity_set(target.crm_name)
 
     def message(self, i: int, r: R) -> odata_batch.HttpMessage:
         t = self.target

@@ -1,8 +1,14 @@
 """Salesforce REST client on simple-salesforce: OAuth token, SOQL paging, sObject Collections upserts.
 
-Credentials: ``client_id, client_secret`` (OAuth client credentials) [+ ``grant_type="password"``
-with ``username, password, security_token``; ``token_url``; ``ca_bundle``]. The token is requested
-on the first call.
+Credentials: ``client_id`` and one of
+- ``username`` + ``private_key_file``: the OAuth 2.0 JWT bearer flow (RS256 assertion, ``aud``
+  = ``audience``, default ``https://login.salesforce.com``; use ``https://test.salesforce.com`` for
+  sandboxes), https://help.salesforce.com/apex/HTViewHelpDoc?id=xcloud.remoteaccess_oauth_jwt_flow.htm;
+- ``client_secret``: the client credentials flow (HTTP Basic, as simple-salesforce sends it);
+- ``grant_type="password"`` with ``client_secret, username, password, security_token``;
+[+ ``token_url`` (default ``<base_url>/services/oauth2/token``: the org's My Domain), ``ca_bundle``].
+The token request goes through simple-salesforce's ``token_login``. A call answered 401 (session
+expired) logs in again and is sent once more, outside the transport's retries.
 
 Writes: sObject Collections upserts, 200 records a call, by the KORE external key (or by ``Id`` for
 preexisting records, which go in calls of their own); the CRM answers per record, so one bad record
@@ -11,14 +17,20 @@ fails alone.
 
 from __future__ import annotations
 
+import base64
 import json
-from collections.abc import Iterator
-from typing import Any
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
 
 from crm_clients.base import CrmClient, Outcome, Progress, R, Target, Upserted, chunks, failed_all, run_parallel
-from crm_clients.http import CrmClientError, make_session, raise_for
+from crm_clients.http import CrmClientError, make_session
+from crm_clients.metadata import SalesforceDescribe
 from kore.contracts import crm_names
 
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+T = TypeVar("T")
 COLLECTION_SIZE = 200
 
 
@@ -29,6 +41,8 @@ class SalesforceClient(CrmClient):
     epoch = "1900-01-01T00:00:00.000+0000"
     page_size = 2000
     _token: tuple[str, str] | None = None  # (access token, instance URL), requested on first use
+    _generation = 0  # bumped on every new login: per-thread Salesforce objects of older ones are stale
+    _describe: SalesforceDescribe | None = None
 
     # -- naming ----------------------------------------------------------------------------------
 
@@ -56,32 +70,65 @@ class SalesforceClient(CrmClient):
 
     # -- connection ------------------------------------------------------------------------------
 
+    def _token_request(self) -> tuple[dict[str, str], dict[str, str] | None]:
+        """(form, headers) of the token request for the configured grant."""
+        c = self.credentials
+        if not c.get("client_id"):
+            raise CrmClientError("Salesforce credentials missing: client_id (KORE_CRM_CLIENT_ID)")
+        if c.get("grant_type") == "password":
+            form = {"grant_type": "password", "client_id": c["client_id"], "client_secret": c.get("client_secret", "")}
+            form.update(username=c.get("username", ""), password=c.get("password", "") + c.get("security_token", ""))
+            return form, None
+        if c.get("private_key_file") and c.get("username"):
+            import jwt
+
+            claims = {
+                "iss": c["client_id"],
+                "sub": c["username"],
+                "aud": c.get("audience") or "https://login.salesforce.com",
+                "exp": int(time.time()) + 180,
+            }
+            assertion = jwt.encode(claims, Path(c["private_key_file"]).read_bytes(), algorithm="RS256")
+            return {"grant_type": JWT_GRANT, "assertion": assertion}, None
+        if not c.get("client_secret"):
+            raise CrmClientError(
+                "Salesforce credentials missing: client_secret (KORE_CRM_CLIENT_SECRET), or username and "
+                "private_key_file for the JWT bearer flow (KORE_CRM_USERNAME, KORE_CRM_PRIVATE_KEY_FILE)"
+            )
+        basic = base64.b64encode(f"{c['client_id']}:{c['client_secret']}".encode()).decode()
+        return {"grant_type": "client_credentials"}, {"Authorization": f"Basic {basic}"}
+
     def _login(self) -> tuple[str, str]:
+        from simple_salesforce.exceptions import SalesforceAuthenticationFailed
+        from simple_salesforce.login import token_login
+
         with self._token_lock:
             if self._token is None:
                 c = self.credentials
-                form = {"client_id": c["client_id"], "client_secret": c["client_secret"]}
-                if c.get("username") and c.get("password") and c.get("grant_type") == "password":
-                    form.update(
-                        grant_type="password",
-                        username=c["username"],
-                        password=c["password"] + c.get("security_token", ""),
-                    )
-                else:
-                    form["grant_type"] = "client_credentials"
+                form, headers = self._token_request()
                 token_url = c.get("token_url") or f"{self.base_url}/services/oauth2/token"
-                resp = make_session(c.get("ca_bundle"), self.timeout).post(token_url, data=form)
-                raise_for(resp, "Salesforce token")
-                data = resp.json()
-                self._token = (data["access_token"], data.get("instance_url") or self.base_url)
+                session = make_session(c.get("ca_bundle"), self.timeout)
+                try:
+                    token, instance = token_login(token_url, form, "login", c["client_id"], headers, None, session)
+                except SalesforceAuthenticationFailed as exc:
+                    raise CrmClientError(f"Salesforce token request to {token_url} failed: {exc}") from exc
+                self._token = (token, f"https://{instance}" if instance else self.base_url)
             return self._token
+
+    def _relogin(self, stale: int) -> None:
+        """The session expired: log in again (once, whichever thread sees the 401 first)."""
+        with self._token_lock:
+            if self._generation == stale:
+                self._token = None
+                self._generation += 1
 
     @property
     def sf(self):
         from simple_salesforce import Salesforce
 
         sf = getattr(self._local, "sf", None)
-        if sf is None:
+        if sf is None or getattr(self._local, "generation", -1) != self._generation:
+            generation = self._generation
             token, instance = self._login()
             sf = Salesforce(
                 instance_url=instance,
@@ -89,20 +136,49 @@ class SalesforceClient(CrmClient):
                 session=make_session(self.credentials.get("ca_bundle"), self.timeout),
                 version=crm_names.API_VERSION_SALESFORCE,
             )
-            self._local.sf = sf
+            self._local.sf, self._local.generation = sf, generation
         return sf
+
+    def call(self, fn: Callable[[Any], T]) -> T:
+        """``fn(self.sf)``; on an expired session, one new login and one more try."""
+        from simple_salesforce.exceptions import SalesforceExpiredSession
+
+        generation = self._generation
+        try:
+            return fn(self.sf)
+        except SalesforceExpiredSession:
+            self._relogin(generation)
+            return fn(self.sf)
+
+    def open(self) -> None:
+        """Log in now, so wrong credentials or a wrong URL fail before anything is read or written."""
+        self._login()
+
+    def fields_of(self, crm_name: str) -> set[str] | None:
+        if self._describe is None:
+            self._describe = SalesforceDescribe(self._describe_one)
+        return self._describe.fields_of(crm_name)
+
+    def _describe_one(self, sobject: str) -> dict[str, Any] | None:
+        from simple_salesforce.exceptions import SalesforceResourceNotFound
+
+        try:
+            return self.call(lambda sf: sf.restful(f"sobjects/{sobject}/describe"))
+        except SalesforceResourceNotFound:
+            return None
 
     # -- reading ---------------------------------------------------------------------------------
 
     def query_pages(self, soql: str, page_size: int = 2000) -> Iterator[list[dict[str, Any]]]:
         """The records of a SOQL query, one list per page."""
         headers = {"Sforce-Query-Options": f"batchSize={page_size}"}
-        res = self.sf.query(soql, headers=headers)
+        res = self.call(lambda sf: sf.query(soql, headers=headers))
         while True:
             yield res.get("records", [])
             if res.get("done", True) or not res.get("nextRecordsUrl"):
                 break
-            res = self.sf.query_more(res["nextRecordsUrl"], identifier_is_url=True, headers=headers)
+            url = res["nextRecordsUrl"]
+            res = self.call(lambda sf, url=url: sf.query_more(url, identifier_is_url=True, headers=headers))
 
     def iter_pages(
         self, crm_name: str, fields: list[str], id_field: str, modified_field: str, since: str, page_size: int
@@ -128,8 +204,9 @@ class SalesforceClient(CrmClient):
             "records": [{"attributes": {"type": sobject}, **r} for r in records],
         }
         try:
-            res = self.sf.restful(
-                f"composite/sobjects/{sobject}/{ext_field}", method="PATCH", data=json.dumps(payload, default=str)
+            data = json.dumps(payload, default=str)
+            res = self.call(
+                lambda sf: sf.restful(f"composite/sobjects/{sobject}/{ext_field}", method="PATCH", data=data)
             )
         except SalesforceError as exc:
             raise CrmClientError(f"collection upsert {sobject}: HTTP {exc.status}: {str(exc.content)[:300]}") from exc

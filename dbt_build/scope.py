@@ -50,7 +50,7 @@ CODE_INVARIANT_TAG = "code_invariant"
 PROJECT_GLOBS = ("dbt_project.yml", "packages.yml", "models/**/*", "macros/**/*", "seeds/**/*",
                  "tests/**/*", "snapshots/**/*", "analyses/**/*")  # fmt: skip
 # environment the project reads through env_var() that changes what it builds (never secrets)
-PROJECT_ENV = ("KORE_TARGET", "KORE_CRM_FLAVOR", "KORE_EXCLUDED_ACCOUNT_TYPES")
+PROJECT_ENV = ("KORE_TARGET", "KORE_CRM_FLAVOR", "KORE_EXCLUDED_ACCOUNT_TYPES", "KORE_SCHEMA_PREFIX")
 
 
 @dataclass(frozen=True)

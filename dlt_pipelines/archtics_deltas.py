@@ -346,7 +346,8 @@ def land_deltas(
             # merging into a half-landed export would put older export rows after newer deltas
             require_landing_complete(settings, "kore land deltas", pipelines=("archtics_export",))
             cutoff = read_cutoff(pipeline)
-            client = ArchticsClient(api_url, client_id, client_secret, **(client_options or {}))
+            deadlines = {"call_deadline": settings.http_call_deadline, "run_deadline": settings.http_run_deadline}
+            client = ArchticsClient(api_url, client_id, client_secret, **{**deadlines, **(client_options or {})})
             offered = client.datasets()
         missing = [n for n in names if n not in offered]
         if missing:

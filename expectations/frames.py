@@ -12,31 +12,15 @@ from typing import Any
 
 import pandas as pd
 
-from kore.config import Settings, mssql_settings
+from kore.config import Settings, mssql_connection
 from kore.warehouse import Warehouse
 
 
 def mssql_engine(settings: Settings):
     """A SQLAlchemy engine for the configured SQL Server. Creating it does not connect."""
     from sqlalchemy import create_engine
-    from sqlalchemy.engine import URL
 
-    s = mssql_settings()
-    query = {
-        "driver": s["driver"],
-        "Encrypt": "no" if s.get("encrypt") == "no" else "yes",
-        "TrustServerCertificate": "yes" if s.get("trust_cert") in ("yes", "true", "1") else "no",
-    }
-    url = URL.create(
-        "mssql+pyodbc",
-        username=s["user"],
-        password=s["password"],
-        host=s["server"],
-        port=int(s["port"]),
-        database=s["database"],
-        query=query,
-    )
-    return create_engine(url, fast_executemany=True, pool_pre_ping=True)
+    return create_engine(mssql_connection().sqlalchemy_url(), fast_executemany=True, pool_pre_ping=True)
 
 
 def quote(name: str) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from kore.config import Settings, mssql_settings
+from kore.config import Settings, mssql_connection
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -58,14 +58,7 @@ class Warehouse:
         else:
             import pyodbc
 
-            s = mssql_settings()
-            conn_str = (
-                f"DRIVER={{{s['driver']}}};SERVER={s['server']},{s['port']};DATABASE={s['database']};"
-                f"UID={s['user']};PWD={s['password']};"
-                f"Encrypt={'yes' if s.get('encrypt', 'yes') != 'no' else 'no'};"
-                f"TrustServerCertificate={'yes' if s.get('trust_cert') in ('yes', 'true', '1') else 'no'}"
-            )
-            self.con = pyodbc.connect(conn_str, autocommit=True)
+            self.con = pyodbc.connect(mssql_connection().odbc_connect_string(), autocommit=True)
 
     # -- reading ---------------------------------------------------------------------------
     def query_df(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:

@@ -181,6 +181,24 @@ def crm_pull(
     print_summary(pull(s, url, flavor, crm_credentials()))
 
 
+@crm_app.command("verify")
+def crm_verify(
+    url: Annotated[str, typer.Option(envvar="KORE_CRM_URL", help="CRM base URL")],
+    flavor: Annotated[str, typer.Option(envvar="KORE_CRM_FLAVOR")] = "dynamics",
+    entity: Annotated[list[str] | None, typer.Option("--entity", help="Only these registry entities")] = None,
+    workdir: WorkdirOpt = None,
+) -> None:
+    """Read the org's metadata and list every table and field the push needs that the org lacks
+    (writes nothing). Exit 1 when something is missing."""
+    from reverse_etl.verify import verify
+
+    s = settings_for(workdir, flavor)
+    summary = verify(s, url, flavor, crm_credentials(), entities=entity or None)
+    print(json.dumps(summary, indent=2))
+    if not summary["ok"]:
+        raise typer.Exit(1)
+
+
 @crm_app.command("push")
 def crm_push(
     url: Annotated[str, typer.Option(envvar="KORE_CRM_URL", help="CRM base URL")],

@@ -157,7 +157,9 @@ def _checks(layer: str, options: Callable[[Endpoints], dict[str, Any]]) -> Calla
             ctx.console.print(report.summary_table(only_problems=True))
         ctx.console.print("checks: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
         if not report.ok:
-            raise RuntimeError(f"{counts['failed']} hard data-quality checks failed")
+            raise RuntimeError(
+                f"{counts['failed']} hard data-quality checks failed, {counts.get('error', 0)} could not run"
+            )
         return {"checks": len(report.results), "passed": counts["passed"]}
 
     return run

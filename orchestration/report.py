@@ -417,9 +417,11 @@ th{background:#f4f4f4}
 
 def build_panels(settings: Settings, stages: list[dict[str, Any]], check_report: Any = None) -> list[Panel]:
     """Every panel of the report; a panel whose inputs fail to read becomes a "no data" panel."""
+    from orchestration.report_analysts import ANALYST_PANELS  # imports this module's helpers
+
     panels: list[Panel] = []
     with _Data(settings) as d:
-        for key, fn in PANELS:
+        for key, fn in [*PANELS, *ANALYST_PANELS]:
             try:
                 panels.append(fn(d))
             except Exception as exc:  # a broken input must not cost the whole report

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from crm_clients import CrmClient
-from kore.contracts import crm_names
+from kore.contracts import crm_names, field_limits
 from kore.registry import Entity
 
 
@@ -94,27 +94,8 @@ def kore_row(entity: Entity, row: dict[str, Any], client: CrmClient) -> PushRow:
     return PushRow(key=key, row_hash=str(h) if h not in (None, "") else payload_hash(body), body=body, parents=parents)
 
 
-# golden_contacts / golden_accounts column -> crm_field_map kore_column (of Contact / Account)
-_PARTY_COLUMNS = {
-    "phone": "phone",
-    "street": "street",
-    "city": "city",
-    "state": "state",
-    "zip5": "postal_code",
-    "postal_code": "postal_code",
-    "country": "country",
-    "primary_acct_id": "archtics_account_id",
-    "archtics_account_id": "archtics_account_id",
-}
-CONTACT_COLUMNS = {
-    "first_name": "first_name",
-    "last_name": "last_name",
-    "email": "email",
-    "mobile_phone": "mobile_phone",
-    "birth_date": "birth_date",
-    **_PARTY_COLUMNS,
-}
-ACCOUNT_COLUMNS = {"name": "name", **_PARTY_COLUMNS}
+# golden_contacts / golden_accounts column -> crm_field_map kore_column: the field-limit contract's
+CONTACT_COLUMNS, ACCOUNT_COLUMNS = field_limits.CONTACT_COLUMNS, field_limits.ACCOUNT_COLUMNS
 
 
 def _crm_owned_row(
@@ -131,17 +112,15 @@ def _crm_owned_row(
         parents.append(("Account", str(account_key)))
         field, value = client.account_link(account_key)
         body[field] = value
-    rh = row_hash if row_hash else payload_hash({**body, "_crm_id": crm_id})
+    # the hash is of the content only: the CRM id a created row gets back (and the pull then hands
+    # to dedup) is addressing, not content; ``plan_rows`` compares ids separately
+    rh = row_hash if row_hash else payload_hash(body)
     return PushRow(key=key, row_hash=rh, body=body, parents=parents, crm_id=crm_id)
 
 
 def _display(values: dict[str, Any]) -> dict[str, Any]:
     """Dedup keeps phones as E.164 digits; the CRM shows them with the leading ``+``."""
-    for f in ("phone", "mobile_phone"):
-        v = values.get(f)
-        if isinstance(v, str) and v.isdigit():
-            values[f] = "+" + v
-    return values
+    return {f: field_limits.as_sent(f, v) for f, v in values.items()}
 
 
 def _values(row: dict[str, Any], columns: dict[str, str]) -> dict[str, Any]:
@@ -223,6 +202,12 @@ def account_rows(
     return out
 
 
+def _same_record(r: PushRow, st: dict[str, Any]) -> bool:
+    """The row still points at the record it was synced to: a row dedup newly matched to another
+    CRM record (its ``crm_id`` differs from the synced one) must be sent to that record."""
+    return not r.crm_id or not st.get("crm_id") or str(st["crm_id"]).lower() == str(r.crm_id).lower()
+
+
 def plan_rows(
     rows: list[PushRow], state: dict[tuple[str, str], dict], entity: str, dry_run_available: set[tuple[str, str]]
 ) -> tuple[list[PushRow], list[PushRow], list[tuple[PushRow, str]]]:
@@ -230,7 +215,7 @@ def plan_rows(
     send, unchanged, waiting = [], [], []
     for r in rows:
         st = state.get((entity, r.key))
-        if st and st.get("status") == "synced" and st.get("row_hash") == r.row_hash:
+        if st and st.get("status") == "synced" and st.get("row_hash") == r.row_hash and _same_record(r, st):
             unchanged.append(r)
             continue
         missing = [p for p in r.parents if not (state.get(p) or {}).get("crm_id") and p not in dry_run_available]

@@ -7,8 +7,12 @@ whose parent is not in the CRM (failed, waiting, or missing) is not sent and wai
 (``waiting_parent``) until a later run has pushed the parent. Parents are referenced by their KORE
 external key, so the CRM resolves them itself.
 
-What is sent: only rows whose ``row_hash`` differs from the last successful push (or that failed or
-waited last time). Each row's outcome goes to ``ops.crm_sync_state`` (``reverse_etl.sync_state``).
+What is sent: only rows whose ``row_hash`` (of the content sent, never of the CRM id the row got
+back) differs from the last successful push, that now point at another CRM record, or that failed
+or waited last time. Rows with a value longer than its CRM field (``kore.contracts.field_limits``)
+are held (``held_too_long``), not sent; their children wait. A parent counts as in the CRM once a
+push put it there under KORE's key. Each row's outcome goes to ``ops.crm_sync_state``
+(``reverse_etl.sync_state``).
 Writes are upserts by external key, so repeating a request after a timeout never creates a duplicate.
 
 The modules: ``sources`` reads the rows, ``payloads`` turns them into upsert bodies and plans what
@@ -28,7 +32,9 @@ from typing import Any
 from rich.progress import Progress
 
 from crm_clients import CrmClient, make_client
+from crm_clients.http import RetryPolicy, set_run_policy
 from kore.config import Settings
+from kore.contracts.field_limits import FieldLimits
 from kore.registry import Entity, by_name, kore_to_crm
 from kore.runlog import RunRecord, run_record, write_records
 from kore.warehouse import Warehouse, connect
@@ -37,7 +43,15 @@ from reverse_etl.payloads import PushRow, plan_rows
 from reverse_etl.removed import Removed, load_removed, withhold, write_review_requests
 from reverse_etl.results import EntityResult
 from reverse_etl.sources import Sources
-from reverse_etl.sync_state import State, entity_rows, load_state, record_sent, record_waiting, save_state
+from reverse_etl.sync_state import (
+    HELD_TOO_LONG,
+    State,
+    entity_rows,
+    load_state,
+    record_sent,
+    record_waiting,
+    save_state,
+)
 
 CRM_OWNED_FIRST = ("Account", "Contact")  # from dedup, before any KORE entity references them
 
@@ -56,6 +70,7 @@ class PushRun:
     removed: Removed = field(default_factory=Removed)  # contacts/accounts deleted or inactive in the CRM
     preexisting: set[str] | None = None  # CRM ids the CRM had before KORE (ops.crm_baseline)
     would_exist: set[tuple[str, str]] = field(default_factory=set)  # dry run: rows this run would create
+    limits: FieldLimits | None = None  # the CRM's field lengths (metadata where the client has it)
 
     @property
     def flavor(self) -> str:
@@ -82,19 +97,29 @@ def push(
     dry_run: bool = False,
     entities: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Push contacts/accounts and every KORE-owned entity to the CRM (see module docstring)."""
-    client = make_client(flavor, base_url, credentials, settings.crm_timeout)
-    order = push_order(flavor, entities)
-    if not dry_run:
-        client.open()
+    """Push contacts/accounts and every KORE-owned entity to the CRM (see module docstring).
+
+    The run record is opened first, so a push that fails while setting up its client (a wrong URL,
+    refused credentials) is in the run history too."""
     entity_results: dict[str, EntityResult] = {}
     t_all = time.perf_counter()
     with run_record(settings, "crm_push", f"{flavor}{' (dry run)' if dry_run else ''}") as total_rec:
+        # one retry policy for every session of this push: the run deadline is the push's
+        set_run_policy(
+            RetryPolicy.with_deadlines(
+                settings.http_call_deadline, settings.http_run_deadline, timeout=settings.crm_timeout
+            )
+        )
+        client = make_client(flavor, base_url, credentials, settings.crm_timeout)
+        order = push_order(flavor, entities)
+        if not dry_run:
+            client.open()
         # One warehouse connection for the stage: sources are read and sync state written per entity.
         with connect(settings) as wh, Progress(console=results.console, transient=True) as progress:
             run = PushRun(wh, client, Sources(settings, wh, client), load_state(wh, flavor), dry_run, progress)
             run.settings, run.removed = settings, load_removed(wh, flavor)
             run.preexisting = retractions.preexisting_ids(wh, flavor)
+            run.limits = field_limits_of(client)
             task = progress.add_task(f"CRM push ({flavor})", total=len(order))
             records: list[RunRecord] = []
             try:
@@ -113,6 +138,30 @@ def push(
     return summary
 
 
+def field_limits_of(client: CrmClient) -> FieldLimits:
+    """The flavour's static limits, overridden by the org's metadata when the client reads it
+    (a client may offer ``field_max_lengths() -> {crm table: {field: max length}}``)."""
+    read = getattr(client, "field_max_lengths", None)
+    return FieldLimits(client.flavor, read() if callable(read) else {})
+
+
+def hold_too_long(
+    rows: list[PushRow], entity: str, limits: FieldLimits | None
+) -> tuple[list[PushRow], list[tuple[PushRow, str]]]:
+    """Split rows into (within the CRM's field lengths, held with the reason): a held row is not
+    sent (it would fail on every push) and its children wait for it; ``kore check`` flags it."""
+    if limits is None:
+        return rows, []
+    ok, held = [], []
+    for r in rows:
+        bad = limits.violations(entity, r.body)
+        if bad:
+            held.append((r, "value longer than the CRM field: " + "; ".join(bad)))
+        else:
+            ok.append(r)
+    return ok, held
+
+
 def _push_entity(run: PushRun, entity: Entity) -> EntityResult:
     """Read, plan and send one entity's rows; record each row's outcome in the sync state."""
     res = EntityResult()
@@ -127,7 +176,9 @@ def _push_entity(run: PushRun, entity: Entity) -> EntityResult:
     current = set(unique)
     kept, withheld = withhold(name, list(unique.values()), run.state, run.removed)
     send, unchanged, waiting = plan_rows(kept, run.state, name, run.would_exist)
+    send, too_long = hold_too_long(send, name, run.limits)
     res.unchanged, res.waiting_parent, res.withheld = len(unchanged), len(waiting), len(withheld)
+    res.held_too_long = len(too_long)
     retraction = retractions.plan(
         name, current, run.state, retractions.policy(run.settings, name), run.preexisting, run.removed.ids
     )  # fmt: skip
@@ -142,12 +193,14 @@ def _push_entity(run: PushRun, entity: Entity) -> EntityResult:
         _send(run, entity, send, res)
         for r, why in waiting:
             record_waiting(run.state, run.flavor, name, r, why)
+        for r, why in too_long:
+            record_waiting(run.state, run.flavor, name, r, why, status=HELD_TOO_LONG)
         res.retracted, res.retract_failed = retractions.withdraw(
             run.client, run.client.target(entity), retraction.rows, run.state, run.flavor
         )
         if withheld:
             write_review_requests(run.wh, run.flavor, name, withheld)
-        if send or waiting or withheld or retraction.rows:
+        if send or waiting or too_long or withheld or retraction.rows:
             save_state(run.wh, run.flavor, name, entity_rows(run.state, name))
     res.seconds = round(time.perf_counter() - t0, 3)
     return res

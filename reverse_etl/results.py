@@ -25,6 +25,7 @@ class EntityResult:
     invalid: int = 0
     unchanged: int = 0
     waiting_parent: int = 0
+    held_too_long: int = 0  # a value longer than its CRM field: not sent (kore check flags it)
     sent: int = 0
     created: int = 0
     updated: int = 0
@@ -74,6 +75,7 @@ def summary(flavor: str, dry_run: bool, results: dict[str, EntityResult], second
         "unchanged": sum(r.unchanged for r in results.values()),
         "failed": sum(r.failed for r in results.values()),
         "waiting_parent": sum(r.waiting_parent for r in results.values()),
+        "held_too_long": sum(r.held_too_long for r in results.values()),
         "excluded": sum(r.excluded for r in results.values()),
         "withheld": sum(r.withheld for r in results.values()),
         "retracted": sum(r.retracted for r in results.values()),

@@ -32,6 +32,8 @@ STATE_COLUMNS = [
     "last_attempt_at",
 ]
 
+HELD_TOO_LONG = "held_too_long"  # a value longer than its CRM field: not sent, flagged by kore check
+
 State = dict[tuple[str, str], dict[str, Any]]  # (entity, external key) -> state row
 
 
@@ -77,7 +79,9 @@ def record_sent(state: State, flavor: str, entity: str, r: PushRow, o: Outcome, 
         "crm_flavor": flavor,
         "entity": entity,
         "external_key": r.key,
-        "crm_id": o.crm_id or prev.get("crm_id") or r.crm_id,
+        # a record the push has not reached yet (a preexisting contact whose update failed does
+        # not carry KORE's key) is not "in the CRM" for its children: they keep waiting
+        "crm_id": o.crm_id or prev.get("crm_id") or (r.crm_id if o.status == "synced" else None),
         "row_hash": r.row_hash,
         "status": o.status,
         "error": o.error,
@@ -86,16 +90,19 @@ def record_sent(state: State, flavor: str, entity: str, r: PushRow, o: Outcome, 
     }
 
 
-def record_waiting(state: State, flavor: str, entity: str, r: PushRow, why: str) -> None:
-    """A row held back because a parent is not in the CRM (not sent: attempts and time unchanged)."""
+def record_waiting(
+    state: State, flavor: str, entity: str, r: PushRow, why: str, status: str = "waiting_parent"
+) -> None:
+    """A row held back (a parent not in the CRM, or ``status`` says why), not sent: attempts and time
+    unchanged; its CRM id only if an earlier push put it there (its children may then be sent)."""
     prev = state.get((entity, r.key)) or {}
     state[(entity, r.key)] = {
         "crm_flavor": flavor,
         "entity": entity,
         "external_key": r.key,
-        "crm_id": prev.get("crm_id") or r.crm_id,
+        "crm_id": prev.get("crm_id"),
         "row_hash": r.row_hash,
-        "status": "waiting_parent",
+        "status": status,
         "error": why,
         "attempts": int(prev.get("attempts") or 0),
         "last_attempt_at": prev.get("last_attempt_at"),

@@ -327,6 +327,14 @@ class _Handler(BaseHTTPRequestHandler):
         dataset = q.get("dataset", "")
         if dataset not in DATASETS:
             raise ApiError(404, "unknown_dataset", f"no dataset {dataset!r}")
+        if q.get("sample"):  # ?sample=N[&seed=S]: N random live rows, one reply
+            try:
+                n, seed = int(q["sample"]), int(q.get("seed", 7))
+            except ValueError as e:
+                raise ApiError(400, "invalid_request", "sample and seed must be integers") from e
+            rows = sb.state.sample(dataset, max(n, 0), seed)
+            self._send_json(200, {"dataset": dataset, "count": len(rows), "rows": rows, "next_page_token": None})
+            return
         after, size = self._page_args(q, dataset, None, None)
         if size is None:
             rows, last = sb.state.page(dataset, None, after, None)

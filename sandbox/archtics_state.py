@@ -194,6 +194,18 @@ class ArchticsState:
         more = cur.execute(f"select 1 from {_q(dataset)} where {where} limit 1", [last_seq, *params[1:]]).fetchone()
         return rows, (last_seq if more else None)
 
+    def sample(self, dataset: str, n: int, seed: int) -> list[dict]:
+        """``n`` live rows drawn at random (repeatably): what an audit compares with the replica,
+        without paging the whole live state through HTTP (tens of millions of ticket rows)."""
+        cols = DATASETS[dataset].columns + ["change_ts"]
+        sel = ", ".join(_q(c) for c in cols)
+        cur = self.con.cursor()
+        try:
+            sql = f"select {sel} from {_q(dataset)} using sample reservoir({int(n)} rows) repeatable ({int(seed)})"
+            return [dict(zip(cols, r, strict=True)) for r in cur.execute(sql).fetchall()]
+        finally:
+            cur.close()
+
     def count(self, dataset: str) -> int:
         cur = self.con.cursor()
         try:

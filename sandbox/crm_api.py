@@ -15,7 +15,11 @@ Salesforce (flavor ``salesforce``)
   ``GET /services/data/v60.0/query?q=SOQL`` with ``nextRecordsUrl`` paging;
   ``PATCH /services/data/v60.0/composite/sobjects/{Object}/{ExternalIdField}`` (up to 200
   records, ``allOrNone``, per-record results, parents by external-id relationship).
+Metadata (both flavours, see ``crm_metadata``): Dataverse ``EntityDefinitions`` (+ ``/Attributes``),
+the service document and ``$metadata``; Salesforce ``sobjects/`` and ``sobjects/{Object}/describe``.
+Single records: Dataverse ``POST {set}`` (create), Salesforce ``PATCH sobjects/{Object}/{ExtId}/{v}``.
 Admin (sandbox only, no auth): ``POST/GET/DELETE /admin/faults``, ``GET /admin/stats``,
+``POST /admin/revoke_tokens`` (every session expires),
 ``POST /admin/stats/reset``, ``GET /admin/records?entity=``, ``POST /admin/touch``,
 ``GET /admin/ground_truth`` (the generator's ``ground_truth.csv``: record_id, person_id).
 
@@ -125,6 +129,9 @@ class CrmApp(DynamicsApi, SalesforceApi):
         if path == "/admin/records":
             spec = crm_schema.resolve(self.flavor, query.get("entity", [""])[0])
             raise Reply(200, {"table": spec.name, "records": self.store.all_records(spec)})
+        if path == "/admin/revoke_tokens" and method == "POST":  # sessions expire: clients must re-authenticate
+            self.tokens.clear()
+            raise Reply(200, {})
         if path == "/admin/ground_truth":  # the generator's truth (record_id, person_id), for audits
             raise Reply(200, {"records": ground_truth(self.sandbox_dir)})
         if path == "/admin/touch" and method == "POST":
@@ -160,13 +167,15 @@ class CrmApp(DynamicsApi, SalesforceApi):
                     self._dyn_batch(h, body)
                 if method == "GET":
                     self._dyn_get(h, rest, query)
+                if method == "POST" and "/" not in rest and "(" not in rest:
+                    self._dyn_create(rest, lower_headers(h.headers), body)
                 if method == "PATCH":
                     msg = odata_batch.HttpMessage(method="PATCH", url=path, headers=lower_headers(h.headers), body=body)
                     status, headers, payload = self._dyn_patch(msg, None)
                     raise Reply(status, payload, headers)
         else:
             if method == "POST" and path == "/services/oauth2/token":
-                self._token_salesforce(body)
+                self._token_salesforce(h, body)
             if path.startswith(SF_PREFIX):
                 self._auth(h)
                 rest = path[len(SF_PREFIX) :]
@@ -174,6 +183,11 @@ class CrmApp(DynamicsApi, SalesforceApi):
                     self._sf_query(h, query.get("q", [""])[0], None)
                 if method == "GET" and rest.startswith("query/"):
                     self._sf_query(h, "", rest[len("query/") :])
+                if method == "GET" and (rest.strip("/") == "sobjects" or rest.endswith("/describe")):
+                    self._sf_describe(rest)
+                if method == "PATCH" and rest.startswith("sobjects/") and rest.count("/") == 3:
+                    _, obj, ext_field, value = rest.split("/", 3)
+                    self._sf_upsert_one(obj, ext_field, value, json.loads(body or b"{}"))
                 if method == "PATCH" and rest.startswith("composite/sobjects/"):
                     obj, ext_field = rest[len("composite/sobjects/") :].strip("/").split("/")
                     self._sf_collection_upsert(obj, ext_field, json.loads(body or b"{}"))
@@ -202,8 +216,10 @@ class CrmSandbox:
         host: str = "127.0.0.1",
         port: int = 0,
         faults: dict | None = None,
+        entity_sets: dict[str, str] | None = None,
     ):
         self.sandbox_dir = Path(sandbox_dir)
+        self._entity_sets = entity_sets
         self.flavor = flavor
         self.host, self.port = require_loopback(host), port
         self._faults = faults
@@ -217,7 +233,7 @@ class CrmSandbox:
         self.ca_cert = cert
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert, key)
-        self.app = CrmApp(self.sandbox_dir, self.flavor, self._faults)
+        self.app = CrmApp(self.sandbox_dir, self.flavor, self._faults, self._entity_sets)
         self._server = TlsHttpServer((self.host, self.port), self.app, ctx)
         self.port = self._server.server_address[1]
         self.url = f"https://{self.host}:{self.port}"
@@ -259,10 +275,15 @@ class CrmSandbox:
         c = self.app.creds  # type: ignore[union-attr]
         out = {"client_id": c["client_id"], "client_secret": c["client_secret"], "ca_bundle": str(self.ca_cert)}
         if self.flavor == "dynamics":
-            out["tenant_id"] = c["tenant_id"]
+            out.update(tenant_id=c["tenant_id"], authority=f"{self.url}/{c['tenant_id']}")
         else:
             out.update(username=c["username"], password=c["password"], security_token=c["security_token"])
+            out["private_key_file"] = str(self.app.jwt_key)  # type: ignore[union-attr]
         return out
+
+    def revoke_tokens(self) -> None:
+        """Expire every access token issued so far (a client must get a new one on its next 401)."""
+        self.app.tokens.clear()  # type: ignore[union-attr]
 
     def stats(self) -> dict[str, int]:
         with self.app.stats_lock:  # type: ignore[union-attr]

@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from kore.contracts import crm_names
+from sandbox import crm_schema
 from sandbox.crm_faults import Faults
 from sandbox.crm_preload import load_seed, synthesize
 from sandbox.crm_store import CrmStore
+from sandbox.crm_tls import ensure_jwt_key
 
 DYN_PREFIX = f"/api/data/{crm_names.API_VERSION_DYNAMICS}/"
 SF_PREFIX = f"/services/data/v{crm_names.API_VERSION_SALESFORCE}/"
@@ -50,7 +52,9 @@ def lower_headers(headers) -> dict[str, str]:
 class CrmCore:
     """One sandbox CRM's state and the plumbing its handlers share (no routing here)."""
 
-    def __init__(self, sandbox_dir: Path, flavor: str, faults: dict | None = None):
+    def __init__(
+        self, sandbox_dir: Path, flavor: str, faults: dict | None = None, entity_sets: dict[str, str] | None = None
+    ):
         if flavor not in ("dynamics", "salesforce"):
             raise ValueError(f"flavor must be 'dynamics' or 'salesforce', not {flavor!r}")
         self.flavor = flavor
@@ -78,6 +82,12 @@ class CrmCore:
             creds_file.write_text(json.dumps(creds))
             creds_file.chmod(0o600)
         self.creds = creds
+        tables = crm_schema.tables(flavor)
+        # Dataverse entity-set names (the org's, read by clients from EntityDefinitions); a test may
+        # rename some to prove a client takes them from the metadata rather than a rule of its own
+        self.set_names = {n: (entity_sets or {}).get(n, t.entity_set) for n, t in tables.items()}
+        self.by_set = {s: tables[n] for n, s in self.set_names.items()}
+        self.jwt_key = ensure_jwt_key(self.sandbox_dir) if flavor == "salesforce" else None
         self.seeded: dict[str, int] = {}
         if self.store.is_empty():
             self.seeded = load_seed(self.store, self.sandbox_dir / "crm_seed")
@@ -90,7 +100,7 @@ class CrmCore:
 
     def _error_payload(self, status: int, message: str, code: str = "") -> Any:
         if self.flavor == "salesforce":
-            return [{"message": message, "errorCode": code or f"HTTP_{status}"}]
+            return [{"message": message, "errorCode": code or f"HTTP_{status}", "fields": []}]
         return {"error": {"code": code or f"0x8004{status:04d}", "message": message}}
 
     def _send(self, h: BaseHTTPRequestHandler, status: int, payload: Any, headers: dict | None = None) -> None:
@@ -116,7 +126,7 @@ class CrmCore:
         auth = h.headers.get("Authorization", "")
         if not auth.startswith("Bearer ") or auth[7:] not in self.tokens:
             if self.flavor == "salesforce":
-                payload = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
+                payload = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID", "fields": []}]
             else:
                 payload = self._error_payload(401, "invalid or missing bearer token")
             raise Reply(401, payload)

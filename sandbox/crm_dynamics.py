@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from kore.contracts import odata_batch
-from sandbox import crm_schema
+from sandbox import crm_metadata, crm_schema
 from sandbox.crm_core import DYN_PREFIX, CrmCore, Reply, b64, unb64
 from sandbox.crm_store import CrmError, Ref, Write, iso, parse_ts
 
@@ -47,8 +47,70 @@ class DynamicsApi(CrmCore):
             out[spec.modified_field] = parse_ts(rec[spec.modified_field]).strftime("%Y-%m-%dT%H:%M:%SZ")
         return {"@odata.etag": f'W/"{abs(hash(rec[spec.modified_field])) % 10**8}"', **out}
 
+    def _dyn_metadata(self, rest: str, query: dict) -> None:
+        """Table definitions (``EntityDefinitions``, ``/Attributes``), the service document and the
+        CSDL ``$metadata`` (see :mod:`sandbox.crm_metadata` for the documentation followed)."""
+        tables = crm_schema.tables(self.flavor)
+        if rest == "$metadata":
+            body = crm_metadata.csdl([(t, self.set_names[n]) for n, t in tables.items()])
+            raise Reply(200, body, {"Content-Type": "application/xml", "OData-Version": "4.0"})
+        if rest == "":
+            sets = [{"name": s, "kind": "EntitySet", "url": s} for s in self.set_names.values()]
+            raise Reply(200, {"@odata.context": f"{self.url}{DYN_PREFIX}$metadata", "value": sets})
+        m = re.match(r"^EntityDefinitions(?:\((?:LogicalName='([^']*)'|([0-9a-f-]{36}))\))?(/Attributes.*)?$", rest)
+        if not m:
+            return
+        entities = {n: crm_metadata.dyn_entity(t, self.set_names[n]) for n, t in tables.items()}
+        if m.group(1) or m.group(2):
+            name = m.group(1) or next((n for n, e in entities.items() if e["MetadataId"] == m.group(2)), "")
+            if name not in entities:
+                raise Reply(
+                    404, self._error_payload(404, f"Could not find an entity with key {m.group(1) or m.group(2)}")
+                )
+            if m.group(3):
+                attrs = [] if "PicklistAttributeMetadata" in m.group(3) else crm_metadata.dyn_attributes(tables[name])
+                attrs = [crm_metadata.select(a, query.get("$select", [""])[0]) for a in attrs]
+                raise Reply(200, {"@odata.context": f"{self.url}{DYN_PREFIX}$metadata#Attributes", "value": attrs})
+            raise Reply(200, crm_metadata.select(entities[name], query.get("$select", [""])[0]))
+        try:
+            found = crm_metadata.dyn_filter(list(entities.values()), query.get("$filter", [""])[0])
+        except ValueError as e:
+            raise Reply(400, self._error_payload(400, str(e), "0x80060888")) from None
+        value = [crm_metadata.select(e, query.get("$select", [""])[0]) for e in found]
+        raise Reply(200, {"@odata.context": f"{self.url}{DYN_PREFIX}$metadata#EntityDefinitions", "value": value})
+
+    def _dyn_create(self, rest: str, headers: dict, body: bytes) -> None:
+        """``POST {entityset}`` on its own (outside ``$batch``)."""
+        msg = odata_batch.HttpMessage(method="POST", url=f"{DYN_PREFIX}{rest}", headers=headers, body=body)
+        with self.store.transaction() as con:
+            status, out_headers, payload = self._dyn_post(msg, con)
+        raise Reply(status, payload, out_headers)
+
+    def _dyn_post(self, msg: odata_batch.HttpMessage, con) -> tuple[int, dict, Any]:
+        """Create one record (``POST {entityset}``, alone or in a ``$batch``) → (status, headers,
+        payload): 204 with ``OData-EntityId``, or 201 and the record with ``Prefer:
+        return=representation``, as the Web API documents for create."""
+        rest = unquote(msg.url.split(DYN_PREFIX, 1)[-1].split("?", 1)[0])
+        spec = self.by_set.get(rest)
+        if spec is None:
+            raise CrmError(404, "0x80060888", f"Resource not found for the segment '{rest}'")
+        as_patch = odata_batch.HttpMessage(
+            method="PATCH", url=f"{DYN_PREFIX}{rest}(x)", headers=msg.headers, body=msg.body
+        )
+        ext = json.loads(msg.body or b"{}").get(spec.ext_field or "")
+        _, w = self._dyn_write(as_patch)
+        w.key = Ref("ext", str(ext), spec.ext_field) if ext not in (None, "") else None
+        w.mode = "create"
+        rid, _, rec = self.store.apply(con, spec, w)
+        self.count("records_written")
+        loc = {"OData-EntityId": f"{self.url}{DYN_PREFIX}{rest}({rid})"}
+        if "return=representation" in msg.headers.get("prefer", ""):
+            return 201, loc, self._dyn_render(spec, rec, None)
+        return 204, loc, None
+
     def _dyn_get(self, h, rest: str, query: dict) -> None:
-        sets = crm_schema.by_entity_set(self.flavor)
+        self._dyn_metadata(rest, query)
+        sets = self.by_set
         m = _KEY.match(rest)
         if m:
             spec = sets.get(m.group(1))
@@ -81,14 +143,14 @@ class DynamicsApi(CrmCore):
         rows = rows[:page]
         self.count("records_read", len(rows))
         payload: dict[str, Any] = {
-            "@odata.context": f"{self.url}{DYN_PREFIX}$metadata#{spec.entity_set}",
+            "@odata.context": f"{self.url}{DYN_PREFIX}$metadata#{self.set_names[spec.name]}",
             "value": [self._dyn_render(spec, r, select) for r in rows],
         }
         if more:
             last = rows[-1]
             params = {k: v[0] for k, v in query.items() if k != "$skiptoken"}
             params["$skiptoken"] = b64([iso(parse_ts(last[spec.modified_field])), last[spec.id_field]])
-            payload["@odata.nextLink"] = f"{self.url}{DYN_PREFIX}{spec.entity_set}?{urlencode(params)}"
+            payload["@odata.nextLink"] = f"{self.url}{DYN_PREFIX}{self.set_names[spec.name]}?{urlencode(params)}"
         headers = {"Preference-Applied": f"odata.maxpagesize={page}"} if pm else {}
         raise Reply(200, payload, headers)
 
@@ -103,7 +165,7 @@ class DynamicsApi(CrmCore):
         path = urlsplit(value).path if "://" in value else value
         path = path.split(DYN_PREFIX, 1)[-1].lstrip("/")
         m = _KEY.match(path)
-        sets = crm_schema.by_entity_set(self.flavor)
+        sets = self.by_set
         if not m or m.group(1) not in sets:
             raise CrmError(400, "0x80048d19", f"invalid @odata.bind value {value!r}")
         spec = sets[m.group(1)]
@@ -112,7 +174,7 @@ class DynamicsApi(CrmCore):
     def _dyn_write(self, msg: odata_batch.HttpMessage) -> tuple[crm_schema.TableSpec, Write]:
         rest = unquote(msg.url.split(DYN_PREFIX, 1)[-1].split("?", 1)[0])
         m = _KEY.match(rest)
-        sets = crm_schema.by_entity_set(self.flavor)
+        sets = self.by_set
         if msg.method != "PATCH" or not m or m.group(1) not in sets:
             raise CrmError(400, "0x80060888", f"unsupported request {msg.method} {rest}")
         spec = sets[m.group(1)]
@@ -137,7 +199,10 @@ class DynamicsApi(CrmCore):
         return spec, Write(key=key, body=body, binds=binds, mode=mode)
 
     def _dyn_patch(self, msg: odata_batch.HttpMessage, con, cache: dict | None = None) -> tuple[int, dict, Any]:
-        """Apply one PATCH (inside ``con``'s transaction, or its own) → (status, headers, payload)."""
+        """Apply one PATCH (inside ``con``'s transaction, or its own) → (status, headers, payload);
+        a POST inside a ``$batch`` creates."""
+        if msg.method == "POST" and con is not None:
+            return self._dyn_post(msg, con)
         spec, w = self._dyn_write(msg)
         if con is None:
             with self.store.transaction() as c:
@@ -145,7 +210,7 @@ class DynamicsApi(CrmCore):
         else:
             rid, created, rec = self.store.apply(con, spec, w, cache)
         self.count("records_written")
-        headers = {"OData-EntityId": f"{self.url}{DYN_PREFIX}{spec.entity_set}({rid})"}
+        headers = {"OData-EntityId": f"{self.url}{DYN_PREFIX}{self.set_names[spec.name]}({rid})"}
         if "return=representation" in msg.headers.get("prefer", ""):
             query = msg.url.split("?", 1)[1] if "?" in msg.url else ""
             sel = parse_qs(query).get("$select", [""])[0] if "$select" in query else ""

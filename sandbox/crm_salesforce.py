@@ -9,6 +9,7 @@ FROM .. [WHERE <modified> >= <ts> AND <field> = '<v>'] [ORDER BY ..] [LIMIT n]``
 
 from __future__ import annotations
 
+import base64
 import re
 import secrets
 import time
@@ -16,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
-from sandbox import crm_schema
+from sandbox import crm_metadata, crm_schema
 from sandbox.crm_core import SF_PREFIX, CrmCore, Reply, b64, unb64
 from sandbox.crm_store import CrmError, Ref, Write, iso, parse_ts
 
@@ -34,14 +35,24 @@ _COND = re.compile(r"^\s*(\w+)\s*(>=|<=|=|>|<|!=)\s*('(?:[^'\\]|\\.)*'|\S+)\s*$"
 class SalesforceApi(CrmCore):
     """The Salesforce handlers (mixed into :class:`sandbox.crm_api.CrmApp`)."""
 
-    def _token_salesforce(self, body: bytes) -> None:
+    def _token_salesforce(self, h, body: bytes) -> None:
+        """OAuth token endpoint: client credentials (in the form or as HTTP Basic, as simple-salesforce
+        sends them), username-password, and the JWT bearer flow
+        (https://help.salesforce.com/apex/HTViewHelpDoc?id=xcloud.remoteaccess_oauth_jwt_flow.htm)."""
         form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
         c = self.creds
+        auth = h.headers.get("Authorization", "")
+        if auth.startswith("Basic "):
+            cid, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
+            form.setdefault("client_id", cid)
+            form.setdefault("client_secret", secret)
         ok_client = form.get("client_id") == c["client_id"] and form.get("client_secret") == c["client_secret"]
         grant = form.get("grant_type")
         if grant == "password":
             ok = ok_client and form.get("username") == c["username"]
             ok = ok and form.get("password") == c["password"] + c["security_token"]
+        elif grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            ok = self._jwt_ok(form.get("assertion", ""))
         else:
             ok = grant == "client_credentials" and ok_client
         if not ok:
@@ -57,6 +68,53 @@ class SalesforceApi(CrmCore):
                 "signature": secrets.token_urlsafe(16),
             },
         )
+
+    def _jwt_ok(self, assertion: str) -> bool:
+        """An RS256 assertion signed with the connected app's key: iss = client id, sub = the
+        integration user, aud = a Salesforce login host or this sandbox, not expired."""
+        import jwt
+
+        if self.jwt_key is None:
+            return False
+        pub = self.jwt_key.with_name("crm_salesforce_jwt_pub.pem").read_bytes()
+        audiences = ["https://login.salesforce.com", "https://test.salesforce.com", self.url]
+        try:
+            claims = jwt.decode(assertion, pub, algorithms=["RS256"], audience=audiences, options={"require": ["exp"]})
+        except jwt.PyJWTError:
+            return False
+        return claims.get("iss") == self.creds["client_id"] and claims.get("sub") == self.creds["username"]
+
+    def _sf_describe(self, rest: str) -> None:
+        """``sobjects/`` and ``sobjects/{Object}/describe`` (see :mod:`sandbox.crm_metadata`)."""
+        if rest.strip("/") == "sobjects":
+            raise Reply(200, crm_metadata.sf_global(list(crm_schema.tables(self.flavor).values())))
+        obj = rest.strip("/").split("/")[1]
+        spec = crm_schema.tables(self.flavor).get(obj)
+        if spec is None:
+            raise Reply(
+                404, [{"message": "The requested resource does not exist", "errorCode": "NOT_FOUND", "fields": []}]
+            )
+        raise Reply(200, crm_metadata.sf_describe(spec))
+
+    def _sf_upsert_one(self, obj: str, ext_field: str, value: str, rec: dict) -> None:
+        """``PATCH sobjects/{Object}/{ExternalIdField}/{value}``: 201 + result when created, 200 when
+        updated (https://developer.salesforce.com/docs/platform/api-rest/guide/dome-upsert.html);
+        errors as a list of ``{message, errorCode, fields}``."""
+        spec = crm_schema.tables(self.flavor).get(obj)
+        if spec is None:
+            raise Reply(
+                404, [{"message": "The requested resource does not exist", "errorCode": "NOT_FOUND", "fields": []}]
+            )
+        if ext_field not in ("Id", spec.ext_field):
+            msg = f"Provided external ID field does not exist or is not accessible: {ext_field}"
+            raise Reply(404, [{"message": msg, "errorCode": "NOT_FOUND", "fields": []}])
+        if ext_field in rec and str(rec[ext_field]) != value:
+            msg = f"The value of {ext_field} in the body differs from the URL"
+            raise Reply(400, [{"message": msg, "errorCode": "INVALID_FIELD", "fields": [ext_field]}])
+        with self.store.transaction() as con:
+            rid, created, _ = self.store.apply(con, spec, self._sf_write(spec, ext_field, {**rec, ext_field: value}))
+        self.count("records_written")
+        raise Reply(201 if created else 200, {"id": rid, "success": True, "errors": [], "created": created})
 
     def _sf_render(self, spec: crm_schema.TableSpec, rec: dict, fields: list[str]) -> dict:
         out: dict[str, Any] = {

@@ -8,10 +8,11 @@ do not exist), so a client bug shows up as a failed record here rather than in p
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from kore.contracts import crm_names, record_state
+from kore.contracts import crm_names, kore_apps, record_state
 from kore.registry import load
 
 
@@ -37,6 +38,13 @@ class TableSpec:
     attribute_prefix: str | None = None  # KORE-owned: any attribute with this prefix is accepted
     attribute_suffix: str = ""
     kore_owned: bool = False
+    attributes: tuple[str, ...] = ()  # KORE-owned: the attribute fields the org's metadata lists
+
+    def declared_fields(self) -> dict[str, tuple[int | None, bool]]:
+        """Every field the org defines on this table (what its metadata lists), lookups aside."""
+        extra = dict.fromkeys(self.attributes, (crm_names.ATTRIBUTE_MAX_LENGTH, False))
+        state = dict.fromkeys(record_state.state_fields(self.flavor), (40, False))
+        return {**self.fields, **state, **extra}
 
     @property
     def entity_set(self) -> str:
@@ -63,7 +71,17 @@ class TableSpec:
 
 @lru_cache(maxsize=256)
 def _entity_set(name: str) -> str:
-    return crm_names.entity_set(name)
+    return collection_name(name)
+
+
+def collection_name(logical: str) -> str:
+    """The English plural Dataverse gives a table's entity set (its LogicalCollectionName):
+    ``fax`` → ``faxes``, ``opportunity`` → ``opportunities``. The sandbox's own rule, never the client's."""
+    if re.search(r"[^aeiou]y$", logical):
+        return logical[:-1] + "ies"
+    if re.search(r"(s|x|z|ch|sh)$", logical):
+        return logical + "es"
+    return logical + "s"
 
 
 def _crm_owned(flavor: str) -> dict[str, TableSpec]:
@@ -103,12 +121,26 @@ def _crm_owned(flavor: str) -> dict[str, TableSpec]:
     return tables
 
 
+def _app_attributes(entity: str) -> list[str]:
+    """The kore_*base attribute columns of a KORE app entity (its app fields that are not FKs)."""
+    if entity not in kore_apps.SPEC:
+        return []
+    out = []
+    for f in kore_apps.SPEC[entity]:
+        if f.ref and not f.ref.startswith("crm:"):
+            continue
+        out.append("archtics_acct_id" if f.name == "acct_id" else f.name)
+    return out + ["created_at"]
+
+
 def _kore_owned(flavor: str) -> dict[str, TableSpec]:
     tables: dict[str, TableSpec] = {}
     for ent in load():
         if ent.direction != "kore_to_crm":
             continue
         name = ent.crm_name(flavor)
+        attr = crm_names.dyn_attribute if flavor == "dynamics" else crm_names.sf_attribute
+        attributes = tuple(attr(c) for c in _app_attributes(ent.entity))
         lookups = []
         for lk in crm_names.lookups(ent):
             target = crm_names.by_name(lk.target).crm_name(flavor) or lk.target
@@ -133,6 +165,7 @@ def _kore_owned(flavor: str) -> dict[str, TableSpec]:
                 lookups=tuple(lookups),
                 attribute_prefix="koreps_",
                 kore_owned=True,
+                attributes=attributes,
             )
         else:
             spec = TableSpec(
@@ -150,6 +183,7 @@ def _kore_owned(flavor: str) -> dict[str, TableSpec]:
                 attribute_prefix="koreps__",
                 attribute_suffix="__c",
                 kore_owned=True,
+                attributes=attributes,
             )
         tables[name] = spec
     return tables

@@ -50,3 +50,27 @@ def ensure_certificate(folder: Path) -> tuple[Path, Path]:
     key_path.chmod(0o600)
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path
+
+
+def ensure_jwt_key(sandbox_dir: Path) -> Path:
+    """Create (once) the RSA key pair of the sandbox Salesforce connected app's JWT bearer flow.
+
+    In a real org the admin uploads the certificate and the integration keeps the private key
+    (https://help.salesforce.com/apex/HTViewHelpDoc?id=xcloud.remoteaccess_oauth_jwt_flow.htm); here
+    the sandbox writes both: ``crm_salesforce_jwt_key.pem`` (private, given to the client) and
+    ``crm_salesforce_jwt_pub.pem`` (what the sandbox verifies assertions with)."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    priv, pub = sandbox_dir / "crm_salesforce_jwt_key.pem", sandbox_dir / "crm_salesforce_jwt_pub.pem"
+    if priv.exists() and pub.exists():
+        return priv
+    sandbox_dir.mkdir(parents=True, exist_ok=True)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    priv.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    priv.chmod(0o600)
+    pub.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    return priv

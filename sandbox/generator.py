@@ -47,6 +47,7 @@ from sandbox.archtics_rows import (
 )
 from sandbox.csv_parts import PartWriter, as_text_table
 from sandbox.people import build_pools
+from sandbox.plan_renewals import renew_plans
 from sandbox.population import Population, build_population
 from sandbox.season_calendar import Calendar, build_calendar
 from sandbox.text_values import epoch
@@ -55,7 +56,7 @@ from sandbox.ticketing import SeatAllocator, TicketBatch, generate_orders, ticke
 DEFAULT_CUTOFF = "2026-10-01 12:00:01"
 NAME_CHUNK = 100_000  # name rows per chunk (cust + child lists)
 ACCOUNT_CHUNK = 25_000  # accounts per ticket chunk
-TICKET_ORDER_ROWS = 1.75  # mean ticket rows per order (see ticketing.generate_orders)
+TICKET_ORDER_ROWS = 1.6  # mean ticket rows per order (see ticketing.generate_orders)
 NOTE_ID_START = 40_000_001
 
 
@@ -140,7 +141,8 @@ def generate(
         progress.advance(task)
         n_notes = _write_notes(ex, pop, nrng, cut)
         progress.advance(task)
-        tickets = _write_tickets(ex, pop, cal, plan, np.random.default_rng([seed, 2]), cut, lam, progress)
+        trngs = (np.random.default_rng([seed, 2]), np.random.default_rng([seed, 5]))
+        tickets = _write_tickets(ex, pop, cal, plan, trngs, cut, lam, progress)
         progress.advance(task)
         _write_manifest(ex, cutoff, seed, accounts)
         crm, live = _write_sandbox_data(
@@ -332,12 +334,14 @@ def _write_tickets(
     pop: Population,
     cal: Calendar,
     plan: live_changes.ChangePlan,
-    trng: np.random.Generator,
+    trngs: tuple[np.random.Generator, np.random.Generator],
     cut: int,
     lam: float,
     progress: Progress,
 ) -> _Tickets:
-    """ticket, per chunk of accounts (memory stays flat at a million accounts)."""
+    """ticket, per chunk of accounts (memory stays flat at a million accounts): each chunk's orders
+    (``trngs[0]``), then the renewals of its plan holders season after season (``trngs[1]``)."""
+    trng, rrng = trngs
     seats = SeatAllocator(n_spaces=1 + len(cal.plan_id))
     buyers = np.flatnonzero(pop.acct_kind != "rep")
     rep_acct_id = np.where(pop.acct_rep >= 0, pop.acct_id[np.maximum(pop.acct_rep, 0)], -1)
@@ -353,6 +357,9 @@ def _write_tickets(
             trng, cal, seats, pop.acct_id[a], pop.acct_add[a], rep_acct_id[a], is_comp[a], lam, order_no, 0, cut - 1
         )
         order_no += int(b.order_num.max() - order_no + 1) if len(b) else 0
+        renewed = renew_plans(rrng, cal, seats, b, order_no, cut - 1)
+        order_no += len(renewed)
+        b = TicketBatch.concat([b, renewed])
         tw.add(_table("ticket", ticket_columns(b, cal, USERS)))
         w = np.isin(b.acct_id, plan.watch_acct_ids)
         if w.any():

@@ -23,6 +23,7 @@ PRICE_CODES = np.array(["A", "B", "C", "D", "E"], dtype=object)
 PRICE_DESC = np.array(["Adult", "Senior", "Youth", "Military", "Group"], dtype=object)
 PRICE_CENTS = np.array([8_500, 6_500, 4_500, 6_000, 5_500])
 CLASS_NAMES = np.array(["Lower Bowl", "Upper Bowl", "Club", "Courtside"], dtype=object)
+CLASS_MULTIPLIER = np.array([1.0, 0.6, 2.0, 5.0])  # price per seat of each class, times the price code's
 SELL_LOC = np.array(["Internet", "Box Office", "Phone", "Mobile App"], dtype=object)
 DELIVERY = np.array(["Mobile", "Print at Home", "Will Call", "Mail"], dtype=object)
 RETURN_REASONS = np.array(["Customer request", "Duplicate order", "Event conflict", "Exchange"], dtype=object)
@@ -148,7 +149,7 @@ def _order_times(
 
     The time is after the account's creation and the season's on-sale date, within [t_lo, t_hi)."""
     n = len(add)
-    kind = rng.choice(5, n, p=[0.70, 0.06, 0.06, 0.06, 0.12])
+    kind = rng.choice(5, n, p=[0.84, 0.025, 0.025, 0.025, 0.085])
     n_seasons = len(cal.season_id)
     w = np.arange(1, n_seasons + 1, dtype=float) ** 1.5
     season = rng.choice(n_seasons, n, p=w / w.sum())
@@ -227,7 +228,7 @@ def _order_details(
     num_seats = np.minimum(rng.geometric(0.45, n) + 1, 8)
     price_idx = rng.choice(5, n, p=[0.6, 0.12, 0.15, 0.05, 0.08])
     class_idx = rng.choice(4, n, p=[0.5, 0.35, 0.12, 0.03])
-    unit = PRICE_CENTS[price_idx] * np.array([1.0, 0.6, 2.0, 5.0])[class_idx]
+    unit = PRICE_CENTS[price_idx] * CLASS_MULTIPLIER[class_idx]
     unit = unit.astype(np.int64)
     space = np.where(single, 0, plan + 1)
     key = np.where(single, ev, 0)

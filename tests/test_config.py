@@ -6,13 +6,22 @@ import gzip
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from dlt_pipelines.archtics_export import land_export
-from kore.config import REPO_ROOT, dlt_pipeline, get_settings, mssql_settings
+from kore.config import (
+    REPO_ROOT,
+    ConfigError,
+    _ProjectDltConfig,
+    archtics_credentials,
+    crm_credentials,
+    dlt_pipeline,
+    get_settings,
+)
 
 
 def test_workdir_defaults_and_paths(workdir: Path) -> None:
@@ -28,21 +37,13 @@ def test_workdir_defaults_and_paths(workdir: Path) -> None:
 
 def test_target_switch_and_bad_values(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KORE_TARGET", "sqlserver")
+    for name, value in (("SERVER", "db"), ("DATABASE", "kore"), ("USER", "u"), ("PASSWORD", "p")):
+        monkeypatch.setenv(f"KORE_MSSQL_{name}", value)
     s = get_settings()
     assert s.target == "sqlserver" and s.env()["KORE_TARGET"] == "sqlserver"
     monkeypatch.setenv("KORE_TARGET", "postgres")
     with pytest.raises(ValueError, match="KORE_TARGET"):
         get_settings()
-
-
-def test_sqlserver_settings_name_missing_variables_without_values(monkeypatch: pytest.MonkeyPatch) -> None:
-    for v in ("KORE_MSSQL_SERVER", "KORE_MSSQL_DATABASE", "KORE_MSSQL_USER", "KORE_MSSQL_PASSWORD"):
-        monkeypatch.delenv(v, raising=False)
-    monkeypatch.setenv("KORE_MSSQL_PASSWORD", "s3cret-value")
-    with pytest.raises(RuntimeError) as err:
-        mssql_settings()
-    assert "KORE_MSSQL_SERVER" in str(err.value)
-    assert "s3cret-value" not in str(err.value)
 
 
 def test_excluded_account_types_parsed(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -70,8 +71,9 @@ def test_settings_do_not_pin_the_warehouse_for_other_workdirs(tmp_path: Path, mo
 def test_dlt_pipeline_works_under_the_workdir(tmp_path: Path) -> None:
     settings = get_settings(tmp_path / "wd")
     pipeline = dlt_pipeline(settings, "kore_config_probe", "raw_probe")
-    assert Path(pipeline.pipelines_dir) == settings.dlt_data_dir
-    assert Path(pipeline.working_dir).is_relative_to(settings.dlt_data_dir)
+    # dlt's own layout under DLT_DATA_DIR (<data dir>/pipelines/<name>), so `dlt pipeline` finds it
+    assert Path(pipeline.pipelines_dir) == settings.dlt_data_dir / "pipelines"
+    assert Path(pipeline.working_dir) == settings.dlt_data_dir / "pipelines" / "kore_config_probe"
     assert pipeline.destination.destination_name == "duckdb"
 
 
@@ -96,3 +98,52 @@ def test_a_landing_leaves_os_environ_unchanged(workdir: Path) -> None:
     finally:
         con.close()
     assert load_ids == [(2, 2)]
+
+
+def test_schema_prefix_is_validated_and_passed_to_dbt(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert get_settings().env()["KORE_SCHEMA_PREFIX"] == ""
+    monkeypatch.setenv("KORE_SCHEMA_PREFIX", "Dev_Alice")
+    assert get_settings().env()["KORE_SCHEMA_PREFIX"] == "dev_alice"
+    monkeypatch.setenv("KORE_SCHEMA_PREFIX", "alice; drop table x")
+    with pytest.raises(ConfigError, match="KORE_SCHEMA_PREFIX"):
+        get_settings()
+
+
+@pytest.fixture
+def project_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The project's registered ``.dlt/secrets.toml`` provider, pointed at a temporary ``.dlt`` folder
+    (the repo's own file is the user's and is left alone)."""
+    from dlt.common.configuration.container import Container
+    from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
+
+    _ProjectDltConfig.ensure()
+    settings_dir = tmp_path / ".dlt"
+    settings_dir.mkdir()
+    (settings_dir / "secrets.toml").write_text(
+        '[crm]\nclient_id = "crm-id-from-toml"\nclient_secret = "crm-secret-from-toml"\ntenant_id = "tenant-from-toml"\n'
+        '[archtics]\nclient_id = "archtics-id-from-toml"\nclient_secret = "archtics-secret-from-toml"\n'
+    )
+    providers = Container()[PluggableRunContext].providers.providers
+    at = next(i for i, p in enumerate(providers) if p.name == _ProjectDltConfig.SECRETS_NAME)
+    registered, providers[at] = providers[at], _ProjectDltConfig.providers(settings_dir)[0]
+    for name in [k for k in os.environ if k.startswith(("KORE_CRM_", "KORE_ARCHTICS_", "CRM__", "ARCHTICS__"))]:
+        monkeypatch.delenv(name)
+    yield settings_dir
+    providers[at] = registered
+
+
+def test_credentials_are_read_from_dlt_secrets_toml(project_secrets: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert crm_credentials() == {
+        "client_id": "crm-id-from-toml",
+        "client_secret": "crm-secret-from-toml",
+        "tenant_id": "tenant-from-toml",
+    }
+    assert archtics_credentials() == {
+        "client_id": "archtics-id-from-toml",
+        "client_secret": "archtics-secret-from-toml",
+    }
+    # the KORE_* variables still win, then dlt's own variable names
+    monkeypatch.setenv("KORE_CRM_CLIENT_SECRET", "from-env")
+    monkeypatch.setenv("ARCHTICS__CLIENT_ID", "from-dlt-env")
+    assert crm_credentials()["client_secret"] == "from-env"
+    assert archtics_credentials()["client_id"] == "from-dlt-env"

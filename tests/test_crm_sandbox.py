@@ -7,7 +7,7 @@ import json
 import pytest
 import requests
 
-from crm_clients import DynamicsClient, SalesforceClient
+from crm_clients import CrmClientError, DynamicsClient, SalesforceClient
 from crm_clients.http import make_session
 from kore.contracts import odata_batch
 from sandbox.crm_api import CrmSandbox
@@ -85,7 +85,7 @@ def test_salesforce_collections_validate_like_a_crm(tmp_path):
         # The username + password + security token flow works too; a wrong password is refused.
         pw = SalesforceClient(sb.url, {**sb.credentials, "grant_type": "password"})
         assert len(next(pw.query_pages("SELECT Id, Name FROM User"))) == len(sb.records("User"))
-        with pytest.raises(Exception, match="HTTP 400"):
+        with pytest.raises(CrmClientError, match="token request .* failed: .*invalid_grant"):
             SalesforceClient(sb.url, {**sb.credentials, "grant_type": "password", "password": "wrong"})._login()
 
 

@@ -24,7 +24,15 @@ from benchmarks.dbt import (
     synthetic_raw,
 )
 from dbt_build.runner import run_dbt
-from dbt_build.scope import BuildOutcome, BuildPlan, build_phase, plan_build
+from dbt_build.scope import (
+    CODE_INVARIANT_TAG,
+    BuildOutcome,
+    BuildPlan,
+    build_phase,
+    descendants,
+    plan_build,
+    read_manifest,
+)
 from kore.config import Settings
 
 ACCOUNTS = 3000
@@ -84,7 +92,8 @@ def _snapshot(settings: Settings) -> dict[str, list[tuple]]:
 
 def _late_and_plan_changes(con: duckdb.DuckDBPyConnection) -> None:
     """A name change that lands late with an older change time than the staged row (it must not win),
-    and a new expanded per-event row of a plan seat (the plan-level row stops counting)."""
+    and a new expanded per-event row of one plan seat: account 1001's first-season plan (its
+    plan-level row stops counting; its renewal, another plan and seat, still counts)."""
     con.execute(
         f"insert into raw_archtics.cust select * replace ('Stale' as name_last, '2019-01-01 00:00:00' as upd_date, "
         f"'{LATE_LOAD}' as _dlt_load_id) from raw_archtics.cust where cast(acct_id as bigint) = 1005"
@@ -92,7 +101,8 @@ def _late_and_plan_changes(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         f"insert into raw_archtics.ticket select * replace (cast(5 as varchar) as event_id, '{LATE_LOAD}' as "
         f"_dlt_load_id, '2025-01-01 00:00:00' as upd_datetime) from raw_archtics.ticket "
-        f"where cast(acct_id as bigint) = 1001 and plan_event_id is not null"
+        f"where cast(acct_id as bigint) = 1001 and plan_event_id = (select min(plan_event_id) from "
+        f"raw_archtics.ticket where cast(acct_id as bigint) = 1001)"
     )
 
 
@@ -147,7 +157,9 @@ def test_routine_build_equals_a_full_rebuild(builds: dict) -> None:
 
 def test_routine_build_runs_only_what_the_changed_sources_feed(builds: dict) -> None:
     """The first build is a full one; after the delta only the Archtics names and tickets and the
-    dedup mapping changed, so the CRM, event and e-mail models are not run; with nothing new, nothing
+    dedup mapping changed, so exactly the models downstream of those sources run (dbt's graph, read
+    from the manifest): the fact, the accounts and contacts, and the reporting marts that read them
+    (stale otherwise), while the CRM, event and e-mail models are not run; with nothing new, nothing
     runs at all (no dbt invocation)."""
     assert [o.plan.mode for o in builds["first"]] == ["full", "full"]
     pre, post = builds["routine"]
@@ -156,9 +168,15 @@ def test_routine_build_runs_only_what_the_changed_sources_feed(builds: dict) -> 
     assert not any(s.startswith("crm.") for s in pre.plan.changed_sources)
     ran = {r["unique_id"].split(".")[-1] for o in builds["routine"] for r in o.result.results}
     assert {"stg_archtics__custs", "fct_ticket_purchases", "dim_account", "SyncedTicketPurchases"} <= ran
+    assert {"fct_event_sales", "fct_season_ticket_holders", "fct_renewals", "mart_customer_360", "fct_rep_book"} <= ran
     assert not ran & {"SyncedUsers", "SyncedContacts", "stg_archtics__events", "stg_archtics__cust_emails", "dim_event"}
-    full_nodes = sum(len(o.result.results) for o in builds["first"])
-    assert len(ran) < full_nodes / 3
+    manifest = read_manifest(builds["settings"])
+    assert manifest is not None
+    full_ids = {r["unique_id"] for o in builds["first"] for r in o.result.results}
+    feeds = descendants(manifest, sorted({*pre.plan.changed_sources, *post.plan.changed_sources})) & full_ids
+    expected = {u.split(".")[-1] for u in feeds if CODE_INVARIANT_TAG not in manifest["nodes"][u]["tags"]}
+    assert ran == expected, f"ran but not fed: {ran - expected}; fed but not run: {expected - ran}"
+    assert len(ran) < len(full_ids) / 2
     assert [(p.mode, p.dbt_args()) for p in builds["quiet"]] == [("nothing", None), ("nothing", None)]
 
 
@@ -168,9 +186,10 @@ def test_late_older_change_does_not_win_and_a_new_expanded_row_retires_the_plan_
         names = con.execute("select name_last from stg.stg_archtics__custs where acct_id = 1005").fetchall()
         assert names and all(n != "Stale" for (n,) in names)
         plan_rows = con.execute(
-            "select is_active from marts.fct_ticket_purchases where acct_id = 1001 and is_plan_level_row = 1"
+            "select season_id, is_active from marts.fct_ticket_purchases where acct_id = 1001 "
+            "and is_plan_level_row = 1 order by season_id"
         ).fetchall()
-        assert plan_rows == [(0,)]
+        assert plan_rows == [(1, 0), (2, 1)]  # the expanded plan is retired, its renewal is not
     finally:
         con.close()
 

@@ -28,7 +28,7 @@ from sqlglot import exp
 from sqlglot.tokens import TokenType
 
 from dbt_build.runner import dbt_executable
-from kore.config import DBT_PROJECT_DIR
+from kore.config import DBT_PROJECT_DIR, mssql_connection
 
 # Functions sqlglot does not model (exp.Anonymous) that SQL Server does have. Keep short, say why.
 ANONYMOUS_ALLOWED: dict[str, str] = {
@@ -53,7 +53,38 @@ NOT_FUNCTIONS = {
     "else", "union", "all", "join", "where", "with", "into", "partition", "using", "between", "any",
     "varchar", "nvarchar", "char", "nchar", "decimal", "numeric", "datetime2", "datetimeoffset", "float",
     "varbinary", "binary", "time", "table", "view", "index", "is",
+    "group",  # string_agg(x, ',') WITHIN GROUP (ORDER BY ...): dbt.listagg on SQL Server
 }  # fmt: skip
+
+# SQL Server's reserved keywords (learn.microsoft.com, "Reserved keywords (Transact-SQL)"): an
+# identifier spelled like one must be quoted (Archtics' evnt.plan is one). Checked on unquoted
+# identifiers that are not followed by '(' (coalesce(, convert( ... are calls).
+# ("WITHIN GROUP" is listed as one keyword: within is a keyword only before group.)
+TSQL_RESERVED = set(
+    """
+ADD ALL ALTER AND ANY AS ASC AUTHORIZATION BACKUP BEGIN BETWEEN BREAK BROWSE BULK BY CASCADE CASE CHECK
+CHECKPOINT CLOSE CLUSTERED COALESCE COLLATE COLUMN COMMIT COMPUTE CONSTRAINT CONTAINS CONTAINSTABLE
+CONTINUE CONVERT CREATE CROSS CURRENT CURRENT_DATE CURRENT_TIME CURRENT_TIMESTAMP CURRENT_USER CURSOR
+DATABASE DBCC DEALLOCATE DECLARE DEFAULT DELETE DENY DESC DISK DISTINCT DISTRIBUTED DOUBLE DROP DUMP ELSE
+END ERRLVL ESCAPE EXCEPT EXEC EXECUTE EXISTS EXIT EXTERNAL FETCH FILE FILLFACTOR FOR FOREIGN FREETEXT
+FREETEXTTABLE FROM FULL FUNCTION GOTO GRANT GROUP HAVING HOLDLOCK IDENTITY IDENTITY_INSERT IDENTITYCOL IF
+IN INDEX INNER INSERT INTERSECT INTO IS JOIN KEY KILL LEFT LIKE LINENO LOAD MERGE NATIONAL NOCHECK
+NONCLUSTERED NOT NULL NULLIF OF OFF OFFSETS ON OPEN OPENDATASOURCE OPENQUERY OPENROWSET OPENXML OPTION OR
+ORDER OUTER OVER PERCENT PIVOT PLAN PRECISION PRIMARY PRINT PROC PROCEDURE PUBLIC RAISERROR READ READTEXT
+RECONFIGURE REFERENCES REPLICATION RESTORE RESTRICT RETURN REVERT REVOKE RIGHT ROLLBACK ROWCOUNT ROWGUIDCOL
+RULE SAVE SCHEMA SECURITYAUDIT SELECT SEMANTICKEYPHRASETABLE SEMANTICSIMILARITYDETAILSTABLE
+SEMANTICSIMILARITYTABLE SESSION_USER SET SETUSER SHUTDOWN SOME STATISTICS SYSTEM_USER TABLE TABLESAMPLE
+TEXTSIZE THEN TO TOP TRAN TRANSACTION TRIGGER TRUNCATE TRY_CONVERT TSEQUAL UNION UNIQUE UNPIVOT UPDATE
+UPDATETEXT USE USER VALUES VARYING VIEW WAITFOR WHEN WHERE WHILE WITH WRITETEXT
+""".split()
+)
+
+# the reporting marts of issue 18 and the intermediate models they read (named, so a disabled or
+# renamed one fails the check instead of silently leaving it)
+REPORTING_MODELS = (
+    "int_account_persons", "int_person_season_spend", "fct_season_ticket_holders", "fct_renewals",
+    "fct_event_sales", "mart_customer_360", "fct_rep_book",
+)  # fmt: skip
 
 DUMMY_MSSQL_ENV = {
     "KORE_TARGET": "sqlserver",
@@ -86,6 +117,10 @@ def tsql_problems(sql: str) -> list[str]:
         problems.append("'::' cast (use cast() / dbt.safe_cast)")
     if any(t.token_type == TokenType.DPIPE for t in tokens):
         problems.append("'||' concatenation (use concat() / dbt.concat)")
+    for tok, nxt in zip(tokens, [*tokens[1:], None], strict=True):
+        if tok.token_type == TokenType.VAR and tok.text.upper() in TSQL_RESERVED:
+            if nxt is None or nxt.token_type != TokenType.L_PAREN:
+                problems.append(f"reserved word {tok.text} used as an unquoted identifier (adapter.quote it)")
     text = _LITERAL_OR_COMMENT.sub("''", sql)
     for name in sorted({m.group(1).lower() for m in _CALL.finditer(text)}):
         if name not in TSQL_FUNCTIONS and name not in NOT_FUNCTIONS and not _is_cte_or_alias(text, name):
@@ -139,6 +174,7 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def test_every_model_compiles_to_valid_tsql(compiled: dict) -> None:
     assert len(compiled) >= 40, f"only {len(compiled)} models compiled"
+    assert set(REPORTING_MODELS) <= set(compiled), set(REPORTING_MODELS) - set(compiled)
     bad = {name: p for name, sql in compiled.items() if (p := tsql_problems(sql))}
     assert not bad, "models that are not valid T-SQL:\n" + "\n".join(f"  {n}: {p}" for n, p in sorted(bad.items()))
 
@@ -167,6 +203,7 @@ def test_other_branches_compile_to_valid_tsql(tmp_path: Path) -> None:
         "dim_account": "built_watermark",
         "SyncedTicketPurchases": "scope_assigned",
         "int_accounts_assigned": "reassigned",
+        "fct_event_sales": "in_scope",
     }
     for model, marker in incremental.items():
         assert marker in models[model], f"{model}: incremental branch not compiled"
@@ -185,6 +222,7 @@ def test_other_branches_compile_to_valid_tsql(tmp_path: Path) -> None:
         ("select a::int as i from t", "'::'"),
         ("select 'a' || b as c from t", "'||'"),
         ("select from where", "parse"),
+        ("select plan as plan_code from evnt", "reserved word plan"),
     ],
 )
 def test_checker_catches_duckdb_only_sql(sql: str, expected: str) -> None:
@@ -207,6 +245,13 @@ def test_checker_catches_a_duckdb_function_in_a_compiled_model(tmp_path: Path, c
     assert any("list_value" in p for p in tsql_problems(sql))
 
 
+def test_the_reserved_plan_column_is_read_quoted(compiled: dict) -> None:
+    """evnt's `plan` column (is_plan comes from it) is read quoted on SQL Server; unquoted it fails."""
+    sql = compiled["stg_archtics__events"]
+    assert 'cast("plan" as' in sql
+    assert any("reserved word plan" in p for p in tsql_problems(sql.replace('"plan"', "plan")))
+
+
 @pytest.mark.sqlserver
 @pytest.mark.skipif(not os.environ.get("KORE_MSSQL_SERVER"), reason="KORE_MSSQL_SERVER not set (no SQL Server here)")
 def test_live_build_on_sqlserver(tmp_path: Path) -> None:
@@ -214,6 +259,7 @@ def test_live_build_on_sqlserver(tmp_path: Path) -> None:
     _pyodbc_or_skip()
     env = {
         **os.environ,
+        **mssql_connection().dbt_env(),  # the one connection builder, as `kore` hands it to dbt
         "KORE_TARGET": "sqlserver",
         "DBT_TARGET_PATH": str(tmp_path / "target"),
         "DBT_LOG_PATH": str(tmp_path / "logs"),

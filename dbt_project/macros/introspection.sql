@@ -43,10 +43,11 @@
     {{ return(names) }}
 {%- endmacro %}
 
-{#- A raw column typed by the field map's data type, or a typed null when the raw table lacks it. -#}
-{% macro kore_raw_column(available, column, data_type) -%}
+{#- A raw column typed by the field map's data type, or a typed null when the raw table lacks it;
+    quoted=true quotes its name (a raw name that is a reserved word). -#}
+{% macro kore_raw_column(available, column, data_type, quoted=false) -%}
     {%- if available is none or (column | lower) in available -%}
-        {{ kore_cast_as(column, data_type) }}
+        {{ kore_cast_as(adapter.quote(column) if quoted else column, data_type) }}
     {%- else -%}
         {{ kore_typed_null(data_type) }}
     {%- endif -%}

@@ -12,8 +12,11 @@
     of dlt loads newer than the newest load already staged, and let the rows already staged under the
     same keys compete with them -- so a late-landing older change never replaces a newer one, and a
     run costs what landed, not what the warehouse holds. dbt's delete+insert on key_name then swaps
-    the winners in. -#}
-{% macro kore_staged_latest(source_relation, columns, key_columns, order_by, key_name=none) -%}
+    the winners in.
+
+    `renames` maps a typed column to its raw name when the source's name cannot be used as is (evnt's
+    `plan` is a T-SQL reserved word: it is read quoted and named plan_code). -#}
+{% macro kore_staged_latest(source_relation, columns, key_columns, order_by, key_name=none, renames=none) -%}
 {%- set available = kore_relation_columns(source_relation) -%}
 {%- set incremental = key_name is not none and kore_is_incremental() -%}
 source_rows as (
@@ -29,7 +32,12 @@ typed as (
 
     select
         {%- for column, data_type in columns.items() %}
+        {%- set raw_name = (renames or {}).get(column) %}
+        {%- if raw_name %}
+        {{ kore_raw_column(available, raw_name, data_type, quoted=true) }} as {{ column }},
+        {%- else %}
         {{ kore_raw_column(available, column, data_type) }} as {{ column }},
+        {%- endif %}
         {%- endfor %}
         _dlt_load_id as load_id,
         _source_file as source_file,

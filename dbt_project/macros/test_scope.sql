@@ -14,6 +14,7 @@
         'stg_archtics__cust_addresses': 'batch_load_id',
         'fct_ticket_purchases': 'batch_load_id',
         'dim_account': 'source_load_id',
+        'fct_event_sales': 'source_load_id',
         'syncedticketpurchases': '_built_at',
         'int_accounts_assigned': 'changed_at'
     } -%}

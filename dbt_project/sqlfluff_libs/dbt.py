@@ -55,3 +55,8 @@ def dateadd(datepart, interval, from_date_or_timestamp):
 
 def datediff(first_date, second_date, datepart):
     return f"date_diff('{datepart}', {first_date}, {second_date})"
+
+
+def listagg(measure, delimiter_text="','", order_by_clause=None, limit_num=None):
+    order_by = f" {order_by_clause}" if order_by_clause else ""
+    return f"string_agg({measure}, {delimiter_text}{order_by})"

@@ -18,6 +18,7 @@ from typing import Any
 import dlt
 
 from crm_clients import CrmClient, make_client
+from crm_clients.http import RetryPolicy, set_run_policy
 from dlt_pipelines.crm.baseline import update_baseline, update_removed
 from kore.config import Settings, dlt_pipeline
 from kore.contracts import crm_names
@@ -99,6 +100,11 @@ def pull(
     settings: Settings, base_url: str, flavor: str, credentials: dict[str, str], page_size: int | None = None
 ) -> dict[str, Any]:
     """Land every CRM-owned entity of the flavour into ``raw_crm`` (incremental); returns row counts."""
+    set_run_policy(  # one retry policy for the pull's sessions: its deadlines are this run's
+        RetryPolicy.with_deadlines(
+            settings.http_call_deadline, settings.http_run_deadline, timeout=settings.crm_timeout
+        )
+    )
     client = make_client(flavor, base_url, credentials, settings.crm_timeout)
     client.open()
     tables = [table_name(flavor, n, e) for n, e in _groups(flavor)]

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from expectations.audits import integrity
 from expectations.audits.context import AuditContext
+from expectations.audits.crm_fields import values_fit_crm_fields
 from expectations.audits.landing import manifest_reconciliation
 from expectations.audits.mapping import every_account_mapped_once, one_primary_per_contact
 from expectations.audits.references import reference_holds, references
@@ -45,6 +46,9 @@ def builtin_audits(ctx: AuditContext) -> list[Audit]:
             "at_most_one_primary_account_per_contact",
             "kore_dedup.account_contact_map",
             lambda: one_primary_per_contact(ctx),
+        ),
+        Audit(
+            "dedup", "values_fit_crm_field_lengths", "kore_dedup.golden_contacts", lambda: values_fit_crm_fields(ctx)
         ),
         *(
             Audit("kore", name, table, lambda fn=fn: fn(ctx))

@@ -31,7 +31,8 @@ with
     source('archtics', 'evnt'),
     columns,
     ['event_id'],
-    'upd_date desc, load_id desc, source_line desc'
+    'upd_date desc, load_id desc, source_line desc',
+    renames={'plan_code': 'plan'}
 ) }}
 
 select

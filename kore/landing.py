@@ -58,7 +58,7 @@ def pending_packages(settings: Settings, pipelines: tuple[str, ...] | None = Non
     import dlt
     from dlt.pipeline.exceptions import CannotRestorePipelineException
 
-    root = Path(settings.dlt_data_dir)
+    root = Path(settings.dlt_pipelines_dir)
     if not root.is_dir():
         return []
     out = []

@@ -200,9 +200,17 @@ def _text(column: str) -> str:
 
 
 # ---- state of the last run ----------------------------------------------------------------------
+STATE_TABLES = ("records_norm", "name_freq", "pair_scores", "model_params", "clusters", "account_contact_map",
+                "golden_contacts", "review_queue", "golden_accounts", "push_holds", "account_review")  # fmt: skip
+
+
 def has_state(wh: Warehouse) -> bool:
-    """Whether a full run's state is stored (and in today's record columns: older state is rebuilt)."""
-    if not all(wh.table_exists(SCHEMA, t) for t in ("records_norm", "model_params", "clusters")):
+    """Whether a full run's state is stored (and in today's record columns: older state is rebuilt).
+
+    Every output table must be there: a warehouse written by a run killed between its table writes
+    (before they were one transaction) is rebuilt by a full run instead of failing every re-run.
+    """
+    if not all(wh.table_exists(SCHEMA, t) for t in STATE_TABLES):
         return False
     return set(PERSON_RECORD_COLUMNS) <= set(wh.query_df(f"select * from {SCHEMA}.records_norm where 1 = 0").columns)
 

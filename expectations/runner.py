@@ -32,6 +32,7 @@ from expectations.suites import SUITES_DIR, SuiteSpec, load_suites
 from kore.config import Settings, archtics_credentials
 from kore.contracts.checks import Audit, CheckContext, CheckPlugin
 from kore.errors import UsageError
+from kore.landing import require_landing_complete
 from kore.runlog import RUN_ID, RunRecord, run_record
 from kore.warehouse import connect
 
@@ -60,10 +61,13 @@ class _RunState:
         if self._manifest_rows is None:
             self._manifest_rows = {}
             path = find_manifest(self.audit_ctx)
-            if path is not None:
-                for f in json.loads(path.read_text(encoding="utf-8")).get("files", []):
-                    ds = f.get("dataset", "")
-                    self._manifest_rows[ds] = self._manifest_rows.get(ds, 0) + int(f.get("rows", 0))
+            try:
+                files = json.loads(path.read_text(encoding="utf-8")).get("files", []) if path else []
+            except json.JSONDecodeError:  # the raw audit reports the broken manifest (one result)
+                files = []
+            for f in files:
+                ds = f.get("dataset", "")
+                self._manifest_rows[ds] = self._manifest_rows.get(ds, 0) + int(f.get("rows", 0))
         return self._manifest_rows
 
     def quarantined(self) -> dict[str, int]:
@@ -190,6 +194,7 @@ def run_checks(
     if archtics_client_secret:
         archtics["client_secret"] = archtics_client_secret
     with run_record(settings, "check", entity=layer) as rec:
+        require_landing_complete(settings, "kore check")
         with connect(settings) as wh:
             reader = TableReader(settings, wh)
             try:

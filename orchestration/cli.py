@@ -167,14 +167,32 @@ def land_export(
     export_dir: Annotated[
         Path | None, typer.Argument(help="Folder with manifest.json (default <workdir>/export)")
     ] = None,
-    max_bad_share: Annotated[float, typer.Option(help="Fail when more than this share of rows is malformed")] = 0.01,
+    max_bad_share: Annotated[
+        float | None,
+        typer.Option(
+            help="Fail when more than this share of a file's or a dataset's rows is malformed (default 0.001)"
+        ),
+    ] = None,
+    allow_quarantine: Annotated[
+        bool, typer.Option("--allow-quarantine", help="Exit 0 when rows were quarantined within the limits")
+    ] = False,
+    replace: Annotated[
+        list[str] | None, typer.Option("--replace", help="Re-land this corrected file (manifest path); repeatable")
+    ] = None,
     workdir: WorkdirOpt = None,
 ) -> None:
     """Land the static export into raw_archtics.* (skips files already loaded)."""
     from dlt_pipelines.archtics_export import land_export as run
 
     s = settings_for(workdir)
-    print_summary(run(s, export_dir or s.export_dir, max_bad_share=max_bad_share))
+    out = run(
+        s,
+        export_dir or s.export_dir,
+        max_bad_share=max_bad_share,
+        allow_quarantine=allow_quarantine or None,
+        replace=replace or (),
+    )
+    print_summary(out)
 
 
 @land_app.command("deltas")

@@ -477,14 +477,15 @@ def review_contact_pairs(wh: Warehouse) -> pd.DataFrame:
 
 def same_name_crm_pairs(wh: Warehouse) -> pd.DataFrame:
     """Records of new contacts (no CRM contact in their cluster) with the same normalised first and
-    last name as a CRM contact in another cluster, when no third cluster has that name -- shaped like
-    :func:`review_contact_pairs`."""
+    last name as a CRM contact in another cluster, when no third cluster has that name or the two
+    records also share the e-mail or the phone (a common name with the CRM contact's own e-mail is
+    the CRM's person until someone says otherwise) -- shaped like :func:`review_contact_pairs`."""
     S = SCHEMA
     if not all(wh.table_exists(S, t) for t in ("records_norm", "clusters", "golden_contacts")):
         return pd.DataFrame(columns=["record_id_l", "record_id_r", "key_l", "crm_l", "key_r", "crm_r"])
     return fetch_df(
         wh,
-        "with n as (select r.record_id, r.source, r.first_name, r.last_name, c.cluster_id "
+        "with n as (select r.record_id, r.source, r.first_name, r.last_name, r.email, r.phone, c.cluster_id "
         f"from {S}.records_norm r join {S}.clusters c on c.record_id = r.record_id "
         "where r.first_name is not null and r.last_name is not null), "
         # only a name no third cluster carries: two clusters of one rare name are worth a look, a
@@ -494,7 +495,8 @@ def same_name_crm_pairs(wh: Warehouse) -> pd.DataFrame:
         "select a.record_id as record_id_l, b.record_id as record_id_r, ga.contact_key as key_l, "
         "ga.crm_contact_id as crm_l, gb.contact_key as key_r, gb.crm_contact_id as crm_r "
         f"from n a join {S}.golden_contacts ga on ga.cluster_id = a.cluster_id and ga.crm_contact_id is null "
-        "join rare on rare.first_name = a.first_name and rare.last_name = a.last_name "
         "join n b on b.source = 'crm' and b.first_name = a.first_name and b.last_name = a.last_name "
-        f"and b.cluster_id <> a.cluster_id join {S}.golden_contacts gb on gb.cluster_id = b.cluster_id",
+        f"and b.cluster_id <> a.cluster_id join {S}.golden_contacts gb on gb.cluster_id = b.cluster_id "
+        "where a.email = b.email or a.phone = b.phone or exists (select 1 from rare "
+        "where rare.first_name = a.first_name and rare.last_name = a.last_name)",
     )

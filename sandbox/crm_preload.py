@@ -115,7 +115,10 @@ def _value(row: crm_names.FieldRow, entity: str, i: int, rng: random.Random) -> 
         "iso_code": ["US", "CA", "MX", "GB", "FR", "DE"][i % 6],
         "abbreviation": ["NY", "CA", "TX", "ON", "QC", "FL"][i % 6],
         "status": ["Open", "Completed", "Cancelled"][i % 3],
-        "activity_subtype": ["Task", "Event"][i % 2],
+        # Salesforce Task.TaskSubtype is a restricted picklist of task kinds (Task, Email, Call, ...):
+        # https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_task.htm
+        # Appointments are the separate Event object, so no Task row stands for one.
+        "activity_subtype": ["Task", "Call"][i % 2],
         "archtics_account_id": str(900000 + i),
         "archtics_name_id": str(i % 3),
         "postal_code": f"{10000 + i:05d}",
@@ -156,8 +159,6 @@ def synthesize(store: CrmStore, seed: int = 7, skip: set[str] | frozenset[str] =
                         data[f] = rng.choice(parents) if parents else None
                     else:
                         data[f] = _value(row, ent.entity, i, rng)
-                if flavor == "salesforce" and ent.entity in ("Appointment", "Task"):
-                    data["TaskSubtype"] = "Event" if ent.entity == "Appointment" else "Task"
                 rid = store.new_id()
                 # spread over the past year like real CRM data, so an incremental boundary is one row
                 modified = datetime(2025, 11, 1, tzinfo=UTC) + timedelta(seconds=rng.randint(0, 360 * 86_400))

@@ -90,7 +90,7 @@ def _crm_owned(flavor: str) -> dict[str, TableSpec]:
         if ent.direction != "crm_to_kore" or not ent.crm_name(flavor):
             continue
         name = ent.crm_name(flavor)
-        if name in tables:  # Salesforce Task holds Appointment and Task: same fields
+        if name in tables:  # entities sharing one CRM table share its fields (none in today's registry)
             t = tables[name]
             tables[name] = TableSpec(**{**t.__dict__, "entities": t.entities + (ent.entity,)})
             continue

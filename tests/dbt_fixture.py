@@ -347,9 +347,16 @@ DYNAMICS = {
     # no fax / letter tables: dlt creates none for an entity without rows
 }
 SALESFORCE = {
+    "salesforce_appointment": [  # Salesforce's Event object
+        dict(
+            id="00U1",
+            subject="Suite tour",
+            end_date_time="2024-01-05T15:00:00.000+0000",
+            system_modstamp="2024-01-01T00:00:00.000+0000",
+        ),
+    ],
     "salesforce_task": [
-        dict(id="00T1", subject="Suite tour", task_subtype="Event", system_modstamp="2024-01-01T00:00:00.000+0000"),
-        dict(id="00T2", subject="Call back", task_subtype="Task", system_modstamp="2024-01-01T00:00:00.000+0000"),
+        dict(id="00T2", subject="Call back", task_subtype="Call", system_modstamp="2024-01-01T00:00:00.000+0000"),
     ],
     "salesforce_contact": [
         dict(id="003A", first_name="Maria", last_name="Garcia", system_modstamp="2024-01-01T00:00:00.000+0000"),

@@ -150,8 +150,8 @@ def test_salesforce_flavour_reads_salesforce_tables(built: Settings) -> None:
     sf = json.dumps({"crm_flavor": "salesforce"})
     run_dbt(built, ["run", "--select", "+SyncedActivities", "+SyncedCountries", "--vars", sf])
     got = rows(built, "select activity_type, crm_id, crm_flavor from kore.SyncedActivities order by crm_id")
-    # Task rows with subtype Event are appointments; Dynamics-only activity kinds are empty on Salesforce
-    assert got == [("appointment", "00T1", "salesforce"), ("task", "00T2", "salesforce")]
+    # appointments from the Event object, tasks from Task; Dynamics-only activity kinds are empty on Salesforce
+    assert got == [("task", "00T2", "salesforce"), ("appointment", "00U1", "salesforce")]
     # Country is "not synced" from Salesforce: an empty table that still has its typed columns
     con = duckdb.connect(str(built.duckdb_path), read_only=True)
     try:

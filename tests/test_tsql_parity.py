@@ -207,7 +207,7 @@ def test_other_branches_compile_to_valid_tsql(tmp_path: Path) -> None:
     }
     for model, marker in incremental.items():
         assert marker in models[model], f"{model}: incremental branch not compiled"
-    assert "salesforce_task" in models["stg_crm__appointments"]
+    assert "salesforce_appointment" in models["stg_crm__appointments"]
     bad = {name: p for name, sql in models.items() if (p := tsql_problems(sql))}
     assert not bad, bad
 

@@ -43,14 +43,6 @@ CONFIGURED_FLAVOR = (
     "(var('crm_flavor') if var('crm_flavor') in ('dynamics', 'salesforce') else env_var('KORE_CRM_FLAVOR', 'dynamics'))"
 )
 ACTIVITY_TABLE = "SyncedActivities"
-# Salesforce keeps appointments and tasks in one object (Task): the subtype tells them apart, so each
-# row lands in exactly one of the two staging models.
-APPOINTMENT_SUBTYPES = "('appointment', 'event', 'meeting')"
-SF_FILTERS = {
-    "Appointment": f"lower(coalesce(activity_subtype, '')) in {APPOINTMENT_SUBTYPES}",
-    "Task": f"lower(coalesce(activity_subtype, '')) not in {APPOINTMENT_SUBTYPES}",
-}
-SF_RAW_ENTITY = {"Appointment": "task"}  # raw_crm.salesforce_task holds Appointment rows too
 raw_column = crm_names.raw_column  # a CRM field's raw column; entity names: crm_names.entity_snake
 
 
@@ -75,8 +67,9 @@ def read_field_map(path: Path = PROJECT / "seeds" / "crm_field_map.csv") -> dict
 
 
 def _raw_table(entity: Entity, flavor: str) -> str:
-    own = crm_names.entity_snake(entity.entity)
-    return f"{flavor}_{SF_RAW_ENTITY.get(entity.entity, own) if flavor == 'salesforce' else own}"
+    """``<flavor>_<entity_snake>``: every CRM entity has its own object in both flavours (Salesforce
+    appointments are the standard ``Event`` object, tasks the ``Task`` object)."""
+    return f"{flavor}_{crm_names.entity_snake(entity.entity)}"
 
 
 def _typed_nulls(cols: list[dict[str, str]], indent: str) -> str:
@@ -137,9 +130,6 @@ def render_staging(entity: Entity, cols: list[dict[str, str]]) -> str:
     out.append("\n),\n\nranked as (\n\n    select\n        renamed.*,\n        row_number() over (")
     out.append("            partition by crm_id\n            order by modified_at desc, load_id desc")
     out.append("        ) as latest_rank\n    from renamed")
-    filters = [(f, SF_FILTERS[entity.entity]) for f in ("salesforce",) if synced[f] and entity.entity in SF_FILTERS]
-    for f, cond in filters:
-        out.append(f"    {{%- if flavor == '{f}' %}}\n    where {cond}\n    {{%- endif %}}")
     out.append("\n)\n\nselect")
     for c in kore_cols:
         out.append(f"    {c},")

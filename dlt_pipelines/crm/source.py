@@ -3,8 +3,8 @@
 One dlt source per flavour, one resource per CRM-owned registry entity the flavour syncs, in
 registry pull order. Each resource reads the rows changed since its last cursor
 (``modifiedon`` / ``SystemModstamp``, ``dlt.sources.incremental``) and merges them on the CRM id.
-Salesforce keeps Appointment and Task in one object (``Task``), so both land in
-``raw_crm.salesforce_task``. Columns are the CRM field names as dlt normalises them; every field of
+Salesforce appointments are the standard ``Event`` object (``raw_crm.salesforce_appointment``),
+tasks the ``Task`` object (``raw_crm.salesforce_task``). Columns are the CRM field names as dlt normalises them; every field of
 ``crm_field_map.csv`` is declared, so a column exists even while all its values are null.
 """
 

@@ -44,7 +44,7 @@ select
     due_at,
     status,
     contact_id,
-    activity_subtype,
+    {{ kore_typed_null('varchar') }} as activity_subtype,
     modified_at,
     row_hash,
     crm_flavor

@@ -59,9 +59,6 @@ ranked as (
             order by modified_at desc, load_id desc
         ) as latest_rank
     from renamed
-    {%- if flavor == 'salesforce' %}
-    where lower(coalesce(activity_subtype, '')) not in ('appointment', 'event', 'meeting')
-    {%- endif %}
 
 )
 

@@ -2,19 +2,20 @@
 
 Why it is built this way:
 
-* **One incremental per dataset**, ``dlt.sources.incremental("change_ts")`` starting at the
-  export cutoff read from ``raw_archtics.load_cutoff``: the first run is the large catch-up, later
-  runs continue from the last loaded change time. The API returns rows with change time ``>=
-  since``; rows at the boundary that were already loaded are dropped by dlt's incremental
-  (dedup by primary key at the last value). Incremental state travels in the same load package
-  as the rows, and packages a killed run left behind are loaded before anything new is fetched,
-  so a crash loses and doubles nothing.
+* **One cursor per dataset** in dlt's resource state (``since``), starting at the export cutoff
+  read from ``raw_archtics.load_cutoff``: the first run is the large catch-up, later runs continue
+  from the newest change time fetched. The API returns rows with change time ``>= since``; rows at
+  the boundary that were already loaded are fetched again and dropped by the row-hash look-up
+  below. The cursor travels in the same load package as the rows, and packages a killed run left
+  behind are loaded before anything new is fetched, so a crash loses and doubles nothing. (Not
+  ``dlt.sources.incremental``: its per-run cost - configuration resolution and ~50 jsonpath
+  compilations - was most of a small catch-up's time, and the look-up already drops the boundary.)
 * **Merge into the export's tables** (``delete-insert``) on ``_business_key`` - the business key
   columns joined into one text value, because some business keys contain NULLs
   (ticket.return_datetime) and NULL never equals NULL in a SQL join. ``change_ts`` sorts
   duplicates within a batch so the newest version wins.
-* **Child lists** (cust_address, cust_email, cust_rep per account; events_in_plan per plan) also
-  carry the parent key as ``merge_key``: the rows of every parent in the batch are deleted and the
+* **Child lists** (cust_address, cust_email, cust_rep per account; events_in_plan per plan) are
+  also deleted by parent key (in the merge's destination scope, which replaces dlt's ``merge_key``): the rows of every parent in the batch are deleted and the
   new list inserted, so a removed address disappears. The delete is written as two key semi-joins
   (:func:`merge_scope`), so a merge costs what changed, not a comparison with every raw row.
 * **Unchanged rows write nothing**: each row's ``_row_hash`` (same definition as the export's)
@@ -35,6 +36,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import dlt
+import pyarrow as pa
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from dlt_pipelines.archtics_api_client import ArchticsClient
@@ -56,6 +58,7 @@ from kore.runlog import run_record
 PIPELINE_NAME = "archtics_deltas"
 LOOKUP_CHUNK = {"mssql": 1000}  # IN-list size per destination (SQL Server: 2,100 parameters per statement)
 LOOKUP_CHUNK_DEFAULT = 10_000
+CURSOR_STATE = "since"  # resource-state key of a dataset's cursor (newest change_ts fetched)
 LOOKUP_BATCH_ROWS = 50_000  # rows checked against the raw table at once (each check scans its hash column)
 
 
@@ -166,6 +169,16 @@ def _prepare(row: dict[str, Any], ds: Dataset) -> dict[str, Any]:
     return row
 
 
+def resume_cursor(state: dict[str, Any], cutoff: str) -> str:
+    """Where this dataset's fetch starts: the cursor of the last run, else the export cutoff.
+
+    Warehouses landed before the cursor moved out of ``dlt.sources.incremental`` keep their place:
+    that cursor is read from the incremental's own state entry.
+    """
+    legacy = state.get("incremental", {}).get(CHANGE_TS, {}).get("last_value")
+    return str(state.get(CURSOR_STATE) or legacy or cutoff)
+
+
 def merge_scope(ds: Dataset) -> str:
     """The rows a merge deletes before inserting the batch: those of the batch's keys only.
 
@@ -195,7 +208,6 @@ def dataset_resource(
     raw table holds (``lookup``).
     """
     times = times if times is not None else StageTimes()
-    merge_key = list(ds.parent_key) if ds.is_child_list else None
     hints: dict[str, Any] = {c: {"data_type": "text"} for c in columns or ()}
     hints[CHANGE_TS] = {"data_type": "text", "dedup_sort": "desc"}
 
@@ -208,17 +220,18 @@ def dataset_resource(
             "destination_scope": merge_scope(ds),
         },
         primary_key=[BUSINESS_KEY],
-        merge_key=merge_key,
         columns=hints,
     )
-    def changes(
-        cursor: dlt.sources.incremental[str] = dlt.sources.incremental(CHANGE_TS, initial_value=cutoff),
-    ) -> Iterator[Any]:
+    def changes() -> Iterator[Any]:
+        state = dlt.current.resource_state()
+        since = resume_cursor(state, cutoff)
+        newest = since
         st = stats.setdefault(ds.name, {"fetched": 0, "written": 0, "unchanged": 0, "pages": 0})
         held: list[dict[str, Any]] = []  # child lists: the last parent of a page may continue on the next
         parent = ds.parent_key[0] if ds.is_child_list else None
-        for page in times.iterate("http_fetch", client.changes(ds.name, cursor.start_value, page_size)):
+        for page in times.iterate("http_fetch", client.changes(ds.name, since, page_size)):
             st["pages"] += 1
+            newest = max([newest, *(str(r[CHANGE_TS]) for r in page if r.get(CHANGE_TS))])
             st["fetched"] += len(page)
             if on_page is not None:
                 on_page(ds.name, len(page))
@@ -235,6 +248,7 @@ def dataset_resource(
                 rows, held = rows[:cut], rows[cut:]
             yield from _emit(ds, rows, existing, st, times)
         yield from _emit(ds, held, existing, st, times)
+        state[CURSOR_STATE] = newest  # committed with this run's load package
 
     return changes
 
@@ -249,7 +263,15 @@ def _emit(
     st["unchanged"] += len(rows) - len(keep)
     st["written"] += len(keep)
     if keep:
-        yield keep
+        yield as_arrow(keep)
+
+
+def as_arrow(rows: list[dict[str, Any]]) -> pa.Table:
+    """The batch as one Arrow table of text columns: dlt writes it to parquet as is, and its
+    normalize step adds ``_dlt_load_id``/``_dlt_id`` without a Python pass over every row."""
+    names = list(dict.fromkeys(k for r in rows for k in r))
+    schema = pa.schema([(n, pa.string()) for n in names])
+    return pa.Table.from_pylist(rows, schema=schema)
 
 
 @dlt.source(name=PIPELINE_NAME, max_table_nesting=0)
@@ -365,10 +387,9 @@ def land_deltas(
                 fetched[0] += n
                 progress.update(task, description=f"fetching Archtics changes: {dataset}, {fetched[0]:,} rows")
 
-            source = archtics_changes(
-                client, ExistingRows(pipeline), cutoff, page_size, names, stats, columns, on_page, times
-            )
-            with times.timed("extract"):
+            # one connection for every look-up of the extract (each new one resolves dlt's config)
+            with times.timed("extract"), ExistingRows(pipeline) as existing:
+                source = archtics_changes(client, existing, cutoff, page_size, names, stats, columns, on_page, times)
                 pipeline.extract(source)
             progress.update(task, description="loading Archtics changes")
             with times.timed("normalize"):

@@ -5,7 +5,7 @@ Input is the apps' database export: ``manifest.json`` plus one JSONL file per en
 snapshot each time, so the pipeline keeps it cheap and exact by loading only what changed:
 
 - one dlt resource per registry entity, table ``raw_kore_app.<entity_snake>``, ``merge`` on the
-  app's ``id`` and ``dlt.sources.incremental`` on ``modified_at``: a re-run over unchanged files
+  app's ``id`` and a cursor on ``modified_at`` (:mod:`dlt_pipelines.state_cursor`): a re-run over unchanged files
   writes no rows, and after the app edits rows only those rows (and new ones) are merged;
 - column types come from the manifest (dates and timestamps stay text, as exported, so no reader
   guesses a type; staging casts them), so a column that is empty today still exists;
@@ -27,6 +27,7 @@ import dlt
 import pyarrow as pa
 from rich.progress import Progress
 
+from dlt_pipelines.state_cursor import StateCursor
 from kore.config import Settings, dlt_pipeline
 from kore.contracts.crm_names import entity_snake
 from kore.registry import kore_to_crm
@@ -177,10 +178,12 @@ def _entity_resource(entity: str, table: pa.Table, columns: dict[str, dict[str, 
     snake = entity_snake(entity)
 
     @dlt.resource(name=snake, table_name=snake, primary_key="id", write_disposition="merge", columns=columns)
-    def entity_rows(
-        modified_at=dlt.sources.incremental(CURSOR, initial_value="1900-01-01 00:00:00"),  # noqa: B008
-    ):
-        yield table
+    def entity_rows():
+        cursor = StateCursor(CURSOR, "1900-01-01 00:00:00", "id")
+        changed = cursor.table(table)
+        if changed.num_rows:
+            yield changed
+        cursor.commit()
 
     return entity_rows
 

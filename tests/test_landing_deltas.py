@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from dlt_pipelines.archtics_common import business_key, row_hash
-from dlt_pipelines.archtics_deltas import land_deltas
+from dlt_pipelines.archtics_deltas import land_deltas, resume_cursor
 from dlt_pipelines.archtics_export import land_export
 from kore.config import get_settings
 from kore.contracts.archtics import DATASETS, parse_merge_note
@@ -123,6 +123,13 @@ def test_second_run_writes_nothing_and_boundary_rows_land_once(work: Path, lande
         second = land_deltas(settings, sb.url, sb.client_id, sb.client_secret, show_progress=False)
         assert second["rows_written"] == 0
         assert second["rows_fetched"] > 0, "the boundary is fetched again (since is inclusive) and dropped"
+        # the cursor moved to the newest change fetched: only the rows at each dataset's newest change
+        # time are fetched again, not everything since the cutoff
+        boundary = 0
+        for name in DATASETS:
+            ts = [r["change_ts"] for r in live_state(sb, name) if (r.get("change_ts") or "") >= cutoff]
+            boundary += ts.count(max(ts)) if ts else 0
+        assert second["rows_fetched"] == boundary < first["rows_fetched"]
         after = {n: sorted(replica(work, n, "*"), key=repr) for n in DATASETS}
         assert after == before, "an unchanged batch writes nothing (not even a re-insert)"
         assert_replica_equals_state(work, sb)
@@ -141,7 +148,7 @@ def test_retry_after_is_honoured(work: Path, landed: Path) -> None:
 KILL_SCRIPT = """
 import sys
 from kore.config import get_settings
-from dlt_pipelines.archtics_deltas import land_deltas
+from dlt_pipelines.archtics_deltas import land_deltas, resume_cursor
 print("STARTED", flush=True)
 land_deltas(get_settings(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], page_size=25, show_progress=False)
 """
@@ -196,3 +203,11 @@ def test_child_list_replaces_only_the_accounts_in_the_batch(work: Path, landed: 
         land_deltas(settings, sb.url, sb.client_id, sb.client_secret, show_progress=False)
         tags = [h for (h,) in replica(work, "cust_address") if h in ("stale", "kept")]
         assert tags == ["kept"], "the batch's account list was replaced; an account outside the batch kept"
+
+
+def test_cursor_resumes_from_own_state_then_legacy_incremental_then_cutoff() -> None:
+    """A warehouse landed while the cursor lived in dlt.sources.incremental keeps its place."""
+    legacy = {"incremental": {"change_ts": {"last_value": "2026-10-02 08:00:00"}}}
+    assert resume_cursor({}, "2026-10-01 12:00:01") == "2026-10-01 12:00:01"
+    assert resume_cursor(legacy, "2026-10-01 12:00:01") == "2026-10-02 08:00:00"
+    assert resume_cursor({**legacy, "since": "2026-10-03 00:00:00"}, "2026-10-01 12:00:01") == "2026-10-03 00:00:00"

@@ -2,7 +2,7 @@
 
 One dlt source per flavour, one resource per CRM-owned registry entity the flavour syncs, in
 registry pull order. Each resource reads the rows changed since its last cursor
-(``modifiedon`` / ``SystemModstamp``, ``dlt.sources.incremental``) and merges them on the CRM id.
+(``modifiedon`` / ``SystemModstamp``, a :class:`~dlt_pipelines.state_cursor.StateCursor`) and merges them on the CRM id.
 Salesforce appointments are the standard ``Event`` object (``raw_crm.salesforce_appointment``),
 tasks the ``Task`` object (``raw_crm.salesforce_task``). Columns are the CRM field names as dlt normalises them; every field of
 ``crm_field_map.csv`` is declared, so a column exists even while all its values are null.
@@ -20,6 +20,7 @@ import dlt
 from crm_clients import CrmClient, make_client
 from crm_clients.http import RetryPolicy, set_run_policy
 from dlt_pipelines.crm.baseline import update_baseline, update_removed
+from dlt_pipelines.state_cursor import StateCursor
 from kore.config import Settings, dlt_pipeline
 from kore.contracts import crm_names
 from kore.registry import Entity, crm_to_kore
@@ -75,13 +76,13 @@ def crm_source(client: CrmClient, page_size: int | None = None):
         name = table_name(flavor, crm_name, ents)
 
         @dlt.resource(name=name, primary_key=column(id_field), write_disposition="merge", columns=hints)
-        def read(
-            cursor=dlt.sources.incremental(column(modified), initial_value=client.epoch),  # noqa: B008 - dlt's idiom
-        ) -> Iterator[list[dict[str, Any]]]:
-            since = cursor.last_value or client.epoch
-            for page in client.iter_pages(crm_name, fields, id_field, modified, since, size):
-                if page:
-                    yield [_clean(r) for r in page]
+        def read() -> Iterator[list[dict[str, Any]]]:
+            cursor = StateCursor(column(modified), client.epoch, column(id_field))
+            for page in client.iter_pages(crm_name, fields, id_field, modified, cursor.start, size):
+                rows = cursor.rows([_clean(r) for r in page])
+                if rows:
+                    yield rows
+            cursor.commit()
 
         return read
 

@@ -45,7 +45,7 @@ reordered_seasons as (
     from {{ this }} as built
     left join seasons
         on built.season_id = seasons.season_id
-    where coalesce(built.season_seq, -1) <> coalesce(seasons.season_seq, -1)
+    where coalesce(built.season_seq, -1) != coalesce(seasons.season_seq, -1)
 
 ),
 

@@ -105,13 +105,15 @@ price_levels as (
 watermarks as (
 
     select
-        max(newest.load_id) as source_load_id,
+        (
+            select max(newest.load_id)
+            from (
+                select max(fct.batch_load_id) as load_id from {{ ref('fct_ticket_purchases') }} as fct
+                union all
+                select max(events.load_id) as load_id from {{ ref('stg_archtics__events') }} as events
+            ) as newest
+        ) as source_load_id,
         (select max(moved.changed_at) from {{ ref('int_account_persons') }} as moved) as persons_changed_at
-    from (
-        select max(fct.batch_load_id) as load_id from {{ ref('fct_ticket_purchases') }} as fct
-        union all
-        select max(events.load_id) as load_id from {{ ref('stg_archtics__events') }} as events
-    ) as newest
 
 ),
 
@@ -136,7 +138,7 @@ shared_changes as (
     from built_holdings
     left join seasons
         on built_holdings.season_id = seasons.season_id
-    where coalesce(seasons.season_seq, -1) <> built_holdings.season_seq
+    where coalesce(seasons.season_seq, -1) != built_holdings.season_seq
     union all
     select built_holdings.season_id
     from built_holdings
@@ -144,7 +146,7 @@ shared_changes as (
         on
             built_holdings.plan_type = price_levels.plan_type
             and built_holdings.main_price_code = price_levels.price_code
-    where coalesce(price_levels.price_level, -1) <> built_holdings.price_level
+    where coalesce(price_levels.price_level, -1) != built_holdings.price_level
     union all
     select plan_tickets.season_id
     from plan_tickets
@@ -168,7 +170,9 @@ shared_changes as (
 plan_rows as (
 
     select
-        coalesce(persons.person_key, {{ dbt.concat(["'ACCT-'", kore_to_string('plan_tickets.acct_id')]) }}) as person_key,
+        coalesce(
+            persons.person_key, {{ dbt.concat(["'ACCT-'", kore_to_string('plan_tickets.acct_id')]) }}
+        ) as person_key,
         persons.contact_key,
         persons.cluster_id,
         plan_tickets.*

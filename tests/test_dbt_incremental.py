@@ -48,8 +48,15 @@ TABLES = (
     "kore.SyncedTicketPurchases",
 )
 # columns that record which run wrote a row: they legitimately differ from a full rebuild
-WATERMARKS = {"batch_load_id", "source_load_id", "_source_load_id", "_built_at", "changed_at", "persons_changed_at",
-              "previous_person_key"}
+WATERMARKS = {
+    "batch_load_id",
+    "source_load_id",
+    "_source_load_id",
+    "_built_at",
+    "changed_at",
+    "persons_changed_at",
+    "previous_person_key",
+}
 MODEL_SCHEMAS = ("stg", "int", "kore", "marts")
 
 

@@ -472,30 +472,16 @@ holders_and_tombstones as (
     select
         {{ kore_typed_null('varchar') }} as holder_key,
         scope_persons.person_key,
-        {{ kore_typed_null('bigint') }} as season_id,
-        {{ kore_typed_null('varchar') }} as plan_type,
-        {{ kore_typed_null('bigint') }} as season_seq,
-        {{ kore_typed_null('varchar') }} as contact_key,
-        {{ kore_typed_null('varchar') }} as cluster_id,
-        {{ kore_typed_null('bigint') }} as plan_event_id,
-        cast(null as {{ dbt.type_int() }}) as is_holder,
-        {{ kore_typed_null('bigint') }} as seat_blocks,
-        {{ kore_typed_null('bigint') }} as seats,
-        {{ kore_typed_null('bigint') }} as comp_seats,
-        {{ kore_typed_null('decimal') }} as gross_revenue,
-        {{ kore_typed_null('decimal') }} as paid_revenue,
-        {{ kore_typed_null('varchar') }} as main_price_code,
-        {{ kore_typed_null('bigint') }} as price_level,
-        {{ kore_typed_null('varchar') }} as price_codes,
-        {{ kore_typed_null('varchar') }} as main_section_name,
-        {{ kore_typed_null('varchar') }} as section_names,
-        {{ kore_typed_null('varchar') }} as acct_ids,
-        {{ kore_typed_null('bigint') }} as previous_seats,
-        {{ kore_typed_null('decimal') }} as previous_gross_revenue,
-        {{ kore_typed_null('varchar') }} as previous_main_price_code,
-        {{ kore_typed_null('bigint') }} as previous_price_level,
-        {{ kore_typed_null('varchar') }} as previous_main_section_name,
-        {{ kore_typed_null('varchar') }} as holder_status
+        {{ kore_typed_nulls([
+            'season_id:bigint', 'plan_type:varchar', 'season_seq:bigint', 'contact_key:varchar',
+            'cluster_id:varchar', 'plan_event_id:bigint', 'is_holder:int', 'seat_blocks:bigint',
+            'seats:bigint', 'comp_seats:bigint', 'gross_revenue:decimal', 'paid_revenue:decimal',
+            'main_price_code:varchar', 'price_level:bigint', 'price_codes:varchar',
+            'main_section_name:varchar', 'section_names:varchar', 'acct_ids:varchar',
+            'previous_seats:bigint', 'previous_gross_revenue:decimal',
+            'previous_main_price_code:varchar', 'previous_price_level:bigint',
+            'previous_main_section_name:varchar', 'holder_status:varchar'
+        ]) }}
     from scope_persons
     where scope_persons.person_key not in (select compared.person_key from compared)
     {%- endif %}

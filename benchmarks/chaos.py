@@ -122,11 +122,11 @@ def _snapshots(base: Path, accounts: int, seed: int, flavor: str, names: list[st
     """Run the flow once on ``base``, copying the workdir just before each benchmarked stage."""
     from rich.console import Console
 
-    from orchestration.demo import generate_sample
+    from orchestration.demo import generate_sample, sample_settings
     from orchestration.flow import FLOW, FlowContext, FlowRun
 
     work = base / "flow"
-    settings = get_settings(work)
+    settings = sample_settings(get_settings(work))
     settings.ensure_dirs()
     generate_sample(settings, accounts, seed)
     console = Console(stderr=True, quiet=True)
@@ -265,6 +265,8 @@ def _stage_process(stage: str, workdir: Path, endpoints: Any) -> subprocess.Pope
     spec.write_text(json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in endpoints.__dict__.items()}))
     env = {k: v for k, v in os.environ.items() if not k.startswith("KORE_")}
     env |= {"PYTHONPATH": str(REPO_ROOT), "KORE_WORKDIR": str(workdir)}
+    # the sample export's deliberately broken rows are accepted (as orchestration.demo.sample_settings)
+    env |= {"KORE_ALLOW_QUARANTINE": "1", "KORE_MAX_BAD_SHARE_FILE": "0.05", "KORE_MAX_BAD_SHARE_DATASET": "0.05"}
     return subprocess.Popen(
         [sys.executable, "-m", "benchmarks.chaos", stage, str(workdir), str(spec)],
         cwd=REPO_ROOT,

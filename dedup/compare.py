@@ -15,7 +15,7 @@ import pandas as pd
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
 
-from dedup.normalize import canonical_first
+from dedup.normalize import alternate_first, canonical_first
 
 MISSING = -1
 
@@ -63,7 +63,14 @@ def prepare(records: pd.DataFrame) -> dict[str, np.ndarray]:
 
     for f in FIELD_NAMES:
         put(f, records[f] if f in records.columns else pd.Series(pd.NA, index=records.index), f in FUZZY_FIELDS)
-    put("first_canon", canonical_first(records["first_name"].astype("string")))
+    first = records["first_name"].astype("string")
+    put("first_canon", canonical_first(first))
+    # both readings of an ambiguous nickname (Pat: patrick / patricia) in one code space
+    canon_codes, _ = pd.factorize(pd.concat([canonical_first(first), alternate_first(first)]), use_na_sentinel=True)
+    out["canon_a_code"], out["canon_b_code"] = (
+        canon_codes[: len(first)].astype(np.int64),
+        canon_codes[len(first) :].astype(np.int64),
+    )
     # first and last name in one code space: "first of one = last of the other" compares codes (swaps)
     fl_codes, _ = pd.factorize(
         pd.concat([records["first_name"].astype("string"), records["last_name"].astype("string")]),
@@ -71,6 +78,7 @@ def prepare(records: pd.DataFrame) -> dict[str, np.ndarray]:
     )
     n_rec = len(records)
     out["first_x_code"], out["last_x_code"] = fl_codes[:n_rec].astype(np.int64), fl_codes[n_rec:].astype(np.int64)
+    out["street_len"] = records["street"].astype("string").str.len().fillna(0).to_numpy(dtype=np.int32)
     out["first_len"] = records["first_name"].astype("string").str.len().fillna(0).to_numpy(dtype=np.int16)
     put("first_initial", records["first_name"].astype("string").str.slice(0, 1))
     email = records["email"].astype("string")
@@ -127,6 +135,7 @@ class ComparisonCutoffs:
     email_local_similar: float = 0.85
     street_similar: float = 85.0
     street_same: float = 97.0
+    street_set_min_share: float = 0.6
     city_similar: float = 85.0
     company_similar: float = 85.0
     company_same: float = 97.0
@@ -156,11 +165,24 @@ class _Pairs:
         return _eq(self.p, key, self.li, self.ri)
 
 
-def _swapped(x: _Pairs) -> np.ndarray:
-    """First name of one = last name of the other and vice versa ("Holmes Jane" / "Jane Holmes")."""
+def _swapped(x: _Pairs, similar: float = 1.0) -> np.ndarray:
+    """First name of one = last name of the other and vice versa ("Holmes Jane" / "Jane Holmes");
+    with ``similar`` < 1 also when one crossed pair is equal and the other at least that Jaro-Winkler
+    similar ("Jesser Timothy" / "Timothy Jesher": a swap and a typo in one record)."""
     fl, fr = x.p["first_x_code"][x.li], x.p["first_x_code"][x.ri]
     ll, lr = x.p["last_x_code"][x.li], x.p["last_x_code"][x.ri]
-    return (fl >= 0) & (ll >= 0) & (fl == lr) & (ll == fr) & (fl != ll)
+    exact = (fl >= 0) & (ll >= 0) & (fl == lr) & (ll == fr) & (fl != ll)
+    if similar >= 1.0:
+        return exact
+    cand = np.nonzero((fl >= 0) & (ll >= 0) & (fr >= 0) & (lr >= 0) & (fl != ll) & ((fl == lr) | (ll == fr)))[0]
+    f, la = x.p["first_name"], x.p["last_name"]
+    li, ri = x.li[cand], x.ri[cand]
+    jw = JaroWinkler.normalized_similarity
+    a = _sim(f[li], la[ri], jw, similar)
+    b = _sim(la[li], f[ri], jw, similar)
+    out = exact.copy()
+    out[cand] = (a >= similar) & (b >= similar)
+    return out | exact
 
 
 def _one_edit(x: _Pairs, field: str, present: np.ndarray, min_len: int) -> np.ndarray:
@@ -184,10 +206,17 @@ def _first_name(x: _Pairs, c: ComparisonCutoffs) -> np.ndarray:
     lvl[init_ok & ((lens_l == 1) | (lens_r == 1))] = 1
     lvl[present & (jw >= c.first_name_similar)] = 2
     lvl[present & ((jw >= c.first_name_fuzzy) | _one_edit(x, "first_name", present, 4))] = 3
-    lvl[present & x.eq("first_canon")] = 4
-    lvl[_swapped(x)] = 5
+    lvl[present & (x.eq("first_canon") | _same_reading(x))] = 4
+    lvl[_swapped(x, c.first_name_similar) & (lvl < 3)] = 5
     lvl[x.eq("first_name")] = 6
     return lvl
+
+
+def _same_reading(x: _Pairs) -> np.ndarray:
+    """The two first names share a reading: Pat (patrick or patricia) and Patricia."""
+    al, bl = x.p["canon_a_code"][x.li], x.p["canon_b_code"][x.li]
+    ar, br = x.p["canon_a_code"][x.ri], x.p["canon_b_code"][x.ri]
+    return (al >= 0) & (ar >= 0) & ((al == ar) | (al == br) | (bl == ar) | (bl == br))
 
 
 def _last_name(x: _Pairs, c: ComparisonCutoffs) -> np.ndarray:
@@ -195,7 +224,7 @@ def _last_name(x: _Pairs, c: ComparisonCutoffs) -> np.ndarray:
     jw = x.fuzzy("last_name", present, JaroWinkler.normalized_similarity, c.last_name_similar)
     lvl[present & (jw >= c.last_name_similar)] = 1
     lvl[present & ((jw >= c.last_name_fuzzy) | _one_edit(x, "last_name", present, 4))] = 2
-    lvl[_swapped(x)] = 3
+    lvl[_swapped(x, c.last_name_similar) & (lvl < 2)] = 3
     lvl[x.eq("last_name")] = 4
     return lvl
 
@@ -228,6 +257,24 @@ def _similar_or_same(x: _Pairs, field: str, scorer, similar: float, same: float 
     return lvl
 
 
+def _street(x: _Pairs, c: ComparisonCutoffs) -> np.ndarray:
+    """different / similar / exact, over the address line(s) as tokens: exact is equal or at least
+    ``street_same`` similar in token order ("12 main st" = "12 main street"); similar is a token-sorted
+    or token-set similarity of at least ``street_similar`` -- the set similarity scores the shared
+    tokens, so a second address line missing on one side, or the two lines in swapped order, still
+    reads as the same address rather than as a different one."""
+    lvl, present = x.base("street")
+    srt = x.fuzzy("street", present, fuzz.token_sort_ratio, c.street_similar)
+    tset = x.fuzzy("street", present, fuzz.token_set_ratio, c.street_similar)
+    # the set similarity only where the shorter text is most of the longer: "13" or "1 rosetta
+    # village" inside "381 marchant circuit rosetta village" is a shared word, not the same address
+    ln, rn = x.p["street_len"][x.li], x.p["street_len"][x.ri]
+    most = np.minimum(ln, rn) >= c.street_set_min_share * np.maximum(ln, rn)
+    lvl[present & ((srt >= c.street_similar) | (most & (tset >= c.street_similar)))] = 1
+    lvl[x.eq("street") | (present & (srt >= c.street_same))] = 2
+    return lvl
+
+
 def _birth_date(x: _Pairs) -> np.ndarray:
     """one part off (typo in day/month/year) or day and month swapped / exact."""
     p, li, ri = x.p, x.li, x.ri
@@ -256,7 +303,7 @@ def compare_pairs(
         "last_name": _last_name(x, c),
         "email": _email(x, c),
         "phone": _exact_or_part(x, "phone", "phone7"),
-        "street": _similar_or_same(x, "street", fuzz.token_sort_ratio, c.street_similar, c.street_same),
+        "street": _street(x, c),
         "city": _similar_or_same(x, "city", fuzz.ratio, c.city_similar, None),
         "zip5": _exact_or_part(x, "zip5", "zip3"),
         "company": _similar_or_same(x, "company", fuzz.token_set_ratio, c.company_similar, c.company_same),

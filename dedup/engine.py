@@ -16,7 +16,7 @@ from rich.progress import Progress
 from dedup.cluster import assign_cluster_ids, constrained_components
 from dedup.compare import FIELD_NAMES, TF_FIELDS, compare_pairs, prepare
 from dedup.em import candidate_match_share
-from dedup.household import fit_household_odds
+from dedup.household import established_names, fit_household_odds
 from dedup.model import DedupConfig, Model, estimate_m, estimate_u, prior_log2, score_levels, term_frequencies
 from dedup.normalize import canonical_first
 from kore.contracts.person_fields import PERSON_RECORD_COLUMNS
@@ -84,7 +84,8 @@ class Scorer:
     def fit(self, li: np.ndarray, ri: np.ndarray, levels: dict[str, np.ndarray] | None = None) -> Model:
         """Estimate u from random pairs and m by EM over the candidate pairs.
 
-        ``levels``: the candidates' levels when already compared (``levels(li, ri)``).
+        ``levels``: the candidates' levels when already compared (``levels(li, ri)``: aligned with
+        ``li``/``ri``, pair by pair).
         """
         u = estimate_u(self.prep, len(self.records), self.cfg)
         if levels is None:
@@ -103,11 +104,22 @@ class Scorer:
             prior_log2=prior,
             records=float(n),
             household_odds=(
-                fit_household_odds(levels, m["first_name"], self.cfg.household_min_pairs)
+                fit_household_odds(
+                    levels,
+                    m["first_name"],
+                    self.cfg.household_min_pairs,
+                    self._established(li, ri),
+                    self.cfg.household_max_excess,
+                )
                 if self.cfg.household_min_pairs > 0
                 else np.zeros(0)
             ),
         )
+
+    def _established(self, li: np.ndarray, ri: np.ndarray) -> np.ndarray:
+        """Per pair: both first names are established names of the data (the household model's split)."""
+        counts = self.tf["first_name"] * len(self.records)
+        return established_names(counts[li], counts[ri], self.cfg.household_name_min_count)
 
     def score(
         self,

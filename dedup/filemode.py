@@ -8,6 +8,7 @@ for every input row. Bad input is refused whole with a clear message, nothing ha
 from __future__ import annotations
 
 import csv
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -46,7 +47,9 @@ def read_input(path: Path, id_column: str, fields: dict[str, str]) -> pd.DataFra
         raise DedupInputError(f"{path}: not UTF-8 (invalid byte at line {line}); re-save the file as UTF-8") from exc
     if not text.strip():
         raise DedupInputError(f"{path}: file is empty")
-    rows = list(csv.reader(text.splitlines()))
+    # the csv module splits records itself (RFC 4180: \r\n, quoted newlines); str.splitlines() would
+    # also split on U+2028, U+0085, \x0c ... inside a value and break the row apart
+    rows = list(csv.reader(io.StringIO(text, newline="")))
     header, data = rows[0], [r for r in rows[1:] if r]
     if not data:
         raise DedupInputError(f"{path}: no data rows after the header")

@@ -25,6 +25,11 @@ def context(levels: dict[str, np.ndarray]) -> np.ndarray:
     return (last >= 2) & (last != 3) & ((levels["street"] >= 1) | (levels["phone"] == 3))
 
 
+def established_names(count_l: np.ndarray, count_r: np.ndarray, min_count: float = 2.0) -> np.ndarray:
+    """Both first names of a pair are established names of the data: held by >= ``min_count`` records."""
+    return (count_l >= min_count - 0.5) & (count_r >= min_count - 0.5)
+
+
 def household(
     levels: dict[str, np.ndarray],
     first_count_l: np.ndarray | None = None,
@@ -41,29 +46,70 @@ def household(
     first = levels["first_name"]
     hh = (first >= 0) & (first < SAME_NAME_LEVEL) & context(levels)
     if first_count_l is not None and first_count_r is not None:
-        established = (first_count_l >= min_count - 0.5) & (first_count_r >= min_count - 0.5)
-        hh &= (first == 0) | established
+        hh &= (first == 0) | established_names(first_count_l, first_count_r, min_count)
     return hh
 
 
-def fit_household_odds(levels: dict[str, np.ndarray], m_first: np.ndarray, min_pairs: int = 300) -> np.ndarray:
-    """Posterior log2-odds of one person per first-name level, for pairs in the household context.
+def categories(first: np.ndarray, established: np.ndarray | None, n_levels: int) -> np.ndarray:
+    """The household model's category of a pair: its first-name level, except that a pair of merely
+    initial/similar/fuzzy first names whose spellings are both established names of the data
+    (``established``) is its own category, level + ``n_levels``: Regina/Reginald are two people's
+    names, Regina/Reginq is one person's typo, and the data says how often each is one person."""
+    cat = first.astype(np.int64)
+    if established is not None:
+        shift = established & (first >= 1) & (first < SAME_NAME_LEVEL)
+        cat = np.where(shift, cat + n_levels, cat)
+    return cat
+
+
+def fit_household_odds(
+    levels: dict[str, np.ndarray],
+    m_first: np.ndarray,
+    min_pairs: int = 300,
+    established: np.ndarray | None = None,
+    max_excess: float = 2.0,
+) -> np.ndarray:
+    """Posterior log2-odds of one person per household category, for pairs in the household context.
 
     Among candidate pairs sharing surname and address: the pairs with the same first name (levels
     >= ``SAME_NAME_LEVEL``) are nearly all one person, so the context's matches are that count over
-    m of those levels; the rest are household members, whose first-name levels give u in context.
-    Odds(level) = matches * m(level) / (non-matches * u_hh(level)). Empty when fewer than
-    ``min_pairs`` context pairs (then ``DedupConfig.household_weight`` applies).
+    m of those levels; the rest are household members, whose categories give u in context.
+    Odds(category) = matches * m(level) * share(category | level) / (non-matches * u_hh(category)),
+    ``share`` the category's part of its level's pairs (``categories``: established names split from
+    typos). Empty -- ``DedupConfig.household_weight`` applies -- when fewer than ``min_pairs``
+    context pairs, or when the context holds more than ``max_excess`` times the different-first-name
+    pairs its matches explain (households: FEBRL has about 0.5-1.2 times, a club's buyers 5 times).
     """
     first = levels["first_name"]
     ctx = context(levels) & (first >= 0)
     if int(ctx.sum()) < min_pairs:
         return np.zeros(0)
-    counts = np.bincount(first[ctx], minlength=len(m_first)).astype(float)
-    matches = counts[SAME_NAME_LEVEL:].sum() / max(float(m_first[SAME_NAME_LEVEL:].sum()), 0.5)
-    non = max(counts.sum() - matches, 1.0)
-    u_hh = np.maximum(counts - matches * m_first, 0.5) / non
-    return np.log2(np.maximum(matches, 0.5) * m_first / (non * u_hh))
+    n_lv = len(m_first)
+    level_counts = np.bincount(first[ctx], minlength=n_lv).astype(float)
+    expected = level_counts[SAME_NAME_LEVEL:].sum() / max(float(m_first[SAME_NAME_LEVEL:].sum()), 0.5) * m_first[0]
+    if level_counts[0] > max_excess * max(expected, 1.0):
+        # far more different first names at shared addresses than the matches' own rate of a
+        # different first name explains: the data holds households, and the subtraction below
+        # (u_hh = what the matches do not explain) would credit the families' pairs with that
+        # rate, measured on other pairs (a family mailbox's). The configured weight applies.
+        return np.zeros(0)
+    est = None if established is None else established[ctx]
+    cat = categories(first[ctx], est, n_lv)
+    counts = np.bincount(cat, minlength=2 * n_lv).astype(float)
+    per_level = counts[:n_lv] + counts[n_lv:]
+    matches = per_level[SAME_NAME_LEVEL:].sum() / max(float(m_first[SAME_NAME_LEVEL:].sum()), 0.5)
+    non = max(per_level.sum() - matches, 1.0)
+    # matches expected per category: m of its level, split between the level's two categories by
+    # their shares among the level's pairs (matches do not choose whether a name is established)
+    share = counts / np.maximum(np.concatenate([per_level, per_level]), 1.0)
+    share[:n_lv][per_level == 0] = 1.0
+    m_cat = np.concatenate([m_first, m_first]) * share
+    u_hh = np.maximum(counts - matches * m_cat, 0.5) / non
+    odds = np.log2(np.maximum(matches, 0.5) * np.maximum(m_cat, 1e-9) / (non * u_hh))
+    # a category without pairs here (an incremental run may meet one) takes its level's pooled odds
+    u_lv = np.maximum(per_level - matches * m_first, 0.5) / non
+    pooled = np.log2(np.maximum(matches, 0.5) * np.maximum(m_first, 1e-9) / (non * u_lv))
+    return np.where(counts > 0, odds, np.concatenate([pooled, pooled]))
 
 
 def household_first_weight(
@@ -72,8 +118,13 @@ def household_first_weight(
     hh: np.ndarray,
     odds: np.ndarray,
     prior_log2: float,
+    established: np.ndarray | None = None,
 ) -> np.ndarray:
     """First-name weight of household-context pairs such that the shared fields together contribute
-    the household odds (minus the prior, which the total adds back)."""
+    the household odds (minus the prior, which the total adds back). ``odds`` of a model fitted
+    before the established-name split (one value per level) are read per level."""
     shared = sum(weights[f][hh] for f in SHARED if f != "first_name")
-    return odds[levels["first_name"][hh]] - prior_log2 - shared
+    first = levels["first_name"][hh]
+    n_lv = len(odds) // 2 if established is not None and len(odds) > SAME_NAME_LEVEL + 3 else len(odds)
+    cat = categories(first, None if n_lv == len(odds) else established[hh], n_lv)
+    return odds[cat] - prior_log2 - shared

@@ -24,7 +24,7 @@ import pandas as pd
 
 from dedup.compare import FIELD_NAMES, FIELDS, MISSING, TF_FIELDS, ComparisonCutoffs, compare_pairs
 from dedup.em import estimate_m_em
-from dedup.household import household, household_first_weight
+from dedup.household import established_names, household, household_first_weight
 
 # EM's starting point and smoothing: typical m rates (levels as in ``dedup.compare.FIELDS``)
 PRIOR_M: dict[str, tuple[float, ...]] = {
@@ -66,12 +66,14 @@ class DedupConfig:
     else" from merging in a million records while it still merges in a small file.
     ``cannot_link_threshold`` applies to the raw weight sum (strong evidence of different people).
     ``household_weight``: added when first names differ (different .. fuzzy) while the surname and the
-    street or phone agree. ``household_min_pairs`` > 0: inputs with at least that many such pairs fit
-    their own household odds instead (``dedup.household``; off by default: on the generator at 100k
-    accounts it cost precision, 0.9937 vs 0.9978, and on FEBRL it did not reach Splink).
+    street or phone agree. ``household_min_pairs``: inputs with at least that many such pairs fit
+    their own household odds instead (``dedup.household``), unless they hold more than
+    ``household_max_excess`` times the different-first-name pairs their matches explain (households:
+    then ``household_weight`` applies). On FEBRL (no households) the fit lets a mistyped or replaced
+    first name at the same address match; on the generator (families) it is refused.
     ``prior_from_data``: the prior log2-odds from the EM-estimated share of matches among the
-    candidates instead of ``duplicates_per_record`` (off by default: at 100k accounts it let
-    namesakes at different addresses merge, precision 0.972).
+    candidates instead of ``duplicates_per_record`` (off by default: at 100k accounts the EM share is
+    3.5 bits above the truth, namesakes at different addresses merge, precision 0.913).
     ``comparison``: the comparators' similarity cut-offs (``dedup.compare.ComparisonCutoffs``).
     ``prior_strength``/``u_prior_strength``: pseudo-counts of the m/u priors (``PRIOR_M``/``PRIOR_U``);
     ``exact_u_min_values``: from how many values on a field exact agreement's u is the values'
@@ -83,7 +85,8 @@ class DedupConfig:
     household_weight: float = -8.0
     tf_prior_records: float = 30.0
     household_name_min_count: float = 2.0
-    household_min_pairs: int = 0
+    household_min_pairs: int = 100
+    household_max_excess: float = 2.0
     prior_from_data: bool = False
     possible_threshold: float = -5.0
     cannot_link_threshold: float = -8.0
@@ -226,6 +229,18 @@ def tf_u(tf: np.ndarray, n_records: float, model: Model, field_name: str, cfg: D
     return np.maximum((n_records * tf + k * u_field) / (n_records + k), cfg.min_u)
 
 
+SWAP_LEVEL = {"first_name": 5, "last_name": 3}  # the "swapped" level (dedup.compare.FIELDS)
+
+
+def _exact_weight(
+    field_name: str, model: Model, tf: dict[str, np.ndarray], left: np.ndarray, n_records: float, cfg: DedupConfig
+) -> np.ndarray:
+    """log2(m_exact / u) with u the left value's term frequency (shrunk, ``tf_u``), clipped."""
+    lo, hi = cfg.weight_clip
+    m_top = model.m[field_name][-1]
+    return np.clip(np.log2(m_top / tf_u(tf[field_name][left], n_records, model, field_name, cfg)), lo, hi)
+
+
 def field_weights(
     levels: dict[str, np.ndarray],
     li: np.ndarray,
@@ -247,13 +262,17 @@ def field_weights(
         lv = levels[spec.name]
         w = np.where(lv == MISSING, 0.0, w_table[spec.name][np.maximum(lv, 0)])
         if spec.name in tf:
-            top = len(spec.levels) - 1
-            exact = lv == top
-            w[exact] = np.clip(
-                np.log2(model.m[spec.name][top] / tf_u(tf[spec.name][li[exact]], n_records, model, spec.name, cfg)),
-                lo,
-                hi,
-            )
+            exact = lv == len(spec.levels) - 1
+            w[exact] = _exact_weight(spec.name, model, tf, li[exact], n_records, cfg)
+        if spec.name in ("first_name", "last_name"):
+            # first and last name swapped is ONE event, not two independent agreements: score it as
+            # the two exact agreements (term frequencies) times the swap's own rate among matches,
+            # P(swap | M) / (m_first_exact * m_last_exact), put on the first name
+            swap = lv == SWAP_LEVEL[spec.name]
+            w[swap] = _exact_weight(spec.name, model, tf, li[swap], n_records, cfg)
+            if spec.name == "first_name":
+                m_f, m_l = model.m["first_name"], model.m["last_name"]
+                w[swap] += np.log2(m_f[SWAP_LEVEL["first_name"]] / (m_f[-1] * m_l[-1]))
         if spec.name == "email":
             # similar local parts are mostly the name again (megan.wilson vs meganwilson): cap it
             partial = (lv == 1) | (lv == 2)
@@ -277,7 +296,15 @@ def field_weights(
             w[hh] = np.minimum(w[hh], 0.0) + cfg.household_weight
         out[spec.name] = w
     if len(model.household_odds):
-        out["first_name"][hh] = household_first_weight(levels, out, hh, model.household_odds, model.prior_log2)
+        est = established_names(counts[li], counts[ri], cfg.household_name_min_count)
+        fitted = hh & ((levels["first_name"] == 0) | ~est)
+        out["first_name"][fitted] = household_first_weight(
+            levels, out, fitted, model.household_odds, model.prior_log2, est
+        )
+        # two established names that are merely similar (Regina / Reginald) at one address: the
+        # fitted odds assume a typo is as common there as elsewhere, which a family's names break
+        sibling = hh & ~fitted
+        out["first_name"][sibling] = np.minimum(out["first_name"][sibling], 0.0) + cfg.household_weight
     return out
 
 

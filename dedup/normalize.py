@@ -142,6 +142,30 @@ def nickname_map() -> dict[str, str]:
     return out
 
 
+@lru_cache(maxsize=1)
+def nickname_readings() -> dict[str, tuple[str, ...]]:
+    """nickname -> every canonical first name it shortens, in table order (Pat: Patrick, Patricia)."""
+    out: dict[str, list[str]] = {}
+    with open(NICKNAME_FILE, encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            canon = row["canonical"].strip().lower()
+            for nick in row["nicknames"].split("|"):
+                readings = out.setdefault(nick.strip().lower(), [])
+                if canon not in readings:
+                    readings.append(canon)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def alternate_first(first: pd.Series) -> pd.Series:
+    """The other reading of an ambiguous nickname (Pat -> patricia when ``canonical_first`` says
+    patrick; Sam -> samantha), else the canonical name itself: Pat and Patricia are one name's two
+    forms, so a comparison must see both readings, not only the first one listed."""
+    tok = first.astype("string").str.replace(r" .*$", "", regex=True)
+    readings = nickname_readings()
+    alt = tok.map(lambda t: readings[t][-1] if isinstance(t, str) and t in readings else None)
+    return alt.astype("string").fillna(canonical_first(first))
+
+
 def canonical_first(first: pd.Series) -> pd.Series:
     """First token of the normalised first name, mapped through the nickname table (Bob -> robert)."""
     tok = first.astype("string").str.replace(r" .*$", "", regex=True)

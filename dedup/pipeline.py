@@ -54,6 +54,7 @@ from dedup.records import excluded, norm_with_keys
 from dedup.resolve import resolve
 from kore.config import Settings
 from kore.contracts.person_fields import PERSON_RECORD_COLUMNS
+from kore.landing import require_landing_complete
 from kore.runlog import run_record
 from kore.warehouse import Warehouse, connect
 
@@ -72,6 +73,7 @@ def run_dedup(
     """Run the dedup step; returns counts for the run record and summary."""
     cfg = config or DedupConfig()
     with run_record(settings, "dedup") as rec:
+        require_landing_complete(settings, "kore dedup run")
         t0 = time.perf_counter()
         with connect(settings) as wh:
             has_state = store.has_state(wh)
@@ -242,8 +244,9 @@ def _full(settings: Settings, policy: str, cfg: DedupConfig, progress: bool) -> 
     _release_memory()
     with connect(settings) as wh:
         tables = {"clusters": clusters, "account_contact_map": mapping, "golden_contacts": golden}
-        store.write_full_run(wh, model.to_frame(), {**tables, "review_queue": review})
-        _account_tables(wh, crm_in, stamp)
+        with wh.transaction():  # every output or none: a kill here leaves the last run's tables
+            store.write_full_run(wh, model.to_frame(), {**tables, "review_queue": review})
+            _account_tables(wh, crm_in, stamp)
         totals = store.totals(wh)
     return _counts(
         "full",
@@ -287,7 +290,8 @@ def _fit_and_score(
     """
     levels = scorer.levels(pos_l, pos_r)
     inverse = inverse[inverse >= 0]
-    model = scorer.fit(pos_l, pos_r, levels={f: lv[inverse] for f, lv in levels.items()})
+    # the listed pairs' positions too: the household fit reads each pair's first names
+    model = scorer.fit(pos_l[inverse], pos_r[inverse], levels={f: lv[inverse] for f, lv in levels.items()})
     del inverse
     scores = pairs.tag_scores(scorer.score(pos_l, pos_r, model, progress=progress, levels=levels), bkey)
     scorer.prep = {}  # the comparison arrays are not needed any more
@@ -326,8 +330,9 @@ def _incremental(settings: Settings, policy: str, cfg: DedupConfig, progress: bo
         )
         golden = _attach_accounts(golden, records, crm_in, dec)
         review = review_queue(aff.scores, clusters, force_forbid(dec)[0], stamp)
-        _write_changes(wh, delta, aff, new_scores, clusters, mapping, golden, review)
-        _account_tables(wh, crm_in, stamp)
+        with wh.transaction():  # every output or none: a kill here leaves the last run's tables
+            _write_changes(wh, delta, aff, new_scores, clusters, mapping, golden, review)
+            _account_tables(wh, crm_in, stamp)
         totals = store.totals(wh)
     return _counts(
         "incremental",

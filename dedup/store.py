@@ -16,6 +16,7 @@ import pyarrow as pa
 from kore.config import Settings
 from kore.contracts.person_fields import PERSON_RECORD_COLUMNS
 from kore.contracts.record_state import REVIEW_REQUEST_COLUMNS, REVIEW_REQUESTS
+from kore.errors import NotReady
 from kore.warehouse import Warehouse, connect
 
 SCHEMA = "kore_dedup"
@@ -105,7 +106,7 @@ def removed_record_requests(wh: Warehouse) -> pd.DataFrame:
 
 def read_records(wh: Warehouse) -> pd.DataFrame:
     if not wh.table_exists(VIEW_SCHEMA, "dedup_person_records"):
-        raise RuntimeError("dedup.dedup_person_records does not exist: run `kore dbt build` (the dedup views) first")
+        raise NotReady("dedup.dedup_person_records does not exist", "run `kore build` (the dedup views) first")
     return check_records(fetch_df(wh, f"select * from {VIEW_SCHEMA}.dedup_person_records"))
 
 
@@ -199,9 +200,17 @@ def _text(column: str) -> str:
 
 
 # ---- state of the last run ----------------------------------------------------------------------
+STATE_TABLES = ("records_norm", "name_freq", "pair_scores", "model_params", "clusters", "account_contact_map",
+                "golden_contacts", "review_queue", "golden_accounts", "push_holds", "account_review")  # fmt: skip
+
+
 def has_state(wh: Warehouse) -> bool:
-    """Whether a full run's state is stored (and in today's record columns: older state is rebuilt)."""
-    if not all(wh.table_exists(SCHEMA, t) for t in ("records_norm", "model_params", "clusters")):
+    """Whether a full run's state is stored (and in today's record columns: older state is rebuilt).
+
+    Every output table must be there: a warehouse written by a run killed between its table writes
+    (before they were one transaction) is rebuilt by a full run instead of failing every re-run.
+    """
+    if not all(wh.table_exists(SCHEMA, t) for t in STATE_TABLES):
         return False
     return set(PERSON_RECORD_COLUMNS) <= set(wh.query_df(f"select * from {SCHEMA}.records_norm where 1 = 0").columns)
 
@@ -468,14 +477,15 @@ def review_contact_pairs(wh: Warehouse) -> pd.DataFrame:
 
 def same_name_crm_pairs(wh: Warehouse) -> pd.DataFrame:
     """Records of new contacts (no CRM contact in their cluster) with the same normalised first and
-    last name as a CRM contact in another cluster, when no third cluster has that name -- shaped like
-    :func:`review_contact_pairs`."""
+    last name as a CRM contact in another cluster, when no third cluster has that name or the two
+    records also share the e-mail or the phone (a common name with the CRM contact's own e-mail is
+    the CRM's person until someone says otherwise) -- shaped like :func:`review_contact_pairs`."""
     S = SCHEMA
     if not all(wh.table_exists(S, t) for t in ("records_norm", "clusters", "golden_contacts")):
         return pd.DataFrame(columns=["record_id_l", "record_id_r", "key_l", "crm_l", "key_r", "crm_r"])
     return fetch_df(
         wh,
-        "with n as (select r.record_id, r.source, r.first_name, r.last_name, c.cluster_id "
+        "with n as (select r.record_id, r.source, r.first_name, r.last_name, r.email, r.phone, c.cluster_id "
         f"from {S}.records_norm r join {S}.clusters c on c.record_id = r.record_id "
         "where r.first_name is not null and r.last_name is not null), "
         # only a name no third cluster carries: two clusters of one rare name are worth a look, a
@@ -485,7 +495,8 @@ def same_name_crm_pairs(wh: Warehouse) -> pd.DataFrame:
         "select a.record_id as record_id_l, b.record_id as record_id_r, ga.contact_key as key_l, "
         "ga.crm_contact_id as crm_l, gb.contact_key as key_r, gb.crm_contact_id as crm_r "
         f"from n a join {S}.golden_contacts ga on ga.cluster_id = a.cluster_id and ga.crm_contact_id is null "
-        "join rare on rare.first_name = a.first_name and rare.last_name = a.last_name "
         "join n b on b.source = 'crm' and b.first_name = a.first_name and b.last_name = a.last_name "
-        f"and b.cluster_id <> a.cluster_id join {S}.golden_contacts gb on gb.cluster_id = b.cluster_id",
+        f"and b.cluster_id <> a.cluster_id join {S}.golden_contacts gb on gb.cluster_id = b.cluster_id "
+        "where a.email = b.email or a.phone = b.phone or exists (select 1 from rare "
+        "where rare.first_name = a.first_name and rare.last_name = a.last_name)",
     )

@@ -16,12 +16,12 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
-from kore.contracts.archtics import Dataset
+from kore.contracts.archtics import RAW_SCHEMA, SOURCE_FILE_COLUMN, Dataset
 
-RAW_DATASET = "raw_archtics"
+RAW_DATASET = RAW_SCHEMA
 
 # Columns the pipelines add; never part of the row hash.
-SOURCE_FILE = "_source_file"
+SOURCE_FILE = SOURCE_FILE_COLUMN
 SOURCE_LINE = "_source_line"
 ROW_HASH = "_row_hash"
 BUSINESS_KEY = "_business_key"  # business key columns as one NULL-safe text value (merge key of deltas)

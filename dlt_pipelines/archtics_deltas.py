@@ -50,6 +50,7 @@ from dlt_pipelines.archtics_common import (
 )
 from kore.config import Settings, archtics_credentials, dlt_pipeline
 from kore.contracts.archtics import DATASETS, Dataset
+from kore.landing import require_landing_complete
 from kore.runlog import run_record
 
 PIPELINE_NAME = "archtics_deltas"
@@ -342,6 +343,8 @@ def land_deltas(
         with times.timed("setup"):  # fixed cost: pipeline, pending packages, cutoff, token + catalogue
             pipeline = make_pipeline(settings)
             resumed = finish_pending(pipeline)
+            # merging into a half-landed export would put older export rows after newer deltas
+            require_landing_complete(settings, "kore land deltas", pipelines=("archtics_export",))
             cutoff = read_cutoff(pipeline)
             deadlines = {"call_deadline": settings.http_call_deadline, "run_deadline": settings.http_run_deadline}
             client = ArchticsClient(api_url, client_id, client_secret, **{**deadlines, **(client_options or {})})

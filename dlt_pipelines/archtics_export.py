@@ -34,8 +34,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from dlt_pipelines.archtics_common import RAW_DATASET, StageTimes, discard_interrupted_packages
 from dlt_pipelines.archtics_export_reader import CHUNK_BYTES, FileRefused, Manifest, PartFile, read_manifest
+from dlt_pipelines.archtics_export_replace import replacements, settle_replacements
 from dlt_pipelines.archtics_export_source import PIPELINE_NAME, cutoff_source, export_files_source, natural_key
 from kore.config import Settings, dlt_pipeline
+from kore.errors import RunFailed
 from kore.runlog import RunRecord, run_record
 
 LOAD_EVERY_ROWS = 1_000_000  # extracted rows per normalize+load
@@ -43,8 +45,14 @@ RECONCILE_MARKER = "kore_reconcile_load_ids.json"
 Ledger = dict[str, tuple[str, str, int, int, int]]  # path -> (sha256, dataset, rows, landed, quarantined)
 
 
-class ExportFailed(RuntimeError):
+class ExportFailed(RunFailed):
     """The export run finished but must not count as a success (refused files, too many bad rows)."""
+
+
+class ExportPartial(ExportFailed):
+    """Rows were quarantined (within the limits) and the run was not told to allow it."""
+
+    outcome = "partial"  # the run record's outcome (kore.runlog)
 
 
 def make_pipeline(settings: Settings, name: str = PIPELINE_NAME) -> dlt.Pipeline:
@@ -154,20 +162,26 @@ def ledger(pipeline: dlt.Pipeline) -> Ledger:
 def land_export(
     settings: Settings,
     export_dir: Path,
-    max_bad_share: float = 0.01,
+    max_bad_share: float | None = None,
     *,
     block_bytes: int = CHUNK_BYTES,
     show_progress: bool = True,
     datasets: Iterable[str] | None = None,
+    allow_quarantine: bool | None = None,
+    replace: Iterable[str] = (),
 ) -> dict:
     """Land every part file of the export not landed yet; see the module docstring for guarantees.
 
     ``datasets`` limits this run to some datasets (e.g. to re-time or re-land one); the summary
-    always covers everything landed from this export.
+    always covers everything landed from this export. ``replace`` names landed files (paths as in
+    the manifest) whose corrected version, listed in the manifest with its new sha256, replaces
+    them: their rows, quarantined rows and ledger row (which keeps the old sha256).
 
     Returns counts per dataset (rows landed, quarantined), files loaded/skipped/refused and the
-    cutoff. Raises ExportFailed after landing what is good when a file was refused or the share of
-    quarantined rows is above ``max_bad_share``.
+    cutoff. After landing what is good, raises ExportFailed when a file was refused or a file's or
+    a dataset's quarantined share is above its limit (``max_bad_share`` sets both; default the
+    settings'), and ExportPartial (outcome "partial") when any row was quarantined and
+    ``allow_quarantine`` (default the settings') is not set.
     """
     export_dir = Path(export_dir).resolve()
     with run_record(settings, "land_export", "archtics") as rec:
@@ -176,21 +190,30 @@ def land_export(
             manifest = read_manifest(export_dir)
             pipeline = make_pipeline(settings)
             resumed = len(finish_pending(pipeline))
+            settle_replacements(pipeline, manifest)
             land_cutoff(pipeline, manifest)
             done = ledger(pipeline)
         refused: list[str] = []
-        todo = parts_to_land(manifest, done, datasets, refused)
-        extracted = extract_and_load(pipeline, export_dir, todo, block_bytes, show_progress, refused, times)
-        summary = summarize(ledger(pipeline), manifest)
+        replaces = replacements(pipeline, manifest, done, set(replace))
+        todo = parts_to_land(manifest, done, datasets, refused, replaces)
+        extracted = extract_and_load(pipeline, export_dir, todo, block_bytes, show_progress, refused, times, replaces)
+        settle_replacements(pipeline, manifest)
+        final = ledger(pipeline)
+        summary = summarize(final, manifest)
         summary.update(
             files_loaded=len(extracted),
-            files_skipped=sum(1 for p in manifest.files if p.path in done),
+            files_skipped=sum(1 for p in manifest.files if p.path in done and p.path not in replaces),
             files_refused=refused,
+            files_replaced=sorted(p for p in replaces if p in extracted),
             packages_resumed=resumed,
             cutoff=manifest.cutoff,
             times=_split_extract(times),
         )
-        _record_or_fail(rec, summary, refused, max_bad_share)
+        file_limit = settings.max_bad_share_file if max_bad_share is None else max_bad_share
+        dataset_limit = settings.max_bad_share_dataset if max_bad_share is None else max_bad_share
+        over = quarantine_over_limits(final, manifest, file_limit, dataset_limit)
+        allow = settings.allow_quarantine if allow_quarantine is None else allow_quarantine
+        _record_or_fail(rec, summary, refused + over, allow)
         return summary
 
 
@@ -207,17 +230,25 @@ def land_cutoff(pipeline: dlt.Pipeline, manifest: Manifest) -> None:
 
 
 def parts_to_land(
-    manifest: Manifest, done: Ledger, datasets: Iterable[str] | None, refused: list[str]
+    manifest: Manifest,
+    done: Ledger,
+    datasets: Iterable[str] | None,
+    refused: list[str],
+    replaces: dict[str, str] | None = None,
 ) -> list[PartFile]:
-    """The part files not landed yet (of ``datasets``); a landed path with another digest is refused."""
+    """The part files not landed yet (of ``datasets``), and those being replaced; a landed path
+    with another digest is refused unless it is being replaced."""
     only = set(datasets) if datasets is not None else None
     todo = []
     for part in manifest.files:
         if only is not None and part.dataset not in only:
             continue
-        if part.path in done:
+        if part.path in done and part.path not in (replaces or {}):
             if done[part.path][0] != part.sha256:
-                refused.append(f"{part.path}: already landed with a different sha256; not re-landed")
+                refused.append(
+                    f"{part.path}: already landed with a different sha256; "
+                    f"re-land the corrected file with `kore land export --replace {part.path}`"
+                )
             continue
         todo.append(part)
     return todo
@@ -231,6 +262,7 @@ def extract_and_load(
     show_progress: bool,
     refused: list[str],
     times: StageTimes,
+    replaces: dict[str, str] | None = None,
 ) -> list[str]:
     """Extract, normalize and load the files group by group; returns the paths landed.
 
@@ -241,7 +273,9 @@ def extract_and_load(
         task = progress.add_task("landing export", total=sum(p.rows for p in todo) or 1)
         for group in groups(todo, LOAD_EVERY_ROWS):
             with times.timed("extract"):
-                group = _extract_group(pipeline, export_dir, group, block_bytes, progress, task, refused, times)
+                group = _extract_group(
+                    pipeline, export_dir, group, block_bytes, progress, task, refused, times, replaces
+                )
             if not group:
                 continue
             extracted.extend(p.path for p in group)
@@ -270,6 +304,7 @@ def _extract_group(
     task: TaskID,
     refused: list[str],
     times: StageTimes,
+    replaces: dict[str, str] | None = None,
 ) -> list[PartFile]:
     """Extract one group as one package, dropping refused files until the rest extracts cleanly.
 
@@ -280,7 +315,7 @@ def _extract_group(
         done_before = progress.tasks[0].completed
         try:
             on_block = lambda n: progress.advance(task, n)  # noqa: E731
-            pipeline.extract(export_files_source(export_dir, group, block_bytes, on_block, times))
+            pipeline.extract(export_files_source(export_dir, group, block_bytes, on_block, times, replaces))
             return group
         except Exception as exc:  # PipelineStepFailed wraps FileRefused
             cause = _root_cause(exc)
@@ -294,23 +329,53 @@ def _extract_group(
     return group
 
 
-def _record_or_fail(rec: RunRecord, summary: dict, refused: list[str], max_bad_share: float) -> None:
-    """Fill the run record; raise ExportFailed (carrying the summary) if the run must not succeed."""
+def _record_or_fail(rec: RunRecord, summary: dict, problems: list[str], allow_quarantine: bool) -> None:
+    """Fill the run record; raise ExportFailed (carrying the summary) if the run must not succeed,
+    ExportPartial if rows were quarantined and that is not allowed."""
     rec.rows_in = summary["rows"] + summary["quarantined"]
     rec.rows_out = summary["rows"]
     rec.rows_failed = summary["quarantined"]
-    rec.detail = {k: v for k, v in summary.items() if k != "files_refused"} | {"files_refused": len(refused)}
-    problems = list(refused)
-    if summary["bad_share"] > max_bad_share:
-        problems.append(
-            f"{summary['quarantined']} of {summary['rows'] + summary['quarantined']} rows quarantined "
-            f"({summary['bad_share']:.2%} > {max_bad_share:.2%}); see raw_archtics.quarantine"
-        )
+    rec.detail = {k: v for k, v in summary.items() if k != "files_refused"} | {
+        "files_refused": len(summary["files_refused"])
+    }
+    err: ExportFailed | None = None
     if problems:
         rec.outcome = "failed: ExportFailed"
         err = ExportFailed("export landing incomplete:\n  " + "\n  ".join(problems))
+    elif summary["quarantined"]:
+        rec.outcome = "partial"
+        if not allow_quarantine:
+            err = ExportPartial(
+                f"export landed partially: {summary['quarantined']} rows quarantined (see raw_archtics.quarantine); "
+                "correct the files and re-land them with `kore land export --replace FILE`, or accept them "
+                "with --allow-quarantine"
+            )
+    if err is not None:
         err.summary = summary  # type: ignore[attr-defined]
         raise err
+
+
+def quarantine_over_limits(done: Ledger, manifest: Manifest, file_limit: float, dataset_limit: float) -> list[str]:
+    """Files and datasets whose quarantined share of the rows read is above its limit.
+
+    Why per file and per dataset: a share over the whole export hides a dataset (or a file) whose
+    rows were mostly refused, e.g. every customer name in a Latin-1 encoded part.
+    """
+    over, per_dataset = [], {}
+    for part in manifest.files:
+        if part.path not in done:
+            continue
+        _, ds, rows, _, bad = done[part.path]
+        totals = per_dataset.setdefault(ds, [0, 0])
+        totals[0], totals[1] = totals[0] + rows, totals[1] + bad
+        if rows and bad / rows > file_limit:
+            over.append(f"{part.path}: {bad} of {rows} rows quarantined ({bad / rows:.2%} > {file_limit:.2%} per file)")
+    for ds, (rows, bad) in sorted(per_dataset.items()):
+        if rows and bad / rows > dataset_limit:
+            over.append(f"{ds}: {bad} of {rows} rows quarantined ({bad / rows:.2%} > {dataset_limit:.2%} per dataset)")
+    if over:
+        over.append("see raw_archtics.quarantine; re-land corrected files with `kore land export --replace FILE`")
+    return over
 
 
 def groups(parts: list[PartFile], max_rows: int) -> Iterator[list[PartFile]]:

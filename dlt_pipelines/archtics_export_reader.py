@@ -48,6 +48,7 @@ from dlt_pipelines.archtics_common import (
     hash_columns,
 )
 from kore.contracts.archtics import DATASETS, Dataset
+from kore.errors import KoreError
 
 CHUNK_BYTES = 16 * 1024 * 1024  # decompressed bytes parsed at once: bounds memory per file
 
@@ -62,6 +63,10 @@ class FileRefused(Exception):
 
 # --------------------------------------------------------------------------------------------
 # manifest
+
+
+class ManifestInvalid(KoreError, ValueError):
+    """The manifest is missing, not JSON or malformed: nothing is landed; a one-line user error."""
 
 
 @dataclass(frozen=True)
@@ -85,25 +90,34 @@ def read_manifest(export_dir: Path) -> Manifest:
     """Parse ``manifest.json``; a missing or malformed manifest stops the run before anything lands."""
     path = export_dir / "manifest.json"
     if not path.exists():
-        raise FileNotFoundError(f"no manifest.json in {export_dir}")
-    doc = json.loads(path.read_text(encoding="utf-8"))
-    if doc.get("format_version") != 1:
-        raise ValueError(f"{path}: unsupported format_version {doc.get('format_version')!r}")
+        raise ManifestInvalid(f"no manifest.json in {export_dir}")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ManifestInvalid(f"{path} is not valid JSON ({exc}); nothing was landed") from exc
+    if not isinstance(doc, dict) or doc.get("format_version") != 1:
+        version = doc.get("format_version") if isinstance(doc, dict) else None
+        raise ManifestInvalid(f"{path}: unsupported format_version {version!r}")
     files = []
-    for f in doc["files"]:
-        if f["dataset"] not in DATASETS:
-            raise ValueError(f"{path}: unknown dataset {f['dataset']!r} for {f['path']}")
-        files.append(
-            PartFile(
-                dataset=f["dataset"],
-                path=f["path"],
-                rows=int(f["rows"]),
-                sha256=f["sha256"].lower(),
-                columns=tuple(f["columns"]),
-                bytes=int(f.get("bytes", 0)),
+    try:
+        for f in doc["files"]:
+            if f["dataset"] not in DATASETS:
+                raise ManifestInvalid(f"{path}: unknown dataset {f['dataset']!r} for {f['path']}")
+            files.append(
+                PartFile(
+                    dataset=f["dataset"],
+                    path=f["path"],
+                    rows=int(f["rows"]),
+                    sha256=f["sha256"].lower(),
+                    columns=tuple(f["columns"]),
+                    bytes=int(f.get("bytes", 0)),
+                )
             )
-        )
-    return Manifest(cutoff=doc["cutoff"], generated_at=str(doc.get("generated_at", "")), files=tuple(files))
+        return Manifest(cutoff=doc["cutoff"], generated_at=str(doc.get("generated_at", "")), files=tuple(files))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        if isinstance(exc, ManifestInvalid):
+            raise
+        raise ManifestInvalid(f"{path}: malformed entry ({type(exc).__name__}: {exc})") from exc
 
 
 def sha256_of(path: Path) -> str:
@@ -376,6 +390,9 @@ def read_part(
     export_dir: Path, part: PartFile, con: duckdb.DuckDBPyConnection, block: int = CHUNK_BYTES
 ) -> Iterator[Parsed]:
     """Check and parse one part file; raises FileRefused on any manifest mismatch (after the last block)."""
+    missing = [c for c in DATASETS[part.dataset].required_columns if c not in part.columns]
+    if missing:  # the manifest's column list, checked against the dataset's contract
+        raise FileRefused(part.path, f"required column(s) {', '.join(missing)} of {part.dataset} missing")
     path = export_dir / part.path
     if not path.exists():
         raise FileRefused(part.path, "listed in the manifest but missing")

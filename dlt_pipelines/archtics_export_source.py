@@ -17,7 +17,7 @@ import dlt
 import duckdb
 import pyarrow as pa
 
-from dlt_pipelines.archtics_common import SOURCE_FILE, SOURCE_LINE, StageTimes
+from dlt_pipelines.archtics_common import BUSINESS_KEY, ROW_HASH, SOURCE_FILE, SOURCE_LINE, StageTimes
 from dlt_pipelines.archtics_export_reader import CHUNK_BYTES, Manifest, PartFile, read_part
 
 PIPELINE_NAME = "archtics_export"
@@ -50,19 +50,22 @@ def export_files_source(
     block: int = CHUNK_BYTES,
     on_block: Callable[[int], Any] | None = None,
     times: StageTimes | None = None,
+    replaces: dict[str, str] | None = None,
 ) -> Any:
     """Part files, one after the other: their rows, quarantined rows and ledger rows (one package).
 
-    ``times`` receives the seconds spent reading and checking the files (``parse``).
+    ``times`` receives the seconds spent reading and checking the files (``parse``); ``replaces``
+    maps a re-landed file's path to the sha256 it replaces (kept in its ledger row).
     """
     times = times if times is not None else StageTimes()
+    replaces = replaces or {}
 
     @dlt.resource(name="export_files", write_disposition=APPEND)
     def export_files() -> Iterator[Any]:
         con = duckdb.connect(config={"threads": 2})
         try:
             for part in parts:
-                yield from _part_tables(export_dir, part, con, block, on_block, times)
+                yield from _part_tables(export_dir, part, con, block, on_block, times, replaces)
         finally:
             con.close()
 
@@ -76,6 +79,7 @@ def _part_tables(
     block: int,
     on_block: Callable[[int], Any] | None,
     times: StageTimes,
+    replaces: dict[str, str],
 ) -> Iterator[Any]:
     """One part file's good rows, quarantine rows and, last, its ledger row."""
     good = bad = 0
@@ -89,9 +93,21 @@ def _part_tables(
             yield dlt.mark.with_table_name(q, "quarantine")
         if on_block is not None:
             on_block(parsed.records)
+    if not good:  # a header-only (or all-quarantined) part still creates its dataset's table
+        yield dlt.mark.with_table_name(empty_dataset_table(part), part.dataset)
     ledger = {"path": part.path, "sha256": part.sha256, "dataset": part.dataset, "rows": good + bad,
               "landed": good, "quarantined": bad}  # fmt: skip
+    if part.path in replaces:
+        ledger["replaced_sha256"] = replaces[part.path]
     yield dlt.mark.with_table_name([ledger], "file_ledger")
+
+
+def empty_dataset_table(part: PartFile) -> pa.Table:
+    """No rows, the columns a landed block of this part has (source columns as text + lineage)."""
+    fields = [pa.field(c, pa.string()) for c in part.columns]
+    fields += [pa.field(SOURCE_FILE, pa.string()), pa.field(SOURCE_LINE, pa.int64()), pa.field(ROW_HASH, pa.string()),
+               pa.field(BUSINESS_KEY, pa.string()), pa.field("_dlt_id", pa.string())]  # fmt: skip
+    return pa.schema(fields).empty_table()
 
 
 @dlt.source(name=PIPELINE_NAME, max_table_nesting=0)

@@ -31,6 +31,8 @@ from expectations.results import LAYERS, CheckReport, CheckResult
 from expectations.suites import SUITES_DIR, SuiteSpec, load_suites
 from kore.config import Settings, archtics_credentials
 from kore.contracts.checks import Audit, CheckContext, CheckPlugin
+from kore.errors import UsageError
+from kore.landing import require_landing_complete
 from kore.runlog import RUN_ID, RunRecord, run_record
 from kore.warehouse import connect
 
@@ -59,10 +61,13 @@ class _RunState:
         if self._manifest_rows is None:
             self._manifest_rows = {}
             path = find_manifest(self.audit_ctx)
-            if path is not None:
-                for f in json.loads(path.read_text(encoding="utf-8")).get("files", []):
-                    ds = f.get("dataset", "")
-                    self._manifest_rows[ds] = self._manifest_rows.get(ds, 0) + int(f.get("rows", 0))
+            try:
+                files = json.loads(path.read_text(encoding="utf-8")).get("files", []) if path else []
+            except json.JSONDecodeError:  # the raw audit reports the broken manifest (one result)
+                files = []
+            for f in files:
+                ds = f.get("dataset", "")
+                self._manifest_rows[ds] = self._manifest_rows.get(ds, 0) + int(f.get("rows", 0))
         return self._manifest_rows
 
     def quarantined(self) -> dict[str, int]:
@@ -179,7 +184,7 @@ def run_checks(
     ``<reports_dir>/data_docs/index.html`` unless ``write_results`` is False.
     """
     if layer not in ("all", *LAYERS):
-        raise ValueError(f"layer must be 'all' or one of {', '.join(LAYERS)}, not {layer!r}")
+        raise UsageError(f"unknown layer {layer!r}", f"use --layer all or one of {', '.join(LAYERS)}")
     specs = [s for s in load_suites(suites_dir) if layer in ("all", s.layer)]
     report = CheckReport(layer=layer, run_id=RUN_ID)
     validations: dict[str, dict[str, Any]] = {}
@@ -189,6 +194,7 @@ def run_checks(
     if archtics_client_secret:
         archtics["client_secret"] = archtics_client_secret
     with run_record(settings, "check", entity=layer) as rec:
+        require_landing_complete(settings, "kore check")
         with connect(settings) as wh:
             reader = TableReader(settings, wh)
             try:

@@ -19,16 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from kore.errors import ConfigError  # a configuration mistake: one line naming what to set
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 EXPECTATIONS_DIR = REPO_ROOT / "expectations"
 
 Target = Literal["duckdb", "sqlserver"]
-
-
-class ConfigError(ValueError):
-    """A configuration mistake the user fixes by setting a variable: the message is one line that
-    names what to set (the CLI prints it without a traceback)."""
 
 
 # SQL Server connection settings, all from the environment (never from files: dbt's profiles.yml
@@ -193,6 +190,12 @@ class Settings:
     # KORE_SCHEMA_PREFIX: dbt builds every schema as <prefix>_<schema> (an analyst's own schemas on a
     # shared server; macros/generate_schema_name.sql). Empty (production): the documented schemas.
     schema_prefix: str = ""
+    # export landing: the largest share of a file's / a dataset's rows that may be quarantined
+    # (KORE_MAX_BAD_SHARE_FILE / KORE_MAX_BAD_SHARE_DATASET); beyond it the landing fails. Within it
+    # the outcome is "partial" and the run exits non-zero unless KORE_ALLOW_QUARANTINE=1.
+    max_bad_share_file: float = 0.001
+    max_bad_share_dataset: float = 0.001
+    allow_quarantine: bool = False
 
     def duckdb_config(self) -> dict[str, str | int]:
         """The DuckDB connection options from the settings (for ``duckdb.connect(config=...)``)."""
@@ -293,10 +296,14 @@ def get_settings(workdir: str | Path | None = None) -> Settings:
     wd = Path(workdir or os.environ.get("KORE_WORKDIR") or Path.cwd()).resolve()
     target = os.environ.get("KORE_TARGET", "duckdb").lower()
     if target not in ("duckdb", "sqlserver"):
-        raise ValueError(f"KORE_TARGET must be 'duckdb' or 'sqlserver', not {target!r}")
+        raise ConfigError(
+            f"KORE_TARGET must be 'duckdb' or 'sqlserver', not {target!r}", "set KORE_TARGET=duckdb or sqlserver"
+        )
     flavor = os.environ.get("KORE_CRM_FLAVOR", "dynamics").lower()
     if flavor not in ("dynamics", "salesforce"):
-        raise ValueError(f"KORE_CRM_FLAVOR must be 'dynamics' or 'salesforce', not {flavor!r}")
+        raise ConfigError(
+            f"KORE_CRM_FLAVOR must be 'dynamics' or 'salesforce', not {flavor!r}", "set KORE_CRM_FLAVOR accordingly"
+        )
     return Settings(
         workdir=wd,
         target=target,  # type: ignore[arg-type]
@@ -309,6 +316,9 @@ def get_settings(workdir: str | Path | None = None) -> Settings:
         http_call_deadline=float(os.environ.get("KORE_HTTP_CALL_DEADLINE") or 120.0),
         http_run_deadline=float(os.environ.get("KORE_HTTP_RUN_DEADLINE") or 600.0),
         schema_prefix=_schema_prefix(os.environ.get("KORE_SCHEMA_PREFIX")),
+        max_bad_share_file=float(os.environ.get("KORE_MAX_BAD_SHARE_FILE") or 0.001),
+        max_bad_share_dataset=float(os.environ.get("KORE_MAX_BAD_SHARE_DATASET") or 0.001),
+        allow_quarantine=os.environ.get("KORE_ALLOW_QUARANTINE", "").strip().lower() in ("1", "true", "yes"),
     )
 
 
@@ -372,7 +382,9 @@ def dlt_destination(settings: Settings):
         # raw table have no meaningful order, and not keeping it makes DuckDB's inserts ~40% faster
         credentials = DuckDbCredentials(str(settings.duckdb_path))
         credentials.global_config = {**settings.duckdb_config(), "preserve_insertion_order": False}
-        return dlt.destinations.duckdb(credentials=credentials)
+        from kore.dlt_duckdb import duckdb  # dlt's, with quoted file paths (a workdir may hold a ')
+
+        return duckdb(credentials=credentials)
     return dlt.destinations.mssql(credentials=mssql_connection().dlt_credentials())
 
 

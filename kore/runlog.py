@@ -83,7 +83,8 @@ def run_record(settings: Settings, stage: str, entity: str = "") -> Iterator[Run
         if rec.outcome == "running":
             rec.outcome = "success"
     except BaseException as exc:
-        rec.outcome = f"failed: {type(exc).__name__}"
+        # an error may name its own outcome (e.g. "partial": the run landed what it could)
+        rec.outcome = getattr(exc, "outcome", None) or f"failed: {type(exc).__name__}"
         raise
     finally:
         rec.seconds = round(time.perf_counter() - t0, 3)

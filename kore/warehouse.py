@@ -49,6 +49,7 @@ class Warehouse:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.target = settings.target
+        self._tx_depth = 0  # open transaction() blocks: inner ones join the outermost
         if self.target == "duckdb":
             import duckdb
 
@@ -84,6 +85,34 @@ class Warehouse:
         else:
             self._cursor(sql, params)
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Warehouse]:
+        """Run the block's writes as one transaction: all of them or none (DDL included).
+
+        Why: a step that writes several tables (dedup outputs, build or sync state) must leave the
+        old or the new state when it is killed part-way, never a mix, so a plain re-run repairs it.
+        DuckDB and SQL Server both roll back DDL (create, drop, rename) with the transaction. Nested
+        blocks join the outermost one; only it commits.
+        """
+        if self._tx_depth:
+            self._tx_depth += 1
+            try:
+                yield self
+            finally:
+                self._tx_depth -= 1
+            return
+        self.execute("begin transaction")
+        self._tx_depth = 1
+        try:
+            yield self
+        except BaseException:
+            self._tx_depth = 0
+            with contextlib.suppress(Exception):
+                self.execute("rollback")
+            raise
+        self._tx_depth = 0
+        self.execute("commit")
+
     # -- catalogue -------------------------------------------------------------------------
     def table_exists(self, schema: str, table: str) -> bool:
         sql = (
@@ -112,16 +141,13 @@ class Warehouse:
         if self.target == "duckdb":
             self.con.register("_kore_df", _as_arrow(df))
             try:
-                self.con.execute("begin transaction")
-                self.con.execute(f"create or replace table {schema}.{table} as select * from _kore_df")
-                self.con.execute("commit")
-            except Exception:
-                self.con.execute("rollback")
-                raise
+                with self.transaction():
+                    self.con.execute(f"create or replace table {schema}.{table} as select * from _kore_df")
             finally:
                 self.con.unregister("_kore_df")
         else:
-            self._mssql_write(schema, table, df, replace=True)
+            with self.transaction():
+                self._mssql_write(schema, table, df, replace=True)
 
     def append_df(self, schema: str, table: str, df: pd.DataFrame) -> None:
         schema, table = _ident(schema), _ident(table)

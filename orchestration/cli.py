@@ -18,9 +18,20 @@ import typer
 from rich.console import Console
 
 from kore.config import archtics_credentials, crm_credentials, get_settings
-from orchestration.cli_common import WorkdirOpt, console, print_summary, require_sandbox, settings_for
+from orchestration.cli_common import (
+    KoreGroup,
+    WorkdirOpt,
+    console,
+    print_summary,
+    require_crm_credentials,
+    require_sandbox,
+    set_debug,
+    settings_for,
+    stdout_to_stderr,
+)
 
 app = typer.Typer(
+    cls=KoreGroup,  # the one top-level error handler: user mistakes end as one line, no traceback
     help="KORE warehouse: land Archtics, model with dbt, dedup, sync with the CRM, check quality.",
     no_args_is_help=True,
     add_completion=False,
@@ -29,6 +40,16 @@ land_app = typer.Typer(help="Land Archtics and KORE-app data into raw tables (dl
 crm_app = typer.Typer(help="Sync with the CRM: pull CRM-owned entities, push KORE-owned ones.", no_args_is_help=True)
 app.add_typer(land_app, name="land")
 app.add_typer(crm_app, name="crm")
+
+
+@app.callback()
+def _main(
+    debug: Annotated[
+        bool, typer.Option("--debug", envvar="KORE_DEBUG", help="Show the traceback of errors (kore --debug CMD)")
+    ] = False,
+) -> None:
+    """Exit codes: 0 ok, 1 the run failed, 2 the command or its configuration is wrong."""
+    set_debug(debug)
 
 
 def _mount_command_groups() -> None:
@@ -55,7 +76,7 @@ def demo(
     from orchestration.demo import run_demo
 
     require_sandbox()
-    settings = settings_for(workdir, flavor)
+    settings = settings_for(workdir, flavor, create=True)
     ok = run_demo(settings, accounts=accounts, seed=seed, console=console)
     raise typer.Exit(0 if ok else 1)
 
@@ -71,12 +92,21 @@ def run_command(
     archtics_url: Annotated[str | None, typer.Option(envvar="KORE_ARCHTICS_API_URL", help="Archtics delta API")] = None,
     crm_url: Annotated[str | None, typer.Option(envvar="KORE_CRM_URL", help="CRM base URL")] = None,
     flavor: Annotated[str | None, typer.Option(envvar="KORE_CRM_FLAVOR")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run document (one JSON) on stdout")] = False,
+    allow_failed_rows: Annotated[
+        bool, typer.Option("--allow-failed-rows", help="Rows the CRM refused do not fail the run")
+    ] = False,
+    allow_empty: Annotated[
+        bool, typer.Option("--allow-empty", help="A check run in which every check skipped does not fail the run")
+    ] = False,
     workdir: WorkdirOpt = None,
 ) -> None:
     """Run the production flow, each stage in order (see orchestration/flow.py): land export,
     deltas, KORE apps, CRM pull, dbt build, dedup, dbt build (post-dedup), checks, CRM push, CRM
-    reconciliation. A stage whose system is not configured is skipped; the run stops at the first
-    failure and exits 1."""
+    reconciliation; then write the HTML run report. A stage whose system is not configured is
+    skipped; the run stops at the first failure. Exit 0 ok, 1 failed (rows the CRM refused, checks
+    failed or all skipped, a stage error), 2 usage. Progress on stderr; --json: the run document on
+    stdout (docs/scheduling.md)."""
     from orchestration.flow import Endpoints, FlowContext, FlowRun, finish, run_flow, select_stages
 
     def names(value: str | None) -> list[str]:
@@ -87,18 +117,46 @@ def run_command(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     s = settings_for(workdir, flavor)
+    creds = require_crm_credentials(crm_credentials()) if crm_url else {}
     endpoints = Endpoints(
         export_dir=export_dir or s.export_dir,
         kore_apps_dir=kore_apps_dir,
         archtics_url=archtics_url,
         archtics_credentials=archtics_credentials(),
         crm_url=crm_url,
-        crm_credentials=crm_credentials(),
+        crm_credentials=creds,
+        # no source URLs for the check plug-ins: an installed plug-in (the sandbox's) would read its
+        # own admin endpoints on the real systems; `kore demo` passes them to the sandbox's plug-in
     )
-    ctx = FlowContext(settings=s, endpoints=endpoints, console=console)
-    flow = run_flow(FlowRun(s, console), ctx, chosen)
-    finish(flow, ctx)
-    raise typer.Exit(1 if flow.failed else 0)
+    ctx = FlowContext(
+        settings=s,
+        endpoints=endpoints,
+        console=console,
+        allow_failed_rows=allow_failed_rows,
+        allow_empty=allow_empty,
+        echo=lambda line: console.out(line, highlight=False),
+    )
+    with stdout_to_stderr():
+        flow = run_flow(FlowRun(s, console), ctx, chosen)
+        doc = finish(flow, ctx)
+    for failure in doc["failures"]:
+        console.out(f"FAILED {failure}", highlight=False)
+    if as_json:
+        print_summary(doc)
+    raise typer.Exit(doc["exit_code"])
+
+
+@app.command("report")
+def report_command(
+    run_id: Annotated[str | None, typer.Argument(help="Run id (kore status); default: the latest run")] = None,
+    workdir: WorkdirOpt = None,
+) -> None:
+    """Rebuild the HTML run report of a past run from its records (run document, run history and
+    ops.check_results); prints the report's path on stdout."""
+    from orchestration.runs import rebuild_report
+
+    path = rebuild_report(settings_for(workdir), run_id)
+    sys.stdout.write(f"{path}\n")
 
 
 # ------------------------------------------------------------------------------------ landing
@@ -109,14 +167,32 @@ def land_export(
     export_dir: Annotated[
         Path | None, typer.Argument(help="Folder with manifest.json (default <workdir>/export)")
     ] = None,
-    max_bad_share: Annotated[float, typer.Option(help="Fail when more than this share of rows is malformed")] = 0.01,
+    max_bad_share: Annotated[
+        float | None,
+        typer.Option(
+            help="Fail when more than this share of a file's or a dataset's rows is malformed (default 0.001)"
+        ),
+    ] = None,
+    allow_quarantine: Annotated[
+        bool, typer.Option("--allow-quarantine", help="Exit 0 when rows were quarantined within the limits")
+    ] = False,
+    replace: Annotated[
+        list[str] | None, typer.Option("--replace", help="Re-land this corrected file (manifest path); repeatable")
+    ] = None,
     workdir: WorkdirOpt = None,
 ) -> None:
     """Land the static export into raw_archtics.* (skips files already loaded)."""
     from dlt_pipelines.archtics_export import land_export as run
 
     s = settings_for(workdir)
-    print_summary(run(s, export_dir or s.export_dir, max_bad_share=max_bad_share))
+    out = run(
+        s,
+        export_dir or s.export_dir,
+        max_bad_share=max_bad_share,
+        allow_quarantine=allow_quarantine or None,
+        replace=replace or (),
+    )
+    print_summary(out)
 
 
 @land_app.command("deltas")
@@ -160,7 +236,7 @@ def crm_pull(
     from dlt_pipelines.crm import pull
 
     s = settings_for(workdir, flavor)
-    print_summary(pull(s, url, flavor, crm_credentials()))
+    print_summary(pull(s, url, flavor, require_crm_credentials(crm_credentials())))
 
 
 @crm_app.command("verify")
@@ -175,7 +251,7 @@ def crm_verify(
     from reverse_etl.verify import verify
 
     s = settings_for(workdir, flavor)
-    summary = verify(s, url, flavor, crm_credentials(), entities=entity or None)
+    summary = verify(s, url, flavor, require_crm_credentials(crm_credentials()), entities=entity or None)
     print(json.dumps(summary, indent=2))
     if not summary["ok"]:
         raise typer.Exit(1)
@@ -187,13 +263,26 @@ def crm_push(
     flavor: Annotated[str, typer.Option(envvar="KORE_CRM_FLAVOR")] = "dynamics",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be sent; send nothing")] = False,
     entity: Annotated[list[str] | None, typer.Option("--entity", help="Only these registry entities")] = None,
+    allow_failed_rows: Annotated[
+        bool, typer.Option("--allow-failed-rows", help="Exit 0 even when the CRM refused rows")
+    ] = False,
     workdir: WorkdirOpt = None,
 ) -> None:
-    """Push new/changed contacts, accounts and KORE-owned entities to the CRM in registry order."""
+    """Push new/changed contacts, accounts and KORE-owned entities to the CRM in registry order.
+    Exits 1 when rows failed (unless --allow-failed-rows) or every source table is missing."""
+    from orchestration.outcomes import push_problem
     from reverse_etl import push
 
     s = settings_for(workdir, flavor)
-    print_summary(push(s, url, flavor, crm_credentials(), dry_run=dry_run, entities=entity or None))
+    creds = crm_credentials() if dry_run else require_crm_credentials(crm_credentials())
+    try:
+        summary = push(s, url, flavor, creds, dry_run=dry_run, entities=entity or None)
+    except ValueError as exc:  # entities that are not pushable
+        raise typer.BadParameter(str(exc)) from None
+    print_summary(summary)
+    problem = push_problem(summary, allow_failed_rows)
+    if problem:
+        raise problem
 
 
 # ---------------------------------------------------------------------------------------- dbt
@@ -212,9 +301,10 @@ def build(
 
     if phase not in PHASES:
         raise typer.BadParameter(f"phase must be one of {', '.join(PHASES)}")
-    out = build_phase(settings_for(workdir), phase, full=full, check=False)
-    if out.result is not None:
-        console.print(out.result.stdout[-4000:])
+    # dbt's progress lines as they come (stderr), not the whole output at the end
+    out = build_phase(
+        settings_for(workdir), phase, full=full, check=False, echo=lambda x: console.out(x, highlight=False)
+    )
     what = {"full": "full build", "changed": "change-scoped build", "nothing": "nothing to build"}[out.plan.mode]
     console.print(f"{phase}: {what} ({out.plan.reason}), {out.summary()['nodes']} nodes")
     raise typer.Exit(0 if out.ok else 1)
@@ -237,13 +327,21 @@ def dbt(ctx: typer.Context, workdir: WorkdirOpt = None) -> None:
 @app.command()
 def check(
     layer: Annotated[str, typer.Option(help="raw | staging | kore | dedup | marts | all")] = "all",
+    allow_empty: Annotated[
+        bool, typer.Option("--allow-empty", help="Exit 0 when every check skipped (empty warehouse)")
+    ] = False,
     workdir: WorkdirOpt = None,
 ) -> None:
-    """Run the Great Expectations suites and reconciliation audits; exit 1 on a hard failure."""
+    """Run the Great Expectations suites and reconciliation audits; exit 1 on a hard failure or
+    when no check could run (every one skipped: the warehouse is empty), unless --allow-empty."""
     from expectations.runner import run_checks
+    from orchestration.outcomes import checks_problem
 
     s = settings_for(workdir)
     report = run_checks(s, layer=layer)
+    problem = checks_problem(report, allow_empty)
+    if problem:
+        raise problem  # one line; the table of skipped checks says nothing more
     console.print(report.summary_table())
     raise typer.Exit(0 if report.ok else 1)
 

@@ -14,6 +14,7 @@ from its own state.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from typing import Any
 
@@ -40,6 +41,13 @@ def generate_sample(settings: Settings, accounts: int, seed: int) -> dict[str, A
     apps = generate_kore_apps(s.sandbox_dir / "kore_apps", seed=seed, accounts=accounts)
     marker.write_text(json.dumps(params))
     return {"accounts": accounts, "rows_total": count(out, "rows_total"), "kore_app_rows": count(apps, "rows_total")}
+
+
+def sample_settings(settings: Settings) -> Settings:
+    """The settings a run over the sample export uses: the export holds a few deliberately broken
+    rows (to show the quarantine), which it accepts; a production run (`kore run`) stops on any
+    quarantined row unless allowed."""
+    return dataclasses.replace(settings, allow_quarantine=True, max_bad_share_file=0.05, max_bad_share_dataset=0.05)
 
 
 def sandbox_endpoints(settings: Settings, servers: contextlib.ExitStack) -> Endpoints:
@@ -74,7 +82,7 @@ def sandbox_endpoints(settings: Settings, servers: contextlib.ExitStack) -> Endp
 def run_demo(settings: Settings, accounts: int = 2000, seed: int = 42, console: Console | None = None) -> bool:
     """Run the whole flow against the sandbox; True when every stage succeeded and checks passed."""
     console = console or Console(stderr=True)
-    s = settings
+    s = sample_settings(settings)
     s.ensure_dirs()
     run = FlowRun(s, console, title="kore demo")
     console.print(f"[bold]kore demo[/] workdir={s.workdir} target={s.target} crm={s.crm_flavor} accounts={accounts}")

@@ -25,7 +25,9 @@ from rich.console import Console
 from rich.table import Table
 
 from kore.config import Settings
+from kore.errors import KoreError
 from kore.runlog import run_record
+from orchestration.outcomes import checks_problem, push_problem
 
 
 @dataclass
@@ -49,10 +51,21 @@ class FlowContext:
     endpoints: Endpoints
     console: Console
     check_reports: list[Any] = field(default_factory=list)
+    # what is still a success: a push with rows the CRM refused, a check run in which nothing ran
+    allow_failed_rows: bool = False
+    allow_empty: bool = False
+    # each line of dbt's output as it comes (None: quiet)
+    echo: Callable[[str], None] | None = None
 
 
 class StageSkipped(Exception):
     """The stage's input is not configured; the flow goes on without it."""
+
+
+def fail_with(error: Exception, summary: dict[str, Any]) -> Exception:
+    """``error`` carrying the stage's summary, so a failed stage still reports its counts."""
+    error.summary = summary  # type: ignore[attr-defined]
+    return error
 
 
 @dataclass(frozen=True)
@@ -135,7 +148,7 @@ def _dbt_phase(phase: str) -> Callable[[FlowContext], dict[str, Any]]:
     def run(ctx: FlowContext) -> dict[str, Any]:
         from dbt_build.scope import build_phase
 
-        return build_phase(ctx.settings, phase).summary()
+        return build_phase(ctx.settings, phase, echo=ctx.echo).summary()
 
     return run
 
@@ -156,11 +169,16 @@ def _checks(layer: str, options: Callable[[Endpoints], dict[str, Any]]) -> Calla
         if report.failures():
             ctx.console.print(report.summary_table(only_problems=True))
         ctx.console.print("checks: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        out = {"checks": len(report.results), "passed": counts["passed"]}
         if not report.ok:
-            raise RuntimeError(
+            failed = RuntimeError(
                 f"{counts['failed']} hard data-quality checks failed, {counts.get('error', 0)} could not run"
             )
-        return {"checks": len(report.results), "passed": counts["passed"]}
+            raise fail_with(failed, out)
+        problem = checks_problem(report, ctx.allow_empty)
+        if problem:
+            raise fail_with(problem, out)
+        return out
 
     return run
 
@@ -171,7 +189,11 @@ def _crm_push(ctx: FlowContext) -> dict[str, Any]:
     if not ctx.endpoints.crm_url:
         raise StageSkipped("no CRM URL")
     s = ctx.settings
-    return push(s, ctx.endpoints.crm_url, s.crm_flavor, ctx.endpoints.crm_credentials)
+    out = push(s, ctx.endpoints.crm_url, s.crm_flavor, ctx.endpoints.crm_credentials)
+    problem = push_problem(out, ctx.allow_failed_rows)
+    if problem:
+        raise fail_with(problem, out)
+    return out
 
 
 FLOW: tuple[Stage, ...] = (
@@ -227,16 +249,20 @@ class FlowRun:
         with self.console.status(f"[bold]{name}[/]…"):
             try:
                 with run_record(self.settings, stage=name) as rec:
-                    out = fn() or {}
-                    res.rows_in, res.rows_out = count(out, counts[0]), count(out, counts[1])
-                    rec.rows_in, rec.rows_out = res.rows_in, res.rows_out
-                    rec.detail = {k: v for k, v in out.items() if isinstance(v, int | float | str)}
-                    res.detail = out
-                res.outcome = "ok"
-            except StageSkipped as why:
-                res.outcome = f"skipped: {why}"
+                    try:
+                        out = fn() or {}
+                    except StageSkipped as why:
+                        rec.outcome = res.outcome = f"skipped: {why}"
+                    except Exception as exc:
+                        # a failed stage keeps the counts it had (rows the CRM refused ...)
+                        self._count(res, rec, getattr(exc, "summary", None) or {}, counts)
+                        raise
+                    else:
+                        self._count(res, rec, out, counts)
+                        res.outcome = "ok"
             except Exception as exc:  # noqa: BLE001 - reported in the summary, then the run stops
-                res.outcome = f"failed: {type(exc).__name__}: {exc}"[:300]
+                why = exc.one_line() if isinstance(exc, KoreError) else f"{type(exc).__name__}: {exc}"
+                res.outcome = f"failed: {why}"[:600]
                 self.failed = True
                 out = {}
         res.seconds = time.perf_counter() - t0
@@ -245,6 +271,14 @@ class FlowRun:
         )
         self.console.print(f"{mark} {name}: in {res.rows_in:,} out {res.rows_out:,} ({res.seconds:.1f}s)")
         return out
+
+    @staticmethod
+    def _count(res: StageResult, rec: Any, out: dict[str, Any], counts: tuple[str, str]) -> None:
+        res.rows_in, res.rows_out = count(out, counts[0]), count(out, counts[1])
+        rec.rows_in, rec.rows_out = res.rows_in, res.rows_out
+        rec.rows_failed = count(out, "failed")
+        rec.detail = {k: v for k, v in out.items() if isinstance(v, int | float | str)}
+        res.detail = out
 
     def summary_table(self) -> Table:
         t = Table(title=self.title, show_lines=False)
@@ -271,19 +305,22 @@ def run_flow(run: FlowRun, ctx: FlowContext, stages: Iterable[Stage] = FLOW) -> 
     return run
 
 
-def finish(run: FlowRun, ctx: FlowContext, record_name: str = "last_run.json") -> None:
-    """The run's HTML report and summary: written whatever the outcome (the report never hides it)."""
-    import json
+def finish(run: FlowRun, ctx: FlowContext, record_name: str = "last_run.json") -> dict[str, Any]:
+    """The run's HTML report, summary table and run document (``logs/runs/<run id>.json``, what
+    ``kore run --json`` prints and ``kore report`` rebuilds from): written whatever the outcome."""
+    from orchestration.runs import run_document, write_run_document
 
     s = ctx.settings
+    report_path = ""
     try:
         from orchestration.report import write_report
 
         report = ctx.check_reports[0] if ctx.check_reports else None
-        path = write_report(s, [r.as_dict() for r in run.results], report)
-        ctx.console.print(f"Run report: {path}")
+        report_path = str(write_report(s, [r.as_dict() for r in run.results], report))
+        ctx.console.print(f"Run report: {report_path}")
     except Exception as exc:  # noqa: BLE001 - the report must not hide the run's own outcome
         ctx.console.print(f"[yellow]Run report not written: {type(exc).__name__}: {exc}[/]")
     ctx.console.print(run.summary_table())
-    s.logs_dir.mkdir(parents=True, exist_ok=True)
-    (s.logs_dir / record_name).write_text(json.dumps([r.as_dict() for r in run.results], indent=2))
+    doc = run_document(run, s, report_path)
+    write_run_document(s, doc, record_name)
+    return doc

@@ -446,13 +446,16 @@ def render(settings: Settings, panels: list[Panel], generated_at: str) -> str:
     )
 
 
-def write_report(settings: Settings, stages: list[dict[str, Any]], check_report: Any = None) -> Path:
-    """Write ``<reports_dir>/run-report-<UTC time>.html`` (and ``run-report-latest.html``); return its path."""
+def write_report(
+    settings: Settings, stages: list[dict[str, Any]], check_report: Any = None, name: str | None = None
+) -> Path:
+    """Write ``<reports_dir>/run-report-<name or UTC time>.html`` (and ``run-report-latest.html``);
+    return its path."""
     now = datetime.now(UTC)
     panels = build_panels(settings, stages, check_report)
     page = render(settings, panels, now.isoformat(timespec="seconds"))
     settings.reports_dir.mkdir(parents=True, exist_ok=True)
-    path = settings.reports_dir / f"run-report-{now:%Y%m%d-%H%M%S}.html"
+    path = settings.reports_dir / f"run-report-{name or f'{now:%Y%m%d-%H%M%S}'}.html"
     path.write_text(page, encoding="utf-8")
     (settings.reports_dir / "run-report-latest.html").write_text(page, encoding="utf-8")
     return path

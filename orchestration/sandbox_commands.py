@@ -39,7 +39,7 @@ def sandbox_generate(
     from sandbox.generator import generate
     from sandbox.kore_apps import generate as generate_kore_apps
 
-    s = settings_for(workdir)
+    s = settings_for(workdir, create=True)
     out_dir = out or s.export_dir
     with run_record(s, stage="generate") as rec:
         summary = generate(accounts, out_dir, seed=seed, sandbox_dir=s.sandbox_dir)

@@ -66,14 +66,9 @@ def save_state(wh: Warehouse, flavor: str, entity: str, rows: list[dict[str, Any
         if c not in ("attempts", "last_attempt_at"):
             df[c] = df[c].astype(object).where(df[c].notna(), None)
     ensure_state_table(wh)
-    wh.execute("begin transaction")
-    try:
+    with wh.transaction():
         wh.execute(f"delete from {STATE_SCHEMA}.{STATE_TABLE} where crm_flavor = ? and entity = ?", [flavor, entity])
         wh.append_df(STATE_SCHEMA, STATE_TABLE, df)
-        wh.execute("commit")
-    except Exception:
-        wh.execute("rollback")
-        raise
 
 
 def record_sent(state: State, flavor: str, entity: str, r: PushRow, o: Outcome, now: datetime) -> None:

@@ -388,9 +388,25 @@ def test_manifest_mismatch_fails(wh):
 
 def test_manifest_file_never_landed_fails(wh):
     sql(wh, f"delete from raw_archtics.file_ledger where path = '{TICKET_FILE}'")
+    sql(wh, f"delete from raw_archtics.ticket where _source_file = '{TICKET_FILE}'")
     report = check(wh, layer="raw")
     [m] = failed(report, "manifest_rows_equal_landed_plus_quarantined")
-    assert m.examples[0]["file"] == TICKET_FILE and m.examples[0]["landed"] is None
+    assert m.examples[0]["file"] == TICKET_FILE and m.examples[0]["landed"] == 0
+
+
+def test_audit_compares_the_manifest_with_the_tables_not_the_ledger(wh):
+    """The ledger says every file landed; the table lost rows (a killed load): the audit sees it."""
+    from kore.landing import ledger_problems
+    from kore.warehouse import connect
+
+    sql(wh, "delete from raw_archtics.cust where acct_id = '1002'")
+    with connect(wh) as w:
+        assert ledger_problems(w), "the guard sees the ledger/table mismatch too"
+        w.execute("update raw_archtics.file_ledger set landed = landed - 1 where dataset = 'cust'")
+        assert not ledger_problems(w)  # ledger and table agree again; only the manifest says otherwise
+    report = check(wh, layer="raw")
+    [m] = failed(report, "manifest_rows_equal_landed_plus_quarantined")
+    assert m.examples == [{"file": CUST_FILE, "manifest_rows": 6, "landed": 4, "quarantined": 1}]
 
 
 def test_contact_with_two_primaries_fails(wh):
@@ -412,16 +428,18 @@ def test_unmapped_account_fails_but_excluded_and_review_do_not(wh):
     assert again.status == "passed", again.detail
 
 
-def test_missing_table_claimed_by_landing_fails(wh):
+def test_missing_table_claimed_by_landing_refuses_the_check(wh):
+    from kore.landing import LandingIncomplete
+
     sql(wh, "drop table raw_archtics.ticket")
-    report = check(wh, layer="raw")
-    [miss] = failed(report, "table_exists", "raw_archtics.ticket")
-    assert miss.severity == "fail" and "file_ledger" in miss.detail
-    assert not report.ok
+    with pytest.raises(LandingIncomplete, match=r"raw_archtics.ticket is missing.*rerun `kore land export`") as err:
+        check(wh, layer="raw")
+    assert "\n" not in str(err.value)
 
 
 def test_row_count_bound_relative_to_manifest(wh):
     sql(wh, "delete from raw_archtics.cust where acct_id in ('1002', '1003', '1004')")
+    sql(wh, "update raw_archtics.file_ledger set landed = landed - 3 where dataset = 'cust'")  # (else: refused)
     report = check(wh, layer="raw")
     [rc] = failed(report, "table_row_count_to_be_between", "raw_archtics.cust")
     assert rc.severity == "warn" and "manifest:cust = 5 rows" in rc.detail
@@ -489,8 +507,10 @@ def test_sqlserver_engine_is_constructed_without_connecting(monkeypatch):
     }.items():
         monkeypatch.setenv(k, v)
     engine = mssql_engine(Settings(workdir=Path("/tmp"), target="sqlserver"))
-    assert engine.dialect.name == "mssql" and engine.url.host == "db.example.invalid"
-    assert engine.url.query["driver"] == "ODBC Driver 18 for SQL Server"
+    # the URL carries the one connection string kore.config builds (SQLAlchemy's odbc_connect)
+    odbc = engine.url.query["odbc_connect"]
+    assert engine.dialect.name == "mssql" and "db.example.invalid" in odbc
+    assert "ODBC Driver 18 for SQL Server" in odbc
 
 
 def test_audit_sql_is_valid_tsql_and_duckdb():

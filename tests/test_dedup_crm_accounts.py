@@ -225,3 +225,30 @@ def test_account_matching_decisions_and_evidence():
     assert (m.loc["A5", "decision"], m.loc["A5", "account_evidence"]) == ("match", "archtics_id")
     verdicts = pd.DataFrame({"account_key": ["A4"], "crm_account_id": ["c3"], "accept": [1]})
     assert match_accounts(golden, crm_accounts, verdicts).set_index("account_key").loc["A4", "decision"] == "match"
+
+
+def test_a_common_name_is_held_only_with_the_crm_contacts_email_or_phone(tmp_path, monkeypatch):
+    """Four clusters named John Smith: namesakes, so the name alone holds nobody; the new contact
+    that also has the CRM contact's e-mail (an outdated address, a new phone) waits for a person."""
+    settings = settings_for(tmp_path, monkeypatch)
+    rows = [  # record, source, e-mail, phone, cluster, CRM contact id
+        ("C:1", "crm", "john.smith@live.com", None, "K1", "crm-1"),
+        ("A:1", "archtics", "john.smith@live.com", "15550001", "K2", None),
+        ("A:2", "archtics", "jsmith@work.example", "15550002", "K3", None),
+        ("A:3", "archtics", None, "15550003", "K4", None),
+    ]
+    records = pd.DataFrame(
+        [dict(record_id=r, source=s, first_name="john", last_name="smith", email=e, phone=p) for r, s, e, p, *_ in rows]
+    )
+    with connect(settings) as wh:
+        wh.replace_table(store.SCHEMA, "records_norm", records)
+        wh.replace_table(
+            store.SCHEMA,
+            "clusters",
+            pd.DataFrame({"record_id": [r[0] for r in rows], "cluster_id": [r[4] for r in rows]}),
+        )
+        wh.replace_table(store.SCHEMA, "golden_contacts", pd.DataFrame(
+            {"cluster_id": [r[4] for r in rows], "contact_key": [f"KC{r[4]}" for r in rows], "crm_contact_id": [r[5] for r in rows]}
+        ).astype("string"))  # fmt: skip
+        pairs = store.same_name_crm_pairs(wh)
+    assert list(zip(pairs["record_id_l"], pairs["record_id_r"], strict=True)) == [("A:1", "C:1")]

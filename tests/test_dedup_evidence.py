@@ -8,12 +8,16 @@ cluster (failure classes) or in two (traps).
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dedup.compare import compare_pairs, prepare
+from dedup.engine import ensure_columns
 from dedup.filemode import match_frame
+from dedup.household import fit_household_odds
 from dedup.normalize import normalize_records
 
 # first names recur in any real file: the household members' names below are among them
@@ -92,6 +96,20 @@ FAILURE_CLASSES = {
         {**ADDRESS_ONLY, "street": "41 Willow Close", "zip5": "02193"},
     ),
     "street-type typo": (ADDRESS_ONLY, {**ADDRESS_ONLY, "street": "14 Willow Cltose"}),
+    "swapped first/last name with a typo": (
+        ADDRESS_ONLY,
+        {**ADDRESS_ONLY, "first_name": "Holmes", "last_name": "Jnae"},
+    ),
+    "address lines swapped": (
+        {**ADDRESS_ONLY, "street": "14 Willow Close Rosebank Manor"},
+        {**ADDRESS_ONLY, "street": "Rosebank Manor 14 Willow Close"},
+    ),
+    "second address line missing": (ADDRESS_ONLY, {**ADDRESS_ONLY, "street": "14 Willow Close Rosebank"}),
+    # Pat is Patrick's nickname and Patricia's: the second reading counts too (not a sibling's name)
+    "ambiguous nickname, same e-mail, phone and address": (
+        {**BASE, "first_name": "Patricia"},
+        {**BASE, "first_name": "Pat"},
+    ),
 }
 
 TRAPS = {
@@ -169,3 +187,65 @@ def test_any_adjacent_transposition_in_a_name_still_matches(i: int, j: int) -> N
     cl = clusters_of(pair(BASE | {"first_name": first, "last_name": last},
                           BASE | {"first_name": swap(first, i + 1), "last_name": swap(last, j + 1)}))  # fmt: skip
     assert cl["P1"] == cl["P2"]
+
+
+def _levels(rows: list[tuple[dict, dict]]) -> dict[str, np.ndarray]:
+    recs = ensure_columns(normalize_records(pd.DataFrame([r for pr in rows for r in pr])))
+    li = np.arange(0, 2 * len(rows), 2)
+    return compare_pairs(prepare(recs), li, li + 1)
+
+
+STREET_LEVELS = [  # (street of one, of the other, level: 0 different, 1 similar, 2 exact)
+    ("12 Maltby Circuit", "12 Maltby Circuit Coaling", 1),  # second line missing on one side
+    ("12 Maltby Circuit Coaling", "12 Coaling Maltby Circuit", 2),  # lines swapped: the same tokens
+    ("12 Maltby Circuit", "12 Maltby Circuit", 2),
+    ("13", "13 Durham Place Hamilton", 0),  # a shared word is not the same address
+    ("1 Rosetta Village", "381 Marchant Circuit Rosetta Village", 0),
+]
+
+
+@pytest.mark.parametrize(("a", "b", "level"), STREET_LEVELS)
+def test_street_levels_read_address_lines_as_tokens(a: str, b: str, level: int) -> None:
+    lv = _levels([({"record_id": "a", "street": a}, {"record_id": "b", "street": b})])
+    assert int(lv["street"][0]) == level
+
+
+def test_swap_is_one_event_weighed_below_two_exact_names() -> None:
+    """First/last swapped weighs the two names' exact agreement times the swap's rate among matches
+    (not two independent, never-seen-at-random agreements): less than the same names unswapped."""
+    from dedup.model import PRIOR_M, PRIOR_U, DedupConfig, Model, field_weights, term_frequencies
+
+    rows = [({"record_id": "a", "first_name": "Jane", "last_name": "Holmes"},
+             {"record_id": "b", "first_name": "Holmes", "last_name": "Jane"}),
+            ({"record_id": "c", "first_name": "Jane", "last_name": "Holmes"},
+             {"record_id": "d", "first_name": "Jane", "last_name": "Holmes"})]  # fmt: skip
+    recs = ensure_columns(normalize_records(pd.DataFrame([r for pr in rows for r in pr])))
+    prep = prepare(recs)
+    li, ri = np.array([0, 2]), np.array([1, 3])
+    lv = compare_pairs(prep, li, ri)
+    assert (int(lv["first_name"][0]), int(lv["last_name"][0])) == (5, 3)
+    model = Model(m={f: np.asarray(v) for f, v in PRIOR_M.items()}, u={f: np.asarray(v) for f, v in PRIOR_U.items()},
+                  records=1000.0)  # fmt: skip
+    w = field_weights(lv, li, ri, model, term_frequencies(prep), DedupConfig(), np.zeros(4, dtype=bool))
+    swapped, exact = w["first_name"][0] + w["last_name"][0], w["first_name"][1] + w["last_name"][1]
+    m_f, m_l = PRIOR_M["first_name"], PRIOR_M["last_name"]
+    assert swapped == pytest.approx(exact + np.log2(m_f[5] / (m_f[-1] * m_l[-1])), abs=1e-6)
+
+
+def _context_levels(same_name: int, different: int) -> dict[str, np.ndarray]:
+    """Pairs sharing surname and street: ``same_name`` with the same first name, ``different`` not."""
+    n = same_name + different
+    first = np.r_[np.full(same_name, 6), np.zeros(different)].astype(np.int8)
+    levels = {f: np.full(n, -1, dtype=np.int8) for f in ("email", "phone", "city", "zip5", "company", "birth_date")}
+    return levels | {"first_name": first, "last_name": np.full(n, 4, np.int8), "street": np.full(n, 2, np.int8)}
+
+
+def test_household_odds_fitted_only_where_the_data_holds_no_households() -> None:
+    """Context pairs whose different first names the matches' own rate explains (a file of typos and
+    replaced names, FEBRL) get positive fitted odds; an excess of them (families) gets none, so the
+    configured household weight keeps the members apart."""
+    m_first = np.array([0.1, 0.0, 0.01, 0.04, 0.02, 0.03, 0.8])
+    no_families = fit_household_odds(_context_levels(900, 110), m_first, min_pairs=100)
+    assert no_families[0] > 0
+    assert len(fit_household_odds(_context_levels(900, 1500), m_first, min_pairs=100)) == 0
+    assert len(fit_household_odds(_context_levels(40, 5), m_first, min_pairs=100)) == 0  # too few to fit

@@ -26,7 +26,7 @@ def test_malformed_rows_are_quarantined_and_not_live(workdir: Path) -> None:
         lines = fh.read().splitlines()
     assert part["rows"] == len(lines) - 1  # the manifest counts the broken lines too
 
-    summary = land_export(settings, export, show_progress=False)
+    summary = land_export(settings, export, max_bad_share=1.0, allow_quarantine=True, show_progress=False)
     assert summary["quarantined"] == 4  # two in cust, two in ticket
     con = duckdb.connect(str(settings.duckdb_path), read_only=True)
     got = con.execute(

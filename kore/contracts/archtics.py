@@ -113,6 +113,12 @@ class Dataset:
     date_columns: tuple[str, ...] = ()
 
     @property
+    def required_columns(self) -> tuple[str, ...]:
+        """Columns a part file must carry: without them its rows cannot be keyed, merged or ordered."""
+        cols = (*self.business_key, *self.parent_key, *((self.cursor,) if self.cursor else ()))
+        return tuple(dict.fromkeys(cols))
+
+    @property
     def is_child_list(self) -> bool:
         """Rows arrive whole per parent (``parent_key``) and replace that parent's rows."""
         return self.parent is not None
@@ -145,6 +151,8 @@ DATASETS: dict[str, Dataset] = {
 }  # fmt: skip
 
 DATASET_NAMES: tuple[str, ...] = tuple(DATASETS)
+RAW_SCHEMA = "raw_archtics"  # where the landing writes the datasets (one table each), ledger and quarantine
+SOURCE_FILE_COLUMN = "_source_file"  # the export part file a landed row came from (NULL: a delta row)
 TS_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 # An account merge note: "Merged account <old> into <new>", any case, any spacing, maybe a final '.'.

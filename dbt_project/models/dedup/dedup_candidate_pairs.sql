@@ -174,6 +174,21 @@ keys as (
     select
         record_id,
         concat(
+            'street5_city:',
+            left(cast(street as {{ dbt.type_string() }}), 5),
+            ':',
+            cast(city as {{ dbt.type_string() }})
+        ) as blocking_key
+    from records
+    where
+        street is not null and cast(street as {{ dbt.type_string() }}) != ''
+        and city is not null and cast(city as {{ dbt.type_string() }}) != ''
+
+    union all
+
+    select
+        record_id,
+        concat(
             'birth_f1:',
             cast(birth_date as {{ dbt.type_string() }}),
             ':',

@@ -1,0 +1,137 @@
+"""Multi-table writes are atomic: a run killed inside its final write leaves the old state, and a
+plain re-run (no flags) repairs it to what a clean run writes (issue 17, item 3)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from dedup import store
+from dedup.pipeline import run_dedup
+from kore.config import get_settings
+from kore.warehouse import connect
+from tests.test_dedup_fixtures import all_records
+
+REPO = Path(__file__).resolve().parent.parent
+OUTPUTS = ("clusters", "account_contact_map", "golden_contacts", "review_queue", "golden_accounts", "push_holds")
+
+# a dedup run that dies (SIGKILL, no clean-up of any kind) when its write step reaches TABLE
+KILL_IN_WRITE = """
+import os, signal, sys
+from dedup import store
+from dedup.pipeline import run_dedup
+from kore.config import get_settings
+
+real = store.write_df
+def write_df(wh, table, df, replace=False):
+    if table == sys.argv[2]:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(wh, table, df, replace)
+store.write_df = write_df
+run_dedup(get_settings(sys.argv[1]), progress=False)
+"""
+
+
+def _seed(workdir: Path) -> None:
+    with connect(get_settings(workdir)) as wh:
+        wh.replace_table("dedup", "dedup_person_records", all_records())
+
+
+def _partition(workdir: Path) -> set[frozenset]:
+    with connect(get_settings(workdir)) as wh:
+        cl = wh.query_df("select record_id, cluster_id from kore_dedup.clusters")
+    return {frozenset(g["record_id"]) for _, g in cl.groupby("cluster_id")}
+
+
+def _tables(workdir: Path) -> dict[str, int]:
+    with connect(get_settings(workdir)) as wh:
+        return {t: wh.row_count("kore_dedup", t) for t in OUTPUTS if wh.table_exists("kore_dedup", t)}
+
+
+def _kill_in_write(workdir: Path, table: str) -> int:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KORE_", "DLT_", "DBT_"))}
+    env.update(PYTHONPATH=str(REPO), KORE_WORKDIR=str(workdir))
+    proc = subprocess.run([sys.executable, "-c", KILL_IN_WRITE, str(workdir), table], env=env, cwd=REPO, timeout=300)
+    return proc.returncode
+
+
+@pytest.mark.parametrize("table", ["account_contact_map", "golden_accounts"])
+def test_killed_first_dedup_run_is_repaired_by_a_plain_rerun(tmp_path: Path, table: str) -> None:
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    for wd in (clean, killed):
+        wd.mkdir()
+        _seed(wd)
+    run_dedup(get_settings(clean), progress=False)
+    assert _kill_in_write(killed, table) == -9
+    # clusters (written before the kill point) did not survive: the first run left no outputs at all
+    assert _tables(killed) == {}
+    run_dedup(get_settings(killed), progress=False)  # plain re-run: no --full
+    assert _tables(killed) == _tables(clean)
+    assert _partition(killed) == _partition(clean)
+
+
+def test_failed_incremental_write_keeps_the_last_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _seed(tmp_path)
+    s = get_settings(tmp_path)
+    run_dedup(s, progress=False)
+    with connect(s) as wh:
+        before = {t: wh.query_df(f"select * from kore_dedup.{t}") for t in OUTPUTS}
+        recs = all_records()
+        recs.loc[recs["record_id"] == "A:2002:1", "email"] = "someone.else@example.org"
+        recs["row_hash"] = recs["row_hash"].where(recs["record_id"] != "A:2002:1", "changed")
+        wh.replace_table("dedup", "dedup_person_records", recs)
+    real = store.replace_rows
+
+    def fail_on_golden(wh, table, *args, **kw):  # dies after clusters and the mapping were rewritten
+        if table == "golden_contacts":
+            raise RuntimeError("killed inside the write")
+        return real(wh, table, *args, **kw)
+
+    monkeypatch.setattr(store, "replace_rows", fail_on_golden)
+    with pytest.raises(RuntimeError, match="killed inside the write"):
+        run_dedup(s, progress=False)
+    with connect(s) as wh:
+        for t in OUTPUTS:
+            pd.testing.assert_frame_equal(wh.query_df(f"select * from kore_dedup.{t}"), before[t], check_like=True)
+    monkeypatch.setattr(store, "replace_rows", real)
+    assert run_dedup(s, progress=False)["mode"] == "incremental"
+
+
+def test_half_written_state_of_an_older_version_is_rebuilt(tmp_path: Path) -> None:
+    """A warehouse an older version left half-written (review_queue missing) gets a full run."""
+    _seed(tmp_path)
+    s = get_settings(tmp_path)
+    run_dedup(s, progress=False)
+    with connect(s) as wh:
+        wh.execute("drop table kore_dedup.review_queue")
+    assert run_dedup(s, progress=False)["mode"] == "full"
+    assert "review_queue" in _tables(tmp_path)
+
+
+def test_build_state_write_is_one_transaction(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failure between the delete and the insert of the build state keeps the previous state."""
+    from types import SimpleNamespace
+
+    from dbt_build.scope import PHASES, read_state, write_state
+    from kore.warehouse import Warehouse
+
+    s = get_settings(tmp_path)
+    plan = SimpleNamespace(
+        phase=PHASES["pre-dedup"], command="build", project_hash="p1", versions={"a": "1"}, nodes=None
+    )
+    with connect(s) as wh:
+        write_state(wh, plan)
+        before = read_state(wh)
+
+        def dies(*args, **kw):
+            raise RuntimeError("killed between delete and insert")
+
+        monkeypatch.setattr(Warehouse, "append_df", dies)
+        with pytest.raises(RuntimeError):
+            write_state(wh, SimpleNamespace(**{**vars(plan), "project_hash": "p2"}))
+        assert read_state(wh) == before

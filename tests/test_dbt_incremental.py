@@ -48,7 +48,15 @@ TABLES = (
     "kore.SyncedTicketPurchases",
 )
 # columns that record which run wrote a row: they legitimately differ from a full rebuild
-WATERMARKS = {"batch_load_id", "source_load_id", "_source_load_id", "_built_at", "changed_at"}
+WATERMARKS = {
+    "batch_load_id",
+    "source_load_id",
+    "_source_load_id",
+    "_built_at",
+    "changed_at",
+    "persons_changed_at",
+    "previous_person_key",
+}
 MODEL_SCHEMAS = ("stg", "int", "kore", "marts")
 
 
@@ -134,7 +142,9 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> dict:
             table: con.execute(f"select avg(case when {col} = '{LATE_LOAD}' then 1.0 else 0 end) from {table}").fetchone()[0]
             for table, col in (("stg.stg_archtics__tickets", "batch_load_id"), ("stg.stg_archtics__custs", "batch_load_id"),
                                ("marts.fct_ticket_purchases", "batch_load_id"), ("marts.dim_account", "source_load_id"),
-                               ("kore.SyncedTicketPurchases", "_source_load_id"))
+                               ("kore.SyncedTicketPurchases", "_source_load_id"),
+                               ("int.int_person_season_spend", "source_load_id"),
+                               ("marts.fct_season_ticket_holders", "source_load_id"))
         }  # fmt: skip
     finally:
         con.close()
@@ -196,7 +206,9 @@ def test_late_older_change_does_not_win_and_a_new_expanded_row_retires_the_plan_
 
 def test_incremental_build_rewrites_only_what_the_delta_touched(builds: dict) -> None:
     """~1% of names and tickets changed: each incremental table rewrote a small share of its rows, yet
-    some (the run did happen)."""
+    some (the run did happen) -- the person-level reporting marts too: only the persons whose accounts'
+    tickets changed or whose accounts dedup moved."""
+    assert {"int.int_person_season_spend", "marts.fct_season_ticket_holders"} <= set(builds["rewritten"])
     for table, share in builds["rewritten"].items():
         assert 0 < share < 0.1, f"{table}: the incremental run rewrote {share:.1%} of the rows"
 
@@ -272,3 +284,59 @@ def test_a_crashed_build_is_redone_and_a_project_change_rebuilds_everything(
     changed_project = plan_build(settings, PHASE_1, command="run", phash="another project")
     assert (changed_project.mode, changed_project.reason) == ("full", "the dbt project changed")
     assert changed_project.dbt_args() == ["run", "--exclude", *PHASE_1.exclude]
+
+
+NEW_SEASON_LOAD = "1732000000.000005"
+
+
+def _new_season(con: duckdb.DuckDBPyConnection) -> None:
+    """A third season starts: its season, a plan of type FS and the plan's first sale (one seat of
+    account 1004, the holder of that plan type last season)."""
+    load = f"'{NEW_SEASON_LOAD}' as _dlt_load_id"
+    con.execute(
+        f"insert into raw_archtics.season select * replace ('3' as season_id, '2025 Season' as name, '2025' as "
+        f"season_year, '2024-12-01 00:00:00' as upd_datetime, {load}) from raw_archtics.season where season_id = '2'"
+    )
+    con.execute(
+        f"insert into raw_archtics.evnt select * replace ('908' as event_id, 'Plan 8' as event_name, '3' as season_id, "
+        f"'2024-12-01 00:00:00' as upd_date, {load}) from raw_archtics.evnt where event_id = '904'"
+    )
+    con.execute(
+        f"insert into raw_archtics.ticket select * replace ('908' as event_id, '908' as plan_event_id, "
+        f"'2025-03-01 00:00:00' as add_datetime, '2025-03-01 00:00:00' as upd_datetime, {load}) "
+        f"from raw_archtics.ticket where acct_id = '1004' and plan_event_id = '904' and ticket_status = 'A'"
+    )
+
+
+def test_a_new_season_recomputes_every_holder_and_equals_a_full_rebuild(builds: dict) -> None:
+    """What every person's rows share changes -- a new season's first plan sale makes every holder of
+    last season who has not renewed (yet) lapsed -- so the person-level marts recompute everyone, and
+    the routine build still equals a full rebuild."""
+    settings = builds["settings"]
+    con = duckdb.connect(str(settings.duckdb_path))
+    try:  # the duplicate an earlier test planted in the fact (its load_id 'dup' would hide every newer load)
+        con.execute("delete from marts.fct_ticket_purchases where load_id = 'dup'")
+        _new_season(con)
+    finally:
+        con.close()
+    _build(settings)
+    incremental = _snapshot(settings)
+    con = duckdb.connect(str(settings.duckdb_path), read_only=True)
+    try:
+        lapsed, holders, rewritten = con.execute(
+            "select sum(case when holder_status = 'lapsed' then 1 else 0 end), sum(is_holder), "
+            f"avg(case when source_load_id = '{NEW_SEASON_LOAD}' then 1.0 else 0 end) "
+            "from marts.fct_season_ticket_holders where season_id = 3"
+        ).fetchone()
+        everyone = con.execute(
+            f"select avg(case when source_load_id = '{NEW_SEASON_LOAD}' then 1.0 else 0 end) "
+            "from marts.fct_season_ticket_holders"
+        ).fetchone()[0]
+    finally:
+        con.close()
+    assert holders == 1 and lapsed > 100 and rewritten == 1 and everyone == 1
+    _full_refresh(settings)
+    full = _snapshot(settings)
+    for table in ("int.int_person_season_spend", "marts.fct_season_ticket_holders", "marts.fct_renewals",
+                  "marts.mart_customer_360", "marts.fct_rep_book"):  # fmt: skip
+        assert incremental[table] == full[table], f"{table}: the routine build differs from a full rebuild"

@@ -204,6 +204,9 @@ def test_other_branches_compile_to_valid_tsql(tmp_path: Path) -> None:
         "SyncedTicketPurchases": "scope_assigned",
         "int_accounts_assigned": "reassigned",
         "fct_event_sales": "in_scope",
+        "int_account_persons": "changed",
+        "int_person_season_spend": "scope_persons",
+        "fct_season_ticket_holders": "shared_changes",
     }
     for model, marker in incremental.items():
         assert marker in models[model], f"{model}: incremental branch not compiled"

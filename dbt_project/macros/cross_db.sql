@@ -204,3 +204,14 @@
 {% macro sqlserver__kore_binary(expr) -%}
     {{ expr }} collate Latin1_General_BIN2
 {%- endmacro %}
+
+{#- Typed nulls for a list of 'column:type' (type as kore_typed_null takes it, or int: the engine's
+    integer, the type of a literal 1), comma-separated: a row that only carries its key (a tombstone). -#}
+{% macro kore_typed_nulls(columns) -%}
+    {%- for spec in columns -%}
+        {%- set name, data_type = spec.split(':') -%}
+        {%- if data_type == 'int' -%}cast(null as {{ dbt.type_int() }}) as {{ name }}
+        {%- else -%}{{ kore_typed_null(data_type) }} as {{ name }}
+        {%- endif -%}{{ ',\n        ' if not loop.last }}
+    {%- endfor -%}
+{%- endmacro %}

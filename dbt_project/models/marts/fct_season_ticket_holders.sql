@@ -1,4 +1,13 @@
-{{ config(tags=['needs_dedup']) }}
+{{
+    config(
+        materialized='incremental',
+        unique_key='person_key',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        tags=['needs_dedup'],
+        post_hook="{{ kore_delete_tombstones('holder_key') }}"
+    )
+}}
 {#- fct_season_ticket_holders: one row per person (dedup contact, int_account_persons) x season x plan
     type, over all the person's Archtics accounts: seats, price codes, sections, revenue, and how the
     holding compares with the person's holding of the same plan type the season before:
@@ -13,9 +22,17 @@
     the next: Archtics creates each season's plans as new plan events. A seat block is counted once
     whether Archtics holds it as one plan-level row or expanded into one row per event. Price level:
     the price code's rank within its plan type, over all seasons, by average list price per seat
-    (1 = the dearest): one scale for every season, so a general price rise is not an upgrade. Lapsed rows appear for the seasons
-    that have holders. Rebuilt in full (a table): it reads the active plan rows only, and the dedup
-    mapping it groups by changes with every dedup run. -#}
+    (1 = the dearest): one scale for every season, so a general price rise is not an upgrade. Lapsed
+    rows appear for the seasons that have holders.
+
+    Incremental by person (macros/person_scope.sql): a person's rows depend only on the person's own
+    plan tickets, except for three things shared by everyone -- the season order, the price levels and
+    which seasons have holders. A run recomputes the persons whose accounts' tickets were re-decided,
+    whose accounts changed person, or who hold a plan whose event details landed anew, since its
+    watermarks (source_load_id, persons_changed_at); and everyone when one of the shared things
+    differs from what the table holds. -#}
+{%- set incremental = kore_is_incremental() %}
+{%- set rebuild_all = 'exists (select 1 from shared_changes)' %}
 
 with plans as (
 
@@ -48,12 +65,9 @@ persons as (
 
 ),
 
-plan_rows as (
+plan_tickets as (
 
     select
-        coalesce(persons.person_key, {{ dbt.concat(["'ACCT-'", kore_to_string('t.acct_id')]) }}) as person_key,
-        persons.contact_key,
-        persons.cluster_id,
         plans.season_id,
         plans.plan_type,
         t.plan_event_id,
@@ -71,9 +85,103 @@ plan_rows as (
     from {{ ref('fct_ticket_purchases') }} as t
     inner join plans
         on t.plan_event_id = plans.plan_event_id
-    left join persons
-        on t.acct_id = persons.acct_id
     where t.is_active = 1
+
+),
+
+price_levels as (
+
+    select
+        plan_type,
+        price_code,
+        dense_rank() over (
+            partition by plan_type order by avg(list_price_per_seat) desc
+        ) as price_level
+    from plan_tickets
+    group by plan_type, price_code
+
+),
+
+watermarks as (
+
+    select
+        (
+            select max(newest.load_id)
+            from (
+                select max(fct.batch_load_id) as load_id from {{ ref('fct_ticket_purchases') }} as fct
+                union all
+                select max(events.load_id) as load_id from {{ ref('stg_archtics__events') }} as events
+            ) as newest
+        ) as source_load_id,
+        (select max(moved.changed_at) from {{ ref('int_account_persons') }} as moved) as persons_changed_at
+
+),
+
+{%- if incremental %}
+
+built_holdings as (
+
+    select distinct
+        built.season_id,
+        built.season_seq,
+        built.plan_type,
+        built.main_price_code,
+        built.price_level
+    from {{ this }} as built
+    where built.is_holder = 1
+
+),
+
+shared_changes as (
+
+    select built_holdings.season_id
+    from built_holdings
+    left join seasons
+        on built_holdings.season_id = seasons.season_id
+    where coalesce(seasons.season_seq, -1) != built_holdings.season_seq
+    union all
+    select built_holdings.season_id
+    from built_holdings
+    left join price_levels
+        on
+            built_holdings.plan_type = price_levels.plan_type
+            and built_holdings.main_price_code = price_levels.price_code
+    where coalesce(price_levels.price_level, -1) != built_holdings.price_level
+    union all
+    select plan_tickets.season_id
+    from plan_tickets
+    inner join seasons
+        on plan_tickets.season_id = seasons.season_id
+    where plan_tickets.season_id not in (select built_holdings.season_id from built_holdings)
+    union all
+    select built_holdings.season_id
+    from built_holdings
+    where built_holdings.season_id not in (select plan_tickets.season_id from plan_tickets)
+
+),
+
+{{ kore_person_scope(
+    extra_accounts="select replanned.acct_id from " ~ ref('fct_ticket_purchases') ~ " as replanned where replanned.plan_event_id in (select events.event_id from " ~ ref('stg_archtics__events') ~ " as events where events.load_id > (select built_watermark.source_load_id from built_watermark))",
+    rebuild_all=rebuild_all
+) }},
+
+{%- endif %}
+
+plan_rows as (
+
+    select
+        coalesce(
+            persons.person_key, {{ dbt.concat(["'ACCT-'", kore_to_string('plan_tickets.acct_id')]) }}
+        ) as person_key,
+        persons.contact_key,
+        persons.cluster_id,
+        plan_tickets.*
+    from plan_tickets
+    left join persons
+        on plan_tickets.acct_id = persons.acct_id
+    {%- if incremental %}
+    where {{ kore_in_person_scope('plan_tickets.acct_id', rebuild_all) }}
+    {%- endif %}
 
 ),
 
@@ -98,19 +206,6 @@ seat_blocks as (
         max(is_comp) as is_comp
     from plan_rows
     group by person_key, season_id, plan_type, section_id, row_id, seat_num
-
-),
-
-price_levels as (
-
-    select
-        plan_type,
-        price_code,
-        dense_rank() over (
-            partition by plan_type order by avg(list_price_per_seat) desc
-        ) as price_level
-    from plan_rows
-    group by plan_type, price_code
 
 ),
 
@@ -362,9 +457,40 @@ compared as (
             and holdings.season_id = previous.next_season_id
     )
 
+),
+
+holders_and_tombstones as (
+
+    select
+        {{ kore_row_hash(['person_key', 'season_id', 'plan_type']) }} as holder_key,
+        compared.*
+    from compared
+    {%- if incremental %}
+
+    union all
+
+    select
+        {{ kore_typed_null('varchar') }} as holder_key,
+        scope_persons.person_key,
+        {{ kore_typed_nulls([
+            'season_id:bigint', 'plan_type:varchar', 'season_seq:bigint', 'contact_key:varchar',
+            'cluster_id:varchar', 'plan_event_id:bigint', 'is_holder:int', 'seat_blocks:bigint',
+            'seats:bigint', 'comp_seats:bigint', 'gross_revenue:decimal', 'paid_revenue:decimal',
+            'main_price_code:varchar', 'price_level:bigint', 'price_codes:varchar',
+            'main_section_name:varchar', 'section_names:varchar', 'acct_ids:varchar',
+            'previous_seats:bigint', 'previous_gross_revenue:decimal',
+            'previous_main_price_code:varchar', 'previous_price_level:bigint',
+            'previous_main_section_name:varchar', 'holder_status:varchar'
+        ]) }}
+    from scope_persons
+    where scope_persons.person_key not in (select compared.person_key from compared)
+    {%- endif %}
+
 )
 
 select
-    {{ kore_row_hash(['person_key', 'season_id', 'plan_type']) }} as holder_key,
-    compared.*
-from compared
+    holders_and_tombstones.*,
+    watermarks.source_load_id,
+    watermarks.persons_changed_at
+from holders_and_tombstones
+cross join watermarks

@@ -41,6 +41,11 @@ def kore_env(wd: Path, archtics, crm) -> dict[str, str]:
         KORE_CRM_TENANT=crm.credentials["tenant_id"],
         KORE_CRM_AUTHORITY=crm.credentials["authority"],  # the sandbox serves Dynamics' token endpoint
         KORE_CRM_CA_BUNDLE=crm.credentials["ca_bundle"],  # the sandbox CRM's self-signed certificate
+        # the sample export holds a few deliberately broken rows (as `kore demo` accepts them): a
+        # production run stops on any quarantined row unless allowed
+        KORE_ALLOW_QUARANTINE="1",
+        KORE_MAX_BAD_SHARE_FILE="0.05",
+        KORE_MAX_BAD_SHARE_DATASET="0.05",
     )
     return env
 

@@ -15,7 +15,7 @@ import pandas as pd
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
 
-from dedup.normalize import alternate_first, canonical_first
+from dedup.normalize import first_token, related_first_names
 
 MISSING = -1
 
@@ -49,7 +49,7 @@ def prepare(records: pd.DataFrame) -> dict[str, np.ndarray]:
 
     For every field: ``<f>_code`` (int codes, -1 missing); fuzzy fields also ``<f>`` (object array,
     '' for missing).
-    Extra derived keys: canonical first name (nicknames), email local part, last 7 phone digits,
+    Extra derived keys: first-name tokens and the token pairs that are nicknames of one another, email local part, last 7 phone digits,
     zip3, birth date parts.
     """
     out: dict[str, np.ndarray] = {}
@@ -64,13 +64,15 @@ def prepare(records: pd.DataFrame) -> dict[str, np.ndarray]:
     for f in FIELD_NAMES:
         put(f, records[f] if f in records.columns else pd.Series(pd.NA, index=records.index), f in FUZZY_FIELDS)
     first = records["first_name"].astype("string")
-    put("first_canon", canonical_first(first))
-    # both readings of an ambiguous nickname (Pat: patrick / patricia) in one code space
-    canon_codes, _ = pd.factorize(pd.concat([canonical_first(first), alternate_first(first)]), use_na_sentinel=True)
-    out["canon_a_code"], out["canon_b_code"] = (
-        canon_codes[: len(first)].astype(np.int64),
-        canon_codes[len(first) :].astype(np.int64),
-    )
+    # nicknames (many-to-many: Jake -> jacob, jakob): the first tokens as codes, and the sorted keys
+    # tok_a * n + tok_b of the token pairs that share a reading (``related_first_names``)
+    tok = first_token(first)
+    tok_codes, tok_values = pd.factorize(tok, use_na_sentinel=True)
+    out["first_tok_code"] = tok_codes.astype(np.int64)
+    pos = {t: i for i, t in enumerate(tok_values)}
+    rel = related_first_names(list(tok_values))
+    keys = np.array([pos[a] * len(tok_values) + pos[b] for a, b in rel], dtype=np.int64)
+    out["nickname_pair_keys"] = np.sort(keys)
     # first and last name in one code space: "first of one = last of the other" compares codes (swaps)
     fl_codes, _ = pd.factorize(
         pd.concat([records["first_name"].astype("string"), records["last_name"].astype("string")]),
@@ -206,17 +208,23 @@ def _first_name(x: _Pairs, c: ComparisonCutoffs) -> np.ndarray:
     lvl[init_ok & ((lens_l == 1) | (lens_r == 1))] = 1
     lvl[present & (jw >= c.first_name_similar)] = 2
     lvl[present & ((jw >= c.first_name_fuzzy) | _one_edit(x, "first_name", present, 4))] = 3
-    lvl[present & (x.eq("first_canon") | _same_reading(x))] = 4
+    lvl[present & _same_reading(x)] = 4
     lvl[_swapped(x, c.first_name_similar) & (lvl < 3)] = 5
     lvl[x.eq("first_name")] = 6
     return lvl
 
 
 def _same_reading(x: _Pairs) -> np.ndarray:
-    """The two first names share a reading: Pat (patrick or patricia) and Patricia."""
-    al, bl = x.p["canon_a_code"][x.li], x.p["canon_b_code"][x.li]
-    ar, br = x.p["canon_a_code"][x.ri], x.p["canon_b_code"][x.ri]
-    return (al >= 0) & (ar >= 0) & ((al == ar) | (al == br) | (bl == ar) | (bl == br))
+    """The two first names share a reading: Jake and Jacob, Pat (patrick or patricia) and Patricia."""
+    tl, tr = x.p["first_tok_code"][x.li], x.p["first_tok_code"][x.ri]
+    keys = x.p["nickname_pair_keys"]
+    n_tok = int(x.p["first_tok_code"].max(initial=-1)) + 1
+    cand = (tl >= 0) & (tr >= 0) & (tl != tr)
+    if not len(keys) or not cand.any():
+        return np.zeros(x.n, dtype=bool)
+    out = np.zeros(x.n, dtype=bool)
+    out[cand] = np.isin(tl[cand] * n_tok + tr[cand], keys, assume_unique=False)
+    return out
 
 
 def _last_name(x: _Pairs, c: ComparisonCutoffs) -> np.ndarray:

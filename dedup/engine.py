@@ -18,7 +18,6 @@ from dedup.compare import FIELD_NAMES, TF_FIELDS, compare_pairs, prepare
 from dedup.em import candidate_match_share
 from dedup.household import established_names, fit_household_odds
 from dedup.model import DedupConfig, Model, estimate_m, estimate_u, prior_log2, score_levels, term_frequencies
-from dedup.normalize import canonical_first
 from kore.contracts.person_fields import PERSON_RECORD_COLUMNS
 
 CANNOT_LINK_VETOES = ("company_vs_person",)
@@ -163,11 +162,12 @@ class Scorer:
 
 
 def _tf_values(records: pd.DataFrame, f: str) -> pd.Series:
-    return (canonical_first(records["first_name"]) if f == "first_name" else records[f]).astype("string")
+    return records[f].astype("string")
 
 
 def name_frequencies(records: pd.DataFrame) -> pd.DataFrame:
-    """Term frequencies to store for later runs: every first (nickname-canonical) and last name, and
+    """Term frequencies to store for later runs: every first and last name (as spelled: exact agreement is
+    about the spelling, and a household tells a sibling's established name from a typo by it), and
     the values of the other ``TF_FIELDS`` held by more than one record (unique values are implied:
     one record in ``records``, stored as the ``_records`` row)."""
     out = [pd.DataFrame({"field": ["_records"], "value": [""], "freq": [float(len(records))]})]

@@ -203,16 +203,11 @@ def prior_log2(n_records: int, cfg: DedupConfig) -> float:
     return float(np.log2(lam / (1.0 - lam)))
 
 
-def tf_key(field_name: str) -> str:
-    """The prepared code a field's term frequency counts (first names: nickname-canonical)."""
-    return "first_canon" if field_name == "first_name" else field_name
-
-
 def term_frequencies(prep: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Per record and ``TF_FIELDS`` field: the share of records with the same value."""
     out = {}
     for f in TF_FIELDS:
-        codes = prep[tf_key(f) + "_code"]
+        codes = prep[f + "_code"]
         valid = codes >= 0
         counts = np.bincount(codes[valid]) if valid.any() else np.zeros(1)
         tf = np.zeros(len(codes), dtype=float)
@@ -277,9 +272,12 @@ def field_weights(
             # similar local parts are mostly the name again (megan.wilson vs meganwilson): cap it
             partial = (lv == 1) | (lv == 2)
             w[partial] = np.minimum(w[partial], cfg.email_partial_max_weight)
-            # the same name-only address (lisasmith@..., nbrown@...): different people of (nearly) one
-            # name collide on the big providers, so it is little evidence beyond the name
-            namey = (lv == 3) & (name_email[li] | name_email[ri])
+            # the same name-only address (lisasmith@..., nbrown@...) on two records whose names BOTH
+            # spell it: different people of (nearly) one name collide on the big providers, so it is
+            # little evidence beyond the name match. When only one record's name spells it (Andrew
+            # Casey vs Andrew Hartman after a name change, Jake vs Jacob), the shared name does not
+            # explain the shared address: it is the strong evidence an exact e-mail is
+            namey = (lv == 3) & name_email[li] & name_email[ri]
             w[namey] = np.minimum(w[namey], cfg.email_partial_max_weight)
         if spec.name in ("city", "zip5"):
             # street, city and ZIP are one piece of evidence, the address: with the same street they

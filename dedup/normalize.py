@@ -25,6 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
+from nicknames import NickNamer
 
 from kore.contracts.person_fields import DISPLAY_FIELDS, PERSON_FIELDS
 
@@ -126,50 +127,40 @@ def norm_date(s: pd.Series) -> pd.Series:
 
 
 @lru_cache(maxsize=1)
-def nickname_map() -> dict[str, str]:
-    """nickname -> canonical first name, from the small table in ``nicknames.csv``.
+def nickname_readings() -> dict[str, frozenset[str]]:
+    """name -> the canonical names it is a nickname of (Jake: jacob, jakob; Pat: patience, patricia,
+    patrick), from the ``nicknames`` package (carltonnorthern's ~2,700 canonical/nickname relations)
+    plus our additions in ``nicknames.csv`` (relations the package lacks).
 
-    Ambiguous nicknames (Chris, Alex, Sam) map to the first canonical listed; the fuzzy first-name
-    comparison still catches the other reading.
+    Why a library: a hand table of 70 rows lacked Jake = Jacob, and a real client's names are not
+    the ones we thought of. The relations are many-to-many, so every reading is kept.
     """
-    out: dict[str, str] = {}
+    out: dict[str, set[str]] = {k: set(v) for k, v in NickNamer().canonical_lookup.items()}
     with open(NICKNAME_FILE, encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            canon = row["canonical"].strip().lower()
-            out.setdefault(canon, canon)
-            for nick in row["nicknames"].split("|"):
-                out.setdefault(nick.strip().lower(), canon)
-    return out
-
-
-@lru_cache(maxsize=1)
-def nickname_readings() -> dict[str, tuple[str, ...]]:
-    """nickname -> every canonical first name it shortens, in table order (Pat: Patrick, Patricia)."""
-    out: dict[str, list[str]] = {}
-    with open(NICKNAME_FILE, encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
+        for row in csv.DictReader(line for line in fh if not line.startswith("#")):
             canon = row["canonical"].strip().lower()
             for nick in row["nicknames"].split("|"):
-                readings = out.setdefault(nick.strip().lower(), [])
-                if canon not in readings:
-                    readings.append(canon)
-    return {k: tuple(v) for k, v in out.items()}
+                out.setdefault(nick.strip().lower(), set()).add(canon)
+    return {k: frozenset(v) for k, v in out.items()}
 
 
-def alternate_first(first: pd.Series) -> pd.Series:
-    """The other reading of an ambiguous nickname (Pat -> patricia when ``canonical_first`` says
-    patrick; Sam -> samantha), else the canonical name itself: Pat and Patricia are one name's two
-    forms, so a comparison must see both readings, not only the first one listed."""
-    tok = first.astype("string").str.replace(r" .*$", "", regex=True)
+def first_token(first: pd.Series) -> pd.Series:
+    """The first token of a normalised first name (the part nicknames are about)."""
+    return first.astype("string").str.replace(r" .*$", "", regex=True)
+
+
+def related_first_names(tokens: list[str]) -> list[tuple[str, str]]:
+    """The pairs of distinct names among ``tokens`` that share a reading: one is a nickname of the
+    other (Jake / Jacob) or both shorten one name (Bob / Rob: robert). Two full names that merely
+    share a nickname (Patrick / Patricia) do not: a name's readings are itself and its canonicals.
+    """
     readings = nickname_readings()
-    alt = tok.map(lambda t: readings[t][-1] if isinstance(t, str) and t in readings else None)
-    return alt.astype("string").fillna(canonical_first(first))
-
-
-def canonical_first(first: pd.Series) -> pd.Series:
-    """First token of the normalised first name, mapped through the nickname table (Bob -> robert)."""
-    tok = first.astype("string").str.replace(r" .*$", "", regex=True)
-    return tok.map(nickname_map()).astype("string").fillna(tok)
+    groups: dict[str, list[str]] = {}
+    for tok in dict.fromkeys(tokens):
+        for r in {tok} | readings.get(tok, frozenset()):
+            groups.setdefault(r, []).append(tok)
+    pairs = {(a, b) for g in groups.values() if len(g) > 1 for a in g for b in g if a != b}
+    return sorted(pairs)
 
 
 def with_display(df: pd.DataFrame) -> pd.DataFrame:

@@ -110,7 +110,18 @@ FAILURE_CLASSES = {
         {**BASE, "first_name": "Patricia"},
         {**BASE, "first_name": "Pat"},
     ),
-}
+    # a nickname only the nickname library knows (our former hand table lacked Jake = Jacob)
+    "library nickname, same e-mail, phone and address": (
+        {**BASE, "first_name": "Jacob"},
+        {**BASE, "first_name": "Jake"},
+    ),
+    # a name change (marriage): the new surname's name-only e-mail and the phone are the evidence
+    "name change, same name-only e-mail and phone, new address": (
+        {**BASE, "first_name": "Andrew", "last_name": "Hartman", "email": "andrewcasey@outlook.com"},
+        {"first_name": "Andrew", "last_name": "Casey", "email": "andrewcasey@outlook.com", "phone": BASE["phone"],
+         "street": "5612 Murphy Mountain", "city": "Salem", "zip5": "38391"},
+    ),
+}  # fmt: skip
 
 TRAPS = {
     "household members (same surname, address and landline)": (
@@ -124,6 +135,13 @@ TRAPS = {
     "same common name at a different address": (
         {**ADDRESS_ONLY, "first_name": "Liam", "last_name": "Garcia"},
         {"first_name": "Liam", "last_name": "Garcia", "street": "77 Beacon St", "city": "Boston", "zip5": "02108"},
+    ),
+    # both records' names spell the address: namesakes collide on a big provider's name-only address
+    "same common name and name-only e-mail, different address and phone": (
+        {"first_name": "Lisa", "last_name": "Smith", "email": "lisasmith@gmail.com", "phone": "6175550142",
+         "street": "14 Willow Close", "city": "Cambridge", "zip5": "02139"},
+        {"first_name": "Lisa", "last_name": "Smith", "email": "lisasmith@gmail.com", "phone": "3125550199",
+         "street": "77 Beacon St", "city": "Chicago", "zip5": "60601"},
     ),
     "colleagues sharing company address and switchboard phone": (
         {"first_name": "Alice", "last_name": "Nguyen", "company": "Acme", "phone": "3035550000",

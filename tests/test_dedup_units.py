@@ -13,7 +13,7 @@ from dedup.compare import FIELD_NAMES, compare_pairs
 from dedup.engine import Scorer
 from dedup.evaluate import evaluate_clusters
 from dedup.model import DedupConfig
-from dedup.normalize import canonical_first, norm_phone, normalize_records
+from dedup.normalize import norm_phone, normalize_records, related_first_names
 from tests.test_dedup_fixtures import all_records, colleague_records, frame, gabriel_records, household_records
 
 text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=25)
@@ -60,7 +60,9 @@ def test_normalisation_examples():
     assert (df.first_name, df.last_name, df.phone, df.email) == ("jose", "o brien", "15145550199", "foo@bar.com")
     assert (df.street, df.zip5, df.company, df.birth_date) == ("12 n main st", "02139", "acme and sons", "1984-03-07")
     assert norm_phone(pd.Series(["123"])).isna().all()
-    assert list(canonical_first(pd.Series(["bob", "robert", "liz"]))) == ["robert", "robert", "elizabeth"]
+    rel = set(related_first_names(["bob", "robert", "liz", "elizabeth", "patrick", "patricia", "pat"]))
+    assert {("bob", "robert"), ("liz", "elizabeth"), ("pat", "patrick"), ("pat", "patricia")} <= rel
+    assert ("patrick", "patricia") not in rel  # two full names that share a nickname are two names
 
 
 @settings(max_examples=30, deadline=None)
@@ -256,3 +258,17 @@ def test_comparison_cutoffs_come_from_the_config():
     )
     tuned = Scorer(rec, strict).levels(li, ri)
     assert tuned["street"][0] == 0 and tuned["last_name"][0] == 0
+
+
+# nickname pairs the nicknames library knows and our former 70-row hand table did not
+LIBRARY_NICKNAMES = [("jake", "jacob"), ("sally", "sarah"), ("molly", "mary"), ("ike", "isaac")]
+
+
+@pytest.mark.parametrize("nick,full", LIBRARY_NICKNAMES)
+def test_library_nicknames_compare_at_nickname_level(nick: str, full: str) -> None:
+    from dedup.compare import FIELDS, compare_pairs, prepare
+
+    rec = normalize_records(pd.DataFrame({"first_name": [nick, full, "peter"], "last_name": ["x", "x", "x"]}))
+    lv = compare_pairs(prepare(rec), np.array([0, 0, 2]), np.array([1, 1, 1]))["first_name"]
+    labels = FIELDS[0].levels
+    assert labels[lv[0]] == "nickname" and labels[lv[2]] == "different", (nick, full)

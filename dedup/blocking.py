@@ -14,8 +14,9 @@ last name + ZIP (missing or mistyped first name); first name + ZIP (mistyped las
 ZIP (moved-in typo'd names, households are told apart by scoring); last name + street (a postcode
 typo or transposition); name prefixes + ZIP prefix, initials + ZIP (typos in both names); the
 street's first five characters (house number and the start of the street) + ZIP (a street typo), or
-+ city (a ZIP typo as well: FEBRL's classic error model; name + city keys were tried and left out,
-they bring in namesakes of one town that the generator at 100k accounts merged); birth date + first
++ city (a ZIP typo as well: FEBRL's classic error model); last name + city and first name + city (a
+ZIP and a street typo together, or a second address line missing: FEBRL; the namesakes of one town
+they also bring in are told apart by scoring); birth date + first
 initial / last-name prefix; company + first initial; the Archtics account id (an account's primary
 name and the CRM contacts that already carry it). Blocks larger than ``max_block_size`` (a very
 common surname + ZIP, a switchboard phone) are skipped: quadratic work, little evidence. With
@@ -69,6 +70,8 @@ BLOCKING_KEYS: tuple[KeySpec, ...] = (
     KeySpec("initials_zip", (_p("first_name", 1), _p("last_name", 1), _p("zip5"))),
     KeySpec("street5_zip", (_p("street", 5), _p("zip5"))),
     KeySpec("street5_city", (_p("street", 5), _p("city"))),
+    KeySpec("last_city", (_p("last_name"), _p("city"))),
+    KeySpec("first_city", (_p("first_name"), _p("city"))),
     KeySpec("birth_f1", (_p("birth_date"), _p("first_name", 1))),
     KeySpec("birth_last", (_p("birth_date"), _p("last_name", 3))),
     KeySpec("company_f1", (_p("company"), _p("first_name", 1))),

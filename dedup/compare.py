@@ -81,6 +81,9 @@ def prepare(records: pd.DataFrame) -> dict[str, np.ndarray]:
     n_rec = len(records)
     out["first_x_code"], out["last_x_code"] = fl_codes[:n_rec].astype(np.int64), fl_codes[n_rec:].astype(np.int64)
     out["street_len"] = records["street"].astype("string").str.len().fillna(0).to_numpy(dtype=np.int32)
+    # the house number and the street's first word ("33 eungella"): a second address line present on
+    # one side only leaves this start equal
+    put("street_start", records["street"].astype("string").str.extract(r"^(\d+\w* \S+)", expand=False))
     out["first_len"] = records["first_name"].astype("string").str.len().fillna(0).to_numpy(dtype=np.int16)
     put("first_initial", records["first_name"].astype("string").str.slice(0, 1))
     email = records["email"].astype("string")
@@ -278,6 +281,7 @@ def _street(x: _Pairs, c: ComparisonCutoffs) -> np.ndarray:
     # village" inside "381 marchant circuit rosetta village" is a shared word, not the same address
     ln, rn = x.p["street_len"][x.li], x.p["street_len"][x.ri]
     most = np.minimum(ln, rn) >= c.street_set_min_share * np.maximum(ln, rn)
+    most |= x.eq("street_start")  # "33 eungella st" within "33 eungella st victoria mill estate"
     lvl[present & ((srt >= c.street_similar) | (most & (tset >= c.street_similar)))] = 1
     lvl[x.eq("street") | (present & (srt >= c.street_same))] = 2
     return lvl

@@ -43,6 +43,14 @@ def tricky_records() -> pd.DataFrame:
         arch(5008, first_name="Ann", last_name="Lee", acct_type_desc="Comp", is_excluded_account_type=1,
              email="dennis.ellis51@mail.com"),  # excluded: never blocked
         crm("carries", first_name="Someone", last_name="Else", archtics_account_id_on_crm="5004"),
+        # FEBRL's errors: a ZIP typo with a street and a surname typo (first name + city), and the
+        # same with no first name at all (last name + city)
+        arch(5009, first_name="Sophie", last_name="Conboy", street="24 Learmonth Dr Robe", city="St Albans",
+             zip5="03136"),
+        arch(5010, first_name="Sophie", last_name="Cnoboy", street="9 Learmonthh Dr", city="St Albans",
+             zip5="03163"),
+        arch(5011, last_name="Weller", street="2 Wittenoom Gcrescent", city="Ashford", zip5="04656"),
+        arch(5012, last_name="Weller", street="7 Wittenoom Crescent", city="Ashford", zip5="04655"),
     ]  # fmt: skip
     # a switchboard phone shared by more people than the block cap: that block is skipped
     rows += [
@@ -104,5 +112,7 @@ def test_hard_cases_are_candidates(view_pairs) -> None:
     assert ("A:5004:1", "A:5006:1") in view  # missing first name
     assert ("A:5007:1", "C:dennis") in view  # same e-mail at a new address
     assert view[("A:5004:1", "C:carries")] == "acct:5004"  # CRM contact carrying the account id
+    assert view[("A:5009:1", "A:5010:1")] == "first_city:sophie:st albans"  # ZIP, street and surname typos
+    assert view[("A:5011:1", "A:5012:1")] == "last_city:weller:ashford"  # and without a first name
     assert not any("A:5008:1" in p for p in view)  # excluded Account Type
     assert not any(k.startswith("phone:8005550000") for k in view.values())  # block over the cap

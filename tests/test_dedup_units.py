@@ -272,3 +272,17 @@ def test_library_nicknames_compare_at_nickname_level(nick: str, full: str) -> No
     lv = compare_pairs(prepare(rec), np.array([0, 0, 2]), np.array([1, 1, 1]))["first_name"]
     labels = FIELDS[0].levels
     assert labels[lv[0]] == "nickname" and labels[lv[2]] == "different", (nick, full)
+
+
+def test_second_address_line_on_one_side_only_is_a_similar_street() -> None:
+    """ "33 eungella st" inside "33 eungella st victoria mill estate" (same house number and street
+    name; the other side lacks the second line) is the same address, but a shared building name
+    behind another house number and street is not."""
+    from dedup.compare import FIELDS, compare_pairs, prepare
+
+    streets = ["33 eungella st", "33 eungella st victoria mill estate", "1 rosetta village",
+               "381 marchant circuit rosetta village"]  # fmt: skip
+    rec = normalize_records(pd.DataFrame({"street": streets, "last_name": ["x"] * 4}))
+    lv = compare_pairs(prepare(rec), np.array([0, 2]), np.array([1, 3]))["street"]
+    labels = FIELDS[4].levels
+    assert [labels[v] for v in lv] == ["similar", "different"]

@@ -189,6 +189,36 @@ keys as (
     select
         record_id,
         concat(
+            'last_city:',
+            cast(last_name as {{ dbt.type_string() }}),
+            ':',
+            cast(city as {{ dbt.type_string() }})
+        ) as blocking_key
+    from records
+    where
+        last_name is not null and cast(last_name as {{ dbt.type_string() }}) != ''
+        and city is not null and cast(city as {{ dbt.type_string() }}) != ''
+
+    union all
+
+    select
+        record_id,
+        concat(
+            'first_city:',
+            cast(first_name as {{ dbt.type_string() }}),
+            ':',
+            cast(city as {{ dbt.type_string() }})
+        ) as blocking_key
+    from records
+    where
+        first_name is not null and cast(first_name as {{ dbt.type_string() }}) != ''
+        and city is not null and cast(city as {{ dbt.type_string() }}) != ''
+
+    union all
+
+    select
+        record_id,
+        concat(
             'birth_f1:',
             cast(birth_date as {{ dbt.type_string() }}),
             ':',

@@ -16,7 +16,7 @@ from rich.progress import Progress
 from dedup.cluster import assign_cluster_ids, constrained_components
 from dedup.compare import FIELD_NAMES, TF_FIELDS, compare_pairs, prepare
 from dedup.em import candidate_match_share
-from dedup.household import established_names, fit_household_odds
+from dedup.household import established_names, fit_household_odds, name_counts
 from dedup.model import DedupConfig, Model, estimate_m, estimate_u, prior_log2, score_levels, term_frequencies
 from kore.contracts.person_fields import PERSON_RECORD_COLUMNS
 
@@ -117,7 +117,7 @@ class Scorer:
 
     def _established(self, li: np.ndarray, ri: np.ndarray) -> np.ndarray:
         """Per pair: both first names are established names of the data (the household model's split)."""
-        counts = self.tf["first_name"] * len(self.records)
+        counts = name_counts(self.tf["first_name"], len(self.records))
         return established_names(counts[li], counts[ri], self.cfg.household_name_min_count)
 
     def score(

@@ -8,6 +8,7 @@ import pandas as pd
 from dedup import store
 from dedup.compare import FIELDS
 from dedup.engine import Scorer
+from dedup.household import name_counts
 from dedup.model import DedupConfig, Model, household
 from dedup.normalize import normalize_records
 from kore.config import Settings
@@ -49,7 +50,7 @@ def explain_pair(records: pd.DataFrame, id1: str, id2: str, model: Model, cfg: D
             }
         )
     levels = {spec.name: np.array([int(sc[spec.name + "_level"])]) for spec in FIELDS}
-    counts = scorer.tf["first_name"][pos] * model.records
+    counts = name_counts(scorer.tf["first_name"], model.records)[pos]
     odds = float(sc["log2_odds"])
     return {
         "household": bool(household(levels, counts[:1], counts[1:], cfg.household_name_min_count)[0]),

@@ -17,12 +17,21 @@ import numpy as np
 # the fields a household shares: their weights are replaced by the household odds in that context
 SHARED = ("first_name", "last_name", "street", "city", "zip5", "phone")
 SAME_NAME_LEVEL = 4  # first-name levels >= this (nickname, swapped, exact): almost always one person
+NICKNAME_LEVEL = 4  # ... but two established names at this level in a household context: see ``household``
 
 
 def context(levels: dict[str, np.ndarray]) -> np.ndarray:
     """Surname agrees (fuzzy or exact) and the street or the phone is shared."""
     last = levels["last_name"]
     return (last >= 2) & (last != 3) & ((levels["street"] >= 1) | (levels["phone"] == 3))
+
+
+def name_counts(tf_first: np.ndarray, n_records: float) -> np.ndarray:
+    """Records holding each record's first name: its term frequency (a share among the records WITH a
+    first name) times their number, estimated from the records at hand. Why not times all records: in
+    a four-row file with two named rows, Robert and Bob are held by one record each, not two."""
+    named = float((tf_first > 0).mean()) if len(tf_first) else 1.0
+    return tf_first * n_records * named
 
 
 def established_names(count_l: np.ndarray, count_r: np.ndarray, min_count: float = 2.0) -> np.ndarray:
@@ -41,13 +50,17 @@ def household(
 
     A merely similar first name (Michael/Michaela, Linh/Minh) counts as a household member's only
     when both spellings are established names of the data set (``first_count_*``: records holding
-    each, at least ``min_count``): a typo ("Jaen") is a rare value, a sibling's name is not.
+    each, at least ``min_count``): a typo ("Jaen") is a rare value, a sibling's name is not. So does
+    a nickname pair of two established names (James / Jim, John / Jonathan, William / Billy: a
+    father and son at one address carry such names as often as one person does); a shared phone
+    still counts for them (``dedup.model.field_weights``), a landline is then one person's number.
     """
     first = levels["first_name"]
-    hh = (first >= 0) & (first < SAME_NAME_LEVEL) & context(levels)
-    if first_count_l is not None and first_count_r is not None:
-        hh &= (first == 0) | established_names(first_count_l, first_count_r, min_count)
-    return hh
+    similar = (first >= 0) & (first < SAME_NAME_LEVEL)
+    if first_count_l is None or first_count_r is None:
+        return similar & context(levels)
+    est = established_names(first_count_l, first_count_r, min_count)
+    return ((first == 0) | ((similar | (first == NICKNAME_LEVEL)) & est)) & context(levels)
 
 
 def categories(first: np.ndarray, established: np.ndarray | None, n_levels: int) -> np.ndarray:

@@ -24,7 +24,7 @@ import pandas as pd
 
 from dedup.compare import FIELD_NAMES, FIELDS, MISSING, TF_FIELDS, ComparisonCutoffs, compare_pairs
 from dedup.em import estimate_m_em
-from dedup.household import established_names, household, household_first_weight
+from dedup.household import NICKNAME_LEVEL, established_names, household, household_first_weight, name_counts
 
 # EM's starting point and smoothing: typical m rates (levels as in ``dedup.compare.FIELDS``)
 PRIOR_M: dict[str, tuple[float, ...]] = {
@@ -250,7 +250,7 @@ def field_weights(
     w_table = model.weights(cfg)
     lo, hi = cfg.weight_clip
     n_records = model.records
-    counts = tf["first_name"] * n_records
+    counts = name_counts(tf["first_name"], n_records)
     hh = household(levels, counts[li], counts[ri], cfg.household_name_min_count)
     out = {}
     for spec in FIELDS:
@@ -272,12 +272,13 @@ def field_weights(
             # similar local parts are mostly the name again (megan.wilson vs meganwilson): cap it
             partial = (lv == 1) | (lv == 2)
             w[partial] = np.minimum(w[partial], cfg.email_partial_max_weight)
-            # the same name-only address (lisasmith@..., nbrown@...) on two records whose names BOTH
-            # spell it: different people of (nearly) one name collide on the big providers, so it is
-            # little evidence beyond the name match. When only one record's name spells it (Andrew
-            # Casey vs Andrew Hartman after a name change, Jake vs Jacob), the shared name does not
-            # explain the shared address: it is the strong evidence an exact e-mail is
-            namey = (lv == 3) & name_email[li] & name_email[ri]
+            # the same name-only address (lisasmith@..., nbrown@...) on two records of (nearly) one
+            # name: different people of that name collide on the big providers, so it is little
+            # evidence beyond the name match. When the names differ (a first or last name at level
+            # "different": Andrew Casey vs Andrew Hartman after a name change), the shared name does
+            # not explain the shared address: it is the strong evidence an exact e-mail is
+            names_differ = (levels["first_name"] == 0) | (levels["last_name"] == 0)
+            namey = (lv == 3) & (name_email[li] | name_email[ri]) & ~names_differ
             w[namey] = np.minimum(w[namey], cfg.email_partial_max_weight)
         if spec.name in ("city", "zip5"):
             # street, city and ZIP are one piece of evidence, the address: with the same street they
@@ -288,7 +289,10 @@ def field_weights(
                 same_zip = levels["zip5"] == 3
                 w[same_zip] = np.minimum(w[same_zip], 0.0)
         if spec.name == "phone":
-            w[hh] = np.minimum(w[hh], 0.0)  # a household's landline is the address again
+            # a household's landline is the address again; but two established names that are
+            # nicknames of one another (James / Jim) with one phone are one person's two spellings
+            landline = hh & (levels["first_name"] != NICKNAME_LEVEL)
+            w[landline] = np.minimum(w[landline], 0.0)
         if spec.name == "first_name" and not len(model.household_odds):
             # no household model fitted (small input): a similar name there is a sibling's
             w[hh] = np.minimum(w[hh], 0.0) + cfg.household_weight

@@ -267,3 +267,24 @@ def test_household_odds_fitted_only_where_the_data_holds_no_households() -> None
     assert no_families[0] > 0
     assert len(fit_household_odds(_context_levels(900, 1500), m_first, min_pairs=100)) == 0
     assert len(fit_household_odds(_context_levels(40, 5), m_first, min_pairs=100)) == 0  # too few to fit
+
+
+def test_father_and_son_with_nickname_related_names_are_not_merged() -> None:
+    """James and Jim (the nickname table relates them) at one address with their own phones and
+    e-mails: both names are established in the file (others hold them too), so the pair is weighed
+    as a household's, not as one person's two spellings; Jim with James's own phone still matches."""
+    others = [
+        {"record_id": f"N{i}", "first_name": f, "last_name": f"Other{i}", "street": f"{i} Side St", "zip5": "73301",
+         "phone": f"5125550{100 + i}"}
+        for i, f in enumerate(["James", "Jim", "James", "Jim"])
+    ]  # fmt: skip
+    home = {"last_name": "Lloyd", "street": "1757 Theresa Tunnel", "city": "Austin", "zip5": "50721"}
+    rows = [
+        {"record_id": "P1", "first_name": "James", "phone": "5155550111", "email": "jameslloyd@yahoo.com", **home},
+        {"record_id": "P2", "first_name": "Jim", "phone": "5155550999", "email": "jim_lloyd43@outlook.com", **home},
+        {"record_id": "P3", "first_name": "Jim", "phone": "5155550111", **home},
+    ]
+    apart = clusters_of(others + rows[:2])
+    assert apart["P1"] != apart["P2"]
+    together = clusters_of(others + [rows[0], rows[2]])
+    assert together["P1"] == together["P3"]

@@ -342,7 +342,7 @@ def check(
     problem = checks_problem(report, allow_empty)
     if problem:
         raise problem  # one line; the table of skipped checks says nothing more
-    console.print(report.summary_table())
+    console.print(report.summary_table().rstrip("\n"))  # the rendered table ends with its own newline
     raise typer.Exit(0 if report.ok else 1)
 
 

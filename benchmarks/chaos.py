@@ -142,7 +142,7 @@ def _snapshots(base: Path, accounts: int, seed: int, flavor: str, names: list[st
                 break
             flow.stage(stage, ctx)
             if flow.failed:
-                raise RuntimeError(f"chaos: the flow failed at {stage.name!r}: {flow.results[-1].detail}")
+                raise RuntimeError(f"chaos: the flow failed at {stage.name!r}: {flow.results[-1].outcome}")
     return out
 
 

@@ -256,6 +256,8 @@ def write_state(wh: Any, plan: BuildPlan) -> None:
     row = {"phase_key": key, "project_hash": plan.project_hash,
            "versions": json.dumps(plan.versions, sort_keys=True),
            "nodes": json.dumps(sorted(plan.nodes)) if plan.nodes is not None else None,
+           # when it ran: differs between any two runs and decides nothing (kore bench chaos
+           # compares the rest of the row, as built_at differs between two clean runs too)
            "built_at": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
     with wh.transaction():  # delete + insert as one: a kill in between keeps the previous state
         wh.execute(f"delete from {STATE_SCHEMA}.{STATE_TABLE} where phase_key = ?", [key])

@@ -19,8 +19,12 @@ started at all: a build with nothing new costs the version reads, under a second
 Safe by construction:
 - a source whose change cannot be seen counts as changed on every build (the dedup step's outputs
   have no landing timestamp: on DuckDB their content fingerprint is compared, on SQL Server they
-  always count as changed); the first build in a workdir, before dbt has written a manifest, knows no
-  source, so it records no version and the build after it counts every source as changed;
+  always count as changed);
+- the sources are read from a manifest of the project as it is now: where the one on disk is missing,
+  truncated (a killed dbt) or was parsed from another version of the project, ``dbt parse`` runs
+  first. A killed build leaves a manifest behind, so taking the sources from whatever is on disk made
+  the recorded versions depend on where the kill fell (a clean first build recorded none, its plain
+  rerun after a kill recorded every source's: ``kore bench chaos``, issue 17);
 - the state (``ops.dbt_build_state``: per phase, the project hash and each source's version) is
   written only after the phase's dbt build succeeded, with the versions read *before* it started, so a
   failed or interrupted build, or data landing during a build, leaves the next build to redo it;
@@ -148,6 +152,23 @@ def read_manifest(settings: Settings) -> dict[str, Any] | None:
         return None
 
 
+def current_manifest(settings: Settings, phash: str) -> dict[str, Any] | None:
+    """The manifest of the project as it is now (see the module docstring): the one on disk when
+    ``dbt parse`` last stamped it with this project hash, else a fresh ``dbt parse``. Builds of the
+    same project rewrite the manifest with the same sources, so the stamp stays true for them."""
+    import os
+
+    stamp = settings.dbt_target_dir / "manifest.project_hash"
+    manifest = read_manifest(settings)
+    if manifest is not None and stamp.exists() and stamp.read_text() == phash:
+        return manifest
+    run_dbt(settings, ["parse"])
+    tmp = stamp.with_name(stamp.name + ".tmp")
+    tmp.write_text(phash)
+    os.replace(tmp, stamp)  # written whole or not at all: a kill here leaves the next build to parse again
+    return read_manifest(settings)
+
+
 def manifest_sources(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     """The project's sources: unique name (archtics.cust), relation and loaded_at_field."""
     return [
@@ -235,6 +256,8 @@ def write_state(wh: Any, plan: BuildPlan) -> None:
     row = {"phase_key": key, "project_hash": plan.project_hash,
            "versions": json.dumps(plan.versions, sort_keys=True),
            "nodes": json.dumps(sorted(plan.nodes)) if plan.nodes is not None else None,
+           # when it ran: differs between any two runs and decides nothing (kore bench chaos
+           # compares the rest of the row, as built_at differs between two clean runs too)
            "built_at": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
     with wh.transaction():  # delete + insert as one: a kill in between keeps the previous state
         wh.execute(f"delete from {STATE_SCHEMA}.{STATE_TABLE} where phase_key = ?", [key])
@@ -251,10 +274,8 @@ def plan_build(
     from kore.warehouse import connect
 
     phash = phash or project_hash(env=settings.env())
-    manifest = read_manifest(settings)
+    manifest = current_manifest(settings, phash)  # before connecting: dbt parse runs in its own process
     with connect(settings) as wh:
-        # no manifest (the first dbt call in this workdir): the sources are not known yet, so no
-        # version is recorded and the next build counts every source as changed
         versions = source_versions(wh, manifest_sources(manifest)) if manifest else {}
         state = read_state(wh)
     upstream = state.get(phase.upstream.key(command)) if phase.upstream else None

@@ -135,3 +135,48 @@ def test_build_state_write_is_one_transaction(tmp_path: Path, monkeypatch: pytes
         with pytest.raises(RuntimeError):
             write_state(wh, SimpleNamespace(**{**vars(plan), "project_hash": "p2"}))
         assert read_state(wh) == before
+
+
+# a build that dies (SIGKILL) the moment its dbt invocation returned: dbt has written its manifest
+# and its tables, the build state is not written yet -- where `kore bench chaos` found the divergence
+KILL_AFTER_DBT = """
+import os, signal, sys
+from dbt_build import scope
+from kore.config import get_settings
+
+real = scope.run_dbt
+def run_dbt(settings, args, *a, **kw):
+    result = real(settings, args, *a, **kw)
+    if args[0] == "build":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return result
+scope.run_dbt = run_dbt
+scope.build_phase(get_settings(sys.argv[1]), scope.Phase("seeds", select=("resource_type:seed",)))
+"""
+
+
+def test_build_killed_after_dbt_is_repaired_by_a_plain_rerun_to_the_clean_state(tmp_path: Path) -> None:
+    """The first build in a workdir, killed after dbt wrote its manifest but before the build state:
+    the plain rerun records what a clean first build records. (The versions were read from whatever
+    manifest was on disk: none for the clean build, the killed build's for the rerun.)"""
+    from dbt_build.scope import Phase, build_phase, read_state
+
+    seeds = Phase("seeds", select=("resource_type:seed",))  # the whole project parsed, two seeds built
+
+    def state(workdir: Path) -> dict:
+        with connect(get_settings(workdir)) as wh:
+            return {k: {f: v for f, v in s.items() if f != "built_at"} for k, s in read_state(wh).items()}
+
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    for wd in (clean, killed):
+        wd.mkdir()
+    assert build_phase(get_settings(clean), seeds).ok
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KORE_", "DLT_", "DBT_"))}
+    env.update(PYTHONPATH=str(REPO), KORE_WORKDIR=str(killed))
+    proc = subprocess.run([sys.executable, "-c", KILL_AFTER_DBT, str(killed)], env=env, cwd=REPO, timeout=300)
+    assert proc.returncode == -9
+    assert (get_settings(killed).dbt_target_dir / "manifest.json").exists() and state(killed) == {}
+    assert build_phase(get_settings(killed), seeds).ok  # plain rerun
+    assert state(killed) == state(clean)
+    (key, recorded), *_ = state(clean).items()
+    assert recorded["versions"].get("archtics.cust") == "absent"  # every source known, none landed here

@@ -43,14 +43,15 @@ def test_changed_sources_select_their_descendants_within_the_phase() -> None:
     assert BuildPlan(PHASES["all"], "nothing", "", "h", {}).dbt_args() is None
 
 
-def test_first_build_in_a_workdir_is_full_and_knows_no_source_version(tmp_path: Path) -> None:
-    """Without a dbt manifest the sources are unknown: a full build, and no version to record, so
-    the build after it counts every source as changed."""
+def test_first_build_in_a_workdir_parses_the_project_and_records_every_source(tmp_path: Path) -> None:
+    """Without a dbt manifest the project is parsed first: a full build that knows every source, as
+    the rerun of a killed build (which finds the killed dbt's manifest) knows them."""
     from dbt_build.scope import plan_build
     from kore.config import Settings
 
     settings = Settings(workdir=tmp_path)
     settings.ensure_dirs()
     plan = plan_build(settings, PHASES["pre-dedup"], phash="h")
-    assert (plan.mode, plan.reason, plan.versions) == ("full", "first dbt build in this workdir", {})
+    assert (plan.mode, plan.reason) == ("full", "first build of this phase")
+    assert plan.versions["archtics.cust"] == "absent" and plan.versions["kore_app.touchpoint2"] == "absent"
     assert plan.dbt_args() == ["build", "--exclude", "tag:needs_dedup"]

@@ -41,11 +41,12 @@ def test_worker_is_reused_releases_the_warehouse_and_is_replaced_when_it_dies(se
     assert again.ok and len(again.results) == 2
     assert session._worker is worker and worker.alive()  # the same process served both
 
-    os.kill(worker.proc.pid, signal.SIGKILL)
-    worker.proc.wait()
-    died = session.run_dbt(settings, ["seed"], check=False, project_hash="p1")
-    assert not died.ok  # the call it died in fails like a failed dbt run ...
     with pytest.raises(RuntimeError, match="--bogus-flag failed"):  # a dbt error is raised with dbt's output
         session.run_dbt(settings, ["seed", "--bogus-flag"], project_hash="p1")
-    after = session.run_dbt(settings, ["seed"], project_hash="p1")  # ... and the next call starts a new one
-    assert after.ok and session._worker is not None and session._worker.proc.pid != worker.proc.pid
+    assert session._worker is worker  # a failed invocation keeps the worker
+
+    os.kill(worker.proc.pid, signal.SIGKILL)  # a worker that died (killed, crashed) ...
+    worker.proc.wait()
+    after = session.run_dbt(settings, ["seed"], project_hash="p1")  # ... is replaced by the next call
+    assert after.ok and len(after.results) == 2
+    assert session._worker is not None and session._worker.proc.pid != worker.proc.pid

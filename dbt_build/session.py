@@ -40,6 +40,11 @@ class _Worker:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def kill(self) -> None:
+        if self.alive():
+            self.proc.kill()
+            self.proc.wait()
+
     def close(self) -> None:
         if self.alive():
             assert self.proc.stdin is not None
@@ -134,6 +139,10 @@ def run_dbt(
             close_worker()
     except OSError:
         close_worker()
+    except BaseException:  # interrupted mid-answer: the rest of it must not become the next call's
+        worker.kill()
+        close_worker()
+        raise
     out = "".join(lines)
     res = DbtResult(ok=ok, args=args, stdout=out, results=read_run_results(settings, args))
     if check and not res.ok:

@@ -63,15 +63,19 @@ def run_dbt(
             if echo is not None:
                 echo(line.rstrip("\n"))
     out = "".join(lines)
-    results: list[dict] = []
-    rr = settings.dbt_target_dir / "run_results.json"
-    if rr.exists() and args and args[0] in ("build", "run", "test", "seed", "snapshot"):
-        try:
-            results = json.loads(rr.read_text()).get("results", [])
-        except (OSError, json.JSONDecodeError):
-            results = []
-    res = DbtResult(ok=proc.returncode == 0, args=args, stdout=out, results=results)
+    res = DbtResult(ok=proc.returncode == 0, args=args, stdout=out, results=read_run_results(settings, args))
     if check and not res.ok:
         tail = "\n".join(out.splitlines()[-40:])
         raise RuntimeError(f"dbt {' '.join(args)} failed (exit {proc.returncode}):\n{tail}")
     return res
+
+
+def read_run_results(settings: Settings, args: list[str]) -> list[dict]:
+    """The node results dbt wrote for a command that runs nodes (empty for parse, compile, ...)."""
+    rr = settings.dbt_target_dir / "run_results.json"
+    if not (rr.exists() and args and args[0] in ("build", "run", "test", "seed", "snapshot")):
+        return []
+    try:
+        return json.loads(rr.read_text()).get("results", [])
+    except (OSError, json.JSONDecodeError):
+        return []

@@ -19,6 +19,11 @@
     belonged to before). The person-level marts (int_person_season_spend, fct_season_ticket_holders)
     recompute both persons of the accounts changed after their own last run. -#}
 {%- set incremental = kore_is_incremental() %}
+{#- the columns current_persons defines, in its order: what the table holds per account besides its
+    change record (previous_person_key, changed_at), compared with the held rows on an incremental run -#}
+{%- set person_columns = [
+    'acct_id', 'person_key', 'contact_key', 'cluster_id', 'is_primary_account', 'acct_rep_id', 'rep_full_name'
+] %}
 
 with mapping_ranked as (
 
@@ -71,24 +76,12 @@ current_persons as (
 
 changed as (
 
-    select
-        acct_id,
-        person_key,
-        contact_key,
-        cluster_id,
-        is_primary_account,
-        acct_rep_id,
-        rep_full_name
-    from current_persons
+    select * from current_persons
     except
     select
-        held.acct_id,
-        held.person_key,
-        held.contact_key,
-        held.cluster_id,
-        held.is_primary_account,
-        held.acct_rep_id,
-        held.rep_full_name
+        {%- for column in person_columns %}
+        held.{{ column }}{{ "," if not loop.last }}
+        {%- endfor %}
     from {{ this }} as held
 
 ),
@@ -113,13 +106,6 @@ changes as (
 )
 
 select
-    acct_id,
-    person_key,
-    contact_key,
-    cluster_id,
-    is_primary_account,
-    acct_rep_id,
-    rep_full_name,
-    previous_person_key,
+    changes.*,
     {{ kore_run_stamp() }} as changed_at
 from changes

@@ -24,7 +24,7 @@ with seasons as (
 
     select
         season_id,
-        row_number() over (order by season_year, season_id) as season_seq
+        season_seq
     from {{ ref('dim_season') }}
 
 ),

@@ -1,4 +1,7 @@
-{#- dim_season: one row per Archtics season with its event and plan counts. -#}
+{#- dim_season: one row per Archtics season with its event and plan counts, and its place in the season
+    order (season_seq, 1 = the oldest; by season_year, then season_id): the one definition of "the
+    season before" that int_person_season_spend, fct_season_ticket_holders and the marts reading them
+    share. -#}
 
 with seasons as (
 
@@ -24,6 +27,7 @@ select
     seasons.name as season_name,
     seasons.season_year,
     seasons.arena_id,
+    row_number() over (order by seasons.season_year, seasons.season_id) as season_seq,
     coalesce(events.event_count, 0) as event_count,
     coalesce(events.plan_count, 0) as plan_count,
     events.first_event_date,

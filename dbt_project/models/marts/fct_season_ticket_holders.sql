@@ -49,7 +49,7 @@ seasons as (
 
     select
         season_id,
-        row_number() over (order by season_year, season_id) as season_seq
+        season_seq
     from {{ ref('dim_season') }}
 
 ),

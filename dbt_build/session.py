@@ -1,0 +1,151 @@
+"""``run_dbt`` for the build phases, through one warm dbt process per project environment.
+
+A routine ``kore run`` calls dbt twice (the pre- and post-dedup phases, dbt_build/scope.py), and each
+``dbt build`` subprocess spends ~8-10 s on this machine before its first node: imports, the adapter,
+loading the partial parse and writing the manifest. That fixed cost was most of a routine build. Here
+the first call starts ``dbt_worker.py`` (a child process with the project's environment, as
+:func:`dbt_build.runner.run_dbt` uses) and later calls with the same environment reuse it and its
+parsed manifest (re-parsed when the project hash changes): the second phase starts its first node
+within a second or two.
+
+The child stays a separate process, as the runner's docstring wants (dbt's global state and the
+DuckDB lock stay out of the caller): it holds the warehouse file only during an invocation, and exits
+when this process does. A worker that died (killed, crashed) is replaced by the next call; the call it
+died in fails like a failed dbt run.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from dbt_build.dbt_worker import END
+from dbt_build.runner import DbtResult, read_run_results
+from kore.config import DBT_PROJECT_DIR, Settings
+
+WORKER = Path(__file__).with_name("dbt_worker.py")
+
+
+@dataclass
+class _Worker:
+    proc: subprocess.Popen
+    env_key: str
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        if self.alive():
+            self.proc.kill()
+            self.proc.wait()
+
+    def close(self) -> None:
+        if self.alive():
+            assert self.proc.stdin is not None
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+
+
+_worker: _Worker | None = None
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    # the same environment the subprocess runner gives dbt; no ANSI colours (the output is captured)
+    return {**os.environ, **settings.env(), "DBT_USE_COLORS": "false"}
+
+
+def _get_worker(settings: Settings) -> _Worker:
+    """The live worker for this environment, started (or restarted) when there is none."""
+    global _worker
+    env = _env(settings)
+    key = json.dumps(env, sort_keys=True)
+    if _worker is not None and _worker.alive() and _worker.env_key == key:
+        return _worker
+    close_worker()
+    proc = subprocess.Popen(
+        [sys.executable, str(WORKER)],
+        cwd=DBT_PROJECT_DIR,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    )
+    _worker = _Worker(proc, key)
+    return _worker
+
+
+def close_worker() -> None:
+    """Stop the warm dbt process (the next call starts a new one)."""
+    global _worker
+    if _worker is not None:
+        _worker.close()
+        _worker = None
+
+
+atexit.register(close_worker)
+
+
+def run_dbt(
+    settings: Settings,
+    args: list[str],
+    check: bool = True,
+    echo: Callable[[str], None] | None = None,
+    project_hash: str = "",
+) -> DbtResult:
+    """Run ``dbt <args>`` in the warm worker; the same result and errors as
+    :func:`dbt_build.runner.run_dbt`. ``project_hash`` (dbt_build.scope.project_hash) tells the worker
+    when its parsed manifest is stale."""
+    settings.dbt_target_dir.mkdir(parents=True, exist_ok=True)
+    if settings.target == "duckdb":
+        settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    worker = _get_worker(settings)
+    base = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    assert worker.proc.stdin is not None and worker.proc.stdout is not None
+    lines: list[str] = []
+    ok = False
+    try:
+        worker.proc.stdin.write(
+            json.dumps(
+                {
+                    "args": args,
+                    "base": base,
+                    "project_hash": project_hash,
+                    "run_results": str(settings.dbt_target_dir / "run_results.json"),
+                }
+            )
+            + "\n"
+        )
+        worker.proc.stdin.flush()
+        for line in worker.proc.stdout:
+            if line.startswith(END):
+                ok = bool(json.loads(line[len(END) :])["ok"])
+                break
+            lines.append(line)
+            if echo is not None:
+                echo(line.rstrip("\n"))
+        else:  # the worker ended without answering: the call failed, the next one starts a new worker
+            close_worker()
+    except OSError:
+        close_worker()
+    except BaseException:  # interrupted mid-answer: the rest of it must not become the next call's
+        worker.kill()
+        close_worker()
+        raise
+    out = "".join(lines)
+    res = DbtResult(ok=ok, args=args, stdout=out, results=read_run_results(settings, args))
+    if check and not res.ok:
+        tail = "\n".join(out.splitlines()[-40:])
+        raise RuntimeError(f"dbt {' '.join(args)} failed:\n{tail}")
+    return res

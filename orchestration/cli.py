@@ -88,7 +88,9 @@ def run_command(
     ] = None,
     skip: Annotated[str | None, typer.Option("--skip", help="Leave out these stages (comma list)")] = None,
     export_dir: Annotated[Path | None, typer.Option(help="Archtics static export (default <workdir>/export)")] = None,
-    kore_apps_dir: Annotated[Path | None, typer.Option(help="KORE apps export folder (skipped when unset)")] = None,
+    kore_apps_dir: Annotated[
+        Path | None, typer.Option(envvar="KORE_APPS_DIR", help="KORE apps export folder (skipped when unset)")
+    ] = None,
     archtics_url: Annotated[str | None, typer.Option(envvar="KORE_ARCHTICS_API_URL", help="Archtics delta API")] = None,
     crm_url: Annotated[str | None, typer.Option(envvar="KORE_CRM_URL", help="CRM base URL")] = None,
     flavor: Annotated[str | None, typer.Option(envvar="KORE_CRM_FLAVOR")] = None,

@@ -24,11 +24,14 @@ def _kore(args: list[str], env: dict[str, str], timeout: float = 240) -> subproc
     )
 
 
-@pytest.fixture(params=["dynamics", "salesforce"])
-def served(request, tmp_path):
-    """The sandbox CRM served by the CLI in a subprocess; yields (flavor, url, env for `kore crm`)."""
+@pytest.fixture(scope="module", params=["dynamics", "salesforce"])
+def served(request, tmp_path_factory):
+    """The sandbox CRM served by the CLI in a subprocess; yields (flavor, url, env for `kore crm`).
+
+    One server per flavour for the module (starting one costs a CLI start-up and a TLS certificate):
+    only `test_verify_pull_push_from_the_cli` writes, the other tests read or fail to log in."""
     flavor = request.param
-    settings = Settings(workdir=tmp_path)
+    settings = Settings(workdir=tmp_path_factory.mktemp(f"crm_cli_{flavor}"))
     base = {k: v for k, v in os.environ.items() if not k.startswith("KORE_")}
     env = {**base, **settings.env(), "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(

@@ -27,39 +27,41 @@ from tests import dbt_fixture
 FOLDER_SCHEMAS = {"stg", "int", "kore", "dedup", "marts", "kore_registry"}
 
 
-def _parse(tmp_path: Path) -> dict:
-    env = {**os.environ, "KORE_DUCKDB_PATH": str(tmp_path / "w.duckdb"), "KORE_SCHEMA_PREFIX": "",
-           "DBT_TARGET_PATH": str(tmp_path / "target"), "DBT_LOG_PATH": str(tmp_path / "logs")}  # fmt: skip
-    cmd = [dbt_executable(), "parse", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
-    proc = subprocess.run(cmd, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    return json.loads((tmp_path / "target" / "manifest.json").read_text())
-
-
 def _schemas(manifest: dict) -> dict[str, str]:
     return {n["name"]: n["schema"] for n in manifest["nodes"].values() if n["resource_type"] in ("model", "seed")}
 
 
 @pytest.fixture(scope="module")
-def manifest(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    return _parse(tmp_path_factory.mktemp("parse"))
-
-
-def test_schema_prefix_lands_models_in_prefixed_schemas_on_duckdb(tmp_path: Path, manifest: dict) -> None:
-    """A real build: the same model and seed land in dev_alice_* with the prefix and in the documented
-    schemas without it (production unchanged); the two builds do not touch each other's tables, and
-    with the prefix every model and seed is planned into a dev_alice_ schema, sources stay put."""
-    default = _schemas(manifest)
-    assert set(default.values()) == FOLDER_SCHEMAS
-    settings = Settings(workdir=tmp_path)
+def builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, dict, dict]:
+    """One real model and seed built with the prefix, then without it (production, no
+    KORE_SCHEMA_PREFIX), on one fixture warehouse; the manifests dbt wrote after each build (the
+    whole project: every model, source and exposure). One parse per build, none extra."""
+    settings = Settings(workdir=tmp_path_factory.mktemp("conventions"))
     dbt_fixture.build(settings.duckdb_path, with_dedup=False)
     build = ["build", "--select", "stg_archtics__seasons", "entity_registry", "--resource-type", "model",
              "--resource-type", "seed"]  # fmt: skip
-    run_dbt(Settings(workdir=tmp_path, schema_prefix="dev_alice"), build)
+    run_dbt(Settings(workdir=settings.workdir, schema_prefix="dev_alice"), build)
     prefixed = json.loads((settings.dbt_target_dir / "manifest.json").read_text())
+    run_dbt(settings, build)
+    plain = json.loads((settings.dbt_target_dir / "manifest.json").read_text())
+    return settings, prefixed, plain
+
+
+@pytest.fixture(scope="module")
+def manifest(builds: tuple[Settings, dict, dict]) -> dict:
+    """The manifest of the production build (no prefix)."""
+    return builds[2]
+
+
+def test_schema_prefix_lands_models_in_prefixed_schemas_on_duckdb(builds: tuple[Settings, dict, dict]) -> None:
+    """A real build: the same model and seed land in dev_alice_* with the prefix and in the documented
+    schemas without it (production unchanged); the two builds do not touch each other's tables, and
+    with the prefix every model and seed is planned into a dev_alice_ schema, sources stay put."""
+    settings, prefixed, manifest = builds
+    default = _schemas(manifest)
+    assert set(default.values()) == FOLDER_SCHEMAS
     assert _schemas(prefixed) == {name: f"dev_alice_{schema}" for name, schema in default.items()}
     assert {s["schema"] for s in prefixed["sources"].values()} == {s["schema"] for s in manifest["sources"].values()}
-    run_dbt(settings, build)
     con = duckdb.connect(str(settings.duckdb_path), read_only=True)
     try:
         tables = set(con.sql("select table_schema, table_name from information_schema.tables").fetchall())

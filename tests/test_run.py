@@ -2,8 +2,10 @@
 on stdout, rows the CRM refuses named in the failure, and the README's cron line run as written.
 
 One module fixture does the expensive part once: a generated export, the sandbox Archtics API and
-CRM started in this process (threads on 127.0.0.1), and a first `kore run` in a subprocess that lands
-the export and the sandbox's deltas (the changes after the export's cutoff) and runs every stage.
+CRM started in this process (threads on 127.0.0.1), and a first `kore run` that lands the export and
+the sandbox's deltas (the changes after the export's cutoff) and runs every stage. That run is the
+README's cron line run as written with `/bin/sh` (one full run serves both: its JSON document is the
+file the line redirects stdout to, its progress the log the line appends stderr to).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ def kore_env(wd: Path, archtics, crm) -> dict[str, str]:
         KORE_CRM_TENANT=crm.credentials["tenant_id"],
         KORE_CRM_AUTHORITY=crm.credentials["authority"],  # the sandbox serves Dynamics' token endpoint
         KORE_CRM_CA_BUNDLE=crm.credentials["ca_bundle"],  # the sandbox CRM's self-signed certificate
+        KORE_APPS_DIR=str(env_apps_dir(wd)),  # the KORE apps' export folder (the sample's)
         # the sample export holds a few deliberately broken rows (as `kore demo` accepts them): a
         # production run stops on any quarantined row unless allowed
         KORE_ALLOW_QUARANTINE="1",
@@ -61,6 +64,20 @@ def kore(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     )
 
 
+def cron_run(wd: Path, env: dict[str, str], home: Path) -> subprocess.CompletedProcess:
+    """The README's crontab line run as written by /bin/sh, set up as the README asks the operator."""
+    cron_env, command = cron_block()
+    assert "kore run" in command
+    # what the README asks the operator to put in place: the environment file with the secrets
+    exports = {k: v for k, v in env.items() if k.startswith("KORE_") and k != "KORE_WORKDIR"}
+    (wd / "kore.env").write_text("".join(f"export {k}='{v}'\n" for k, v in exports.items()))
+    # the crontab's own variables, with the workdir and the virtualenv's bin folder of this machine
+    shell_env = {**cron_env, "KORE_WORKDIR": str(wd), "HOME": str(home), "PYTHONPATH": str(REPO_ROOT)}
+    shell_env["PATH"] = f"{Path(sys.executable).parent}:{cron_env['PATH'].split(':', 1)[1]}"
+    return subprocess.run([cron_env.get("SHELL", "/bin/sh"), "-c", command], env=shell_env, capture_output=True,
+                          text=True, timeout=900, cwd=home)  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def flow(tmp_path_factory: pytest.TempPathFactory):
     from sandbox.archtics_api import ArchticsSandbox
@@ -70,12 +87,22 @@ def flow(tmp_path_factory: pytest.TempPathFactory):
     s = get_settings(wd)
     s.ensure_dirs()
     generate_sample(s, accounts=200, seed=7)
+    assert env_apps_dir(wd) == s.sandbox_dir / "kore_apps"
     with contextlib.ExitStack() as servers:
         archtics = servers.enter_context(ArchticsSandbox(s.sandbox_dir, s.export_dir))
         crm = servers.enter_context(CrmSandbox(s.sandbox_dir, "dynamics"))
         env = kore_env(wd, archtics, crm)
-        first = kore(env, "run", "--json", "--kore-apps-dir", str(s.sandbox_dir / "kore_apps"))
+        first = cron_run(wd, env, tmp_path_factory.mktemp("home"))
         yield wd, env, crm, first
+
+
+def env_apps_dir(wd: Path) -> Path:
+    return wd / "sandbox_data" / "kore_apps"
+
+
+def run_log(wd: Path) -> str:
+    """What the cron line appended to the run log (the run's stderr: human progress)."""
+    return (wd / "logs" / "kore-run.log").read_text()
 
 
 def one_document(stdout: str) -> dict:
@@ -85,8 +112,8 @@ def one_document(stdout: str) -> dict:
 
 def test_kore_run_runs_every_stage_and_exits_zero(flow) -> None:
     wd, _, _, first = flow
-    assert first.returncode == 0, first.stderr[-4000:]
-    doc = one_document(first.stdout)
+    assert first.returncode == 0, (first.stdout, first.stderr, run_log(wd)[-4000:])
+    doc = one_document((wd / "logs" / "last-run.json").read_text())
     assert doc["ok"] and doc["exit_code"] == 0 and doc["failures"] == []
     outcomes = {s["stage"]: s["outcome"] for s in doc["stages"]}
     assert list(outcomes) == list(STAGE_NAMES)
@@ -95,14 +122,15 @@ def test_kore_run_runs_every_stage_and_exits_zero(flow) -> None:
     assert by_stage["catch-up deltas"]["rows_in"] > 0, "the sandbox's changes after the cutoff were fetched"
     assert by_stage["CRM push"]["detail"]["failed"] == 0
     # human progress went to stderr (dbt's lines streamed as they came), the report was written
-    assert "dbt build" in first.stderr and re.search(r"\d\d:\d\d:\d\d\s+\d+ of \d+ (START|OK)", first.stderr)
+    log = run_log(wd)
+    assert "dbt build" in log and re.search(r"\d\d:\d\d:\d\d\s+\d+ of \d+ (START|OK)", log)
     assert Path(doc["report"]).is_file()
     assert json.loads((wd / "logs" / "runs" / f"{doc['run_id']}.json").read_text())["stages"] == doc["stages"]
 
 
 def test_kore_report_rebuilds_a_past_run(flow) -> None:
-    wd, env, _, first = flow
-    run_id = one_document(first.stdout)["run_id"]
+    wd, env, _, _ = flow
+    run_id = one_document((wd / "logs" / "last-run.json").read_text())["run_id"]
     res = kore(env, "report", run_id)
     assert res.returncode == 0, res.stderr
     page = Path(res.stdout.strip()).read_text()
@@ -136,24 +164,18 @@ def cron_block() -> tuple[dict[str, str], str]:
     return env, command
 
 
-def test_readme_cron_line_works_as_written(flow, tmp_path: Path) -> None:
-    wd, env, _, first = flow
-    assert first.returncode == 0
-    cron_env, command = cron_block()
-    assert "kore run" in command
-    # what the README asks the operator to put in place: the environment file with the secrets
-    exports = {k: v for k, v in env.items() if k.startswith("KORE_") and k != "KORE_WORKDIR"}
-    (wd / "kore.env").write_text("".join(f"export {k}='{v}'\n" for k, v in exports.items()))
-    # the crontab's own variables, with the workdir and the virtualenv's bin folder of this machine
-    shell_env = {**cron_env, "KORE_WORKDIR": str(wd), "HOME": str(tmp_path), "PYTHONPATH": str(REPO_ROOT)}
-    shell_env["PATH"] = f"{Path(sys.executable).parent}:{cron_env['PATH'].split(':', 1)[1]}"
-    proc = subprocess.run([cron_env.get("SHELL", "/bin/sh"), "-c", command], env=shell_env, capture_output=True,
-                          text=True, timeout=900, cwd=tmp_path)  # fmt: skip
-    assert proc.returncode == 0, (proc.stdout, proc.stderr, (wd / "logs" / "kore-run.log").read_text()[-3000:])
-    assert proc.stdout == proc.stderr == "", "cron mails any output: a successful run prints nothing"
+def test_readme_cron_line_works_as_written(flow) -> None:
+    """The fixture's run is the README's crontab line (see `cron_run`): it exits 0 and prints
+    nothing (cron mails any output), the run document and the log are where the line puts them."""
+    wd, _, _, first = flow
+    assert first.returncode == 0, (first.stdout, first.stderr, run_log(wd)[-3000:])
+    assert first.stdout == first.stderr == "", "cron mails any output: a successful run prints nothing"
     doc = json.loads((wd / "logs" / "last-run.json").read_text())
     assert doc["ok"] and doc["exit_code"] == 0
-    assert "CRM push" in (wd / "logs" / "kore-run.log").read_text()
+    assert "CRM push" in run_log(wd)
+    # the KORE apps' folder came from kore.env (KORE_APPS_DIR), as --kore-apps-dir would give it
+    apps = next(s for s in doc["stages"] if s["stage"] == "land KORE apps")
+    assert apps["outcome"] == "ok" and apps["rows_in"] > 0, apps
 
 
 def test_rows_the_crm_refuses_fail_the_run_and_are_named(flow) -> None:

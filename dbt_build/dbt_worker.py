@@ -78,11 +78,16 @@ def main() -> None:
             if "--vars" in args:
                 ok = dbtRunner().invoke([*args, *base]).success
             else:
-                if manifest is None or manifest_hash != request["project_hash"]:
-                    parsed = dbtRunner().invoke(["parse", *base])
+                is_parse = args[:1] == ["parse"]
+                if is_parse or manifest is None or manifest_hash != request["project_hash"]:
+                    # a parse writes manifest.json (what a caller asking for ``parse`` wants) and is kept
+                    parsed = dbtRunner().invoke([*(args if is_parse else ["parse"]), *base])
                     manifest = parsed.result if parsed.success else None
                     manifest_hash = request["project_hash"] if parsed.success else None
-                if manifest is not None:
+                    ok = parsed.success
+                    if parsed.exception is not None:  # e.g. arguments dbt refused: say so, not an empty answer
+                        print(f"dbt parse failed: {parsed.exception}")
+                if manifest is not None and not is_parse:
                     ok = _invoke_parsed(dbtRunner(manifest=manifest), args, base, request["run_results"])
         except Exception:  # noqa: BLE001 - reported to the parent as a failed invocation, with the trace
             traceback.print_exc(file=sys.stdout)

@@ -167,7 +167,7 @@ def current_manifest(settings: Settings, phash: str) -> dict[str, Any] | None:
     manifest = read_manifest(settings)
     if manifest is not None and stamp.exists() and stamp.read_text() == phash:
         return manifest
-    run_dbt(settings, ["parse"])
+    run_dbt(settings, ["parse"], project_hash=phash)  # the warm dbt process keeps this parse for the build
     tmp = stamp.with_name(stamp.name + ".tmp")
     tmp.write_text(phash)
     os.replace(tmp, stamp)  # written whole or not at all: a kill here leaves the next build to parse again

@@ -7,7 +7,8 @@ CRM pull, dbt (pre-dedup), dedup, dbt (post-dedup), checks, CRM push (contacts a
 reconciliation - against the sandbox Archtics API and CRM on loopback, started the way
 :mod:`orchestration.demo` starts them.
 
-Figures: seconds and peak memory (this process plus its children, e.g. dbt) per stage;
+Figures: seconds and peak memory (this process plus its children, e.g. dbt) per stage, with the
+landing stages' own breakdown and the checks' ten slowest suites/audits (``times``);
 ``crm_ready_seconds`` = every stage before the push (the warehouse is ready to feed the CRM);
 push throughput in rows/s; ``peak_rss_mb`` over the whole flow. When the checks fail, production
 stops before the push; the benchmark still times the push (``push_after_failed_checks`` true, ``ok``
@@ -76,6 +77,8 @@ def run(workdir: Path, accounts: int | None = None, rows: int | None = None, **k
                 out = flow.stage(stage, ctx)
             res = flow.results[-1]
             stages.append(_stage_row(res, mem.mb, out))
+            if stage.name == CHECKS_STAGE and ctx.check_reports:  # the slowest suites/audits of the run
+                stages[-1]["times"] = ctx.check_reports[-1].slowest(10)
             if flow.failed and stage.name == CHECKS_STAGE and kw.get("push_after_failed_checks", True):
                 # production stops here; the benchmark still times the push (reported, ok stays False)
                 failed_checks, flow.failed = True, False

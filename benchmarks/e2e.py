@@ -12,7 +12,8 @@ landing stages' own breakdown and the checks' ten slowest suites/audits (``times
 ``crm_ready_seconds`` = every stage before the push (the warehouse is ready to feed the CRM);
 push throughput in rows/s; ``peak_rss_mb`` over the whole flow. When the checks fail, production
 stops before the push; the benchmark still times the push (``push_after_failed_checks`` true, ``ok``
-false) unless ``--opt push_after_failed_checks=false``. The sandbox servers run in this
+false) unless ``--opt push_after_failed_checks=false``; ``--opt push=false`` stops before the push
+(``crm_ready_seconds`` only). The sandbox servers run in this
 process, so their memory is counted too (an upper bound for the pipeline's own memory).
 """
 
@@ -73,6 +74,8 @@ def run(workdir: Path, accounts: int | None = None, rows: int | None = None, **k
     with contextlib.ExitStack() as servers, PeakRss() as whole:
         ctx.endpoints = sandbox_endpoints(settings, servers)
         for stage in FLOW:
+            if stage.name == PUSH_STAGE and not kw.get("push", True):
+                break  # --opt push=false: CRM-ready only (the push dominates at 100k+ under load)
             with PeakRss() as mem:
                 out = flow.stage(stage, ctx)
             res = flow.results[-1]

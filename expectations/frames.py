@@ -27,6 +27,13 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def key_text_sql(expr: str) -> str:
+    """DuckDB SQL for :func:`kore.contracts.checks.normalize_key` of ``expr``: text, trimmed,
+    ``1001.0`` as ``1001``, NULL when empty (keys compare as text)."""
+    trimmed = f"regexp_replace(cast({expr} as varchar), '^\\s+|\\s+$', '', 'g')"
+    return f"nullif(regexp_replace({trimmed}, '^(-?[0-9]+)\\.0+$', '\\1'), '')"
+
+
 class TableReader:
     """Catalogue look-ups and column reads for one check run (one open warehouse connection)."""
 
@@ -92,11 +99,7 @@ class TableReader:
             norm = pd.DataFrame({f"k{i}": df[c].map(key_text) for i, c in enumerate(names)})
             mask = norm.merge(wanted.assign(_hit=1), how="left", on=list(wanted.columns))["_hit"].notna().to_numpy()
             return df.loc[mask, columns].reset_index(drop=True)
-        norm = [
-            f"coalesce(regexp_replace(regexp_replace(cast(t.{quote(c)} as varchar), '^\\s+|\\s+$', '', 'g'), "
-            f"'^(-?[0-9]+)\\.0+$', '\\1'), '')"
-            for c in names
-        ]
+        norm = [f"coalesce({key_text_sql('t.' + quote(c))}, '')" for c in names]
         on = " and ".join(f"{n} = w.k{i}" for i, n in enumerate(norm))
         picked = ", ".join(f"t.{quote(c)}" for c in columns)
         self.wh.con.register("kore_check_wanted_keys", wanted)
@@ -105,6 +108,22 @@ class TableReader:
             return self.wh.query_df(sql)
         finally:
             self.wh.con.unregister("kore_check_wanted_keys")
+
+    def orphan_keys(
+        self, child: tuple[str, str], column: str, parent: tuple[str, str], parent_column: str, limit: int
+    ) -> tuple[int, int, list[str]]:
+        """(non-null references, references to no parent row, up to ``limit`` distinct orphan keys)
+        of ``child.column`` -> ``parent.parent_column``, keys compared as normalised text, counted
+        by DuckDB (no column leaves the engine)."""
+        c_src, p_src = (f"{quote(s)}.{quote(t)}" for s, t in (child, parent))
+        with_ = (
+            f"with c as (select {key_text_sql(quote(column))} as k from {c_src}), "
+            f"p as (select distinct {key_text_sql(quote(parent_column))} as k from {p_src}), "
+            "o as (select c.k from c left join p on c.k = p.k where c.k is not null and p.k is null) "
+        )
+        refs, orphans = self.wh.query_rows(with_ + "select (select count(k) from c), (select count(*) from o)")[0]
+        examples = [str(r[0]) for r in self.wh.query_rows(with_ + f"select distinct k from o limit {int(limit)}")]
+        return int(refs), int(orphans), examples
 
     def repeated_rows(
         self, schema: str, table: str, columns: list[str], keys: list[str], limit: int

@@ -120,3 +120,13 @@ def test_read_matching_filters_in_the_warehouse_with_key_text_semantics(table):
     with connect(settings) as wh:
         got = TableReader(settings, wh).read_matching("s", "k", ["acct_id", "city"], wanted)
     assert sorted(got["city"]) == ["w", "x", "y"]
+
+
+def test_reference_audit_in_sql_compares_keys_as_text(tmp_path):
+    wh = build_warehouse(tmp_path)
+    sql(wh, "update raw_archtics.ticket set acct_id = ' 1001.0' where seat_num = '1'")  # the same account
+    sql(wh, "update raw_archtics.ticket set acct_id = '1001.5' where seat_num = '3'")  # no such account
+    report = check(wh, layer="raw")
+    [orphan] = failed(report, "reference:acct_id->raw_archtics.cust.acct_id", "raw_archtics.ticket")
+    assert orphan.failing_rows == 1 and orphan.examples == [{"acct_id": "1001.5"}]
+    assert orphan.detail == "8 references, 1 point to no raw_archtics.cust row"

@@ -98,6 +98,13 @@ class GxValidator:
         self._duckdb_con = duckdb_con
         self._sql_source: Any = None
 
+    def ready(self) -> None:
+        """Create the SQL data source now (else the first suite that needs it does)."""
+        if self._sql_source is None and self._settings is not None:
+            from expectations.gx_sql import add_warehouse_datasource
+
+            self._sql_source = add_warehouse_datasource(self.context, self._settings, self._duckdb_con)
+
     def validate(
         self,
         spec: SuiteSpec,
@@ -133,10 +140,7 @@ class GxValidator:
         data source); ``columns`` maps its lower-case column names to the real ones."""
         if not expectations:
             return [], {}
-        if self._sql_source is None:
-            from expectations.gx_sql import add_warehouse_datasource
-
-            self._sql_source = add_warehouse_datasource(self.context, self._settings, self._duckdb_con)
+        self.ready()
         name = f"{real[0]}.{real[1]}"
         try:
             definition = self._sql_source.get_asset(name).get_batch_definition("whole_table")

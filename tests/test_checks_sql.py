@@ -102,9 +102,14 @@ def test_failing_expectations_are_reported_with_their_keys(tmp_path):
             "select examples from ops.check_results where check_name = ? and run_id = ?",
             [fmt.check, report.run_id],
         ).fetchone()
+        record = con.execute("select detail from ops.run_history where stage = 'check'").fetchall()[-1]
     finally:
         con.close()
     assert json.loads(stored[0]) == [{"acct_id": "x1002", "cust_name_id": "1"}]
+    # the run record says where the time went, suite by suite and audit by audit
+    seconds = json.loads(record[0])["seconds"]
+    assert {"setup gx", "suite raw_archtics.cust", "audit reference:acct_id->raw_archtics.cust.acct_id"} <= set(seconds)
+    assert report.slowest(3)["suites_total"] > 0 and len(report.slowest(3)) == 3 + 3
 
 
 def test_read_matching_filters_in_the_warehouse_with_key_text_semantics(table):

@@ -342,7 +342,7 @@ def check(
     problem = checks_problem(report, allow_empty)
     if problem:
         raise problem  # one line; the table of skipped checks says nothing more
-    console.print(report.summary_table())
+    console.print(report.summary_table().rstrip("\n"))  # the rendered table ends with its own newline
     raise typer.Exit(0 if report.ok else 1)
 
 
@@ -391,9 +391,19 @@ def _parse_opt(value: str) -> tuple[str, object]:
         return key.strip(), raw
 
 
+def _benchmark_names() -> list[str]:
+    """The benchmarks in benchmarks/ (each module with a ``run``), as ``kore bench`` names them."""
+    import importlib.util
+    import pkgutil
+
+    spec = importlib.util.find_spec("benchmarks")  # located, not imported: the CLI loads one on demand
+    paths = list(spec.submodule_search_locations or []) if spec else []
+    return sorted(m.name.replace("_", "-") for m in pkgutil.iter_modules(paths) if not m.ispkg)
+
+
 @app.command()
 def bench(
-    name: Annotated[str, typer.Argument(help="demo | generate | landing | dbt | dedup | dedup-anchors | crm-push")],
+    name: Annotated[str, typer.Argument(help=" | ".join(_benchmark_names()))],
     accounts: Annotated[int | None, typer.Option(help="Archtics accounts")] = None,
     rows: Annotated[int | None, typer.Option(help="Rows (for row-based benchmarks)")] = None,
     flavor: Annotated[str | None, typer.Option(help="CRM flavour (crm-push)")] = None,
@@ -406,7 +416,8 @@ def bench(
     try:
         module = importlib.import_module("benchmarks." + name.replace("-", "_"))
     except ModuleNotFoundError:
-        raise typer.BadParameter(f"no benchmark named {name!r} in benchmarks/") from None
+        known = ", ".join(_benchmark_names())
+        raise typer.BadParameter(f"no benchmark named {name!r} in benchmarks/ (known: {known})") from None
     # benchmarks wipe their folder: keep them apart from a demo's or a real run's workdir contents
     wd = get_settings(workdir).workdir / "bench" / name
     wd.mkdir(parents=True, exist_ok=True)

@@ -7,11 +7,13 @@ CRM pull, dbt (pre-dedup), dedup, dbt (post-dedup), checks, CRM push (contacts a
 reconciliation - against the sandbox Archtics API and CRM on loopback, started the way
 :mod:`orchestration.demo` starts them.
 
-Figures: seconds and peak memory (this process plus its children, e.g. dbt) per stage;
+Figures: seconds and peak memory (this process plus its children, e.g. dbt) per stage, with the
+landing stages' own breakdown and the checks' ten slowest suites/audits (``times``);
 ``crm_ready_seconds`` = every stage before the push (the warehouse is ready to feed the CRM);
 push throughput in rows/s; ``peak_rss_mb`` over the whole flow. When the checks fail, production
 stops before the push; the benchmark still times the push (``push_after_failed_checks`` true, ``ok``
-false) unless ``--opt push_after_failed_checks=false``. The sandbox servers run in this
+false) unless ``--opt push_after_failed_checks=false``; ``--opt push=false`` stops before the push
+(``crm_ready_seconds`` only). The sandbox servers run in this
 process, so their memory is counted too (an upper bound for the pipeline's own memory).
 """
 
@@ -72,10 +74,14 @@ def run(workdir: Path, accounts: int | None = None, rows: int | None = None, **k
     with contextlib.ExitStack() as servers, PeakRss() as whole:
         ctx.endpoints = sandbox_endpoints(settings, servers)
         for stage in FLOW:
+            if stage.name == PUSH_STAGE and not kw.get("push", True):
+                break  # --opt push=false: CRM-ready only (the push dominates at 100k+ under load)
             with PeakRss() as mem:
                 out = flow.stage(stage, ctx)
             res = flow.results[-1]
             stages.append(_stage_row(res, mem.mb, out))
+            if stage.name == CHECKS_STAGE and ctx.check_reports:  # the slowest suites/audits of the run
+                stages[-1]["times"] = ctx.check_reports[-1].slowest(10)
             if flow.failed and stage.name == CHECKS_STAGE and kw.get("push_after_failed_checks", True):
                 # production stops here; the benchmark still times the push (reported, ok stays False)
                 failed_checks, flow.failed = True, False

@@ -1,9 +1,10 @@
 """Run one suite against one table with Great Expectations, and turn GX's result into CheckResults.
 
-Why pandas for both engines: GX's SQLAlchemy path is broken for DuckDB in released GX, and on SQL
-Server GX cannot evaluate regex expectations in SQL. So the table's *needed columns only* are read
-into a DataFrame (DuckDB through its own connection, SQL Server through SQLAlchemy ``mssql+pyodbc``)
-and validated with GX's pandas engine: the same expectations behave the same on both targets.
+Where: in the warehouse. A suite's expectations run as GX's SQL data source on the table itself
+(:mod:`expectations.gx_sql`: DuckDB through ``duckdb_engine``, SQL Server through ``mssql+pyodbc``),
+so the engine computes the counts and only example keys come back to Python. The few expectations
+GX cannot evaluate in the target's SQL (regex on SQL Server, ``between`` on a text column, which
+needs a lenient cast) run on GX's pandas engine over a frame of their own column and the keys.
 
 The GX context is ephemeral and created once per run (creating it is the slow part); suites come
 from the JSON files, not from a GX store, so the files under version control are the only truth.
@@ -80,9 +81,11 @@ def _coerce_for(expectation: dict[str, Any], df: pd.DataFrame, params: dict[str,
 
 
 class GxValidator:
-    """One ephemeral GX context with one pandas data source, reused for every suite of a run."""
+    """One ephemeral GX context for a run: a pandas data source (small frames) and, when the run's
+    warehouse is given, GX's SQL data source on it (:mod:`expectations.gx_sql`), reused by every suite.
+    """
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Any = None, duckdb_con: Any = None) -> None:
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -91,6 +94,16 @@ class GxValidator:
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
         asset = self.context.data_sources.add_pandas("kore_frames").add_dataframe_asset("frame")
         self.batch_definition = asset.add_batch_definition_whole_dataframe("whole_frame")
+        self._settings = settings
+        self._duckdb_con = duckdb_con
+        self._sql_source: Any = None
+
+    def ready(self) -> None:
+        """Create the SQL data source now (else the first suite that needs it does)."""
+        if self._sql_source is None and self._settings is not None:
+            from expectations.gx_sql import add_warehouse_datasource
+
+            self._sql_source = add_warehouse_datasource(self.context, self._settings, self._duckdb_con)
 
     def validate(
         self,
@@ -99,27 +112,68 @@ class GxValidator:
         df: pd.DataFrame,
         expectations: list[dict[str, Any]],
         params: dict[str, Any],
+        keys: dict[str, str] | None = None,
     ) -> tuple[list[CheckResult], dict[str, Any]]:
-        """Validate ``df`` against ``expectations``; return CheckResults and GX's result as a dict."""
+        """Validate ``df`` against ``expectations``; return CheckResults and GX's result as a dict.
+
+        ``keys`` maps the frame's key columns to the names examples report (default: the suite's
+        key columns that the frame has)."""
         if not expectations:
             return [], {}
         for exp in expectations:
             _coerce_for(exp, df, params)
+        if keys is None:
+            keys = {c: c for c in spec.key_columns if c in df.columns}
+        keys = {k: v for k, v in keys.items() if k in df.columns}
+        batch = self.batch_definition.get_batch(batch_parameters={"dataframe": df})
+        return self._run(spec, table, batch, expectations, params, keys)
+
+    def validate_table(
+        self,
+        spec: SuiteSpec,
+        real: tuple[str, str],
+        columns: dict[str, str],
+        expectations: list[dict[str, Any]],
+        params: dict[str, Any],
+    ) -> tuple[list[CheckResult], dict[str, Any]]:
+        """Validate the warehouse table ``real`` (schema, name) in the warehouse engine (GX's SQL
+        data source); ``columns`` maps its lower-case column names to the real ones."""
+        if not expectations:
+            return [], {}
+        self.ready()
+        name = f"{real[0]}.{real[1]}"
+        try:
+            definition = self._sql_source.get_asset(name).get_batch_definition("whole_table")
+        except LookupError:
+            asset = self._sql_source.add_table_asset(name, table_name=real[1], schema_name=real[0])
+            definition = asset.add_batch_definition_whole_table("whole_table")
+        batch = definition.get_batch()
+        keys = {columns[c.lower()]: c.lower() for c in spec.key_columns if c.lower() in columns}
+        return self._run(spec, name, batch, expectations, params, keys)
+
+    def _run(
+        self,
+        spec: SuiteSpec,
+        table: str,
+        batch: Any,
+        expectations: list[dict[str, Any]],
+        params: dict[str, Any],
+        keys: dict[str, str],
+    ) -> tuple[list[CheckResult], dict[str, Any]]:
+        """Validate one batch; ``keys`` maps the batch's key column names to the reported ones."""
         suite = to_gx_suite(spec, expectations)
-        keys = [c for c in spec.key_columns if c in df.columns]
         result_format: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": 20}
         if keys:
-            result_format["unexpected_index_column_names"] = keys
-        batch = self.batch_definition.get_batch(batch_parameters={"dataframe": df})
+            result_format["unexpected_index_column_names"] = list(keys)
         with contextlib.redirect_stderr(io.StringIO()):  # belt and braces: no progress bars in CI logs
             res = batch.validate(suite, expectation_parameters=params, result_format=result_format)
         out = [self._to_result(spec, table, r, keys) for r in res.results]
         return out, _sanitised(res.to_json_dict())
 
     @staticmethod
-    def _to_result(spec: SuiteSpec, table: str, r: Any, keys: list[str]) -> CheckResult:
+    def _to_result(spec: SuiteSpec, table: str, r: Any, keys: dict[str, str]) -> CheckResult:
         cfg = r.expectation_config
-        exp = {"type": cfg.type, "kwargs": cfg.kwargs, "meta": cfg.meta or {}}
+        exp = {"type": cfg.type, "kwargs": _lower_columns(cfg.kwargs), "meta": cfg.meta or {}}
         severity = spec.severity_of(exp)
         result = r.result or {}
         exc = r.exception_info or {}
@@ -132,7 +186,8 @@ class GxValidator:
             )
             return CheckResult(check_name(exp), spec.layer, table, severity, "error", detail=str(msg)[:300])
         failing = int(result.get("unexpected_count") or 0)
-        examples = keys_only(list(result.get("partial_unexpected_index_list") or []), keys)
+        found = keys_only(list(result.get("partial_unexpected_index_list") or []), list(keys))
+        examples = [{keys[k]: v for k, v in e.items()} for e in found]
         if "observed_value" in result and "unexpected_count" not in result:
             lo, hi = cfg.kwargs.get("min_value"), cfg.kwargs.get("max_value")
             detail = f"observed {result['observed_value']}, expected between {lo} and {hi}"
@@ -143,6 +198,18 @@ class GxValidator:
                 detail += f" (allowed: {1 - cfg.kwargs['mostly']:.0%})"
         status = "passed" if r.success else "failed"
         return CheckResult(check_name(exp), spec.layer, table, severity, status, failing, examples, detail)
+
+
+def _lower_columns(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Column names as the checks are named (lower case), whatever case the warehouse spells them."""
+    out = dict(kwargs)
+    for k in COLUMN_KWARGS:
+        if isinstance(out.get(k), str):
+            out[k] = out[k].lower()
+    for k in LIST_KWARGS:
+        if out.get(k):
+            out[k] = [str(c).lower() for c in out[k]]
+    return out
 
 
 def _sanitised(doc: dict[str, Any]) -> dict[str, Any]:

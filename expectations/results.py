@@ -54,6 +54,8 @@ class CheckReport:
     run_id: str = ""
     checked_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     data_docs: str = ""
+    # seconds per suite (``suite <name>``), audit (``audit <name>``) and ``setup gx``: where a run's time goes
+    seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -69,6 +71,14 @@ class CheckReport:
             else:
                 c[r.status] += 1
         return c
+
+    def slowest(self, n: int = 10) -> dict[str, float]:
+        """The ``n`` slowest suites/audits and the totals per kind (``setups``, ``suites``, ``audits``), in seconds."""
+        top = sorted(self.seconds.items(), key=lambda kv: kv[1], reverse=True)[:n]
+        out = {k: round(v, 2) for k, v in top}
+        for kind in ("setup", "suite", "audit"):
+            out[f"{kind}s_total"] = round(sum(v for k, v in self.seconds.items() if k.startswith(kind + " ")), 2)
+        return out
 
     def failures(self) -> list[CheckResult]:
         return [r for r in self.results if not r.success]

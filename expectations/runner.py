@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,9 @@ from expectations.audits.plugins import ReaderTables, plugin_audits
 from expectations.claims import upstream_claims
 from expectations.data_docs import write_data_docs
 from expectations.frames import TableReader
+from expectations.gx_sql import needs_frame
 from expectations.gx_validate import GxValidator, check_name, now_parameter, referenced_columns, resolve_column
-from expectations.results import LAYERS, CheckReport, CheckResult
+from expectations.results import LAYERS, MAX_EXAMPLES, CheckReport, CheckResult, keys_only
 from expectations.suites import SUITES_DIR, SuiteSpec, load_suites
 from kore.config import Settings, archtics_credentials
 from kore.contracts.checks import Audit, CheckContext, CheckPlugin
@@ -37,6 +39,7 @@ from kore.runlog import RUN_ID, RunRecord, run_record
 from kore.warehouse import connect
 
 ROW_COUNT_TYPES = ("expect_table_row_count_to_be_between",)
+COMPOUND_TYPES = ("expect_compound_columns_to_be_unique", "expect_select_column_values_to_be_unique_within_record")
 
 
 class _RunState:
@@ -54,7 +57,8 @@ class _RunState:
     @property
     def validator(self) -> GxValidator:
         if self._validator is None:
-            self._validator = GxValidator()
+            con = self.reader.wh.con if self.settings.target == "duckdb" else None
+            self._validator = GxValidator(self.settings, con)
         return self._validator
 
     def manifest_rows(self) -> dict[str, int]:
@@ -117,7 +121,6 @@ def check_suite(spec: SuiteSpec, state: _RunState) -> tuple[list[CheckResult], d
         return [CheckResult("table_exists", spec.layer, spec.table, "fail", "skipped", detail="table missing")], {}
     table = f"{real[0]}.{real[1]}"
     available = state.reader.columns(*real)
-    lower = {c: c for c in available}
     results: list[CheckResult] = []
     runnable: list[dict[str, Any]] = []
     params: dict[str, Any] = {"now": now_parameter()}
@@ -132,7 +135,7 @@ def check_suite(spec: SuiteSpec, state: _RunState) -> tuple[list[CheckResult], d
                 )
                 continue
             params.update(rc_params)
-        resolved = resolve_column(exp, lower)
+        resolved = resolve_column(exp, available)
         if resolved is None:
             results.append(
                 CheckResult(
@@ -146,17 +149,44 @@ def check_suite(spec: SuiteSpec, state: _RunState) -> tuple[list[CheckResult], d
             )
             continue
         runnable.append(resolved)
-    needed: list[str] = []
-    for c in [*(c.lower() for c in spec.key_columns), *(c for e in runnable for c in referenced_columns(e))]:
-        if c in available and c not in needed:
-            needed.append(c)
-    df = state.reader.read(*real, [available[c] for c in needed])
-    df.columns = needed
-    gx_results, doc = state.validator.validate(spec, table, df, runnable, params)
+    gx_results, doc = _validate(spec, state, real, available, runnable, params)
     for r in gx_results:
         if r.check.startswith("table_row_count") and rc_params:
             r.detail += f" ({rc_note})"
     return results + gx_results, doc
+
+
+def _validate(
+    spec: SuiteSpec,
+    state: _RunState,
+    real: tuple[str, str],
+    available: dict[str, str],
+    runnable: list[dict[str, Any]],
+    params: dict[str, Any],
+) -> tuple[list[CheckResult], dict[str, Any]]:
+    """GX in the warehouse (SQL data source); what its SQL cannot evaluate on a frame of its columns."""
+    types = state.reader.column_types(*real)
+    on_frame = [e for e in runnable if needs_frame(state.settings.target, e, types)]
+    in_sql = [e for e in runnable if e not in on_frame]
+    out, doc = state.validator.validate_table(spec, real, available, in_sql, params)
+    keys = {available[c.lower()]: c.lower() for c in spec.key_columns if c.lower() in available}
+    if on_frame:
+        needed = list(dict.fromkeys([*keys, *(c for e in on_frame for c in referenced_columns(e))]))
+        df = state.reader.read(*real, needed)
+        more, more_doc = state.validator.validate(spec, f"{real[0]}.{real[1]}", df, on_frame, params, keys)
+        out += more
+        doc = {**more_doc, **doc, "results": [*doc.get("results", []), *more_doc.get("results", [])]}
+    for r, exp in zip(out, _configs(doc), strict=False):
+        # GX's SQL engine returns no example rows for multi-column expectations: ask the warehouse
+        if r.status == "failed" and not r.examples and keys and exp.get("type") in COMPOUND_TYPES:
+            rows = state.reader.repeated_rows(*real, list(exp["kwargs"]["column_list"]), list(keys), MAX_EXAMPLES)
+            r.examples = [{keys[k]: v for k, v in e.items()} for e in keys_only(rows, list(keys))]
+    return out, doc
+
+
+def _configs(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The expectation configurations of a validation document, in its result order."""
+    return [r.get("expectation_config") or {} for r in doc.get("results", [])]
 
 
 def run_checks(
@@ -226,7 +256,7 @@ def _record(rec: RunRecord, report: CheckReport) -> None:
     rec.rows_in = len(report.results)
     rec.rows_out = counts["passed"]
     rec.rows_failed = sum(1 for r in report.results if r.hard_failure)
-    rec.detail = counts
+    rec.detail = {**counts, "seconds": report.seconds}
     rec.outcome = "success" if report.ok else "failed: checks"
 
 
@@ -242,22 +272,30 @@ def _run_all(
 
     with Progress(transient=True, disable=not show_progress) as progress:
         task = progress.add_task("data checks", total=len(specs) + len(audits))
+        if specs:  # GX's context and data sources: timed apart from the first suite
+            t0 = time.perf_counter()
+            state.validator.ready()
+            report.seconds["setup gx"] = round(time.perf_counter() - t0, 3)
         for spec in specs:
             progress.update(task, description=f"suite {spec.name}")
+            t0 = time.perf_counter()
             try:
                 res, doc = check_suite(spec, state)
             except Exception as exc:  # a broken suite must not hide the other results
                 res, doc = [CheckResult("suite", spec.layer, spec.table, "fail", "error", detail=_err(exc))], {}
+            report.seconds[f"suite {spec.name}"] = round(time.perf_counter() - t0, 3)
             report.results.extend(res)
             if doc:
                 validations[spec.name] = doc
             progress.advance(task)
         for lay, name, table, fn in audits:
             progress.update(task, description=f"audit {name}")
+            t0 = time.perf_counter()
             try:
                 report.results.append(fn())
             except Exception as exc:
                 report.results.append(CheckResult(name, lay, table, "fail", "error", detail=_err(exc), kind="audit"))
+            report.seconds[f"audit {name}"] = round(time.perf_counter() - t0, 3)
             progress.advance(task)
 
 

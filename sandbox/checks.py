@@ -95,7 +95,10 @@ def replica_equals_live(ctx: CheckContext, dataset: str) -> CheckResult:
     if sample.empty:
         return audit_result(name, layer, table, "fail", 0, [], "live state is empty")
     compare = [c for c in sample.columns if c.lower() in rcols and not c.startswith("_") and c != "change_ts"]
-    replica = ctx.tables.read(table, compare)
+    wanted = pd.DataFrame({k: sample[k].map(key_text) for k in keys})
+    # only the sampled keys' rows: the warehouse filters, not a copy of the whole table
+    keyed_read = keys and all(k.lower() in rcols for k in keys)
+    replica = ctx.tables.read_matching(table, compare, wanted) if keyed_read else ctx.tables.read(table, compare)
 
     def keyed(df: pd.DataFrame) -> dict[tuple, dict[str, str]]:
         out = {}

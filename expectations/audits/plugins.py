@@ -37,6 +37,16 @@ class ReaderTables:
         df.columns = list(columns)
         return df
 
+    def read_matching(self, qualified: str, columns: list[str], keys: pd.DataFrame) -> pd.DataFrame:
+        real = self._reader.resolve(qualified)
+        if real is None:
+            raise LookupError(f"table missing: {qualified}")
+        cols = self._reader.columns(*real)
+        key_cols = {cols[str(k).lower()]: keys[k] for k in keys.columns}
+        df = self._reader.read_matching(*real, [cols[c.lower()] for c in columns], key_cols)
+        df.columns = list(columns)
+        return df
+
 
 def plugin_name(plugin: CheckPlugin) -> str:
     """``module:function``, as an entry point names it."""

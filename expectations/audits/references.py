@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from expectations.audits.context import AuditContext, missing_tables, read_columns
 from expectations.results import keys_only
 from kore.config import Settings
-from kore.contracts.checks import CheckResult, Severity, audit_result, audit_skipped, normalize_key
+from kore.contracts.checks import MAX_EXAMPLES, CheckResult, Severity, audit_result, audit_skipped, normalize_key
 from kore.contracts.crm_names import entity_snake
 
 
@@ -36,9 +36,9 @@ def reference_holds(ctx: AuditContext, ref: Reference) -> CheckResult:
     missing = missing_tables(ctx, ref.child, ref.parent)
     if missing:
         return audit_skipped(ref.name, ref.layer, ref.child, ref.severity, "table missing: " + ", ".join(missing))
-    child = read_columns(ctx, ref.child, [ref.child_column])
-    parent = read_columns(ctx, ref.parent, [ref.parent_column])
-    if child is None or parent is None:
+    c_real, p_real = ctx.reader.resolve(ref.child), ctx.reader.resolve(ref.parent)
+    c_cols, p_cols = ctx.reader.columns(*c_real), ctx.reader.columns(*p_real)  # type: ignore[misc]
+    if ref.child_column.lower() not in c_cols or ref.parent_column.lower() not in p_cols:
         return CheckResult(
             ref.name,
             ref.layer,
@@ -48,12 +48,24 @@ def reference_holds(ctx: AuditContext, ref: Reference) -> CheckResult:
             detail=f"column missing: {ref.child}.{ref.child_column} or {ref.parent}.{ref.parent_column}",
             kind="audit",
         )
-    have = set(parent.iloc[:, 0].map(normalize_key))
-    vals = child.iloc[:, 0].map(normalize_key)
-    orphans = vals[vals.notna() & ~vals.isin(have)]
-    examples = keys_only([{ref.child_column: v} for v in orphans.drop_duplicates()], [ref.child_column])
-    detail = f"{int(vals.notna().sum())} references, {len(orphans)} point to no {ref.parent} row"
-    return audit_result(ref.name, ref.layer, ref.child, ref.severity, len(orphans), examples, detail)
+    if ctx.settings.target == "duckdb":  # counted in the engine
+        refs, n_orphans, keys = ctx.reader.orphan_keys(
+            c_real,  # type: ignore[arg-type]
+            c_cols[ref.child_column.lower()],
+            p_real,  # type: ignore[arg-type]
+            p_cols[ref.parent_column.lower()],
+            MAX_EXAMPLES,
+        )
+    else:
+        child = read_columns(ctx, ref.child, [ref.child_column])
+        parent = read_columns(ctx, ref.parent, [ref.parent_column])
+        have = set(parent.iloc[:, 0].map(normalize_key))  # type: ignore[union-attr]
+        vals = child.iloc[:, 0].map(normalize_key)  # type: ignore[union-attr]
+        orphans = vals[vals.notna() & ~vals.isin(have)]
+        refs, n_orphans, keys = int(vals.notna().sum()), len(orphans), list(orphans.drop_duplicates())
+    examples = keys_only([{ref.child_column: v} for v in keys], [ref.child_column])
+    detail = f"{refs} references, {n_orphans} point to no {ref.parent} row"
+    return audit_result(ref.name, ref.layer, ref.child, ref.severity, n_orphans, examples, detail)
 
 
 def references(settings: Settings) -> list[Reference]:

@@ -104,6 +104,12 @@ class WarehouseTables(Protocol):
         """A pandas DataFrame of the named columns (any letter case), its columns named as given."""
         ...
 
+    def read_matching(self, qualified: str, columns: list[str], keys: pd.DataFrame) -> Any:
+        """Like :meth:`read`, but only rows whose key columns (``keys``' columns, any letter case),
+        compared as :func:`key_text`, equal a row of ``keys`` (values as :func:`key_text` gives
+        them). The engine filters; the result may hold more rows (callers compare exactly)."""
+        ...
+
 
 @dataclass(frozen=True)
 class CheckContext:

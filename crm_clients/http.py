@@ -5,7 +5,8 @@ Why one policy with deadlines: remote APIs throttle (429 + ``Retry-After``) and 
 never wait unboundedly. :class:`RetryPolicy` (tenacity) bounds every call by attempts *and* a total
 deadline (each attempt's timeout is cut to the time left), bounds a whole run's time spent failing
 and waiting (``run_deadline``: a healthy long catch-up is not cut, a degraded one is), and gives up
-at once where retrying cannot help (connection refused: nothing listens there). When it gives up it
+at once where retrying cannot help (connection refused: nothing listens there; a host name the DNS
+says does not exist: a typo in a URL or an authority). When it gives up it
 says what, where (the URL without query values, which may hold people's data), how many attempts,
 how long, and the last status: :class:`HttpGiveUp`.
 
@@ -16,6 +17,7 @@ the caller's, outside this loop (a 401 is not retried here).
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -76,8 +78,10 @@ def safe_url(url: str, params: dict[str, Any] | None = None) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
 
 
-def connection_refused(exc: BaseException) -> bool:
-    """True when ``exc`` (or what it wraps: requests → urllib3 → socket) is a refused connection."""
+def unreachable(exc: BaseException) -> str | None:
+    """Why ``exc`` (or what it wraps: requests → urllib3 → socket) can never succeed on a retry:
+    "connection refused" (nothing listens there) or "host name not found" (the DNS answered that the
+    name does not exist; a temporary DNS failure, EAI_AGAIN, is retried). None otherwise."""
     seen: set[int] = set()
     todo: list[Any] = [exc]
     while todo:
@@ -86,7 +90,9 @@ def connection_refused(exc: BaseException) -> bool:
             continue
         seen.add(id(e))
         if isinstance(e, ConnectionRefusedError):
-            return True
+            return "connection refused"
+        if isinstance(e, socket.gaierror) and e.errno == socket.EAI_NONAME:
+            return "host name not found"
         if isinstance(e, BaseException):
             todo += [
                 e.__cause__,
@@ -94,14 +100,19 @@ def connection_refused(exc: BaseException) -> bool:
                 getattr(e, "reason", None),
                 *[a for a in e.args if isinstance(a, BaseException)],
             ]
-    return False
+    return None
+
+
+def connection_refused(exc: BaseException) -> bool:
+    """True when ``exc`` is a transport failure no retry can mend (see :func:`unreachable`)."""
+    return isinstance(exc, requests.ConnectionError) and unreachable(exc) is not None
 
 
 def _retryable(exc: BaseException) -> bool:
     if isinstance(exc, Retryable):
         return True
-    if isinstance(exc, requests.ConnectionError) and connection_refused(exc):
-        return False  # nothing listens there: retrying only delays the error
+    if connection_refused(exc):
+        return False  # nothing listens there, or no such host: retrying only delays the error
     return isinstance(
         exc, requests.ConnectionError | requests.Timeout | requests.exceptions.ChunkedEncodingError | ValueError
     )
@@ -184,11 +195,11 @@ class RetryPolicy:
     def _give_up(
         self, exc: Exception, method: str, url: str, params: dict[str, Any] | None, attempts: int, seconds: float
     ) -> Exception:
-        if not _retryable(exc) and not (isinstance(exc, requests.ConnectionError) and connection_refused(exc)):
+        if not _retryable(exc) and not connection_refused(exc):
             return exc  # not a transport failure (e.g. a 4xx the caller raised): the caller's error stands
         status = exc.status if isinstance(exc, Retryable) else None
-        if isinstance(exc, requests.ConnectionError) and connection_refused(exc):
-            last = "connection refused"
+        if connection_refused(exc):
+            last = str(unreachable(exc))
         elif status is not None:
             last = f"last status HTTP {status}"
         else:

@@ -85,6 +85,17 @@ def test_connection_refused_fails_at_once_with_one_token_try():
     assert client.stats["token_fetches"] == 1 and SECRET not in msg
 
 
+def test_a_host_name_that_does_not_exist_fails_at_once():
+    """A typo in a URL or an authority: the DNS says the name does not exist (``.invalid`` never
+    resolves, RFC 2606), so retrying cannot help and the error says so after one attempt."""
+    client = _client("http://no-such-host.invalid", call_deadline=30.0, run_deadline=30.0)
+    with pytest.raises(HttpGiveUp) as err:
+        client.datasets()
+    msg = str(err.value)
+    assert "host name not found" in msg and "1 attempt" in msg, msg
+    assert client.stats["token_fetches"] == 1
+
+
 def test_a_host_that_never_answers_ends_within_the_call_deadline():
     with socket.socket() as blackhole:  # accepts connections, never replies
         blackhole.bind(("127.0.0.1", 0))

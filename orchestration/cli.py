@@ -403,8 +403,25 @@ def _benchmark_names() -> list[str]:
     return sorted(m.name.replace("_", "-") for m in pkgutil.iter_modules(paths) if not m.ispkg)
 
 
-@app.command()
+def _extra_opts(args: list[str]) -> dict[str, object]:
+    """``--kills 20`` / ``--kills=20`` after the benchmark's name: the same as ``--opt kills=20``."""
+    out: list[str] = []
+    it = iter(args)
+    for arg in it:
+        if not arg.startswith("--") or arg == "--":
+            raise typer.BadParameter(f"unexpected argument {arg!r} (benchmark options are --name value)")
+        key, eq, value = arg[2:].partition("=")
+        if not eq:
+            value = next(it, None)
+            if value is None or value.startswith("--"):
+                raise typer.BadParameter(f"--{key} needs a value")
+        out.append(f"{key.replace('-', '_')}={value}")
+    return dict(_parse_opt(o) for o in out)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def bench(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help=" | ".join(_benchmark_names()))],
     accounts: Annotated[int | None, typer.Option(help="Archtics accounts")] = None,
     rows: Annotated[int | None, typer.Option(help="Rows (for row-based benchmarks)")] = None,
@@ -412,7 +429,9 @@ def bench(
     opt: Annotated[list[str] | None, typer.Option("--opt", help="Benchmark-specific key=value")] = None,
     workdir: WorkdirOpt = None,
 ) -> None:
-    """Run a benchmark from benchmarks/ and print its figures as one JSON object (last line)."""
+    """Run a benchmark from benchmarks/ and print its figures as one JSON object (last line).
+    A benchmark's own options go after its name, as ``--opt key=value`` or ``--key value``
+    (``kore bench chaos --kills 20``)."""
     import importlib
 
     try:
@@ -423,7 +442,7 @@ def bench(
     # benchmarks wipe their folder: keep them apart from a demo's or a real run's workdir contents
     wd = get_settings(workdir).workdir / "bench" / name
     wd.mkdir(parents=True, exist_ok=True)
-    kwargs: dict[str, object] = dict(_parse_opt(o) for o in opt or [])
+    kwargs: dict[str, object] = {**dict(_parse_opt(o) for o in opt or []), **_extra_opts(list(ctx.args))}
     for key, value in (("accounts", accounts), ("rows", rows), ("flavor", flavor)):
         if value is not None:
             kwargs[key] = value

@@ -191,3 +191,20 @@ def test_library_errors_that_mean_a_user_mistake() -> None:
 def test_dedup_on_an_unbuilt_warehouse_is_one_line(workdir: Path) -> None:
     line = one_line_error(runner.invoke(app, ["dedup", "explain", "1", "2", "--workdir", str(workdir)]), 1)
     assert "dedup.dedup_person_records does not exist" in line and "kore build" in line
+
+
+def test_benchmark_options_after_the_name_are_the_same_as_opt():
+    """``kore bench chaos --kills 20`` (as the docs write it) = ``--opt kills=20``; a bare word or a
+    flag without a value is refused in one line."""
+    import typer
+
+    from orchestration.cli import _extra_opts
+
+    assert _extra_opts(["--kills", "20", "--stages=build,dedup", "--crm-share", "0.24"]) == {
+        "kills": 20,
+        "stages": "build,dedup",
+        "crm_share": 0.24,
+    }
+    for bad in (["20"], ["--kills"], ["--kills", "--stages", "x"]):
+        with pytest.raises(typer.BadParameter):
+            _extra_opts(bad)

@@ -51,7 +51,7 @@ from urllib.parse import parse_qs, urlparse
 from kore.contracts.archtics import DATASETS
 from sandbox.archtics_state import ArchticsState
 from sandbox.config import sandbox_settings
-from sandbox.loopback import require_loopback
+from sandbox.loopback import require_loopback, stop_on_interrupt
 
 DEFAULT_PAGE_SIZE = 1000
 CREDENTIALS_FILE = "archtics_api_credentials.json"
@@ -439,7 +439,8 @@ def write_credentials(sandbox_dir: Path, sb: ArchticsSandbox) -> Path:
 def serve(
     sandbox_dir: Path, export_dir: Path, port: int = 0, host: str = "127.0.0.1", faults: dict | None = None
 ) -> None:
-    """Run the sandbox API until interrupted (``kore sandbox serve archtics``)."""
+    """Run the sandbox API until interrupted (``kore sandbox serve archtics``): Ctrl-C or SIGTERM."""
+    stop_on_interrupt()
     sb = ArchticsSandbox(sandbox_dir, export_dir, host=host, port=port, faults=faults, show_progress=True)
     print("Loading the Archtics live state (export + changes) ...", flush=True)
     with sb:

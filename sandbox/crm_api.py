@@ -50,7 +50,7 @@ from sandbox.crm_salesforce import SalesforceApi
 from sandbox.crm_server import TlsHttpServer
 from sandbox.crm_store import CrmError, CrmStore
 from sandbox.crm_tls import ensure_certificate
-from sandbox.loopback import require_loopback
+from sandbox.loopback import require_loopback, stop_on_interrupt
 
 
 class CrmApp(DynamicsApi, SalesforceApi):
@@ -305,7 +305,8 @@ class CrmSandbox:
 
 
 def serve(sandbox_dir: Path, flavor: str = "dynamics", port: int = 0, host: str = "127.0.0.1") -> None:
-    """Run the sandbox CRM until interrupted (``kore sandbox serve crm``)."""
+    """Run the sandbox CRM until interrupted (``kore sandbox serve crm``): Ctrl-C or SIGTERM."""
+    stop_on_interrupt()
     sb = CrmSandbox(Path(sandbox_dir), flavor, host=host, port=port).start()
     print(f"sandbox CRM ({flavor}) at {sb.url}; credentials in {sb.sandbox_dir}/crm_{flavor}_credentials.json")
     try:

@@ -258,8 +258,15 @@ def test_serve_writes_credentials_file_not_stdout(dirs):
     cred.unlink(missing_ok=True)
     code = f"from pathlib import Path; from sandbox.archtics_api import serve; serve(Path({str(sandbox)!r}), Path({str(export)!r}), 0)"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    # started the way nohup or a pytest-xdist worker starts it: SIGINT ignored, which a child inherits
+    # (the server must still stop on Ctrl-C)
     proc = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     try:
         deadline = time.time() + 60
@@ -280,6 +287,6 @@ def test_serve_writes_credentials_file_not_stdout(dirs):
         assert r.status_code == 200
     finally:
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=120)  # closing the live state can take a while on a loaded machine
+        out, _ = proc.communicate(timeout=60)
     assert creds["url"] in out and str(cred) in out
     assert creds["client_secret"] not in out

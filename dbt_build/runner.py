@@ -45,14 +45,8 @@ def run_dbt(
     ``echo`` receives each line of dbt's output as dbt writes it (``kore build`` streams them to
     stderr, so a 60 s build shows its progress instead of printing nothing until the end).
     """
-    import os
-
-    # no ANSI colours: the output is captured, streamed into logs and shown in error messages
-    env = {**os.environ, **settings.env(), "DBT_USE_COLORS": "false"}
-    settings.dbt_target_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [dbt_executable(), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
-    if settings.target == "duckdb":
-        settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    env = prepare(settings)
+    cmd = [dbt_executable(), *args, *PROJECT_ARGS]
     lines: list[str] = []
     with subprocess.Popen(
         cmd, cwd=DBT_PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
@@ -65,9 +59,28 @@ def run_dbt(
     out = "".join(lines)
     res = DbtResult(ok=proc.returncode == 0, args=args, stdout=out, results=read_run_results(settings, args))
     if check and not res.ok:
-        tail = "\n".join(out.splitlines()[-40:])
-        raise RuntimeError(f"dbt {' '.join(args)} failed (exit {proc.returncode}):\n{tail}")
+        raise failure(res, f" (exit {proc.returncode})")
     return res
+
+
+PROJECT_ARGS = ("--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR))
+
+
+def prepare(settings: Settings) -> dict[str, str]:
+    """The folders dbt writes into, created, and the environment dbt runs with (the project's
+    settings; no ANSI colours: the output is captured, streamed into logs and shown in errors)."""
+    import os
+
+    settings.dbt_target_dir.mkdir(parents=True, exist_ok=True)
+    if settings.target == "duckdb":
+        settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    return {**os.environ, **settings.env(), "DBT_USE_COLORS": "false"}
+
+
+def failure(res: DbtResult, detail: str = "") -> RuntimeError:
+    """The error a failed dbt command raises: the command and the tail of dbt's output."""
+    tail = "\n".join(res.stdout.splitlines()[-40:])
+    return RuntimeError(f"dbt {' '.join(res.args)} failed{detail}:\n{tail}")
 
 
 def read_run_results(settings: Settings, args: list[str]) -> list[dict]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import atexit
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dbt_build.dbt_worker import END
-from dbt_build.runner import DbtResult, read_run_results
+from dbt_build.runner import PROJECT_ARGS, DbtResult, failure, prepare, read_run_results
 from kore.config import DBT_PROJECT_DIR, Settings
 
 WORKER = Path(__file__).with_name("dbt_worker.py")
@@ -59,15 +58,11 @@ class _Worker:
 _worker: _Worker | None = None
 
 
-def _env(settings: Settings) -> dict[str, str]:
-    # the same environment the subprocess runner gives dbt; no ANSI colours (the output is captured)
-    return {**os.environ, **settings.env(), "DBT_USE_COLORS": "false"}
-
-
 def _get_worker(settings: Settings) -> _Worker:
-    """The live worker for this environment, started (or restarted) when there is none."""
+    """The live worker for this environment (the subprocess runner's), started (or restarted) when
+    there is none."""
     global _worker
-    env = _env(settings)
+    env = prepare(settings)
     key = json.dumps(env, sort_keys=True)
     if _worker is not None and _worker.alive() and _worker.env_key == key:
         return _worker
@@ -107,11 +102,8 @@ def run_dbt(
     """Run ``dbt <args>`` in the warm worker; the same result and errors as
     :func:`dbt_build.runner.run_dbt`. ``project_hash`` (dbt_build.scope.project_hash) tells the worker
     when its parsed manifest is stale."""
-    settings.dbt_target_dir.mkdir(parents=True, exist_ok=True)
-    if settings.target == "duckdb":
-        settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     worker = _get_worker(settings)
-    base = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    base = list(PROJECT_ARGS)
     assert worker.proc.stdin is not None and worker.proc.stdout is not None
     lines: list[str] = []
     ok = False
@@ -146,6 +138,5 @@ def run_dbt(
     out = "".join(lines)
     res = DbtResult(ok=ok, args=args, stdout=out, results=read_run_results(settings, args))
     if check and not res.ok:
-        tail = "\n".join(out.splitlines()[-40:])
-        raise RuntimeError(f"dbt {' '.join(args)} failed:\n{tail}")
+        raise failure(res)
     return res

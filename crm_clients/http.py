@@ -103,7 +103,7 @@ def unreachable(exc: BaseException) -> str | None:
     return None
 
 
-def connection_refused(exc: BaseException) -> bool:
+def cannot_connect(exc: BaseException) -> bool:
     """True when ``exc`` is a transport failure no retry can mend (see :func:`unreachable`)."""
     return isinstance(exc, requests.ConnectionError) and unreachable(exc) is not None
 
@@ -111,7 +111,7 @@ def connection_refused(exc: BaseException) -> bool:
 def _retryable(exc: BaseException) -> bool:
     if isinstance(exc, Retryable):
         return True
-    if connection_refused(exc):
+    if cannot_connect(exc):
         return False  # nothing listens there, or no such host: retrying only delays the error
     return isinstance(
         exc, requests.ConnectionError | requests.Timeout | requests.exceptions.ChunkedEncodingError | ValueError
@@ -195,10 +195,10 @@ class RetryPolicy:
     def _give_up(
         self, exc: Exception, method: str, url: str, params: dict[str, Any] | None, attempts: int, seconds: float
     ) -> Exception:
-        if not _retryable(exc) and not connection_refused(exc):
+        if not _retryable(exc) and not cannot_connect(exc):
             return exc  # not a transport failure (e.g. a 4xx the caller raised): the caller's error stands
         status = exc.status if isinstance(exc, Retryable) else None
-        if connection_refused(exc):
+        if cannot_connect(exc):
             last = str(unreachable(exc))
         elif status is not None:
             last = f"last status HTTP {status}"

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from dedup import account_table, pairs, store
+from dedup import account_table, hold_pairs, pairs, store
 from dedup.decisions import account_verdicts, apart_pairs, approved_moves, force_forbid, review_queue, set_primary
 from dedup.engine import (
     Scorer,
@@ -182,8 +182,9 @@ def _account_tables(wh: Warehouse, crm_in: CrmInputs, stamp: str) -> None:
     golden = store.read_table(wh, "golden_contacts")
     pairs = pd.concat(
         [
-            store.review_contact_pairs(wh).assign(reason="review"),
-            store.same_name_crm_pairs(wh).assign(reason="same_name"),
+            hold_pairs.review_contact_pairs(wh).assign(reason="review"),
+            hold_pairs.same_name_crm_pairs(wh).assign(reason="same_name"),
+            hold_pairs.same_name_new_pairs(wh).assign(reason="same_email"),
         ],
         ignore_index=True,
     )

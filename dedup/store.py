@@ -1,4 +1,5 @@
-"""Warehouse I/O of the dedup step: the only module that reads or writes ``kore_dedup.*``.
+"""Warehouse I/O of the dedup step: with ``dedup.hold_pairs`` (the pairs that hold a contact back from
+the push), the only module that reads or writes ``kore_dedup.*``.
 
 Keeps connections short (DuckDB allows one writer: dbt and dlt run in between): a run opens one for
 its reads and writes, never across runs. On DuckDB, frames travel as Arrow (``fetch_df`` here,
@@ -457,46 +458,3 @@ def unprotect(settings: Settings, record_keys: set[str]) -> None:
             t = write_ids(wh, record_keys)
             wh.execute(f"delete from {SCHEMA}.protected_records where record_key in (select id from {t})")
             drop_scratch(wh)
-
-
-def review_contact_pairs(wh: Warehouse) -> pd.DataFrame:
-    """Open possible matches between two clusters, with both clusters' contact key and CRM contact id."""
-    if not all(wh.table_exists(SCHEMA, t) for t in ("review_queue", "clusters", "golden_contacts")):
-        return pd.DataFrame(columns=["record_id_l", "record_id_r", "key_l", "crm_l", "key_r", "crm_r"])
-    S = SCHEMA
-    return fetch_df(
-        wh,
-        "select q.record_id_l, q.record_id_r, gl.contact_key as key_l, gl.crm_contact_id as crm_l, "
-        "gr.contact_key as key_r, gr.crm_contact_id as crm_r "
-        f"from {S}.review_queue q join {S}.clusters cl on cl.record_id = q.record_id_l "
-        f"join {S}.clusters cr on cr.record_id = q.record_id_r "
-        f"join {S}.golden_contacts gl on gl.cluster_id = cl.cluster_id "
-        f"join {S}.golden_contacts gr on gr.cluster_id = cr.cluster_id",
-    )
-
-
-def same_name_crm_pairs(wh: Warehouse) -> pd.DataFrame:
-    """Records of new contacts (no CRM contact in their cluster) with the same normalised first and
-    last name as a CRM contact in another cluster, when no third cluster has that name or the two
-    records also share the e-mail or the phone (a common name with the CRM contact's own e-mail is
-    the CRM's person until someone says otherwise) -- shaped like :func:`review_contact_pairs`."""
-    S = SCHEMA
-    if not all(wh.table_exists(S, t) for t in ("records_norm", "clusters", "golden_contacts")):
-        return pd.DataFrame(columns=["record_id_l", "record_id_r", "key_l", "crm_l", "key_r", "crm_r"])
-    return fetch_df(
-        wh,
-        "with n as (select r.record_id, r.source, r.first_name, r.last_name, r.email, r.phone, c.cluster_id "
-        f"from {S}.records_norm r join {S}.clusters c on c.record_id = r.record_id "
-        "where r.first_name is not null and r.last_name is not null), "
-        # only a name no third cluster carries: two clusters of one rare name are worth a look, a
-        # common name (many clusters) is namesakes
-        "rare as (select first_name, last_name from n group by first_name, last_name "
-        "having count(distinct cluster_id) = 2) "
-        "select a.record_id as record_id_l, b.record_id as record_id_r, ga.contact_key as key_l, "
-        "ga.crm_contact_id as crm_l, gb.contact_key as key_r, gb.crm_contact_id as crm_r "
-        f"from n a join {S}.golden_contacts ga on ga.cluster_id = a.cluster_id and ga.crm_contact_id is null "
-        "join n b on b.source = 'crm' and b.first_name = a.first_name and b.last_name = a.last_name "
-        f"and b.cluster_id <> a.cluster_id join {S}.golden_contacts gb on gb.cluster_id = b.cluster_id "
-        "where a.email = b.email or a.phone = b.phone or exists (select 1 from rare "
-        "where rare.first_name = a.first_name and rare.last_name = a.last_name)",
-    )

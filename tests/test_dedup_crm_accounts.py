@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from benchmarks.crm_integrity import count_integrity
-from dedup import store
+from dedup import account_table, hold_pairs, store
 from dedup.accounts import match_accounts
 from dedup.pipeline import run_dedup
 from kore.warehouse import connect
@@ -250,5 +250,41 @@ def test_a_common_name_is_held_only_with_the_crm_contacts_email_or_phone(tmp_pat
         wh.replace_table(store.SCHEMA, "golden_contacts", pd.DataFrame(
             {"cluster_id": [r[4] for r in rows], "contact_key": [f"KC{r[4]}" for r in rows], "crm_contact_id": [r[5] for r in rows]}
         ).astype("string"))  # fmt: skip
-        pairs = store.same_name_crm_pairs(wh)
+        pairs = hold_pairs.same_name_crm_pairs(wh)
     assert list(zip(pairs["record_id_l"], pairs["record_id_r"], strict=True)) == [("A:1", "C:1")]
+
+
+def test_two_new_contacts_with_one_name_and_one_email_push_one_and_hold_the_other(tmp_path, monkeypatch):
+    """The CRMs' own duplicate rules flag two contacts with one e-mail: KORE creates one of them and
+    holds the other for review. Namesakes without a shared e-mail or phone, and a possible match of
+    two new contacts from the review queue, hold nobody."""
+    settings = settings_for(tmp_path, monkeypatch)
+    rows = [  # record, e-mail, phone, cluster
+        ("A:1", "brianparker@yahoo.com", "15550001", "K1"),
+        ("A:2", "brianparker@yahoo.com", "15550002", "K2"),
+        ("A:3", "brianparker@yahoo.com", None, "K2"),  # a second record of K2: still one pair
+        ("A:4", "bparker@work.example", "15550004", "K3"),
+        ("A:5", None, "15550004", "K4"),  # K3's phone: a pair too
+    ]
+    records = pd.DataFrame(
+        [
+            dict(record_id=r, source="archtics", first_name="brian", last_name="parker", email=e, phone=p)
+            for r, e, p, _ in rows
+        ]
+    )
+    clusters = pd.DataFrame({"record_id": [r[0] for r in rows], "cluster_id": [r[3] for r in rows]})
+    golden = pd.DataFrame({"cluster_id": ["K1", "K2", "K3", "K4"], "contact_key": ["KC1", "KC2", "KC3", "KC4"],
+                           "crm_contact_id": [None] * 4}).astype("string")  # fmt: skip
+    with connect(settings) as wh:
+        wh.replace_table(store.SCHEMA, "records_norm", records)
+        wh.replace_table(store.SCHEMA, "clusters", clusters)
+        wh.replace_table(store.SCHEMA, "golden_contacts", golden)
+        pairs = hold_pairs.same_name_new_pairs(wh)
+    assert sorted(zip(pairs["key_l"], pairs["key_r"], strict=True)) == [("KC1", "KC2"), ("KC3", "KC4")]
+    review = pd.DataFrame({"record_id_l": ["A:1"], "record_id_r": ["A:4"], "key_l": ["KC1"], "crm_l": [None],
+                           "key_r": ["KC3"], "crm_r": [None], "reason": ["review"]})  # fmt: skip
+    holds = account_table.push_holds(pd.concat([review, pairs.assign(reason="same_email")]), "now")
+    assert sorted(holds["contact_key"]) == ["KC2", "KC4"] and set(holds["reason"]) == {"same_email"}
+    a, b = pairs.loc[pairs["key_r"] == "KC2", ["record_id_l", "record_id_r"]].iloc[0]
+    released = account_table.push_holds(pairs.assign(reason="same_email"), "now", {tuple(sorted((a, b)))})
+    assert list(released["contact_key"]) == ["KC4"]

@@ -1,0 +1,97 @@
+"""The record pairs that hold a new contact back from the CRM push until a person decides.
+
+Three kinds, each shaped ``record_id_l, record_id_r, key_l, crm_l, key_r, crm_r`` (both sides'
+contact key and CRM contact id; ``dedup.account_table.push_holds`` turns them into holds):
+
+- ``review``: open possible matches of the review queue between two clusters;
+- ``same_name``: a new contact with a CRM contact's exact name (see :func:`same_name_crm_pairs`);
+- ``same_email``: two new contacts with the same exact name and the same e-mail or phone
+  (:func:`same_name_new_pairs`). Both CRMs flag such a pair as duplicates themselves (Dynamics'
+  default duplicate-detection rule "Contacts with the same e-mail address", Salesforce's standard
+  contact matching rule on name + e-mail), so KORE creates one and holds the other for review
+  rather than pushing both.
+
+Reads ``kore_dedup.*`` through ``dedup.store``'s helpers (store's companion for these reads).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from dedup.store import SCHEMA, fetch_df
+from kore.warehouse import Warehouse
+
+PAIR_COLUMNS = ["record_id_l", "record_id_r", "key_l", "crm_l", "key_r", "crm_r"]
+_NAMED = (
+    "with n as (select r.record_id, r.source, r.first_name, r.last_name, r.email, r.phone, c.cluster_id "
+    f"from {SCHEMA}.records_norm r join {SCHEMA}.clusters c on c.record_id = r.record_id "
+    "where r.first_name is not null and r.last_name is not null)"
+)
+
+
+def _ready(wh: Warehouse, *tables: str) -> bool:
+    return all(wh.table_exists(SCHEMA, t) for t in tables)
+
+
+def review_contact_pairs(wh: Warehouse) -> pd.DataFrame:
+    """Open possible matches between two clusters, with both clusters' contact key and CRM contact id."""
+    if not _ready(wh, "review_queue", "clusters", "golden_contacts"):
+        return pd.DataFrame(columns=PAIR_COLUMNS)
+    S = SCHEMA
+    return fetch_df(
+        wh,
+        "select q.record_id_l, q.record_id_r, gl.contact_key as key_l, gl.crm_contact_id as crm_l, "
+        "gr.contact_key as key_r, gr.crm_contact_id as crm_r "
+        f"from {S}.review_queue q join {S}.clusters cl on cl.record_id = q.record_id_l "
+        f"join {S}.clusters cr on cr.record_id = q.record_id_r "
+        f"join {S}.golden_contacts gl on gl.cluster_id = cl.cluster_id "
+        f"join {S}.golden_contacts gr on gr.cluster_id = cr.cluster_id",
+    )
+
+
+def same_name_crm_pairs(wh: Warehouse) -> pd.DataFrame:
+    """Records of new contacts (no CRM contact in their cluster) with the same normalised first and
+    last name as a CRM contact in another cluster, when no third cluster has that name or the two
+    records also share the e-mail or the phone (a common name with the CRM contact's own e-mail is
+    the CRM's person until someone says otherwise)."""
+    S = SCHEMA
+    if not _ready(wh, "records_norm", "clusters", "golden_contacts"):
+        return pd.DataFrame(columns=PAIR_COLUMNS)
+    return fetch_df(
+        wh,
+        f"{_NAMED}, "
+        # only a name no third cluster carries: two clusters of one rare name are worth a look, a
+        # common name (many clusters) is namesakes
+        "rare as (select first_name, last_name from n group by first_name, last_name "
+        "having count(distinct cluster_id) = 2) "
+        "select a.record_id as record_id_l, b.record_id as record_id_r, ga.contact_key as key_l, "
+        "ga.crm_contact_id as crm_l, gb.contact_key as key_r, gb.crm_contact_id as crm_r "
+        f"from n a join {S}.golden_contacts ga on ga.cluster_id = a.cluster_id and ga.crm_contact_id is null "
+        "join n b on b.source = 'crm' and b.first_name = a.first_name and b.last_name = a.last_name "
+        f"and b.cluster_id <> a.cluster_id join {S}.golden_contacts gb on gb.cluster_id = b.cluster_id "
+        "where a.email = b.email or a.phone = b.phone or exists (select 1 from rare "
+        "where rare.first_name = a.first_name and rare.last_name = a.last_name)",
+    )
+
+
+def same_name_new_pairs(wh: Warehouse) -> pd.DataFrame:
+    """Records of two new contacts (neither cluster has a CRM contact) with the same normalised first
+    and last name and the same e-mail or phone, once per pair of clusters (the smaller contact key on
+    the left): the CRM's own duplicate rules would flag the second, so it waits for review."""
+    S = SCHEMA
+    if not _ready(wh, "records_norm", "clusters", "golden_contacts"):
+        return pd.DataFrame(columns=PAIR_COLUMNS)
+    return fetch_df(
+        wh,
+        f"{_NAMED}, "
+        "p as (select a.record_id as record_id_l, b.record_id as record_id_r, ga.contact_key as key_l, "
+        "ga.crm_contact_id as crm_l, gb.contact_key as key_r, gb.crm_contact_id as crm_r, "
+        "row_number() over (partition by ga.contact_key, gb.contact_key "
+        "order by a.record_id, b.record_id) as k "
+        f"from n a join {S}.golden_contacts ga on ga.cluster_id = a.cluster_id and ga.crm_contact_id is null "
+        "join n b on b.first_name = a.first_name and b.last_name = a.last_name "
+        "and b.cluster_id <> a.cluster_id and (a.email = b.email or a.phone = b.phone) "
+        f"join {S}.golden_contacts gb on gb.cluster_id = b.cluster_id and gb.crm_contact_id is null "
+        "where ga.contact_key < gb.contact_key) "
+        "select record_id_l, record_id_r, key_l, crm_l, key_r, crm_r from p where k = 1",
+    )

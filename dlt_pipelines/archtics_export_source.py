@@ -18,6 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from dlt_pipelines.archtics_common import BUSINESS_KEY, ROW_HASH, SOURCE_FILE, SOURCE_LINE, StageTimes
+from dlt_pipelines.archtics_export_prefetch import Prefetcher
 from dlt_pipelines.archtics_export_reader import CHUNK_BYTES, Manifest, PartFile, read_part
 
 PIPELINE_NAME = "archtics_export"
@@ -51,11 +52,13 @@ def export_files_source(
     on_block: Callable[[int], Any] | None = None,
     times: StageTimes | None = None,
     replaces: dict[str, str] | None = None,
+    prefetch: Prefetcher | None = None,
 ) -> Any:
     """Part files, one after the other: their rows, quarantined rows and ledger rows (one package).
 
     ``times`` receives the seconds spent reading and checking the files (``parse``); ``replaces``
-    maps a re-landed file's path to the sha256 it replaces (kept in its ledger row).
+    maps a re-landed file's path to the sha256 it replaces (kept in its ledger row). With
+    ``prefetch`` the blocks come from its background parse (same blocks, same order, same errors).
     """
     times = times if times is not None else StageTimes()
     replaces = replaces or {}
@@ -65,7 +68,7 @@ def export_files_source(
         con = duckdb.connect(config={"threads": 2})
         try:
             for part in parts:
-                yield from _part_tables(export_dir, part, con, block, on_block, times, replaces)
+                yield from _part_tables(export_dir, part, con, block, on_block, times, replaces, prefetch)
         finally:
             con.close()
 
@@ -80,10 +83,15 @@ def _part_tables(
     on_block: Callable[[int], Any] | None,
     times: StageTimes,
     replaces: dict[str, str],
+    prefetch: Prefetcher | None = None,
 ) -> Iterator[Any]:
     """One part file's good rows, quarantine rows and, last, its ledger row."""
     good = bad = 0
-    for parsed in times.iterate("parse", read_part(export_dir, part, con, block)):
+    if prefetch is not None:
+        blocks = prefetch.blocks(part, con)
+    else:
+        blocks = times.iterate("parse", read_part(export_dir, part, con, block))
+    for parsed in blocks:
         if parsed.table is not None and parsed.table.num_rows:
             good += parsed.table.num_rows
             yield dlt.mark.with_table_name(parsed.table, part.dataset)

@@ -170,6 +170,35 @@ def test_damaged_file_is_refused_whole(workdir: Path, damage: str) -> None:
     assert rows_of(settings.duckdb_path, "quarantine") == []
 
 
+def test_refused_file_amid_parsed_ahead_groups_lands_the_rest_once(workdir: Path, monkeypatch) -> None:
+    """The parse thread runs ahead across groups; a file refused in the middle of a group is
+    dropped, the group is re-extracted (its earlier file read again) and every other file lands
+    exactly once, line for line."""
+    import dlt_pipelines.archtics_export as export_mod
+
+    monkeypatch.setattr(export_mod, "LOAD_EVERY_ROWS", 2500)  # several groups of ~2 files
+    monkeypatch.setattr(export_mod, "PREFETCH_BLOCKS", 2)  # the thread waits on the extract
+    export = workdir / "export"
+    for n in range(1, 7):
+        add_part(export, "cust", f"cust/cust-part-000{n}.csv.gz", CUST_COLS, ok_cust_body(1200, n * 10_000), 1200)
+    set_manifest(export, "cust/cust-part-0004.csv.gz", rows=1201)  # refused after its last block
+    settings = get_settings(workdir)
+    with pytest.raises(ExportFailed) as err:
+        land_export(settings, export, show_progress=False, block_bytes=8192)
+    assert "cust/cust-part-0004.csv.gz" in str(err.value)
+    con = duckdb.connect(str(settings.duckdb_path), read_only=True)
+    landed = con.sql("select _source_file, _source_line, acct_id from raw_archtics.cust").fetchall()
+    con.close()
+    per_file: dict[str, list[int]] = {}
+    for path, line, acct in landed:
+        per_file.setdefault(path, []).append(line)
+        assert int(acct) == int(path[-8]) * 10_000 + line - 2, "the row of its own line"
+    assert sorted(per_file) == [f"cust/cust-part-000{n}.csv.gz" for n in (1, 2, 3, 5, 6)]
+    assert all(sorted(lines) == list(range(2, 1202)) for lines in per_file.values()), "each line once"
+    ledger = sorted(r[0] for r in rows_of(settings.duckdb_path, "file_ledger"))
+    assert ledger == sorted(per_file)
+
+
 def test_bad_rows_are_quarantined_with_line_and_reason(workdir: Path) -> None:
     export = workdir / "export"
     body = (

@@ -42,7 +42,7 @@ from kore.errors import RunFailed
 from kore.runlog import RunRecord, run_record
 
 LOAD_EVERY_ROWS = 1_000_000  # extracted rows per normalize+load
-PREFETCH_BLOCKS = 4  # parsed blocks (of block_bytes of CSV each) the parse thread may hold ahead
+PREFETCH_BLOCKS = 12  # parsed blocks (of block_bytes of CSV each) the parse thread may hold ahead
 RECONCILE_MARKER = "kore_reconcile_load_ids.json"
 Ledger = dict[str, tuple[str, str, int, int, int]]  # path -> (sha256, dataset, rows, landed, quarantined)
 

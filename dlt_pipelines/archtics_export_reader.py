@@ -287,8 +287,11 @@ class BlockParser:
             invalid.append(row.text)
             return "skip"
 
+        # pyarrow's parser is ~35% faster when it need not look for line breaks inside quoted
+        # values: safe when every line break of the block ends a record and there is no CR at all
+        plain = b"\r" not in data and data.count(b"\n") == len(idx)
         parse_opts = pacsv.ParseOptions(
-            newlines_in_values=True, ignore_empty_lines=False, invalid_row_handler=on_invalid
+            newlines_in_values=not plain, ignore_empty_lines=False, invalid_row_handler=on_invalid
         )
         table = pacsv.read_csv(io.BytesIO(data), self.read_opts, parse_opts, self.convert_opts)
         if invalid:

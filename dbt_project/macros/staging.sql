@@ -14,6 +14,12 @@
     run costs what landed, not what the warehouse holds. dbt's delete+insert on key_name then swaps
     the winners in.
 
+    The ranking partitions by key_name when there is one (one hashed column: at 10M ticket rows about
+    a third faster than the six business-key columns, and the same groups). `typed` carries
+    `landed_row_hash`: the landing's md5 of the row's source values (raw `_row_hash`), so the model's
+    row_hash (kore_staged_row_hash) is not computed a second time over every typed column -- that
+    was half of the tickets model's full build; rows already staged keep their stored hash.
+
     `renames` maps a typed column to its raw name when the source's name cannot be used as is (evnt's
     `plan` is a T-SQL reserved word: it is read quoted and named plan_code). -#}
 {% macro kore_staged_latest(source_relation, columns, key_columns, order_by, key_name=none, renames=none) -%}
@@ -39,6 +45,7 @@ typed as (
         {{ kore_raw_column(available, column, data_type) }} as {{ column }},
         {%- endif %}
         {%- endfor %}
+        {{ kore_raw_column(available, '_row_hash', 'varchar') }} as landed_row_hash,
         _dlt_load_id as load_id,
         _source_file as source_file,
         {{ kore_to_bigint('_source_line') }} as source_line
@@ -70,6 +77,7 @@ candidates as (
         {%- for column in columns %}
         {{ column }},
         {%- endfor %}
+        row_hash as landed_row_hash,
         load_id,
         source_file,
         source_line
@@ -94,7 +102,7 @@ ranked as (
     select
         candidates.*,
         row_number() over (
-            partition by {{ key_columns | join(', ') }}
+            partition by {{ key_name if key_name else key_columns | join(', ') }}
             order by {{ order_by }}
         ) as latest_rank
     from candidates
@@ -111,4 +119,11 @@ select
     {{ kore_raw_column(available, column, data_type) }} as {{ column }}{{ ',' if not loop.last }}
     {%- endfor %}
 from {{ relation }}
+{%- endmacro %}
+
+{#- A staged row's row_hash: the landing's (raw `_row_hash`, carried as landed_row_hash by
+    kore_staged_latest), else md5 over the typed columns (a raw table without one). Both engines
+    evaluate the md5 only where the landed hash is null. -#}
+{% macro kore_staged_row_hash(columns) -%}
+    coalesce(landed_row_hash, {{ kore_row_hash(columns) }})
 {%- endmacro %}

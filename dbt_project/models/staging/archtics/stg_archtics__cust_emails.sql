@@ -38,7 +38,7 @@ select
     {{ column }},
     {%- endfor %}
     case when upper(primary_ind) in ('Y', '1', 'T', 'TRUE', 'YES') then 1 else 0 end as is_primary_email,
-    {{ kore_row_hash(columns.keys() | list) }} as row_hash,
+    {{ kore_staged_row_hash(columns.keys() | list) }} as row_hash,
     load_id,
     source_file,
     source_line,

@@ -34,7 +34,7 @@ select
     {%- for column in columns %}
     {{ column }},
     {%- endfor %}
-    {{ kore_row_hash(columns.keys() | list) }} as row_hash,
+    {{ kore_staged_row_hash(columns.keys() | list) }} as row_hash,
     load_id,
     source_file,
     source_line

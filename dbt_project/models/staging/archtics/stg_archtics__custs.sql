@@ -92,7 +92,7 @@ select
     {%- endfor %}
     case when primary_code = 'Primary' then 1 else 0 end as is_primary_name,
     case when name_type = 'C' then 1 else 0 end as is_company,
-    {{ kore_row_hash(columns.keys() | list) }} as row_hash,
+    {{ kore_staged_row_hash(columns.keys() | list) }} as row_hash,
     load_id,
     source_file,
     source_line,

@@ -40,7 +40,7 @@ select
     {{ column }},
     {%- endfor %}
     case when plan_code is null or plan_code = 'N' then 0 else 1 end as is_plan,
-    {{ kore_row_hash(columns.keys() | list) }} as row_hash,
+    {{ kore_staged_row_hash(columns.keys() | list) }} as row_hash,
     load_id,
     source_file,
     source_line

@@ -51,7 +51,7 @@ select
     {{ column }},
     {%- endfor %}
     case when lower(ltrim(text)) like 'merged account %' then 1 else 0 end as is_account_merge,
-    {{ kore_row_hash(columns.keys() | list) }} as row_hash,
+    {{ kore_staged_row_hash(columns.keys() | list) }} as row_hash,
     load_id,
     source_file,
     source_line

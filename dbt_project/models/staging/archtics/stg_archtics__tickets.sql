@@ -71,7 +71,7 @@ select
     {{ column }},
     {%- endfor %}
     case when plan_event_id = event_id then 1 else 0 end as is_plan_level_row,
-    {{ kore_row_hash(columns.keys() | list) }} as row_hash,
+    {{ kore_staged_row_hash(columns.keys() | list) }} as row_hash,
     load_id,
     source_file,
     source_line,

@@ -4,7 +4,7 @@ The export is read and checked by :mod:`dlt_pipelines.archtics_export_reader` an
 resources by :mod:`dlt_pipelines.archtics_export_source`; this module runs them. Why it is built
 this way:
 
-* **Whole files or nothing.** Files are extracted in groups of about a million rows, one
+* **Whole files or nothing.** Files are extracted in groups of about two million rows, one
   ``pipeline.extract`` (= one load package) per group; if a manifest check fails the extract
   raises, dlt never commits that extract's package, the bad file is dropped from the group and
   the rest is extracted again. Nothing of a refused file lands; other files do, and the run then
@@ -41,8 +41,8 @@ from kore.config import Settings, dlt_pipeline
 from kore.errors import RunFailed
 from kore.runlog import RunRecord, run_record
 
-LOAD_EVERY_ROWS = 1_000_000  # extracted rows per normalize+load
-PREFETCH_BLOCKS = 12  # parsed blocks (of block_bytes of CSV each) the parse thread may hold ahead
+LOAD_EVERY_ROWS = 2_000_000  # extracted rows per normalize+load (each load ends in a DuckDB checkpoint)
+PREFETCH_BLOCKS = 8  # parsed blocks (of block_bytes of CSV each) the parse thread may hold ahead
 RECONCILE_MARKER = "kore_reconcile_load_ids.json"
 Ledger = dict[str, tuple[str, str, int, int, int]]  # path -> (sha256, dataset, rows, landed, quarantined)
 

@@ -196,6 +196,10 @@ class Settings:
     max_bad_share_file: float = 0.001
     max_bad_share_dataset: float = 0.001
     allow_quarantine: bool = False
+    # dbt unit tests and code_invariant checks test the project's code, not the data: CI runs them
+    # (dbt's advice for unit tests); a build runs them only when asked (KORE_DBT_CODE_TESTS=1 or
+    # `kore build --code-tests`), e.g. after editing models without CI
+    dbt_code_tests: bool = False
 
     def duckdb_config(self) -> dict[str, str | int]:
         """The DuckDB connection options from the settings (for ``duckdb.connect(config=...)``)."""
@@ -319,6 +323,7 @@ def get_settings(workdir: str | Path | None = None) -> Settings:
         max_bad_share_file=float(os.environ.get("KORE_MAX_BAD_SHARE_FILE") or 0.001),
         max_bad_share_dataset=float(os.environ.get("KORE_MAX_BAD_SHARE_DATASET") or 0.001),
         allow_quarantine=os.environ.get("KORE_ALLOW_QUARANTINE", "").strip().lower() in ("1", "true", "yes"),
+        dbt_code_tests=os.environ.get("KORE_DBT_CODE_TESTS", "").strip().lower() in ("1", "true", "yes"),
     )
 
 

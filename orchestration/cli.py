@@ -9,6 +9,7 @@ lives in :mod:`orchestration.flow` (``kore run``), the sandbox's commands in
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -294,6 +295,9 @@ def crm_push(
 def build(
     phase: Annotated[str, typer.Option(help="all | pre-dedup | post-dedup")] = "all",
     full: Annotated[bool, typer.Option("--full", help="Build every node of the phase, changed or not")] = False,
+    code_tests: Annotated[
+        bool, typer.Option("--code-tests", help="Also run the unit tests and code_invariant checks (CI runs them)")
+    ] = False,
     workdir: WorkdirOpt = None,
 ) -> None:
     """Run `dbt build` on the configured warehouse: every node the first time and after a project
@@ -304,9 +308,10 @@ def build(
     if phase not in PHASES:
         raise typer.BadParameter(f"phase must be one of {', '.join(PHASES)}")
     # dbt's progress lines as they come (stderr), not the whole output at the end
-    out = build_phase(
-        settings_for(workdir), phase, full=full, check=False, echo=lambda x: console.out(x, highlight=False)
-    )
+    settings = settings_for(workdir)
+    if code_tests:
+        settings = dataclasses.replace(settings, dbt_code_tests=True)
+    out = build_phase(settings, phase, full=full, check=False, echo=lambda x: console.out(x, highlight=False))
     what = {"full": "full build", "changed": "change-scoped build", "nothing": "nothing to build"}[out.plan.mode]
     console.print(f"{phase}: {what} ({out.plan.reason}), {out.summary()['nodes']} nodes")
     raise typer.Exit(0 if out.ok else 1)

@@ -31,7 +31,8 @@ def test_project_hash_follows_the_project_files_and_the_environment_it_reads(tmp
 
 def test_changed_sources_select_their_descendants_within_the_phase() -> None:
     """A routine build selects source:<changed>+ intersected with the phase's own selection, leaves
-    out the unit tests and the code_invariant checks, and keeps the phase's exclusions."""
+    out the unit tests and the code_invariant checks, and keeps the phase's exclusions. A full build
+    leaves out the code's tests too (CI runs them) unless a person asks for them."""
     post = BuildPlan(PHASES["post-dedup"], "changed", "", "h", {}, ["archtics.cust", "kore_dedup.golden_contacts"])
     assert post.dbt_args() == [
         "build", "--exclude-resource-type", "unit_test",
@@ -39,7 +40,11 @@ def test_changed_sources_select_their_descendants_within_the_phase() -> None:
         "--exclude", "tag:code_invariant",
     ]  # fmt: skip
     pre = BuildPlan(PHASES["pre-dedup"], "full", "", "h", {})
-    assert pre.dbt_args() == ["build", "--exclude", "tag:needs_dedup"]
+    assert pre.dbt_args() == [
+        "build", "--exclude-resource-type", "unit_test", "--exclude", "tag:needs_dedup", "tag:code_invariant"
+    ]  # fmt: skip
+    asked = BuildPlan(PHASES["pre-dedup"], "full", "", "h", {}, code_tests=True)
+    assert asked.dbt_args() == ["build", "--exclude", "tag:needs_dedup"]
     assert BuildPlan(PHASES["all"], "nothing", "", "h", {}).dbt_args() is None
 
 
@@ -54,4 +59,6 @@ def test_first_build_in_a_workdir_parses_the_project_and_records_every_source(tm
     plan = plan_build(settings, PHASES["pre-dedup"], phash="h")
     assert (plan.mode, plan.reason) == ("full", "first build of this phase")
     assert plan.versions["archtics.cust"] == "absent" and plan.versions["kore_app.touchpoint2"] == "absent"
-    assert plan.dbt_args() == ["build", "--exclude", "tag:needs_dedup"]
+    assert plan.dbt_args() == [
+        "build", "--exclude-resource-type", "unit_test", "--exclude", "tag:needs_dedup", "tag:code_invariant"
+    ]  # fmt: skip

@@ -288,3 +288,22 @@ def test_two_new_contacts_with_one_name_and_one_email_push_one_and_hold_the_othe
     a, b = pairs.loc[pairs["key_r"] == "KC2", ["record_id_l", "record_id_r"]].iloc[0]
     released = account_table.push_holds(pairs.assign(reason="same_email"), "now", {tuple(sorted((a, b)))})
     assert list(released["contact_key"]) == ["KC4"]
+
+
+def test_similar_account_names_are_found_chunk_by_chunk_and_once_per_distinct_name():
+    """The fuzzy account-name candidates do not depend on the chunk size (memory at 1M accounts is
+    bounded by it); each distinct name is compared once; empty names pair with nothing."""
+    from dedup.accounts import similar_names
+
+    left = pd.Series(
+        ["sporting service solutions", "sportng service solutions", "smith", "smith", "", None, "trynowdo"]
+    )
+    right = pd.Series(["sporting service solution", "smith", "acme", "", None])
+    want = {
+        ("sporting service solutions", "sporting service solution"),
+        ("sportng service solutions", "sporting service solution"),
+        ("smith", "smith"),
+    }
+    for chunk in (1, 2, 1000):
+        got = similar_names(left, right, chunk=chunk)
+        assert set(zip(got["name_l"], got["name_r"], strict=True)) == want and len(got) == len(want)

@@ -27,10 +27,23 @@ _NAMED = (
     f"from {SCHEMA}.records_norm r join {SCHEMA}.clusters c on c.record_id = r.record_id "
     "where r.first_name is not null and r.last_name is not null)"
 )
+# both records and both clusters' contact key and CRM contact id; `a` is a new contact's record
+_PAIR = (
+    "a.record_id as record_id_l, b.record_id as record_id_r, ga.contact_key as key_l, "
+    "ga.crm_contact_id as crm_l, gb.contact_key as key_r, gb.crm_contact_id as crm_r"
+)
+_NEW_A = f"from n a join {SCHEMA}.golden_contacts ga on ga.cluster_id = a.cluster_id and ga.crm_contact_id is null "
 
 
 def _ready(wh: Warehouse, *tables: str) -> bool:
     return all(wh.table_exists(SCHEMA, t) for t in tables)
+
+
+def _named_pairs(wh: Warehouse, sql: str) -> pd.DataFrame:
+    """``sql`` after the named-records CTE ``n`` (``_NAMED``), once the dedup step's tables exist."""
+    if not _ready(wh, "records_norm", "clusters", "golden_contacts"):
+        return pd.DataFrame(columns=PAIR_COLUMNS)
+    return fetch_df(wh, f"{_NAMED}, {sql}")
 
 
 def review_contact_pairs(wh: Warehouse) -> pd.DataFrame:
@@ -55,18 +68,13 @@ def same_name_crm_pairs(wh: Warehouse) -> pd.DataFrame:
     records also share the e-mail or the phone (a common name with the CRM contact's own e-mail is
     the CRM's person until someone says otherwise)."""
     S = SCHEMA
-    if not _ready(wh, "records_norm", "clusters", "golden_contacts"):
-        return pd.DataFrame(columns=PAIR_COLUMNS)
-    return fetch_df(
+    return _named_pairs(
         wh,
-        f"{_NAMED}, "
         # only a name no third cluster carries: two clusters of one rare name are worth a look, a
         # common name (many clusters) is namesakes
         "rare as (select first_name, last_name from n group by first_name, last_name "
         "having count(distinct cluster_id) = 2) "
-        "select a.record_id as record_id_l, b.record_id as record_id_r, ga.contact_key as key_l, "
-        "ga.crm_contact_id as crm_l, gb.contact_key as key_r, gb.crm_contact_id as crm_r "
-        f"from n a join {S}.golden_contacts ga on ga.cluster_id = a.cluster_id and ga.crm_contact_id is null "
+        f"select {_PAIR} {_NEW_A}"
         "join n b on b.source = 'crm' and b.first_name = a.first_name and b.last_name = a.last_name "
         f"and b.cluster_id <> a.cluster_id join {S}.golden_contacts gb on gb.cluster_id = b.cluster_id "
         "where a.email = b.email or a.phone = b.phone or exists (select 1 from rare "
@@ -79,16 +87,10 @@ def same_name_new_pairs(wh: Warehouse) -> pd.DataFrame:
     and last name and the same e-mail or phone, once per pair of clusters (the smaller contact key on
     the left): the CRM's own duplicate rules would flag the second, so it waits for review."""
     S = SCHEMA
-    if not _ready(wh, "records_norm", "clusters", "golden_contacts"):
-        return pd.DataFrame(columns=PAIR_COLUMNS)
-    return fetch_df(
+    return _named_pairs(
         wh,
-        f"{_NAMED}, "
-        "p as (select a.record_id as record_id_l, b.record_id as record_id_r, ga.contact_key as key_l, "
-        "ga.crm_contact_id as crm_l, gb.contact_key as key_r, gb.crm_contact_id as crm_r, "
-        "row_number() over (partition by ga.contact_key, gb.contact_key "
-        "order by a.record_id, b.record_id) as k "
-        f"from n a join {S}.golden_contacts ga on ga.cluster_id = a.cluster_id and ga.crm_contact_id is null "
+        f"p as (select {_PAIR}, row_number() over (partition by ga.contact_key, gb.contact_key "
+        f"order by a.record_id, b.record_id) as k {_NEW_A}"
         "join n b on b.first_name = a.first_name and b.last_name = a.last_name "
         "and b.cluster_id <> a.cluster_id and (a.email = b.email or a.phone = b.phone) "
         f"join {S}.golden_contacts gb on gb.cluster_id = b.cluster_id and gb.crm_contact_id is null "

@@ -283,7 +283,7 @@ def test_a_crashed_build_is_redone_and_a_project_change_rebuilds_everything(
     assert only_dedup.reason.endswith("none feeds this phase")
     changed_project = plan_build(settings, PHASE_1, command="run", phash="another project")
     assert (changed_project.mode, changed_project.reason) == ("full", "the dbt project changed")
-    assert changed_project.dbt_args() == ["run", "--exclude", *PHASE_1.exclude]
+    assert changed_project.dbt_args() == ["run", "--exclude", *PHASE_1.exclude, "tag:code_invariant"]
 
 
 NEW_SEASON_LOAD = "1732000000.000005"

@@ -40,8 +40,8 @@ def push_holds(pairs: pd.DataFrame, stamp: str, apart: set[tuple[str, str]] | No
     then same-name pairs, a ``reason`` column each): held until a person decides. A pair of two new
     contacts holds its right side only when its reason is ``same_email``
     (``dedup.hold_pairs.same_name_new_pairs``): one of the two is created; a possible match of two
-    new contacts stays in the review queue without a hold (most are namesakes). ``apart``: record pairs a person said are different people (forbid/reject): they
-    release the hold."""
+    new contacts stays in the review queue without a hold (most are namesakes). ``apart``: record
+    pairs a person said are different people (forbid/reject): they release the hold."""
     cols = ["contact_key", "reason", "record_id", "partner_record_id", "partner_crm_contact_id", "held_at"]
     if not len(pairs):
         return pd.DataFrame(columns=cols)
@@ -49,7 +49,8 @@ def push_holds(pairs: pd.DataFrame, stamp: str, apart: set[tuple[str, str]] | No
     out = []
     both_new = pairs["crm_l"].isna() & pairs["crm_r"].isna() & (pairs["reason"] == "same_email")
     for side, other in (("l", "r"), ("r", "l")):
-        new = pairs[pairs[f"crm_{side}"].isna() & (pairs[f"crm_{other}"].notna() | (both_new & (side == "r")))]
+        held = pairs[f"crm_{side}"].isna() & pairs[f"crm_{other}"].notna()
+        new = pairs[held | both_new] if side == "r" else pairs[held]
         free = [
             tuple(sorted((str(a), str(b)))) in decided
             for a, b in zip(new[f"record_id_{side}"], new[f"record_id_{other}"], strict=True)

@@ -105,6 +105,11 @@ def account_candidates(golden: pd.DataFrame) -> pd.DataFrame:
     return c.reset_index(drop=True)
 
 
+def _distinct(names: pd.Series) -> np.ndarray:
+    names = names.dropna()
+    return pd.unique(names[names != ""].to_numpy(dtype=object))
+
+
 def similar_names(left: pd.Series, right: pd.Series, chunk: int = SIMILAR_CHUNK) -> pd.DataFrame:
     """Distinct non-empty names (``name_l``, ``name_r``) whose token-sort ratio is >= ``FUZZY_NAME``.
 
@@ -112,8 +117,7 @@ def similar_names(left: pd.Series, right: pd.Series, chunk: int = SIMILAR_CHUNK)
     candidate accounts carry 2,031 names), and the left side in chunks of ``chunk`` names, so the
     score matrix stays ``chunk`` x CRM names bytes. One matrix of every candidate by every CRM
     account ran out of memory at 1M accounts (std::bad_alloc)."""
-    ul = pd.unique(left.dropna()[left.dropna() != ""].to_numpy(dtype=object))
-    ur = pd.unique(right.dropna()[right.dropna() != ""].to_numpy(dtype=object))
+    ul, ur = _distinct(left), _distinct(right)
     out = [pd.DataFrame({"name_l": pd.Series(dtype=object), "name_r": pd.Series(dtype=object)})]
     if not len(ul) or not len(ur):
         return out[0]

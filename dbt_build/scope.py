@@ -113,14 +113,13 @@ class BuildPlan:
             return None
         command = self.command
         args = [command]
-        code_tests = self.code_tests
         if self.mode == "full":
             select = list(self.phase.select)
         else:
             roots = [f"source:{s}+" for s in self.changed_sources]
             select = [f"{r},{s}" for r in roots for s in self.phase.select] if self.phase.select else roots
-        exclude = list(self.phase.exclude) if code_tests else [*self.phase.exclude, f"tag:{CODE_INVARIANT_TAG}"]
-        if command == "build" and not code_tests:
+        exclude = list(self.phase.exclude) if self.code_tests else [*self.phase.exclude, f"tag:{CODE_INVARIANT_TAG}"]
+        if command == "build" and not self.code_tests:
             args += ["--exclude-resource-type", "unit_test"]
         if select:
             args += ["--select", *select]

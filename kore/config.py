@@ -295,6 +295,11 @@ def _parse_pairs(value: str | None) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+def _env_yes(name: str) -> bool:
+    """An opt-in switch of the environment: 1, true or yes (any case); anything else is off."""
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
+
+
 def get_settings(workdir: str | Path | None = None) -> Settings:
     """Resolve settings: explicit workdir, else ``KORE_WORKDIR``, else the current directory."""
     wd = Path(workdir or os.environ.get("KORE_WORKDIR") or Path.cwd()).resolve()
@@ -322,8 +327,8 @@ def get_settings(workdir: str | Path | None = None) -> Settings:
         schema_prefix=_schema_prefix(os.environ.get("KORE_SCHEMA_PREFIX")),
         max_bad_share_file=float(os.environ.get("KORE_MAX_BAD_SHARE_FILE") or 0.001),
         max_bad_share_dataset=float(os.environ.get("KORE_MAX_BAD_SHARE_DATASET") or 0.001),
-        allow_quarantine=os.environ.get("KORE_ALLOW_QUARANTINE", "").strip().lower() in ("1", "true", "yes"),
-        dbt_code_tests=os.environ.get("KORE_DBT_CODE_TESTS", "").strip().lower() in ("1", "true", "yes"),
+        allow_quarantine=_env_yes("KORE_ALLOW_QUARANTINE"),
+        dbt_code_tests=_env_yes("KORE_DBT_CODE_TESTS"),
     )
 
 

@@ -135,6 +135,24 @@ def build_person_records(base: Path) -> pd.DataFrame:
         return con.execute(sql).df()
 
 
+def review_figures(wh, truth: pd.DataFrame) -> dict:
+    """The review queue's and the push holds' size, and how many of their pairs are one person in the
+    ground truth (the share of a reviewer's work that finds a real duplicate)."""
+    person = truth.set_index("record_id")["person_id"]
+
+    def same(df: pd.DataFrame, left: str, right: str) -> int:
+        pl, pr = df[left].map(person), df[right].map(person)
+        return int((pl.notna() & (pl == pr)).sum())
+
+    queue = wh.query_df("select record_id_l, record_id_r from kore_dedup.review_queue")
+    holds = wh.query_df("select reason, record_id, partner_record_id from kore_dedup.push_holds")
+    out = {"review_queue": len(queue), "review_queue_same_person": same(queue, "record_id_l", "record_id_r")}
+    for reason, g in holds.groupby("reason"):
+        out[f"holds_{reason}"] = len(g)
+        out[f"holds_{reason}_same_person"] = same(g, "record_id", "partner_record_id")
+    return out
+
+
 def change_one_percent(records: pd.DataFrame, share: float = 0.01, seed: int = 7) -> pd.DataFrame:
     """A new e-mail address for ``share`` of the records (same person, changed row_hash)."""
     out = records.copy()
@@ -152,10 +170,19 @@ def run(workdir: Path, accounts: int | None = None, rows: int | None = None, **k
 
     accounts = accounts or 100_000
     workdir = Path(workdir)
-    if workdir.exists() and kw.get("fresh", True):
-        shutil.rmtree(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    gen_seconds = generate(workdir, accounts, kw.get("seed", 42), kw.get("crm_share", 0.2))
+    params = {"accounts": accounts, "seed": int(kw.get("seed", 42)), "crm_share": float(kw.get("crm_share", 0.2))}
+    params_file = workdir / "bench_dedup_params.json"
+    reuse = str(kw.get("reuse", "false")).lower() in ("1", "true", "yes")
+    reused = reuse and params_file.exists() and json.loads(params_file.read_text()) == params
+    if reused:  # the same generated data: only the warehouse starts over
+        (workdir / "warehouse.duckdb").unlink(missing_ok=True)
+        gen_seconds = 0.0
+    else:
+        if workdir.exists() and kw.get("fresh", True):
+            shutil.rmtree(workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        gen_seconds = generate(workdir, accounts, params["seed"], params["crm_share"])
+        params_file.write_text(json.dumps(params))
     settings = get_settings(workdir)
     t0 = time.perf_counter()
     records = build_person_records(workdir)
@@ -180,6 +207,8 @@ def run(workdir: Path, accounts: int | None = None, rows: int | None = None, **k
     with connect(settings) as wh:
         clusters = wh.query_df("select record_id, cluster_id from kore_dedup.clusters")
     quality = evaluate_clusters(clusters, truth)
+    with connect(settings) as wh:
+        review = review_figures(wh, truth)
 
     with connect(settings) as wh:
         records = wh.query_df("select * from dedup.dedup_person_records")
@@ -207,6 +236,8 @@ def run(workdir: Path, accounts: int | None = None, rows: int | None = None, **k
         "exact_cluster_ratio": quality["exact_cluster_ratio"],
         "persons_split": quality["persons_split"],
         "clusters_mixed": quality["clusters_mixed"],
+        "times": full.get("times", {}),
+        **review,
         "generate_seconds": round(gen_seconds, 2),
         "build_records_seconds": round(build_seconds, 2),
     }

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+import numpy as np
 import pandas as pd
 
 FIELDS = ("phone", "street", "city", "state", "postal_code")
@@ -71,7 +72,10 @@ def push_holds(pairs: pd.DataFrame, stamp: str, apart: set[tuple[str, str]] | No
     return pd.concat(out, ignore_index=True).drop_duplicates("contact_key").reset_index(drop=True)
 
 
-def _kore_name(g: pd.Series) -> str | None:
+NAME_PARTS = ("account_rule", "first_name", "last_name", "company")
+
+
+def _kore_name(g: pd.Series | dict) -> str | None:
     rule = g.get("account_rule")
     person = " ".join(str(x) for x in (g.get("first_name"), g.get("last_name")) if isinstance(x, str) and x)
     if rule == "company":
@@ -106,47 +110,52 @@ def _crm_fields(row: dict, g: pd.Series, crm: pd.Series) -> None:
 def golden_accounts(
     golden: pd.DataFrame, crm_accounts: pd.DataFrame, held: set[str], protected: set[str]
 ) -> pd.DataFrame:
-    """One row per account key referenced by a contact the push sends (module docstring)."""
+    """One row per account key referenced by a contact the push sends (module docstring).
+
+    Accounts KORE names itself (most of them) are built column-wise; the CRM accounts KORE reuses
+    take their fields row by row (``_crm_fields``: few, and each compares dates). A loop over every
+    account was the largest cost of a million-account run."""
     g = golden[golden["account_key"].notna() & ~golden["contact_key"].astype(str).isin(held)]
     g = g.assign(_reuse=g["account_match"].isin(["crm_match"]).astype(int))
     g = g.sort_values(["account_key", "_reuse", "contact_key"], ascending=[True, False, True])
-    first = g.drop_duplicates("account_key")
+    first = g.drop_duplicates("account_key").reset_index(drop=True)
+    if not len(first):
+        return pd.DataFrame()
     crm = crm_accounts.drop_duplicates("crm_id").set_index("crm_id") if len(crm_accounts) else pd.DataFrame()
-    rows = []
-    for _, a in first.iterrows():
-        match = a.get("account_match")
-        crm_id = a.get("crm_account_id") if match in ("crm_match", "crm_parent") else None
-        row: dict = {"account_key": a["account_key"], "account_rule": a.get("account_rule"), "account_match": match}
-        row["crm_account_id"] = crm_id
-        row["account_score"], row["account_evidence"] = a.get("account_score"), a.get("account_evidence")
-        locked = str(a["account_key"]) in protected or (crm_id is not None and str(crm_id) in protected)
-        row["is_protected"] = int(locked)
-        row["update_fields"] = int(match != "crm_parent" and not locked)
-        if crm_id is not None and len(crm) and crm_id in crm.index:
-            _crm_fields(row, a, pd.concat([crm.loc[crm_id], pd.Series({"crm_id": crm_id})]))
-        else:
-            row["name"], row["name_source"] = _kore_name(a), "kore"
-            for f in FIELDS:
-                row[f] = a.get(GOLDEN_OF[f])
-                row[f + "_source"] = a.get(GOLDEN_OF[f] + "_source")
-            row["archtics_account_id"] = a.get("primary_acct_id")
-        if not row["update_fields"]:
-            for f in (*FIELDS, "name", "archtics_account_id"):
-                row[f] = None
-        rows.append(row)
-    out = pd.DataFrame(rows)
-    if len(out):
-        # what the CRM receives only: why an account matched (identity on the round trip) changes nothing
-        sent = [
-            "account_key",
-            "crm_account_id",
-            "name",
-            *FIELDS,
-            "archtics_account_id",
-            "update_fields",
-            "is_protected",
-        ]
-        out["row_hash"] = [_hash(r) for r in out[sent].to_dict("records")]
+    col = lambda c: first[c].astype(object) if c in first else pd.Series(None, index=first.index, dtype=object)  # noqa: E731
+    match = col("account_match")
+    crm_id = col("crm_account_id").where(match.isin(["crm_match", "crm_parent"]), None)
+    locked = first["account_key"].astype(str).isin(protected) | (crm_id.notna() & crm_id.astype(str).isin(protected))
+    update = (match != "crm_parent") & ~locked
+    out = pd.DataFrame(
+        {
+            "account_key": col("account_key"),
+            "account_rule": col("account_rule"),
+            "account_match": match,
+            "crm_account_id": crm_id,
+            "account_score": first["account_score"] if "account_score" in first else None,
+            "account_evidence": col("account_evidence"),
+            "is_protected": locked.astype(int),
+            "update_fields": update.astype(int),
+            "name": [_kore_name(r) for r in first[[c for c in NAME_PARTS if c in first]].to_dict("records")],
+            "name_source": "kore",
+        }
+    )
+    for f in FIELDS:
+        out[f], out[f + "_source"] = col(GOLDEN_OF[f]), col(GOLDEN_OF[f] + "_source")
+    out["archtics_account_id"] = col("primary_acct_id")
+    reused = crm_id.notna() & crm_id.isin(crm.index) if len(crm) else pd.Series(False, index=first.index)
+    for i in np.flatnonzero(reused.to_numpy()):
+        row: dict = {}
+        _crm_fields(row, first.iloc[i], pd.concat([crm.loc[crm_id.iat[i]], pd.Series({"crm_id": crm_id.iat[i]})]))
+        for k, v in row.items():
+            out.at[i, k] = v
+    out.loc[~update.to_numpy(), [*FIELDS, "name", "archtics_account_id"]] = None
+    # each column typed as a frame built from row dicts types it (the row hash reads those values)
+    out = out.apply(lambda s: pd.Series(s.tolist(), index=s.index, name=s.name) if s.dtype == object else s)
+    # what the CRM receives only: why an account matched (identity on the round trip) changes nothing
+    sent = ["account_key", "crm_account_id", "name", *FIELDS, "archtics_account_id", "update_fields", "is_protected"]
+    out["row_hash"] = [_hash(r) for r in out[sent].to_dict("records")]
     return out
 
 

@@ -77,9 +77,10 @@ def crm_account_frame(crm_accounts: pd.DataFrame) -> pd.DataFrame:
     return a.reset_index(drop=True)
 
 
-def account_candidates(golden: pd.DataFrame) -> pd.DataFrame:
-    """One row per derived KORE account key (company/household) with its match-ready attributes and
-    the Archtics accounts of its contacts (``acct_ids``)."""
+def account_candidates(golden: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per derived KORE account key (company/household) with its match-ready attributes, and
+    the Archtics accounts of its contacts as (account_key, acct_id) rows (a long frame, not a set per
+    key: a million keys' sets took minutes to build in Python)."""
     g = golden[golden["account_rule"].isin(["company", "household"]) & golden["account_key"].notna()]
     g = g.sort_values(["account_key", "contact_key"])
     name = np.where(
@@ -99,10 +100,9 @@ def account_candidates(golden: pd.DataFrame) -> pd.DataFrame:
             "acct_id": g["primary_acct_id"].astype("string").to_numpy(),
         }
     )
-    ids = c.dropna(subset=["acct_id"]).groupby("account_key")["acct_id"].agg(lambda s: set(s))
+    links = c[["account_key", "acct_id"]].dropna().drop_duplicates().reset_index(drop=True)
     c = c.drop_duplicates("account_key").drop(columns="acct_id")
-    c["acct_ids"] = c["account_key"].map(ids).apply(lambda v: v if isinstance(v, set) else set())
-    return c.reset_index(drop=True)
+    return c.reset_index(drop=True), links
 
 
 def _distinct(names: pd.Series) -> np.ndarray:
@@ -131,7 +131,7 @@ def similar_names(left: pd.Series, right: pd.Series, chunk: int = SIMILAR_CHUNK)
     return pd.concat(out, ignore_index=True)
 
 
-def _pairs(cand: pd.DataFrame, crm: pd.DataFrame) -> pd.DataFrame:
+def _pairs(cand: pd.DataFrame, links: pd.DataFrame, crm: pd.DataFrame) -> pd.DataFrame:
     """Candidate (account_key, CRM account) pairs: identity, same/similar name, Archtics id on the CRM."""
     out = []
     ident = cand.merge(crm[["kore_external_key", "crm_id"]], left_on="account_key", right_on="kore_external_key")
@@ -143,9 +143,8 @@ def _pairs(cand: pd.DataFrame, crm: pd.DataFrame) -> pd.DataFrame:
     )
     by_acct = crm.dropna(subset=["archtics_account_id"])
     if len(by_acct):
-        ex = cand[["account_key", "acct_ids"]].explode("acct_ids").dropna()
-        ex = ex.merge(
-            by_acct[["archtics_account_id", "crm_id"]].astype(str), left_on="acct_ids", right_on="archtics_account_id"
+        ex = links.merge(
+            by_acct[["archtics_account_id", "crm_id"]].astype(str), left_on="acct_id", right_on="archtics_account_id"
         )
         out.append(ex[["account_key", "crm_id"]])
     similar = similar_names(cand["n_name"], crm["n_name"])
@@ -158,8 +157,9 @@ def _pairs(cand: pd.DataFrame, crm: pd.DataFrame) -> pd.DataFrame:
     return p.sort_values("_identity", ascending=False).drop_duplicates(["account_key", "crm_id"])
 
 
-def _score(p: pd.DataFrame) -> pd.DataFrame:
-    """Evidence and bits of each candidate pair (columns ``*_l`` candidate, ``*_r`` CRM account)."""
+def _score(p: pd.DataFrame, links: pd.DataFrame) -> pd.DataFrame:
+    """Evidence and bits of each candidate pair (columns ``*_l`` candidate, ``*_r`` CRM account;
+    ``links``: each candidate's Archtics accounts)."""
     ev: list[list[str]] = [[] for _ in range(len(p))]
     bits = np.zeros(len(p))
 
@@ -170,7 +170,8 @@ def _score(p: pd.DataFrame) -> pd.DataFrame:
             ev[i].append(label if isinstance(label, str) else label[i])
 
     same = lambda c: (p[c + "_l"].notna() & (p[c + "_l"] == p[c + "_r"])).fillna(False).to_numpy()  # noqa: E731
-    arch = np.array([str(a) in ids for a, ids in zip(p["archtics_account_id"], p["acct_ids"], strict=True)])
+    held = pd.MultiIndex.from_frame(links[["account_key", "acct_id"]].astype(str))
+    arch = pd.MultiIndex.from_arrays([p["account_key"].astype(str), p["archtics_account_id"].astype(str)]).isin(held)
     add(arch, "archtics_id", EVIDENCE_BITS["archtics_id"])
     exact = same("n_name")
     add(exact, "name", EVIDENCE_BITS["name"])
@@ -191,16 +192,16 @@ def match_accounts(
 ) -> pd.DataFrame:
     """Per derived account key: ``MATCH_COLUMNS`` (decision match | possible | none); see the module
     docstring. ``verdicts``: a person's decisions (account_key, crm_account_id, accept 1/0)."""
-    cand = account_candidates(golden)
+    cand, links = account_candidates(golden)
     crm = crm_account_frame(crm_accounts)
     out = pd.DataFrame({"account_key": cand["account_key"]})
     if not len(cand) or not len(crm):
         return out.assign(
             crm_account_id=None, canonical_key=None, account_score=0.0, account_evidence="", decision="none"
         )
-    p = _pairs(cand, crm)
+    p = _pairs(cand, links, crm)
     p = p.merge(cand, on="account_key").merge(crm, on="crm_id", suffixes=("_l", "_r"))
-    p = _score(p)
+    p = _score(p, links)
     household = p["account_rule"] == "household"
     p = p[(p["account_score"] >= POSSIBLE_BITS) & ~(household & ~p["_address"] & (p["_identity"] == 0))]
     p = p.sort_values(["account_key", "account_score", "crm_id"], ascending=[True, False, True])

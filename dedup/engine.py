@@ -89,7 +89,7 @@ class Scorer:
         u = estimate_u(self.prep, len(self.records), self.cfg)
         if levels is None:
             levels = self.levels(li, ri)
-        m = estimate_m(levels, self.cfg, u)
+        m = estimate_m(levels, self.cfg, u, {f: self.value_records(f)[li] for f in ("email", "phone")})
         n = len(self.records)
         prior = prior_log2(n, self.cfg)
         if self.cfg.prior_from_data and len(li):
@@ -114,6 +114,15 @@ class Scorer:
                 else np.zeros(0)
             ),
         )
+
+    def value_records(self, field_name: str) -> np.ndarray:
+        """Per record: how many records hold its value of ``field_name`` (0 when it has none)."""
+        codes = self.prep[field_name + "_code"]
+        valid = codes >= 0
+        out = np.zeros(len(codes), dtype=np.int64)
+        if valid.any():
+            out[valid] = np.bincount(codes[valid])[codes[valid]]
+        return out
 
     def _established(self, li: np.ndarray, ri: np.ndarray) -> np.ndarray:
         """Per pair: both first names are established names of the data (the household model's split)."""

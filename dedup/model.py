@@ -189,12 +189,18 @@ def estimate_u(prep: dict[str, np.ndarray], n: int, cfg: DedupConfig) -> dict[st
     return u
 
 
-def estimate_m(levels: dict[str, np.ndarray], cfg: DedupConfig, u: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """m by EM over the candidate pairs' levels (``dedup.em``), smoothed towards ``PRIOR_M``."""
+def estimate_m(
+    levels: dict[str, np.ndarray],
+    cfg: DedupConfig,
+    u: dict[str, np.ndarray],
+    value_records: dict[str, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
+    """m by EM over the candidate pairs' levels (``dedup.em``), smoothed towards ``PRIOR_M``;
+    ``value_records``: per pair, how many records hold the left record's e-mail / phone."""
     prior = {f: np.asarray(PRIOR_M[f], dtype=float) for f in FIELD_NAMES}
     if not levels or not len(next(iter(levels.values()))):
         return prior
-    return estimate_m_em(levels, u, prior, cfg.prior_strength)
+    return estimate_m_em(levels, u, prior, cfg.prior_strength, value_records)
 
 
 def prior_log2(n_records: int, cfg: DedupConfig) -> float:

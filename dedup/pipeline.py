@@ -92,6 +92,16 @@ def run_dedup(
 
 
 # ---- shared steps -------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _stage(times: dict[str, float], name: str):
+    """Time one stage of a run into ``times`` (seconds; reported as the run's ``times``)."""
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        times[name] = round(time.perf_counter() - t0, 2)
+
+
 def _release_memory() -> None:
     """Hand memory freed by the last stage back to the OS (Arrow's pool and glibc's heap keep it).
 
@@ -198,67 +208,77 @@ def _account_tables(wh: Warehouse, crm_in: CrmInputs, stamp: str) -> None:
 
 # ---- full run -----------------------------------------------------------------------------------
 def _full(settings: Settings, policy: str, cfg: DedupConfig, progress: bool) -> dict:
-    with connect(settings) as wh:
+    times: dict[str, float] = {}
+    with _stage(times, "read"), connect(settings) as wh:
         raw = store.read_records(wh)
         view_pairs = store.read_candidate_pairs(wh)
         dec = store.decisions(wh)
-    excl = excluded(ensure_columns(raw))
-    records = norm_with_keys(raw[~excl])
-    del raw
-    scorer = _stage_records(settings, records, cfg)
-    del records
-    _release_memory()
-    pos_l, pos_r, bkey, inverse = _full_candidates(scorer, view_pairs, dec, cfg)
-    del view_pairs
-    _release_memory()
-    model, scores = _fit_and_score(scorer, pos_l, pos_r, bkey, inverse, progress)
-    del pos_l, pos_r, bkey, inverse
-    _release_memory()
-    with connect(settings) as wh:  # the last run's results: only now (they are large at a million rows)
-        prev_clusters, prev_map, prev_golden = store.read_previous(wh)
-        crm_in = _crm_inputs(wh)
-    clusters, refused = _cluster(scorer.records, scores, prev_clusters, prev_golden, dec, cfg)
-    del prev_clusters
-    stamp = store.now()
-    clusters = _stamped(clusters, scorer.records, stamp)
-    review = review_queue(scores, clusters, force_forbid(dec)[0], stamp)
-    weights = best_weights(scores, clusters)
+    with _stage(times, "normalise"):
+        excl = excluded(ensure_columns(raw))
+        records = norm_with_keys(raw[~excl])
+        del raw
+        scorer = _stage_records(settings, records, cfg)
+        del records
+        _release_memory()
+    with _stage(times, "candidates"):
+        pos_l, pos_r, bkey, inverse = _full_candidates(scorer, view_pairs, dec, cfg)
+        del view_pairs
+        _release_memory()
+    with _stage(times, "fit_and_score"):
+        model, scores = _fit_and_score(scorer, pos_l, pos_r, bkey, inverse, progress)
+        del pos_l, pos_r, bkey, inverse
+        _release_memory()
+    with _stage(times, "cluster"):
+        with connect(settings) as wh:  # the last run's results: only now (they are large at a million rows)
+            prev_clusters, prev_map, prev_golden = store.read_previous(wh)
+            crm_in = _crm_inputs(wh)
+        clusters, refused = _cluster(scorer.records, scores, prev_clusters, prev_golden, dec, cfg)
+        del prev_clusters
+        stamp = store.now()
+        clusters = _stamped(clusters, scorer.records, stamp)
+        review = review_queue(scores, clusters, force_forbid(dec)[0], stamp)
+        weights = best_weights(scores, clusters)
     n_records, n_scores = len(scorer.records), len(scores)
     # written before resolving (in the final swap's place) so the largest frame is freed first
-    with connect(settings) as wh:
+    with _stage(times, "write_scores"), connect(settings) as wh:
         store.write_df(wh, "_pair_scores_next", scores, replace=True)
     del scores
     _release_memory()
-    mapping, golden = resolve(
-        scorer.records,
-        clusters,
-        weights,
-        prev_map,
-        prev_golden,
-        set_primary(dec),
-        policy,
-        crm_in.facts,
-        crm_in.protected,
-    )
-    golden = _attach_accounts(golden, scorer.records, crm_in, dec)
-    del scorer, prev_map, prev_golden, weights
-    _release_memory()
-    with connect(settings) as wh:
+    with _stage(times, "resolve"):
+        mapping, golden = resolve(
+            scorer.records,
+            clusters,
+            weights,
+            prev_map,
+            prev_golden,
+            set_primary(dec),
+            policy,
+            crm_in.facts,
+            crm_in.protected,
+        )
+        golden = _attach_accounts(golden, scorer.records, crm_in, dec)
+        del scorer, prev_map, prev_golden, weights
+        _release_memory()
+    with _stage(times, "write_and_accounts"), connect(settings) as wh:
         tables = {"clusters": clusters, "account_contact_map": mapping, "golden_contacts": golden}
         with wh.transaction():  # every output or none: a kill here leaves the last run's tables
             store.write_full_run(wh, model.to_frame(), {**tables, "review_queue": review})
             _account_tables(wh, crm_in, stamp)
         totals = store.totals(wh)
-    return _counts(
-        "full",
-        policy,
-        totals,
-        excluded_records=int(excl.sum()),
-        changed_records=n_records,
-        affected_clusters=totals["clusters"],
-        pairs_scored=n_scores,
-        links_refused=len(refused),
-    )
+    log.info("dedup full run stage seconds %s", times)
+    return {
+        **_counts(
+            "full",
+            policy,
+            totals,
+            excluded_records=int(excl.sum()),
+            changed_records=n_records,
+            affected_clusters=totals["clusters"],
+            pairs_scored=n_scores,
+            links_refused=len(refused),
+        ),
+        "times": times,
+    }
 
 
 def _stage_records(settings: Settings, records: pd.DataFrame, cfg: DedupConfig) -> Scorer:

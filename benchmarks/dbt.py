@@ -17,10 +17,13 @@ instead (models only).
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from pathlib import Path
 
 import duckdb
+import psutil
 
 from dbt_build.runner import run_dbt
 from dbt_build.scope import Phase, build_phase
@@ -305,6 +308,46 @@ def _with_db(settings: Settings, fn, *args):
         con.close()
 
 
+class _PeakRss:
+    """The largest summed resident memory of this process's children (the dbt worker and anything it
+    starts) seen while the block runs, sampled every 0.2 s: dbt's DuckDB lives in the worker."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        me = psutil.Process()
+        while not self._stop.wait(0.2):
+            total = 0
+            for child in me.children(recursive=True):
+                try:
+                    total += child.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+
+    def __enter__(self) -> _PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def mb(self) -> int:
+        return round(self.peak / 2**20)
+
+
+def _save_nodes(settings: Settings, name: str, nodes: list[dict]) -> None:
+    """Keep a build's node results (timing, thread) beside dbt's artifacts: the next build overwrites
+    run_results.json, and the full build's is the one that shows the critical path."""
+    keep = [{k: n.get(k) for k in ("unique_id", "status", "thread_id", "execution_time", "timing")} for n in nodes]
+    (settings.dbt_target_dir.parent / f"{name}_nodes.json").write_text(json.dumps(keep, indent=1))
+
+
 def _build(settings: Settings, command: str, full: bool = False) -> dict:
     """Both phases as ``kore build`` runs them (phase 2 over the dedup outputs already written):
     seconds, what each phase built and why, the slowest nodes, failures. Each build starts without a
@@ -312,14 +355,17 @@ def _build(settings: Settings, command: str, full: bool = False) -> dict:
     dbt's start and parse, the second reuses them."""
     close_worker()
     t0 = time.perf_counter()
-    outcomes = [build_phase(settings, p, full=full, command=command, check=False) for p in (PHASE_1, PHASE_2)]
+    with _PeakRss() as rss:
+        outcomes = [build_phase(settings, p, full=full, command=command, check=False) for p in (PHASE_1, PHASE_2)]
     seconds = round(time.perf_counter() - t0, 2)
     for o in outcomes:
         if not o.ok and not any(x.get("status") in ("fail", "warn") for x in o.result.results):
             raise RuntimeError("dbt failed:\n" + "\n".join(o.result.stdout.splitlines()[-30:]))
     nodes = [node for o in outcomes if o.result for node in o.result.results]
+    _save_nodes(settings, "full" if full else "incremental", nodes)
     return {
         "seconds": seconds,
+        "peak_rss_mb": rss.mb,
         "phases": {o.plan.phase.name: {k: v for k, v in o.summary().items() if k != "phase"} for o in outcomes},
         "slowest": _slowest(nodes),
         "failed": sum(1 for node in nodes if node.get("status") in ("fail", "error")),
@@ -355,6 +401,7 @@ def run(
         full = _build(settings, command, full=True)
         out["full_seconds"], out["full_tests_failed"] = full["seconds"], full["failed"]
         out["full_phases"], out["full_slowest"] = full["phases"], full["slowest"]
+        out["full_dbt_peak_rss_mb"] = full["peak_rss_mb"]
         fact_before = _count(settings, "marts.fct_ticket_purchases")
 
         out["delta"] = _with_db(settings, synthetic_delta, accounts)
@@ -362,6 +409,7 @@ def run(
         inc = _build(settings, command)
         out["incremental_seconds"], out["incremental_tests_failed"] = inc["seconds"], inc["failed"]
         out["incremental_phases"], out["incremental_slowest"] = inc["phases"], inc["slowest"]
+        out["incremental_dbt_peak_rss_mb"] = inc["peak_rss_mb"]
         # a build with nothing new: the fixed cost of a routine run (dedup outputs always count as changed)
         out["no_change_seconds"] = _build(settings, command)["seconds"]
         out["incremental_share"] = round(out["incremental_seconds"] / out["full_seconds"], 3)

@@ -6,8 +6,10 @@
     which Archtics has no expanded per-event row of the same plan and seat. An active row is
     cancelled by a later returned ('R') row of the same account, event, section, row and seat.
 
-    Emits `returned_tickets`, `active_tickets` and `activated_tickets` (the columns listed in
-    kore_activated_ticket_columns() plus activation_rule 'event' | 'plan'). -#}
+    Emits `returned_tickets` and `activated_tickets` (the columns listed in
+    kore_activated_ticket_columns() plus activation_rule 'event' | 'plan'). `tickets` may be a CTE or
+    a relation; each branch reads it itself, and no wide CTE is read twice: DuckDB materialises a CTE
+    that two others read, which at 10M ticket rows held every column of them in memory. -#}
 {% macro kore_activated_ticket_columns() -%}
     {{ return([
         'ticket_key', 'acct_id', 'event_id', 'event_name', 'plan_event_id', 'plan_event_name',
@@ -35,56 +37,57 @@ returned_tickets as (
 
 ),
 
-active_tickets as (
-
-    select candidate.*
-    from {{ tickets }} as candidate
-    where
-        candidate.ticket_status = 'A'
-        and not exists (
-            select 1
-            from returned_tickets
-            where
-                returned_tickets.acct_id = candidate.acct_id
-                and returned_tickets.event_id = candidate.event_id
-                and returned_tickets.section_id = candidate.section_id
-                and returned_tickets.row_id = candidate.row_id
-                and returned_tickets.seat_num = candidate.seat_num
-                and returned_tickets.upd_datetime > candidate.upd_datetime
-        )
-
-),
-
 activated_tickets as (
 
     select
         {%- for column in columns %}
-        {{ column }},
+        candidate.{{ column }},
         {%- endfor %}
         'event' as activation_rule
-    from active_tickets
-    where is_plan_level_row = 0
+    from {{ tickets }} as candidate
+    where
+        candidate.ticket_status = 'A'
+        and candidate.is_plan_level_row = 0
+        and {{ kore_not_returned('candidate') }}
 
     union all
 
     select
         {%- for column in columns %}
-        active_tickets.{{ column }},
+        candidate.{{ column }},
         {%- endfor %}
         'plan' as activation_rule
-    from active_tickets
+    from {{ tickets }} as candidate
     where
-        active_tickets.is_plan_level_row = 1
+        candidate.ticket_status = 'A'
+        and candidate.is_plan_level_row = 1
+        and {{ kore_not_returned('candidate') }}
         and not exists (
             select 1
             from {{ tickets }} as expanded
             where
                 expanded.is_plan_level_row = 0
-                and expanded.plan_event_id = active_tickets.event_id
-                and expanded.section_id = active_tickets.section_id
-                and expanded.row_id = active_tickets.row_id
-                and expanded.seat_num = active_tickets.seat_num
+                and expanded.plan_event_id = candidate.event_id
+                and expanded.section_id = candidate.section_id
+                and expanded.row_id = candidate.row_id
+                and expanded.seat_num = candidate.seat_num
         )
 
 )
+{%- endmacro %}
+
+{#- An active row no later return of the same account, event, section, row and seat cancels
+    (over the returned_tickets CTE of kore_activated_tickets). -#}
+{% macro kore_not_returned(candidate) -%}
+not exists (
+            select 1
+            from returned_tickets
+            where
+                returned_tickets.acct_id = {{ candidate }}.acct_id
+                and returned_tickets.event_id = {{ candidate }}.event_id
+                and returned_tickets.section_id = {{ candidate }}.section_id
+                and returned_tickets.row_id = {{ candidate }}.row_id
+                and returned_tickets.seat_num = {{ candidate }}.seat_num
+                and returned_tickets.upd_datetime > {{ candidate }}.upd_datetime
+        )
 {%- endmacro %}

@@ -2,12 +2,6 @@
     macros/active_tickets.sql): active per-event rows, and active plan-level rows Archtics has not
     expanded into per-event rows, minus rows cancelled by a later return of the same seat. -#}
 
-with tickets as (
-
-    select * from {{ ref('stg_archtics__tickets') }}
-
-),
-
-{{ kore_activated_tickets('tickets') }}
+with {{ kore_activated_tickets(ref('stg_archtics__tickets')) }}
 
 select * from activated_tickets

@@ -115,10 +115,15 @@ def golden_accounts(
     Accounts KORE names itself (most of them) are built column-wise; the CRM accounts KORE reuses
     take their fields row by row (``_crm_fields``: few, and each compares dates). A loop over every
     account was the largest cost of a million-account run."""
-    g = golden[golden["account_key"].notna() & ~golden["contact_key"].astype(str).isin(held)]
-    g = g.assign(_reuse=g["account_match"].isin(["crm_match"]).astype(int))
-    g = g.sort_values(["account_key", "_reuse", "contact_key"], ascending=[True, False, True])
-    first = g.drop_duplicates("account_key").reset_index(drop=True)
+    # which contact speaks for each account: sorted on the three key columns only (the golden table
+    # is wide), then those rows taken
+    keys = golden.loc[
+        golden["account_key"].notna() & ~golden["contact_key"].astype(str).isin(held),
+        ["account_key", "account_match", "contact_key"],
+    ]
+    keys = keys.assign(_reuse=keys["account_match"].isin(["crm_match"]).astype(int))
+    keys = keys.sort_values(["account_key", "_reuse", "contact_key"], ascending=[True, False, True])
+    first = golden.loc[keys.drop_duplicates("account_key").index].reset_index(drop=True)
     if not len(first):
         return pd.DataFrame()
     crm = crm_accounts.drop_duplicates("crm_id").set_index("crm_id") if len(crm_accounts) else pd.DataFrame()

@@ -122,25 +122,30 @@ def blocking_keys(records: pd.DataFrame) -> dict[str, pd.Series]:
 
 
 def _pairs_for_key(key: pd.Series, max_block: int, focus: np.ndarray | None) -> np.ndarray:
-    """All (l, r) index pairs with l < r sharing ``key``, as an (n, 2) int64 array."""
+    """All (l, r) index pairs with l < r sharing ``key``, as an (n, 2) int64 array.
+
+    Records sorted by key: a block's pairs are the equal neighbours at distance 1, 2, ... (a block
+    of s records has none beyond s - 1), so no join and each pair once (a self-join of the key
+    listed every pair twice and every record with itself). ``focus``: only pairs touching it."""
     codes, _ = pd.factorize(key, use_na_sentinel=True)
     idx = np.nonzero(codes >= 0)[0]
     codes = codes[idx]
-    sizes = np.bincount(codes)
-    keep = sizes[codes] <= max_block
-    keep &= sizes[codes] >= 2
+    sizes = np.bincount(codes) if len(codes) else np.zeros(0, dtype=np.int64)
+    keep = (sizes[codes] <= max_block) & (sizes[codes] >= 2)
     idx, codes = idx[keep], codes[keep]
-    if len(idx) == 0:
-        return np.empty((0, 2), dtype=np.int64)
-    left = pd.DataFrame({"k": codes, "l": idx})
-    right = left if focus is None else left[focus[left["l"].to_numpy()]]
-    if len(right) == 0:
-        return np.empty((0, 2), dtype=np.int64)
-    m = right.rename(columns={"l": "r"}).merge(left, on="k")
-    a, b = m["l"].to_numpy(), m["r"].to_numpy()
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
-    sel = lo != hi
-    return np.stack([lo[sel], hi[sel]], axis=1)
+    order = np.argsort(codes, kind="stable")
+    codes, idx = codes[order], idx[order]
+    out = []
+    for d in range(1, max(max_block, 1)):
+        same = codes[d:] == codes[:-d]
+        if not same.any():
+            break  # no block is larger than d
+        a, b = idx[:-d][same], idx[d:][same]
+        if focus is not None:
+            near = focus[a] | focus[b]
+            a, b = a[near], b[near]
+        out.append(np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1))
+    return np.concatenate(out).astype(np.int64) if out else np.empty((0, 2), dtype=np.int64)
 
 
 def candidate_pairs(

@@ -87,24 +87,33 @@ def _kore_name(g: pd.Series | dict) -> str | None:
     return str(name)[:160] if isinstance(name, str) and name else None
 
 
-def _crm_fields(row: dict, g: pd.Series, crm: pd.Series) -> None:
-    """A reused CRM account's fields: the CRM's, filled (or, for a newer company record, replaced)
-    from Archtics, with their source."""
-    crm_src = f"crm:{crm['crm_id']}"
-    arch_src = f"archtics:{g.get('primary_acct_id')}"
-    newer = (
-        g.get("name_type") == "C"
-        and pd.notna(pd.to_datetime(g.get("primary_updated_at"), errors="coerce"))
-        and pd.to_datetime(g.get("primary_updated_at"), errors="coerce")
-        > pd.to_datetime(crm.get("modified_at"), errors="coerce")
+def _crm_fields(out: pd.DataFrame, g: pd.DataFrame, crm: pd.DataFrame, crm_id: pd.Series, rows: np.ndarray) -> None:
+    """Reused CRM accounts' fields (``rows`` of ``out``, aligned with the golden rows ``g``): the CRM's,
+    filled (or, for a newer company record, replaced) from Archtics, with their source."""
+    ids = crm_id[rows]
+    them = crm.reindex(ids.to_numpy())
+    mine = g.loc[rows]
+    theirs = lambda c: them[c].astype(object).to_numpy() if c in them else np.full(len(ids), None, object)  # noqa: E731
+    crm_src = np.array([f"crm:{i}" for i in ids], dtype=object)
+    arch_src = np.array(
+        [f"archtics:{a}" for a in mine.get("primary_acct_id", pd.Series(None, index=mine.index))], dtype=object
     )
-    row["name"], row["name_source"] = crm.get("name"), crm_src
+    updated = pd.to_datetime(mine.get("primary_updated_at"), errors="coerce") if "primary_updated_at" in mine else None
+    modified = pd.to_datetime(pd.Series(theirs("modified_at")), errors="coerce").to_numpy()
+    newer = np.zeros(len(ids), bool)
+    if updated is not None:
+        up = updated.to_numpy()
+        newer = (mine.get("name_type").astype(object).to_numpy() == "C") & pd.notna(up) & (up > modified)
+    out.loc[rows, "name"], out.loc[rows, "name_source"] = theirs("name"), crm_src
     for f in FIELDS:
-        mine, theirs = g.get(GOLDEN_OF[f]), crm.get(f)
-        use_arch = pd.notna(mine) and (pd.isna(theirs) or bool(newer))
-        row[f], row[f + "_source"] = (mine, arch_src) if use_arch else (theirs, crm_src if pd.notna(theirs) else None)
-    aid = crm.get("archtics_account_id")
-    row["archtics_account_id"] = aid if pd.notna(aid) else g.get("primary_acct_id")
+        m = mine[GOLDEN_OF[f]].astype(object).to_numpy() if GOLDEN_OF[f] in mine else np.full(len(ids), None, object)
+        t = theirs(f)
+        use_arch = pd.notna(m) & (pd.isna(t) | newer)
+        out.loc[rows, f] = np.where(use_arch, m, t)
+        out.loc[rows, f + "_source"] = np.where(use_arch, arch_src, np.where(pd.notna(t), crm_src, None))
+    aid = theirs("archtics_account_id")
+    own = mine["primary_acct_id"].astype(object).to_numpy() if "primary_acct_id" in mine else np.full(len(ids), None)
+    out.loc[rows, "archtics_account_id"] = np.where(pd.notna(aid), aid, own)
 
 
 def golden_accounts(
@@ -149,12 +158,9 @@ def golden_accounts(
     for f in FIELDS:
         out[f], out[f + "_source"] = col(GOLDEN_OF[f]), col(GOLDEN_OF[f] + "_source")
     out["archtics_account_id"] = col("primary_acct_id")
-    reused = crm_id.notna() & crm_id.isin(crm.index) if len(crm) else pd.Series(False, index=first.index)
-    for i in np.flatnonzero(reused.to_numpy()):
-        row: dict = {}
-        _crm_fields(row, first.iloc[i], pd.concat([crm.loc[crm_id.iat[i]], pd.Series({"crm_id": crm_id.iat[i]})]))
-        for k, v in row.items():
-            out.at[i, k] = v
+    reused = (crm_id.notna() & crm_id.isin(crm.index)).to_numpy() if len(crm) else np.zeros(len(first), bool)
+    if reused.any():
+        _crm_fields(out, first, crm, crm_id, reused)
     out.loc[~update.to_numpy(), [*FIELDS, "name", "archtics_account_id"]] = None
     # each column typed as a frame built from row dicts types it (the row hash reads those values)
     out = out.apply(lambda s: pd.Series(s.tolist(), index=s.index, name=s.name) if s.dtype == object else s)

@@ -18,13 +18,12 @@ instead (models only).
 from __future__ import annotations
 
 import json
-import threading
 import time
 from pathlib import Path
 
 import duckdb
-import psutil
 
+from benchmarks.landing import PeakRss
 from dbt_build.runner import run_dbt
 from dbt_build.scope import Phase, build_phase
 from dbt_build.session import close_worker
@@ -308,39 +307,6 @@ def _with_db(settings: Settings, fn, *args):
         con.close()
 
 
-class _PeakRss:
-    """The largest summed resident memory of this process's children (the dbt worker and anything it
-    starts) seen while the block runs, sampled every 0.2 s: dbt's DuckDB lives in the worker."""
-
-    def __init__(self) -> None:
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        me = psutil.Process()
-        while not self._stop.wait(0.2):
-            total = 0
-            for child in me.children(recursive=True):
-                try:
-                    total += child.memory_info().rss
-                except psutil.Error:
-                    pass
-            self.peak = max(self.peak, total)
-
-    def __enter__(self) -> _PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    @property
-    def mb(self) -> int:
-        return round(self.peak / 2**20)
-
-
 def _save_nodes(settings: Settings, name: str, nodes: list[dict]) -> None:
     """Keep a build's node results (timing, thread) beside dbt's artifacts: the next build overwrites
     run_results.json, and the full build's is the one that shows the critical path."""
@@ -355,7 +321,7 @@ def _build(settings: Settings, command: str, full: bool = False) -> dict:
     dbt's start and parse, the second reuses them."""
     close_worker()
     t0 = time.perf_counter()
-    with _PeakRss() as rss:
+    with PeakRss(own=False) as rss:  # dbt's DuckDB lives in the dbt worker process
         outcomes = [build_phase(settings, p, full=full, command=command, check=False) for p in (PHASE_1, PHASE_2)]
     seconds = round(time.perf_counter() - t0, 2)
     for o in outcomes:

@@ -33,17 +33,19 @@ from kore.contracts.archtics import DATASETS
 
 
 class PeakRss:
-    """Samples this process's resident memory (plus children) in a thread; keeps the peak."""
+    """Samples this process's resident memory (plus children) in a thread; keeps the peak.
+    ``own=False``: the children's only (a subprocess's memory, e.g. dbt's worker)."""
 
-    def __init__(self, interval: float = 0.2, children: bool = True):
+    def __init__(self, interval: float = 0.2, children: bool = True, own: bool = True):
         self.interval = interval
         self.children = children
+        self.own = own
         self.peak = 0
         self._stop = threading.Event()
         self._proc = psutil.Process()
 
     def _rss(self) -> int:
-        total = self._proc.memory_info().rss
+        total = self._proc.memory_info().rss if self.own else 0
         for child in self._proc.children(recursive=True) if self.children else []:
             try:
                 total += child.memory_info().rss

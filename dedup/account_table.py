@@ -87,33 +87,31 @@ def _kore_name(g: pd.Series | dict) -> str | None:
     return str(name)[:160] if isinstance(name, str) and name else None
 
 
+def _objects(frame: pd.DataFrame, column: str) -> pd.Series:
+    """``frame[column]`` as Python objects, or Nones where the frame has no such column."""
+    return frame[column].astype(object) if column in frame else pd.Series(None, index=frame.index, dtype=object)
+
+
 def _crm_fields(out: pd.DataFrame, g: pd.DataFrame, crm: pd.DataFrame, crm_id: pd.Series, rows: np.ndarray) -> None:
     """Reused CRM accounts' fields (``rows`` of ``out``, aligned with the golden rows ``g``): the CRM's,
     filled (or, for a newer company record, replaced) from Archtics, with their source."""
     ids = crm_id[rows]
     them = crm.reindex(ids.to_numpy())
     mine = g.loc[rows]
-    theirs = lambda c: them[c].astype(object).to_numpy() if c in them else np.full(len(ids), None, object)  # noqa: E731
+    theirs = lambda c: _objects(them, c).to_numpy()  # noqa: E731
     crm_src = np.array([f"crm:{i}" for i in ids], dtype=object)
-    arch_src = np.array(
-        [f"archtics:{a}" for a in mine.get("primary_acct_id", pd.Series(None, index=mine.index))], dtype=object
-    )
-    updated = pd.to_datetime(mine.get("primary_updated_at"), errors="coerce") if "primary_updated_at" in mine else None
+    arch_src = np.array([f"archtics:{a}" for a in _objects(mine, "primary_acct_id")], dtype=object)
+    updated = pd.to_datetime(_objects(mine, "primary_updated_at"), errors="coerce").to_numpy()
     modified = pd.to_datetime(pd.Series(theirs("modified_at")), errors="coerce").to_numpy()
-    newer = np.zeros(len(ids), bool)
-    if updated is not None:
-        up = updated.to_numpy()
-        newer = (mine.get("name_type").astype(object).to_numpy() == "C") & pd.notna(up) & (up > modified)
+    newer = (_objects(mine, "name_type").to_numpy() == "C") & pd.notna(updated) & (updated > modified)
     out.loc[rows, "name"], out.loc[rows, "name_source"] = theirs("name"), crm_src
     for f in FIELDS:
-        m = mine[GOLDEN_OF[f]].astype(object).to_numpy() if GOLDEN_OF[f] in mine else np.full(len(ids), None, object)
-        t = theirs(f)
+        m, t = _objects(mine, GOLDEN_OF[f]).to_numpy(), theirs(f)
         use_arch = pd.notna(m) & (pd.isna(t) | newer)
         out.loc[rows, f] = np.where(use_arch, m, t)
         out.loc[rows, f + "_source"] = np.where(use_arch, arch_src, np.where(pd.notna(t), crm_src, None))
     aid = theirs("archtics_account_id")
-    own = mine["primary_acct_id"].astype(object).to_numpy() if "primary_acct_id" in mine else np.full(len(ids), None)
-    out.loc[rows, "archtics_account_id"] = np.where(pd.notna(aid), aid, own)
+    out.loc[rows, "archtics_account_id"] = np.where(pd.notna(aid), aid, _objects(mine, "primary_acct_id").to_numpy())
 
 
 def golden_accounts(
@@ -121,9 +119,9 @@ def golden_accounts(
 ) -> pd.DataFrame:
     """One row per account key referenced by a contact the push sends (module docstring).
 
-    Accounts KORE names itself (most of them) are built column-wise; the CRM accounts KORE reuses
-    take their fields row by row (``_crm_fields``: few, and each compares dates). A loop over every
-    account was the largest cost of a million-account run."""
+    Built column-wise: the accounts KORE names itself from the golden contacts, then the CRM accounts
+    KORE reuses (``_crm_fields``). A loop over every account was the largest cost of a
+    million-account run."""
     # which contact speaks for each account: sorted on the three key columns only (the golden table
     # is wide), then those rows taken
     keys = golden.loc[
@@ -136,7 +134,7 @@ def golden_accounts(
     if not len(first):
         return pd.DataFrame()
     crm = crm_accounts.drop_duplicates("crm_id").set_index("crm_id") if len(crm_accounts) else pd.DataFrame()
-    col = lambda c: first[c].astype(object) if c in first else pd.Series(None, index=first.index, dtype=object)  # noqa: E731
+    col = lambda c: _objects(first, c)  # noqa: E731
     match = col("account_match")
     crm_id = col("crm_account_id").where(match.isin(["crm_match", "crm_parent"]), None)
     locked = first["account_key"].astype(str).isin(protected) | (crm_id.notna() & crm_id.astype(str).isin(protected))

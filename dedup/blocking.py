@@ -130,13 +130,13 @@ def _pairs_for_key(key: pd.Series, max_block: int, focus: np.ndarray | None) -> 
     codes, _ = pd.factorize(key, use_na_sentinel=True)
     idx = np.nonzero(codes >= 0)[0]
     codes = codes[idx]
-    sizes = np.bincount(codes) if len(codes) else np.zeros(0, dtype=np.int64)
+    sizes = np.bincount(codes)
     keep = (sizes[codes] <= max_block) & (sizes[codes] >= 2)
     idx, codes = idx[keep], codes[keep]
     order = np.argsort(codes, kind="stable")
     codes, idx = codes[order], idx[order]
     out = []
-    for d in range(1, max(max_block, 1)):
+    for d in range(1, max_block):
         same = codes[d:] == codes[:-d]
         if not same.any():
             break  # no block is larger than d
@@ -145,7 +145,7 @@ def _pairs_for_key(key: pd.Series, max_block: int, focus: np.ndarray | None) -> 
             near = focus[a] | focus[b]
             a, b = a[near], b[near]
         out.append(np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1))
-    return np.concatenate(out).astype(np.int64) if out else np.empty((0, 2), dtype=np.int64)
+    return np.concatenate(out) if out else np.empty((0, 2), dtype=np.int64)
 
 
 def candidate_pairs(

@@ -17,7 +17,16 @@ from dedup.cluster import assign_cluster_ids, constrained_components
 from dedup.compare import FIELD_NAMES, TF_FIELDS, compare_pairs, prepare
 from dedup.em import candidate_match_share
 from dedup.household import established_names, fit_household_odds, name_counts
-from dedup.model import DedupConfig, Model, estimate_m, estimate_u, prior_log2, score_levels, term_frequencies
+from dedup.model import (
+    DedupConfig,
+    Model,
+    estimate_m,
+    estimate_u,
+    prior_log2,
+    score_levels,
+    term_frequencies,
+    value_counts,
+)
 from kore.contracts.person_fields import PERSON_RECORD_COLUMNS
 
 CANNOT_LINK_VETOES = ("company_vs_person",)
@@ -89,7 +98,8 @@ class Scorer:
         u = estimate_u(self.prep, len(self.records), self.cfg)
         if levels is None:
             levels = self.levels(li, ri)
-        m = estimate_m(levels, self.cfg, u, {f: self.value_records(f)[li] for f in ("email", "phone")})
+        held = {f: value_counts(self.prep[f + "_code"])[li] for f in ("email", "phone")}
+        m = estimate_m(levels, self.cfg, u, held)
         n = len(self.records)
         prior = prior_log2(n, self.cfg)
         if self.cfg.prior_from_data and len(li):
@@ -114,15 +124,6 @@ class Scorer:
                 else np.zeros(0)
             ),
         )
-
-    def value_records(self, field_name: str) -> np.ndarray:
-        """Per record: how many records hold its value of ``field_name`` (0 when it has none)."""
-        codes = self.prep[field_name + "_code"]
-        valid = codes >= 0
-        out = np.zeros(len(codes), dtype=np.int64)
-        if valid.any():
-            out[valid] = np.bincount(codes[valid])[codes[valid]]
-        return out
 
     def _established(self, li: np.ndarray, ri: np.ndarray) -> np.ndarray:
         """Per pair: both first names are established names of the data (the household model's split)."""

@@ -209,16 +209,22 @@ def prior_log2(n_records: int, cfg: DedupConfig) -> float:
     return float(np.log2(lam / (1.0 - lam)))
 
 
+def value_counts(codes: np.ndarray) -> np.ndarray:
+    """Per record: how many records hold its value (``codes`` from ``dedup.compare.prepare``, -1 =
+    none; 0 for a record without one)."""
+    valid = codes >= 0
+    out = np.zeros(len(codes), dtype=np.int64)
+    if valid.any():
+        out[valid] = np.bincount(codes[valid])[codes[valid]]
+    return out
+
+
 def term_frequencies(prep: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Per record and ``TF_FIELDS`` field: the share of records with the same value."""
     out = {}
     for f in TF_FIELDS:
         codes = prep[f + "_code"]
-        valid = codes >= 0
-        counts = np.bincount(codes[valid]) if valid.any() else np.zeros(1)
-        tf = np.zeros(len(codes), dtype=float)
-        tf[valid] = counts[codes[valid]] / max(valid.sum(), 1)
-        out[f] = tf
+        out[f] = value_counts(codes) / max(int((codes >= 0).sum()), 1)
     return out
 
 

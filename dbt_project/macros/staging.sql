@@ -30,11 +30,13 @@
 {% macro kore_staged_latest(source_relation, columns, key_columns, order_by, key_name=none, renames=none) -%}
 {%- set available = kore_relation_columns(source_relation) -%}
 {%- set incremental = key_name is not none and kore_is_incremental() -%}
+{#- the raw rows of loads newer than the newest one already staged (source_rows and batch) -#}
+{%- set newer_loads = "where _dlt_load_id > (select coalesce(max(load_id), '') from " ~ this ~ ")" -%}
 source_rows as (
 
     select * from {{ source_relation }}
     {%- if incremental %}
-    where _dlt_load_id > (select coalesce(max(load_id), '') from {{ this }})
+    {{ newer_loads }}
     {%- endif %}
 
 ),
@@ -99,7 +101,7 @@ batch as (
     select max(_dlt_load_id) as batch_load_id
     from {{ source_relation }}
     {%- if incremental %}
-    where _dlt_load_id > (select coalesce(max(load_id), '') from {{ this }})
+    {{ newer_loads }}
     {%- endif %}
 
 ),

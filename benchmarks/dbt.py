@@ -235,7 +235,8 @@ def synthetic_dedup(con: duckdb.DuckDBPyConnection, accounts: int) -> dict:
 
 def synthetic_dedup_delta(con: duckdb.DuckDBPyConnection) -> int:
     """A dedup re-run after the delta: 0.1% of accounts move to another contact (a new golden contact,
-    as the dedup step writes one for every contact it maps accounts to)."""
+    as the dedup step writes one for every contact it maps accounts to), and the contacts of another
+    0.1% are gone: all their accounts went to a new contact (a person re-decided the cluster)."""
     moved = con.execute(
         "update kore_dedup.account_contact_map set crm_contact_key = concat(crm_contact_key, 'm') "
         "where cast(acct_id as bigint) % 1000 = 11"
@@ -248,6 +249,20 @@ def synthetic_dedup_delta(con: duckdb.DuckDBPyConnection) -> int:
             select left(crm_contact_key, length(crm_contact_key) - 1) from kore_dedup.account_contact_map
             where cast(acct_id as bigint) % 1000 = 11)"""
     )
+    gone = "select crm_contact_key from kore_dedup.account_contact_map where cast(acct_id as bigint) % 1000 = 7"
+    con.execute(
+        f"""create temp table gone_contacts as select * from kore_dedup.golden_contacts where contact_key in ({gone})"""
+    )
+    con.execute("delete from kore_dedup.golden_contacts where contact_key in (select contact_key from gone_contacts)")
+    con.execute(
+        """insert into kore_dedup.golden_contacts select * replace (concat(contact_key, 'g') as contact_key,
+        concat(cluster_id, 'g') as cluster_id) from gone_contacts"""
+    )
+    con.execute(
+        "update kore_dedup.account_contact_map set crm_contact_key = concat(crm_contact_key, 'g'), "
+        "cluster_id = concat(cluster_id, 'g') where crm_contact_key in (select contact_key from gone_contacts)"
+    )
+    con.execute("drop table gone_contacts")
     return int(moved)
 
 

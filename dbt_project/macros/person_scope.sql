@@ -9,14 +9,14 @@
       - the current and the previous person of every account int_account_persons changed after the
         mart's persons_changed_at (dedup moved it, or its contact, cluster, primary flag or rep changed);
       - everyone, when `rebuild_all` (a condition over cross-person inputs, such as the season order)
-        holds.
+        holds (a mart keyed by person_key; a mart keyed otherwise leaves it out and widens its own scope).
 
     Three CTEs come out: built_watermark, scope_persons (person_key) and scope_accounts (acct_id: every
     current account of those persons, which is what the mart reads the tickets of). The mart writes
     with delete+insert on person_key, and a person in scope with no rows any more gets one row whose
     other key columns are null (a tombstone: it deletes the person's old rows), removed by the model's
     post-hook (kore_delete_tombstones). -#}
-{% macro kore_person_scope(extra_accounts=none, rebuild_all='1 = 0') -%}
+{% macro kore_person_scope(extra_accounts=none, rebuild_all=none) -%}
 built_watermark as (
 
     select
@@ -63,6 +63,7 @@ scope_persons as (
     select moved_accounts.previous_person_key as person_key
     from moved_accounts
     where moved_accounts.previous_person_key is not null
+    {%- if rebuild_all %}
     union
     select built.person_key
     from {{ this }} as built
@@ -71,6 +72,7 @@ scope_persons as (
     select everyone.person_key
     from {{ ref('int_account_persons') }} as everyone
     where {{ rebuild_all }}
+    {%- endif %}
 
 ),
 

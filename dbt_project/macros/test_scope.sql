@@ -15,6 +15,7 @@
         'fct_ticket_purchases': 'batch_load_id',
         'dim_account': 'source_load_id',
         'fct_event_sales': 'source_load_id',
+        'mart_customer_360': '_built_at',
         'syncedticketpurchases': '_built_at',
         'int_accounts_assigned': 'changed_at'
     } -%}

@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from kore.config import Settings
+from kore.contracts import integrity
 from kore.contracts.person_fields import PERSON_RECORD_COLUMNS
 from kore.contracts.record_state import REVIEW_REQUEST_COLUMNS, REVIEW_REQUESTS
 from kore.errors import NotReady
@@ -398,7 +399,7 @@ def write_full_run(wh: Warehouse, model_params: pd.DataFrame, tables: dict[str, 
 # ---- CRM accounts, parents, protection (dedup.accounts / dedup.parents) --------------------------
 CRM_SCHEMA = "kore"
 CRM_ACCOUNT_COLS = "crm_id, name, phone, street, city, state, postal_code, country, archtics_account_id, kore_external_key, modified_at"
-PROTECTED_COLUMNS = ("record_key", "kind", "note", "protected_at", "protected_by")
+PROTECTED_COLUMNS = (integrity.PROTECTED_KEY, "kind", "note", "protected_at", "protected_by")
 
 
 def _has_columns(wh: Warehouse, schema: str, table: str, columns: set[str]) -> bool:
@@ -437,14 +438,14 @@ def owned_contact_keys(wh: Warehouse) -> pd.Series:
 
 def protected_keys(wh: Warehouse) -> set[str]:
     """CRM ids and KORE keys of the protected contacts/accounts (``kore_dedup.protected_records``)."""
-    df = read_table(wh, "protected_records", columns="record_key")
-    return set(df["record_key"].astype(str)) if len(df) else set()
+    df = read_table(wh, "protected_records", columns=integrity.PROTECTED_KEY)
+    return set(df[integrity.PROTECTED_KEY].astype(str)) if len(df) else set()
 
 
 def protect(settings: Settings, record_key: str, kind: str, note: str = "", by: str = "person") -> None:
     """Add a contact/account (CRM id or KORE key) to the protected list (idempotent)."""
     row = pd.DataFrame(
-        [{"record_key": record_key, "kind": kind, "note": note, "protected_at": now(), "protected_by": by}]
+        [dict(zip(PROTECTED_COLUMNS, (record_key, kind, note, now(), by), strict=True))]
     )
     with connect(settings) as wh:
         if record_key in protected_keys(wh):
@@ -456,5 +457,5 @@ def unprotect(settings: Settings, record_keys: set[str]) -> None:
     with connect(settings) as wh:
         if wh.table_exists(SCHEMA, "protected_records"):
             t = write_ids(wh, record_keys)
-            wh.execute(f"delete from {SCHEMA}.protected_records where record_key in (select id from {t})")
+            wh.execute(f"delete from {SCHEMA}.protected_records where {integrity.PROTECTED_KEY} in (select id from {t})")
             drop_scratch(wh)

@@ -50,6 +50,31 @@ def sample_settings(settings: Settings) -> Settings:
     return dataclasses.replace(settings, allow_quarantine=True, max_bad_share_file=0.05, max_bad_share_dataset=0.05)
 
 
+# The seed's sponsor, Gabriel Tremblay's current employer: the demo puts it on the protected list, as a
+# partnership team would (`kore dedup protect`), so the integrity audit's protected-record count has
+# something to count: KORE may map accounts to it and write its key, never its fields.
+DEMO_PROTECTED_ACCOUNT = "Sporting Service Solutions Inc"
+
+
+def protect_sponsor(settings: Settings, endpoints: Endpoints) -> dict[str, Any]:
+    """Protect the sandbox CRM's sponsor account by its CRM id, read from the CRM's own records."""
+    import requests
+
+    from dedup import store
+
+    from sandbox.crm_schema import resolve
+
+    spec = resolve(settings.crm_flavor, "Account")
+    r = requests.get(endpoints.crm_url.rstrip("/") + "/admin/records", params={"entity": "Account"}, timeout=30,
+                     verify=(endpoints.crm_credentials or {}).get("ca_bundle") or True)  # fmt: skip
+    r.raise_for_status()
+    name = "Name" if settings.crm_flavor == "salesforce" else "name"
+    ids = [str(a[spec.id_field]) for a in r.json()["records"] if a.get(name) == DEMO_PROTECTED_ACCOUNT]
+    for crm_id in ids:
+        store.protect(settings, crm_id, "account", note="demo: a sponsor the partnership team manages", by="demo")
+    return {"protected": len(ids)}
+
+
 def sandbox_endpoints(settings: Settings, servers: contextlib.ExitStack) -> Endpoints:
     """Start both sandbox servers and describe them as the flow's outside systems."""
     from sandbox.archtics_api import ArchticsSandbox
@@ -92,6 +117,8 @@ def run_demo(settings: Settings, accounts: int = 2000, seed: int = 42, console: 
         run.step("generate", "export/*.csv.gz", lambda: generate_sample(s, accounts, seed), ("accounts", "rows_total"))
         if not run.failed:
             ctx.endpoints = sandbox_endpoints(s, servers)
+            run.step("protect a sponsor", "kore_dedup.protected_records", lambda: protect_sponsor(s, ctx.endpoints),
+                     ("protected", "protected"))  # fmt: skip
             run_flow(run, ctx, FLOW)
     finish(run, ctx, record_name="last_demo.json")
     return not run.failed

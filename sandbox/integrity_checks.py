@@ -91,15 +91,9 @@ def _approved(ctx: CheckContext) -> set[str]:
     return {r[2:] for r in d["record_id_l"].dropna().astype(str) if r.startswith("C:")}
 
 
-def _protected(ctx: CheckContext) -> set[str] | None:
-    cols = ctx.tables.columns("kore_dedup.protected_records")
-    if cols is None:
-        return None
-    use = [c for c in ("crm_id", "crm_record_id", "crm_contact_id", "crm_account_id") if c in cols]
-    if not use:
-        return None
-    df = ctx.tables.read("kore_dedup.protected_records", use)
-    return {k for c in use for k in df[c].map(normalize_key) if k}
+def _protected(ctx: CheckContext, state: pd.DataFrame | None) -> set[str] | None:
+    keys = _read(ctx, "kore_dedup.protected_records", [integrity.PROTECTED_KEY])
+    return None if keys is None else integrity.protected_crm_ids(keys[integrity.PROTECTED_KEY], state)
 
 
 def integrity_results(ctx: CheckContext) -> list[CheckResult]:
@@ -121,7 +115,7 @@ def integrity_results(ctx: CheckContext) -> list[CheckResult]:
     out.append(audit_result(full[names[1]], LAYER, "crm.Contact", "fail", n, ex,
                             f"{n} of {pre} pre-existing contacts under an account have another parent, unapproved"))  # fmt: skip
     out.extend(_people(ctx, (full[names[2]], full[names[3]]), b, con))
-    prot = _protected(ctx)
+    prot = _protected(ctx, st)
     if prot is None:
         out.append(
             audit_skipped(full[names[4]], LAYER, "crm", "fail", "not configured: no kore_dedup.protected_records")

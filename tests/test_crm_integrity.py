@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from dedup import store
 from expectations.runner import run_checks
 from kore.contracts import integrity
 from kore.warehouse import connect
@@ -105,10 +106,20 @@ def test_warehouse_audits_count_from_baseline_and_raw_crm(tmp_path, monkeypatch)
         wh.replace_table("raw_crm", "dynamics_account", raw_acc.iloc[:2])
         wh.replace_table("raw_crm", "dynamics_contact", raw_con.assign(_parentcustomerid_value=["a2", None]))
         wh.replace_table("ops", "crm_sync_state", state.assign(status="retracted"))
-        wh.replace_table("kore_dedup", "protected_records", pd.DataFrame({"crm_id": ["c1"]}))
+    store.protect(settings, "c1", "contact", note="VIP")  # the list as `kore dedup protect` writes it
     report = run_checks(settings, layer="kore", plugins=[], write_results=False, show_progress=False)
     got = {r.check: (r.status, r.failing_rows) for r in report.results if r.check.startswith("crm_integrity")}
     assert all(v == ("passed", 0) for v in got.values()), got
+    # KORE wrote to a protected contact, protected by its KORE key: the push's state gives its CRM id
+    store.unprotect(settings, {"c1"})
+    store.protect(settings, "KC1", "contact")
+    wrote = pd.DataFrame({"crm_flavor": ["dynamics"], "entity": ["Contact"], "external_key": ["KC1"],
+                          "crm_id": ["c1"], "status": ["synced"]})  # fmt: skip
+    with connect(settings) as wh:
+        wh.replace_table("ops", "crm_sync_state", pd.concat([state.assign(status="retracted"), wrote]))
+    report = run_checks(settings, layer="kore", plugins=[], write_results=False, show_progress=False)
+    got = {r.check: (r.status, r.failing_rows) for r in report.results if r.check.startswith("crm_integrity")}
+    assert got["crm_integrity_protected_fields_changed"] == ("failed", 1)
 
 
 @pytest.mark.parametrize("flavor", ["dynamics", "salesforce"])

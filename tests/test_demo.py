@@ -66,7 +66,7 @@ def test_demo_exits_zero_twice(demo_runs) -> None:
 def test_every_stage_ok_and_its_output_table_non_empty(demo_runs) -> None:
     wd, _ = demo_runs
     stages = {s["stage"]: s for s in json.loads((wd / "logs" / "last_demo.json").read_text())}
-    for stage in ("generate", "catch-up deltas", *STAGE_TABLES):
+    for stage in ("generate", "protect a sponsor", "catch-up deltas", *STAGE_TABLES):
         assert stages[stage]["outcome"] == "ok", stages[stage]
     con = duckdb.connect(str(wd / "warehouse.duckdb"), read_only=True)
     try:
@@ -76,6 +76,26 @@ def test_every_stage_ok_and_its_output_table_non_empty(demo_runs) -> None:
                 assert n > 0, f"{stage}: {table} is empty"
     finally:
         con.close()
+
+
+def test_integrity_audit_counts_in_the_crm_with_a_protected_sponsor(demo_runs) -> None:
+    """After the push, every structural integrity count read from the sandbox CRM's own records is 0,
+    and the protected-record count ran (the demo protects the seed's sponsor) rather than skipped."""
+    wd, _ = demo_runs
+    con = duckdb.connect(str(wd / "warehouse.duckdb"), read_only=True)
+    try:
+        rows = con.execute(
+            "select check_name, status, failing_rows, detail from ops.check_results "
+            "where check_name like 'crm_integrity_%[crm]' and run_id = (select run_id from ops.check_results "
+            "where check_name like 'crm_integrity_%[crm]' order by checked_at desc limit 1)"
+        ).fetchall()
+    finally:
+        con.close()
+    got = {name: (status, n, detail) for name, status, n, detail in rows}
+    for name in ("duplicated_accounts", "moved_contacts", "protected_fields_changed", "retracted_rows_active"):
+        status, n, detail = got[f"crm_integrity_{name}[crm]"]
+        assert (status, n) == ("passed", 0), (name, status, n, detail)
+    assert got["crm_integrity_protected_fields_changed[crm]"][2].startswith("0 of 1 protected")
 
 
 def test_analysts_page_plots_the_marts(demo_runs) -> None:

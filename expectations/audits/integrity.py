@@ -25,9 +25,6 @@ from kore.contracts.checks import CheckResult, audit_result, audit_skipped, norm
 
 LAYER = "kore"
 BASELINE = "ops.crm_baseline"
-PROTECTED_ID_COLUMNS = ("crm_id", "crm_record_id", "crm_contact_id", "crm_account_id")
-
-
 def raw_records(ctx: AuditContext, entity: str) -> pd.DataFrame | None:
     """The flavour's raw contacts/accounts with KORE column names (crm_id, parent_id, name,
     kore_external_key, fields_hash, inactive = listed in ``ops.crm_removed_records``)."""
@@ -85,16 +82,11 @@ def approved_moves(ctx: AuditContext) -> set[str]:
 
 
 def protected_ids(ctx: AuditContext) -> set[str] | None:
-    """CRM ids on ``kore_dedup.protected_records`` (None when there is no such list)."""
-    real = ctx.reader.resolve("kore_dedup.protected_records")
-    if real is None:
+    """CRM ids of the records on ``kore_dedup.protected_records`` (None when there is no such list)."""
+    keys = read_columns(ctx, "kore_dedup.protected_records", [integrity.PROTECTED_KEY])
+    if keys is None:
         return None
-    cols = ctx.reader.columns(*real)
-    use = [c for c in PROTECTED_ID_COLUMNS if c in cols]
-    if not use:
-        return None
-    df = ctx.reader.read(*real, [cols[c] for c in use])
-    return {k for c in df.columns for k in df[c].map(normalize_key) if k}
+    return integrity.protected_crm_ids(keys[integrity.PROTECTED_KEY], sync_state(ctx))
 
 
 def sync_state(ctx: AuditContext) -> pd.DataFrame | None:

@@ -31,6 +31,9 @@ from typing import Any
 import pandas as pd
 
 APPROVE_MOVE = "approve_move"
+# kore_dedup.protected_records (written by ``kore dedup protect``): one row per protected record, its
+# CRM id or its KORE key in this column
+PROTECTED_KEY = "record_key"
 HASHED = ("name", "first_name", "last_name", "email", "phone", "mobile_phone", "street", "city", "state",
           "postal_code", "birth_date")  # fmt: skip
 Result = tuple[int, list[dict[str, Any]]]
@@ -91,6 +94,16 @@ def contacts_with_parent(baseline: pd.DataFrame) -> int:
     """Pre-existing contacts that had a parent account when first seen (the moved count's base)."""
     pre = preexisting(baseline, "Contact")
     return int((_text(pre["parent_id"]) != "").sum())
+
+
+def protected_crm_ids(keys: Any, state: pd.DataFrame | None) -> set[str]:
+    """The CRM ids of the protected list's ``keys``: a CRM id stands for itself, a KORE key for the
+    CRM id the push recorded for it (``state``: ``ops.crm_sync_state``'s external_key, crm_id)."""
+    given = {k for k in _text(pd.Series(list(keys), dtype=object)) if k}
+    if state is None or not len(state):
+        return given
+    known = state.assign(external_key=_text(state["external_key"]), crm_id=_text(state["crm_id"]))
+    return given | {i for i in known.loc[known["external_key"].isin(given), "crm_id"] if i}
 
 
 def protected_changed(baseline: pd.DataFrame, records: pd.DataFrame, protected: set[str], written: set[str]) -> Result:

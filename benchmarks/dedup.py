@@ -237,6 +237,7 @@ def run(workdir: Path, accounts: int | None = None, rows: int | None = None, **k
         "persons_split": quality["persons_split"],
         "clusters_mixed": quality["clusters_mixed"],
         "times": full.get("times", {}),
+        "incremental_times": inc.get("times", {}),
         **review,
         "generate_seconds": round(gen_seconds, 2),
         "build_records_seconds": round(build_seconds, 2),

@@ -168,19 +168,22 @@ def golden_accounts(
     return out
 
 
+# the golden rows account_review reads (a where clause on kore_dedup.golden_contacts): few, at any size
+REVIEW_ROWS = "where account_match = 'review' or cast(crm_owned as varchar) = '1'"
+
+
 def account_review(golden: pd.DataFrame, stamp: str) -> pd.DataFrame:
     """Possible account matches (one row per account key) and proposed moves of pre-existing
     contacts to another company, for a person (``kore dedup account-match`` / ``approve-move``)."""
     cols = ["kind", "contact_key", "crm_contact_id", "crm_account_id", "proposed_account_key",
             "account_score", "account_evidence", "queued_at"]  # fmt: skip
     possible = golden[(golden["account_match"] == "review") & (golden["crm_owned"] == 0)]
-    possible = possible.drop_duplicates("proposed_account_key").assign(
-        kind="account_match", contact_key=None, crm_contact_id=None
-    )
+    possible = possible.sort_values(["proposed_account_key", "contact_key"]).drop_duplicates("proposed_account_key")
+    possible = possible.assign(kind="account_match", contact_key=None, crm_contact_id=None)
     moves = golden[
         (golden["crm_owned"] == 1) & golden["proposed_account_key"].notna() & (golden["account_rule"] == "company")
     ]
-    moves = moves.assign(
+    moves = moves.sort_values("contact_key").assign(
         kind="contact_move", account_evidence="keeps its CRM parent; dedup would choose another company"
     )
     out = pd.concat([possible.reindex(columns=cols), moves.reindex(columns=cols)], ignore_index=True)

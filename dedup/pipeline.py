@@ -187,23 +187,68 @@ def _attach_accounts(golden: pd.DataFrame, records: pd.DataFrame, crm_in: CrmInp
     return attach(golden, crm_in.accounts, crm_in.parents, owned, approved_moves(dec), account_verdicts(dec))
 
 
-def _account_tables(wh: Warehouse, crm_in: CrmInputs, stamp: str) -> None:
-    """golden_accounts, push_holds and account_review from the whole golden table (``dedup.account_table``)."""
-    golden = store.read_table(wh, "golden_contacts")
-    pairs = pd.concat(
-        [
-            hold_pairs.review_contact_pairs(wh).assign(reason="review"),
-            hold_pairs.same_name_crm_pairs(wh).assign(reason="same_name"),
-            hold_pairs.same_name_new_pairs(wh).assign(reason="same_email"),
-        ],
-        ignore_index=True,
-    )
-    holds = account_table.push_holds(pairs, stamp, apart_pairs(store.decisions(wh)))
-    held = set(holds["contact_key"].astype(str))
-    accounts = account_table.golden_accounts(golden, crm_in.accounts, held, crm_in.protected)
-    review = account_table.account_review(golden, stamp)
-    for table, df in (("golden_accounts", accounts), ("push_holds", holds), ("account_review", review)):
-        store.write_df(wh, table, df.astype({c: "string" for c in df.columns if df[c].dtype == object}), replace=True)
+def _account_tables(
+    wh: Warehouse, crm_in: CrmInputs, stamp: str, times: dict[str, float], touched: set[str] | None = None
+) -> None:
+    """golden_accounts, push_holds and account_review (``dedup.account_table``).
+
+    The holds come from the whole golden table (SQL over the stored tables). ``golden_accounts`` is
+    rebuilt whole on a full run (``touched`` None); an incremental run rewrites only the accounts
+    whose inputs can have changed, so its cost follows the change: ``touched`` (the account keys of
+    the clusters it re-resolved, before and after), the accounts of contacts whose hold was placed or
+    released, every CRM account KORE reuses (the pull may have changed its fields) and the protected
+    ones (the list may have changed). The result equals a full rebuild's (tests)."""
+    with _stage(times, "accounts.holds"):
+        pairs = pd.concat(
+            [
+                hold_pairs.review_contact_pairs(wh).assign(reason="review"),
+                hold_pairs.same_name_crm_pairs(wh).assign(reason="same_name"),
+                hold_pairs.same_name_new_pairs(wh).assign(reason="same_email"),
+            ],
+            ignore_index=True,
+        )
+        holds = account_table.push_holds(pairs, stamp, apart_pairs(store.decisions(wh)))
+        held = set(holds["contact_key"].astype(str))
+    with _stage(times, "accounts.golden_accounts"):
+        if touched is None or not wh.table_exists(store.SCHEMA, "golden_accounts"):
+            golden = store.read_table(wh, "golden_contacts")
+            store.write_df(
+                wh,
+                "golden_accounts",
+                _text_columns(account_table.golden_accounts(golden, crm_in.accounts, held, crm_in.protected)),
+                replace=True,
+            )
+        else:
+            keys = store.write_ids(wh, _accounts_to_rebuild(wh, touched, held, crm_in.protected), "_account_keys")
+            golden = store.read_table(wh, "golden_contacts", where=f"where account_key in (select id from {keys})")
+            accounts = account_table.golden_accounts(golden, crm_in.accounts, held, crm_in.protected)
+            store.replace_rows(wh, "golden_accounts", ("account_key",), keys, _text_columns(accounts))
+    with _stage(times, "accounts.review"):
+        review = account_table.account_review(
+            store.read_table(wh, "golden_contacts", where=account_table.REVIEW_ROWS), stamp
+        )
+    with _stage(times, "accounts.write"):
+        for table, df in (("push_holds", holds), ("account_review", review)):
+            store.write_df(wh, table, _text_columns(df), replace=True)
+
+
+def _text_columns(df: pd.DataFrame) -> pd.DataFrame:
+    return df.astype({c: "string" for c in df.columns if df[c].dtype == object})
+
+
+def _accounts_to_rebuild(wh: Warehouse, touched: set[str], held: set[str], protected: set[str]) -> set[str]:
+    """The account keys whose golden_accounts row an incremental run recomputes (``_account_tables``)."""
+    was_held = set(store.read_table(wh, "push_holds", columns="contact_key")["contact_key"].astype(str)) \
+        if wh.table_exists(store.SCHEMA, "push_holds") else set()  # fmt: skip
+    flipped = store.write_ids(wh, was_held ^ held, "_hold_flips")
+    keys = set(touched) | set(protected)
+    keys |= set(store.fetch_df(
+        wh, f"select account_key from {store.SCHEMA}.golden_contacts "
+        f"where account_key is not null and contact_key in (select id from {flipped})")["account_key"].astype(str))  # fmt: skip
+    keys |= set(store.fetch_df(
+        wh, f"select account_key from {store.SCHEMA}.golden_accounts "
+        "where crm_account_id is not null or cast(is_protected as varchar) = '1'")["account_key"].astype(str))  # fmt: skip
+    return {k for k in keys if k}
 
 
 # ---- full run -----------------------------------------------------------------------------------
@@ -263,7 +308,7 @@ def _full(settings: Settings, policy: str, cfg: DedupConfig, progress: bool) -> 
         tables = {"clusters": clusters, "account_contact_map": mapping, "golden_contacts": golden}
         with wh.transaction():  # every output or none: a kill here leaves the last run's tables
             store.write_full_run(wh, model.to_frame(), {**tables, "review_queue": review})
-            _account_tables(wh, crm_in, stamp)
+            _account_tables(wh, crm_in, stamp, times)
         totals = store.totals(wh)
     log.info("dedup full run stage seconds %s", times)
     return {
@@ -321,51 +366,66 @@ def _fit_and_score(
 
 # ---- incremental run ----------------------------------------------------------------------------
 def _incremental(settings: Settings, policy: str, cfg: DedupConfig, progress: bool) -> dict:
+    times: dict[str, float] = {}
     with connect(settings) as wh:
-        delta = read_delta(wh)
-        dec = store.decisions(wh)
-        model = Model.from_frame(store.read_table(wh, "model_params"))
-        name_freq = store.read_table(wh, "name_freq")
+        with _stage(times, "read_delta"):
+            delta = read_delta(wh)
+            dec = store.decisions(wh)
+            model = Model.from_frame(store.read_table(wh, "model_params"))
+            name_freq = store.read_table(wh, "name_freq")
         if not delta.touched and not len(dec):
             return _counts("incremental", policy, store.totals(wh), excluded_records=delta.excluded)
-        partners = find_partners(wh, delta, dec, cfg.max_block_size)
-        scorer = Scorer(partners.records, cfg, name_freq=name_freq)
-        new_scores = _score_changed(scorer, delta, partners.view_pairs, dec, model, cfg, progress)
-        aff = find_affected(wh, delta, partners, scorer.records, new_scores, dec)
-        clusters, refused = _recluster(wh, aff, dec, cfg)
-        stamp = store.now()
-        records = ensure_columns(aff.records)
-        clusters = _stamped(clusters, records, stamp)
-        weights = best_weights(aff.scores, clusters)
-        crm_in = _crm_inputs(wh)
-        mapping, golden = resolve(
-            records,
-            clusters,
-            weights,
-            aff.prev_map,
-            aff.prev_golden,
-            set_primary(dec),
-            policy,
-            crm_in.facts,
-            crm_in.protected,
-        )
-        golden = _attach_accounts(golden, records, crm_in, dec)
-        review = review_queue(aff.scores, clusters, force_forbid(dec)[0], stamp)
+        with _stage(times, "partners"):
+            partners = find_partners(wh, delta, dec, cfg.max_block_size)
+            scorer = Scorer(partners.records, cfg, name_freq=name_freq)
+        with _stage(times, "score"):
+            new_scores = _score_changed(scorer, delta, partners.view_pairs, dec, model, cfg, progress)
+        with _stage(times, "affected"):
+            aff = find_affected(wh, delta, partners, scorer.records, new_scores, dec)
+        with _stage(times, "cluster"):
+            clusters, refused = _recluster(wh, aff, dec, cfg)
+            stamp = store.now()
+            records = ensure_columns(aff.records)
+            clusters = _stamped(clusters, records, stamp)
+            weights = best_weights(aff.scores, clusters)
+        with _stage(times, "resolve"):
+            crm_in = _crm_inputs(wh)
+            mapping, golden = resolve(
+                records,
+                clusters,
+                weights,
+                aff.prev_map,
+                aff.prev_golden,
+                set_primary(dec),
+                policy,
+                crm_in.facts,
+                crm_in.protected,
+            )
+            golden = _attach_accounts(golden, records, crm_in, dec)
+            review = review_queue(aff.scores, clusters, force_forbid(dec)[0], stamp)
         with wh.transaction():  # every output or none: a kill here leaves the last run's tables
-            _write_changes(wh, delta, aff, new_scores, clusters, mapping, golden, review)
-            _account_tables(wh, crm_in, stamp)
+            with _stage(times, "write_changes"):
+                _write_changes(wh, delta, aff, new_scores, clusters, mapping, golden, review)
+            touched = {
+                str(k) for g in (aff.prev_golden, golden) if "account_key" in g for k in g["account_key"].dropna()
+            }
+            _account_tables(wh, crm_in, stamp, times, touched)
         totals = store.totals(wh)
-    return _counts(
-        "incremental",
-        policy,
-        totals,
-        excluded_records=delta.excluded,
-        changed_records=len(delta.changed_ids),
-        removed_records=len(delta.removed),
-        affected_clusters=len(aff.seed_clusters),
-        pairs_scored=int(len(new_scores)),
-        links_refused=len(refused),
-    )
+    log.info("dedup incremental run stage seconds %s", times)
+    return {
+        **_counts(
+            "incremental",
+            policy,
+            totals,
+            excluded_records=delta.excluded,
+            changed_records=len(delta.changed_ids),
+            removed_records=len(delta.removed),
+            affected_clusters=len(aff.seed_clusters),
+            pairs_scored=int(len(new_scores)),
+            links_refused=len(refused),
+        ),
+        "times": times,
+    }
 
 
 def _score_changed(

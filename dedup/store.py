@@ -444,9 +444,7 @@ def protected_keys(wh: Warehouse) -> set[str]:
 
 def protect(settings: Settings, record_key: str, kind: str, note: str = "", by: str = "person") -> None:
     """Add a contact/account (CRM id or KORE key) to the protected list (idempotent)."""
-    row = pd.DataFrame(
-        [dict(zip(PROTECTED_COLUMNS, (record_key, kind, note, now(), by), strict=True))]
-    )
+    row = pd.DataFrame([dict(zip(PROTECTED_COLUMNS, (record_key, kind, note, now(), by), strict=True))])
     with connect(settings) as wh:
         if record_key in protected_keys(wh):
             return
@@ -457,5 +455,7 @@ def unprotect(settings: Settings, record_keys: set[str]) -> None:
     with connect(settings) as wh:
         if wh.table_exists(SCHEMA, "protected_records"):
             t = write_ids(wh, record_keys)
-            wh.execute(f"delete from {SCHEMA}.protected_records where {integrity.PROTECTED_KEY} in (select id from {t})")
+            wh.execute(
+                f"delete from {SCHEMA}.protected_records where {integrity.PROTECTED_KEY} in (select id from {t})"
+            )
             drop_scratch(wh)

@@ -70,7 +70,9 @@ def _mount_command_groups() -> None:
 def demo(
     accounts: Annotated[int, typer.Option(help="Archtics accounts in the sample export")] = 2000,
     seed: Annotated[int, typer.Option(help="Random seed of the sample export")] = 42,
-    flavor: Annotated[str, typer.Option(help="Sandbox CRM flavour: dynamics or salesforce")] = "dynamics",
+    flavor: Annotated[
+        str, typer.Option(envvar="KORE_CRM_FLAVOR", help="Sandbox CRM flavour: dynamics or salesforce")
+    ] = "dynamics",
     workdir: WorkdirOpt = None,
 ) -> None:
     """Run every stage end to end on the embedded warehouse against the local sandbox."""

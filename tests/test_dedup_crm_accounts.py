@@ -139,6 +139,47 @@ def test_push_reuses_accounts_keeps_parents_protects_and_holds(crm_env):
     assert _fields(sb, VERA) == vera_before  # protected: the newer Archtics record changed nothing
 
 
+def test_incremental_account_tables_equal_a_full_rebuild(tmp_path, monkeypatch):
+    """An incremental dedup run rewrites only the accounts whose inputs changed, and its account
+    tables equal a full run's: after the CRM edited a reused account (pulled), a person protected
+    another and released Gabriel's hold (different people), and a new Archtics account arrived."""
+    settings = settings_for(tmp_path, monkeypatch)
+    records = _records()
+    with connect(settings) as wh:
+        wh.replace_table("dedup", "dedup_person_records", records)
+        wh.replace_table("kore", "SyncedAccounts", _synced(ACCOUNTS))
+        wh.replace_table("kore", "SyncedContacts", _synced(CONTACTS))
+    run_dedup(settings, progress=False)
+
+    def tables() -> dict[str, pd.DataFrame]:
+        with connect(settings) as wh:
+            out = {
+                t: wh.query_df(f"select * from kore_dedup.{t}")
+                for t in ("golden_accounts", "push_holds", "account_review")
+            }
+        return {t: df.drop(columns=[c for c in ("held_at", "queued_at") if c in df]).astype(str)
+                .sort_values(list(df.columns[:2])).reset_index(drop=True) for t, df in out.items()}  # fmt: skip
+
+    before = tables()
+    assert len(before["push_holds"]) == 1  # Gabriel's TryNowDo record waits for a person
+    acme = {**ACCOUNTS[2], "state": "IL", "modified_at": "2026-11-01 10:00:00"}  # a field matching does not read
+    newcomer = arch(7001, first_name="zoe", last_name="park", first_name_display="Zoe", last_name_display="Park",
+                    email="zoe.park@example.net", phone="15145550142", city="laval", zip5="20002")  # fmt: skip
+    records = pd.concat([records, pd.DataFrame([newcomer])], ignore_index=True)
+    with connect(settings) as wh:
+        wh.replace_table("kore", "SyncedAccounts", _synced([*ACCOUNTS[:2], acme]))
+        wh.replace_table("dedup", "dedup_person_records", records)
+    store.protect(settings, TND, "account", "sponsor")
+    store.add_decision(settings, "forbid_match", "A:1001:1", f"C:{GAB}")
+    assert run_dedup(settings, progress=False)["mode"] == "incremental"
+    incremental = tables()
+    assert not incremental["golden_accounts"].equals(before["golden_accounts"]) and not len(incremental["push_holds"])
+    run_dedup(settings, full=True, progress=False)
+    full = tables()
+    for t in full:
+        assert incremental[t].equals(full[t]), t
+
+
 def test_ranking_policy_prefers_the_current_season_ticket_holder(tmp_path, monkeypatch):
     settings = settings_for(tmp_path, monkeypatch)
     person = dict(

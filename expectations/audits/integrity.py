@@ -25,6 +25,8 @@ from kore.contracts.checks import CheckResult, audit_result, audit_skipped, norm
 
 LAYER = "kore"
 BASELINE = "ops.crm_baseline"
+
+
 def raw_records(ctx: AuditContext, entity: str) -> pd.DataFrame | None:
     """The flavour's raw contacts/accounts with KORE column names (crm_id, parent_id, name,
     kore_external_key, fields_hash, inactive = listed in ``ops.crm_removed_records``)."""

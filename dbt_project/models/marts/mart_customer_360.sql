@@ -48,8 +48,8 @@ spend as (
 
 ),
 
-{#- the newest season with sales and the one before it: what the current_/previous_ columns mean -#}
 latest_season as (
+    {#- the newest season with sales and the one before it: what the current_/previous_ columns mean #}
 
     select
         newest.season_seq,
@@ -161,9 +161,9 @@ redescribed_contacts as (
 
 ),
 
-{#- deals and touchpoints are small tables: their per-contact figures are compared with the ones held
-    (a last touchpoint that appears or goes comes with another touchpoint count) -#}
 app_figures as (
+    {#- deals and touchpoints are small tables: their per-contact figures are compared with the ones
+        held (a last touchpoint that appears or goes comes with another touchpoint count) #}
 
     select
         coalesce(deals.contact_key, touchpoints.contact_key) as contact_key,
@@ -177,15 +177,19 @@ app_figures as (
 
 ),
 
+held_figures as (
+
+    select *
+    from built_rows
+    where built_rows.open_deals != 0 or built_rows.touchpoints != 0
+
+),
+
 app_changed_contacts as (
 
     select coalesce(app_figures.contact_key, held_figures.contact_key) as contact_key
     from app_figures
-    full outer join (
-        select *
-        from built_rows
-        where built_rows.open_deals != 0 or built_rows.touchpoints != 0
-    ) as held_figures
+    full outer join held_figures
         on app_figures.contact_key = held_figures.contact_key
     where
         coalesce(app_figures.open_deals, 0) != coalesce(held_figures.open_deals, 0)
@@ -218,8 +222,8 @@ gone_contacts as (
 
 {%- endif %}
 
-{#- the contacts this run writes: everyone on a full build, the contacts in scope on an incremental one -#}
 written_contacts as (
+    {#- the contacts this run writes: everyone on a full build, those in scope on an incremental one #}
 
     select contacts.*
     from contacts

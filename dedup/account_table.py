@@ -168,8 +168,13 @@ def golden_accounts(
     return out
 
 
-# the golden rows account_review reads (a where clause on kore_dedup.golden_contacts): few, at any size
-REVIEW_ROWS = "where account_match = 'review' or cast(crm_owned as varchar) = '1'"
+# what account_review reads of kore_dedup.golden_contacts (its own filters, so a run reads those rows only)
+REVIEW_COLUMNS = ("contact_key, crm_contact_id, crm_account_id, proposed_account_key, account_score, "
+                  "account_evidence, account_match, crm_owned, account_rule")  # fmt: skip
+REVIEW_ROWS = (
+    "where (account_match = 'review' and crm_owned = 0) "
+    "or (crm_owned = 1 and proposed_account_key is not null and account_rule = 'company')"
+)
 
 
 def account_review(golden: pd.DataFrame, stamp: str) -> pd.DataFrame:

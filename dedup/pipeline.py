@@ -225,7 +225,10 @@ def _account_tables(
             store.replace_rows(wh, "golden_accounts", ("account_key",), keys, _text_columns(accounts))
     with _stage(times, "accounts.review"):
         review = account_table.account_review(
-            store.read_table(wh, "golden_contacts", where=account_table.REVIEW_ROWS), stamp
+            store.read_table(
+                wh, "golden_contacts", where=account_table.REVIEW_ROWS, columns=account_table.REVIEW_COLUMNS
+            ),
+            stamp,
         )
     with _stage(times, "accounts.write"):
         for table, df in (("push_holds", holds), ("account_review", review)):

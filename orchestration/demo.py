@@ -61,7 +61,6 @@ def protect_sponsor(settings: Settings, endpoints: Endpoints) -> dict[str, Any]:
     import requests
 
     from dedup import store
-
     from sandbox.crm_schema import resolve
 
     spec = resolve(settings.crm_flavor, "Account")

@@ -103,7 +103,8 @@ def _row_count_params(spec: SuiteSpec, state: _RunState) -> tuple[dict[str, Any]
         return None, "no row-count bound configured"
     ref = state.reference_rows(rc["relative_to"])
     if ref is None:
-        return None, f"row-count reference unavailable: {rc['relative_to']}"
+        where = str(rc["relative_to"]).format(flavor=state.settings.crm_flavor)
+        return None, f"row-count reference unavailable: {where}"
     lo = None if rc.get("min_ratio") is None else math.floor(ref * float(rc["min_ratio"]))
     hi = None if rc.get("max_ratio") is None else math.ceil(ref * float(rc["max_ratio"]))
     return {"row_count_min": lo, "row_count_max": hi}, f"relative to {rc['relative_to']} = {ref} rows"

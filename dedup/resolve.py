@@ -266,13 +266,14 @@ def _golden_fields(
         shown = sub[f + "_display"].fillna(sub[f]) if f in DISPLAY_FIELDS else sub[f]
         golden[f] = per_cluster(shown, sub["_pos"])
         golden[f + "_source"] = per_cluster(sub["_src"], sub["_pos"])
-    first = g.drop_duplicates("_pos")
+    first = g.loc[~g["_pos"].duplicated(), ["_pos", "name_type"]]  # not the wide frame: two columns
     golden["name_type"] = per_cluster(first["name_type"], first["_pos"])
-    prim = acc[acc["is_primary"] == 1].drop_duplicates("cluster_id").set_index("cluster_id")
+    prim = acc.loc[acc["is_primary"] == 1, ["cluster_id", "acct_id", "updated_at"]]
+    prim = prim.drop_duplicates("cluster_id").set_index("cluster_id")
     golden["primary_acct_id"] = golden["cluster_id"].map(prim["acct_id"])
     golden["primary_updated_at"] = golden["cluster_id"].map(prim["updated_at"])
-    size = recs.groupby("cluster_id").size()
-    golden["records"] = golden["cluster_id"].map(size).astype(int)
+    rec_pos = gpos.get_indexer(recs["cluster_id"])
+    golden["records"] = np.bincount(rec_pos[rec_pos >= 0], minlength=len(golden)).astype(int)
     golden["policy"] = policy.name
     return golden, norm
 

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from dbt_build.runner import DbtResult
-from dbt_build.session import run_dbt
+from dbt_build.session import parse_ahead, run_dbt, take_parse_ahead
 from kore.config import DBT_PROJECT_DIR, Settings
 
 STATE_SCHEMA, STATE_TABLE = "ops", "dbt_build_state"
@@ -148,6 +148,12 @@ def project_hash(project_dir: Path = DBT_PROJECT_DIR, env: dict[str, str] | None
     return h.hexdigest()
 
 
+def start_parse(settings: Settings) -> None:
+    """Start the warm dbt process's parse of the project as it is now, without waiting (see
+    :func:`dbt_build.session.parse_ahead`); the next build's plan collects it."""
+    parse_ahead(settings, project_hash(env=settings.env()))
+
+
 def read_manifest(settings: Settings) -> dict[str, Any] | None:
     """The manifest the last dbt invocation wrote (None without one)."""
     path = settings.dbt_target_dir / "manifest.json"
@@ -169,7 +175,8 @@ def current_manifest(settings: Settings, phash: str) -> dict[str, Any] | None:
     manifest = read_manifest(settings)
     if manifest is not None and stamp.exists() and stamp.read_text() == phash:
         return manifest
-    run_dbt(settings, ["parse"], project_hash=phash)  # the warm dbt process keeps this parse for the build
+    if not take_parse_ahead(settings, phash):  # the flow may have started this parse already
+        run_dbt(settings, ["parse"], project_hash=phash)  # the warm dbt process keeps this parse for the build
     tmp = stamp.with_name(stamp.name + ".tmp")
     tmp.write_text(phash)
     os.replace(tmp, stamp)  # written whole or not at all: a kill here leaves the next build to parse again

@@ -74,6 +74,8 @@ class Stage:
     output: str  # the table(s) the stage fills
     run: Callable[[FlowContext], dict[str, Any]]
     counts: tuple[str, str] = ("rows_in", "rows_out")  # summary keys holding rows in and rows out
+    # work that may start while the stage before this one runs (it must not need that stage's output)
+    ahead: Callable[[FlowContext], None] | None = None
 
 
 @dataclass
@@ -153,6 +155,14 @@ def _dbt_phase(phase: str) -> Callable[[FlowContext], dict[str, Any]]:
     return run
 
 
+def _parse_dbt_project(ctx: FlowContext) -> None:
+    """dbt's parse needs the project, not the warehouse: it runs in the warm dbt process while the CRM
+    pull waits on HTTP, so the build starts with a parsed project."""
+    from dbt_build.scope import start_parse
+
+    start_parse(ctx.settings)
+
+
 def _dedup(ctx: FlowContext) -> dict[str, Any]:
     from dedup.pipeline import run_dedup
 
@@ -201,7 +211,7 @@ FLOW: tuple[Stage, ...] = (
     Stage("catch-up deltas", "raw_archtics.* (merged)", _land_deltas, ("rows_fetched", "rows_written")),
     Stage("land KORE apps", "raw_kore_app.*", _land_kore_apps, ("rows_read", "rows_loaded")),
     Stage("CRM pull", "raw_crm.*", _crm_pull, ("rows", "rows")),
-    Stage("dbt build", "stg.*, kore.*, dedup.*", _dbt_phase("pre-dedup"), ("nodes", "nodes_ok")),
+    Stage("dbt build", "stg.*, kore.*, dedup.*", _dbt_phase("pre-dedup"), ("nodes", "nodes_ok"), _parse_dbt_project),
     Stage("dedup", "kore_dedup.*", _dedup, ("records", "accounts_mapped")),
     Stage(
         "dbt build (post-dedup)",
@@ -235,7 +245,13 @@ class FlowRun:
         self.results: list[StageResult] = []
         self.failed = False
 
-    def stage(self, stage: Stage, ctx: FlowContext) -> dict[str, Any]:
+    def stage(self, stage: Stage, ctx: FlowContext, then: Stage | None = None) -> dict[str, Any]:
+        """Run ``stage``; ``then`` is the stage that follows it, whose ``ahead`` work starts first."""
+        if then is not None and then.ahead is not None and not self.failed:
+            try:
+                then.ahead(ctx)
+            except Exception as exc:  # noqa: BLE001 - only a head start: the stage itself does the work
+                self.console.print(f"[yellow]{then.name}: could not start ahead ({type(exc).__name__}: {exc})[/]")
         return self.step(stage.name, stage.output, lambda: stage.run(ctx), stage.counts)
 
     def step(self, name: str, output: str, fn: Callable[[], dict[str, Any]], counts: tuple[str, str]) -> dict[str, Any]:
@@ -299,9 +315,15 @@ def select_stages(only: Iterable[str] | None = None, skip: Iterable[str] | None 
     return tuple(s for s in FLOW if (not only_set or s.name in only_set) and s.name not in skip_set)
 
 
+def with_next(stages: Iterable[Stage]) -> list[tuple[Stage, Stage | None]]:
+    """Each stage with the one that follows it (None for the last)."""
+    chosen = list(stages)
+    return list(zip(chosen, [*chosen[1:], None], strict=True))
+
+
 def run_flow(run: FlowRun, ctx: FlowContext, stages: Iterable[Stage] = FLOW) -> FlowRun:
-    for stage in stages:
-        run.stage(stage, ctx)
+    for stage, then in with_next(stages):
+        run.stage(stage, ctx, then)
     return run
 
 

@@ -50,3 +50,37 @@ def test_worker_is_reused_releases_the_warehouse_and_is_replaced_when_it_dies(se
     after = session.run_dbt(settings, ["seed"], project_hash="p1")  # ... is replaced by the next call
     assert after.ok and len(after.results) == 2
     assert session._worker is not None and session._worker.proc.pid != worker.proc.pid
+
+
+def test_a_parse_started_ahead_leaves_the_warehouse_writable_and_serves_the_next_build(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The flow starts dbt's parse while the CRM pull runs (orchestration/flow.py ``ahead``)."""
+    from dbt_build import scope
+    from dbt_build.scope import current_manifest, project_hash, start_parse
+
+    phash = project_hash(env=settings.env())
+    start_parse(settings)
+    worker = session._worker
+    assert worker is not None and worker.parse_pending == phash
+    # while it parses, the running stage keeps writing the warehouse
+    wrote = _write_from_another_process(settings.duckdb_path)
+    assert wrote.returncode == 0, wrote.stderr[-500:]
+
+    def parse_again(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the plan parsed the project again")
+
+    with monkeypatch.context() as m:
+        m.setattr(scope, "run_dbt", parse_again)
+        manifest = current_manifest(settings, phash)  # collects that parse instead of parsing again
+    assert manifest is not None and "model.kore.dim_contact" in manifest["nodes"]
+    assert worker.parse_pending is None and session._worker is worker
+    assert (settings.dbt_target_dir / "manifest.project_hash").read_text() == phash
+
+    # a parse sent ahead and never collected does not become the next call's answer
+    session.parse_ahead(settings, phash)
+    res = session.run_dbt(settings, ["seed"], project_hash=phash)
+    assert res.ok and len(res.results) == 2 and res.results[0]["status"] == "success"
+    # a parse of another project state is not taken for this one
+    session.parse_ahead(settings, "an older project")
+    assert session.take_parse_ahead(settings, phash) is False

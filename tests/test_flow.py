@@ -44,3 +44,33 @@ def test_kore_run_skips_stages_whose_system_is_not_configured(workdir: Path) -> 
     results = {r["stage"]: r["outcome"] for r in json.loads((workdir / "logs" / "last_run.json").read_text())}
     assert list(results) == stages.split(",")
     assert all(outcome.startswith("skipped") for outcome in results.values()), results
+
+
+def test_a_stage_s_head_start_begins_with_the_stage_before_it_and_never_after_a_failure(workdir: Path) -> None:
+    """The dbt build's parse starts while the CRM pull runs (``Stage.ahead``); a failed run starts
+    nothing more."""
+    from rich.console import Console
+
+    from kore.config import Settings
+    from orchestration.flow import FlowContext, FlowRun, Stage, run_flow
+
+    events: list[str] = []
+
+    def stage(name: str, fail: bool = False, ahead: bool = False) -> Stage:
+        def run(ctx: FlowContext) -> dict:
+            events.append(f"run {name}")
+            if fail:
+                raise RuntimeError("boom")
+            return {}
+
+        return Stage(name, "-", run, ahead=(lambda ctx: events.append(f"ahead {name}")) if ahead else None)
+
+    settings = Settings(workdir=workdir)
+    ctx = FlowContext(settings=settings, endpoints=None, console=Console(quiet=True))  # type: ignore[arg-type]
+    assert FLOW[STAGE_NAMES.index("dbt build")].ahead is not None
+    run_flow(FlowRun(settings, ctx.console), ctx, [stage("pull"), stage("build", ahead=True), stage("dedup")])
+    assert events == ["ahead build", "run pull", "run build", "run dedup"]
+
+    events.clear()
+    run_flow(FlowRun(settings, ctx.console), ctx, [stage("land", fail=True), stage("pull"), stage("build", ahead=True)])
+    assert events == ["run land"]

@@ -112,7 +112,11 @@ def pull(
     t0 = time.perf_counter()
     with run_record(settings, "crm_pull", flavor) as rec:
         pipeline = make_pipeline(settings, flavor)
-        pipeline.run(crm_source(client, page_size))
+        # On DuckDB, parquet instead of dlt's default for dict rows there (INSERT ... VALUES statements,
+        # whose execution was half the pull: 5.3 of 9.8 s at 100k accounts); DuckDB reads parquet
+        # natively. SQL Server's destination chooses parquet itself when its ADBC driver is installed.
+        fmt = "parquet" if settings.target == "duckdb" else None
+        pipeline.run(crm_source(client, page_size), loader_file_format=fmt)
         counts_all = dict(pipeline.last_trace.last_normalize_info.row_counts) if pipeline.last_trace else {}
         counts = {t: int(counts_all.get(t, 0)) for t in tables}
         rec.rows_in = rec.rows_out = sum(counts.values())

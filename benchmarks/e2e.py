@@ -32,7 +32,7 @@ from rich.console import Console
 from benchmarks.landing import PeakRss
 from kore.config import get_settings
 from orchestration.demo import generate_sample, sample_settings, sandbox_endpoints
-from orchestration.flow import FLOW, Endpoints, FlowContext, FlowRun, with_next
+from orchestration.flow import FLOW, Endpoints, FlowContext, FlowRun, with_head_starts
 
 PUSH_STAGE = "CRM push"
 CHECKS_STAGE = "data-quality checks"
@@ -73,11 +73,11 @@ def run(workdir: Path, accounts: int | None = None, rows: int | None = None, **k
     failed_checks = False
     with contextlib.ExitStack() as servers, PeakRss() as whole:
         ctx.endpoints = sandbox_endpoints(settings, servers)
-        for stage, then in with_next(FLOW):
+        for stage, starts in with_head_starts(FLOW):
             if stage.name == PUSH_STAGE and not kw.get("push", True):
                 break  # --opt push=false: CRM-ready only (the push dominates at 100k+ under load)
             with PeakRss() as mem:
-                out = flow.stage(stage, ctx, then)
+                out = flow.stage(stage, ctx, starts)
             res = flow.results[-1]
             stages.append(_stage_row(res, mem.mb, out))
             if stage.name == CHECKS_STAGE and ctx.check_reports:  # the slowest suites/audits of the run

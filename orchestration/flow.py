@@ -74,8 +74,9 @@ class Stage:
     output: str  # the table(s) the stage fills
     run: Callable[[FlowContext], dict[str, Any]]
     counts: tuple[str, str] = ("rows_in", "rows_out")  # summary keys holding rows in and rows out
-    # work that may start while the stage before this one runs (it must not need that stage's output)
+    # work that may start while the ``lead`` stages before this one run (it must need none of their output)
     ahead: Callable[[FlowContext], None] | None = None
+    lead: int = 1
 
 
 @dataclass
@@ -156,8 +157,9 @@ def _dbt_phase(phase: str) -> Callable[[FlowContext], dict[str, Any]]:
 
 
 def _parse_dbt_project(ctx: FlowContext) -> None:
-    """dbt's parse needs the project, not the warehouse: it runs in the warm dbt process while the CRM
-    pull waits on HTTP, so the build starts with a parsed project."""
+    """dbt's parse needs the project, not the warehouse: it runs in the warm dbt process from the
+    catch-up on (the catch-up, the KORE-app landing and the CRM pull mostly wait on HTTP or on one
+    core), so the build starts with a parsed project."""
     from dbt_build.scope import start_parse
 
     start_parse(ctx.settings)
@@ -211,7 +213,7 @@ FLOW: tuple[Stage, ...] = (
     Stage("catch-up deltas", "raw_archtics.* (merged)", _land_deltas, ("rows_fetched", "rows_written")),
     Stage("land KORE apps", "raw_kore_app.*", _land_kore_apps, ("rows_read", "rows_loaded")),
     Stage("CRM pull", "raw_crm.*", _crm_pull, ("rows", "rows")),
-    Stage("dbt build", "stg.*, kore.*, dedup.*", _dbt_phase("pre-dedup"), ("nodes", "nodes_ok"), _parse_dbt_project),
+    Stage("dbt build", "stg.*, kore.*, dedup.*", _dbt_phase("pre-dedup"), ("nodes", "nodes_ok"), _parse_dbt_project, 3),
     Stage("dedup", "kore_dedup.*", _dedup, ("records", "accounts_mapped")),
     Stage(
         "dbt build (post-dedup)",
@@ -245,13 +247,16 @@ class FlowRun:
         self.results: list[StageResult] = []
         self.failed = False
 
-    def stage(self, stage: Stage, ctx: FlowContext, then: Stage | None = None) -> dict[str, Any]:
-        """Run ``stage``; ``then`` is the stage that follows it, whose ``ahead`` work starts first."""
-        if then is not None and then.ahead is not None and not self.failed:
+    def stage(self, stage: Stage, ctx: FlowContext, starts: Iterable[Stage] = ()) -> dict[str, Any]:
+        """Run ``stage``; the ``ahead`` work of the later stages in ``starts`` begins first
+        (:func:`with_head_starts`)."""
+        for later in starts:
+            if later.ahead is None or self.failed:
+                continue
             try:
-                then.ahead(ctx)
+                later.ahead(ctx)
             except Exception as exc:  # noqa: BLE001 - only a head start: the stage itself does the work
-                self.console.print(f"[yellow]{then.name}: could not start ahead ({type(exc).__name__}: {exc})[/]")
+                self.console.print(f"[yellow]{later.name}: could not start ahead ({type(exc).__name__}: {exc})[/]")
         return self.step(stage.name, stage.output, lambda: stage.run(ctx), stage.counts)
 
     def step(self, name: str, output: str, fn: Callable[[], dict[str, Any]], counts: tuple[str, str]) -> dict[str, Any]:
@@ -315,15 +320,20 @@ def select_stages(only: Iterable[str] | None = None, skip: Iterable[str] | None 
     return tuple(s for s in FLOW if (not only_set or s.name in only_set) and s.name not in skip_set)
 
 
-def with_next(stages: Iterable[Stage]) -> list[tuple[Stage, Stage | None]]:
-    """Each stage with the one that follows it (None for the last)."""
+def with_head_starts(stages: Iterable[Stage]) -> list[tuple[Stage, list[Stage]]]:
+    """Each chosen stage with the later stages whose ``ahead`` work starts with it: ``lead`` chosen
+    stages before their own (or with the first stage of the run)."""
     chosen = list(stages)
-    return list(zip(chosen, [*chosen[1:], None], strict=True))
+    starts: list[list[Stage]] = [[] for _ in chosen]
+    for i, stage in enumerate(chosen):
+        if stage.ahead is not None and i > 0:
+            starts[max(0, i - stage.lead)].append(stage)
+    return list(zip(chosen, starts, strict=True))
 
 
 def run_flow(run: FlowRun, ctx: FlowContext, stages: Iterable[Stage] = FLOW) -> FlowRun:
-    for stage, then in with_next(stages):
-        run.stage(stage, ctx, then)
+    for stage, starts in with_head_starts(stages):
+        run.stage(stage, ctx, starts)
     return run
 
 

@@ -46,9 +46,9 @@ def test_kore_run_skips_stages_whose_system_is_not_configured(workdir: Path) -> 
     assert all(outcome.startswith("skipped") for outcome in results.values()), results
 
 
-def test_a_stage_s_head_start_begins_with_the_stage_before_it_and_never_after_a_failure(workdir: Path) -> None:
-    """The dbt build's parse starts while the CRM pull runs (``Stage.ahead``); a failed run starts
-    nothing more."""
+def test_a_stage_s_head_start_begins_lead_stages_before_it_and_never_after_a_failure(workdir: Path) -> None:
+    """The dbt build's parse starts with the catch-up (``Stage.ahead``, ``lead`` 3); a failed run
+    starts nothing more."""
     from rich.console import Console
 
     from kore.config import Settings
@@ -56,21 +56,26 @@ def test_a_stage_s_head_start_begins_with_the_stage_before_it_and_never_after_a_
 
     events: list[str] = []
 
-    def stage(name: str, fail: bool = False, ahead: bool = False) -> Stage:
+    def stage(name: str, fail: bool = False, lead: int = 0) -> Stage:
         def run(ctx: FlowContext) -> dict:
             events.append(f"run {name}")
             if fail:
                 raise RuntimeError("boom")
             return {}
 
-        return Stage(name, "-", run, ahead=(lambda ctx: events.append(f"ahead {name}")) if ahead else None)
+        ahead = (lambda ctx: events.append(f"ahead {name}")) if lead else None
+        return Stage(name, "-", run, ahead=ahead, lead=lead or 1)
 
     settings = Settings(workdir=workdir)
     ctx = FlowContext(settings=settings, endpoints=None, console=Console(quiet=True))  # type: ignore[arg-type]
-    assert FLOW[STAGE_NAMES.index("dbt build")].ahead is not None
-    run_flow(FlowRun(settings, ctx.console), ctx, [stage("pull"), stage("build", ahead=True), stage("dedup")])
-    assert events == ["ahead build", "run pull", "run build", "run dedup"]
+    build = FLOW[STAGE_NAMES.index("dbt build")]
+    assert build.ahead is not None and STAGE_NAMES[STAGE_NAMES.index("dbt build") - build.lead] == "catch-up deltas"
 
+    run_flow(FlowRun(settings, ctx.console), ctx, [stage("land"), stage("pull"), stage("apps"), stage("build", lead=2)])
+    assert events == ["run land", "ahead build", "run pull", "run apps", "run build"]
+    events.clear()  # fewer stages chosen than the lead: the head start comes with the first of them
+    run_flow(FlowRun(settings, ctx.console), ctx, [stage("pull"), stage("build", lead=3), stage("dedup")])
+    assert events == ["ahead build", "run pull", "run build", "run dedup"]
     events.clear()
-    run_flow(FlowRun(settings, ctx.console), ctx, [stage("land", fail=True), stage("pull"), stage("build", ahead=True)])
+    run_flow(FlowRun(settings, ctx.console), ctx, [stage("land", fail=True), stage("pull"), stage("build", lead=1)])
     assert events == ["run land"]

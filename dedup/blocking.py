@@ -14,7 +14,10 @@ last name + ZIP (missing or mistyped first name); first name + ZIP (mistyped las
 ZIP (moved-in typo'd names, households are told apart by scoring); last name + street (a postcode
 typo or transposition); name prefixes + ZIP prefix, initials + ZIP (typos in both names); the
 street's first five characters (house number and the start of the street) + ZIP (a street typo), or
-+ city (a ZIP typo as well: FEBRL's classic error model); last name + city and first name + city (a
++ city (a ZIP typo as well: FEBRL's classic error model), or + the ZIP's first three digits (a
+mistyped town and a transposed ZIP), and its first eight + state (a mistyped town and ZIP, or a
+second address line mistyped: on FEBRL2 these two keys found 7% more of the true pairs, on the
+generator at 100k accounts they added 0.25% candidate pairs); last name + city and first name + city (a
 ZIP and a street typo together, or a second address line missing: FEBRL; the namesakes of one town
 they also bring in are told apart by scoring); birth date + first
 initial / last-name prefix; company + first initial; the Archtics account id (an account's primary
@@ -70,6 +73,8 @@ BLOCKING_KEYS: tuple[KeySpec, ...] = (
     KeySpec("initials_zip", (_p("first_name", 1), _p("last_name", 1), _p("zip5"))),
     KeySpec("street5_zip", (_p("street", 5), _p("zip5"))),
     KeySpec("street5_city", (_p("street", 5), _p("city"))),
+    KeySpec("street5_zip3", (_p("street", 5), _p("zip5", 3))),
+    KeySpec("street8_state", (_p("street", 8), _p("state"))),
     KeySpec("last_city", (_p("last_name"), _p("city"))),
     KeySpec("first_city", (_p("first_name"), _p("city"))),
     KeySpec("birth_f1", (_p("birth_date"), _p("first_name", 1))),

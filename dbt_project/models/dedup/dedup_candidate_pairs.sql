@@ -189,6 +189,36 @@ keys as (
     select
         record_id,
         concat(
+            'street5_zip3:',
+            left(cast(street as {{ dbt.type_string() }}), 5),
+            ':',
+            left(cast(zip5 as {{ dbt.type_string() }}), 3)
+        ) as blocking_key
+    from records
+    where
+        street is not null and cast(street as {{ dbt.type_string() }}) != ''
+        and zip5 is not null and cast(zip5 as {{ dbt.type_string() }}) != ''
+
+    union all
+
+    select
+        record_id,
+        concat(
+            'street8_state:',
+            left(cast(street as {{ dbt.type_string() }}), 8),
+            ':',
+            cast(state as {{ dbt.type_string() }})
+        ) as blocking_key
+    from records
+    where
+        street is not null and cast(street as {{ dbt.type_string() }}) != ''
+        and state is not null and cast(state as {{ dbt.type_string() }}) != ''
+
+    union all
+
+    select
+        record_id,
+        concat(
             'last_city:',
             cast(last_name as {{ dbt.type_string() }}),
             ':',

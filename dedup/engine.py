@@ -189,6 +189,15 @@ def name_frequencies(records: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True)
 
 
+def tf_values(records: pd.DataFrame) -> set[str]:
+    """Every value the records hold in a term-frequency field (what :func:`stored_term_frequencies`
+    looks up)."""
+    out: set[str] = set()
+    for f in TF_FIELDS:
+        out.update(_tf_values(records, f).dropna().unique().tolist())
+    return out
+
+
 def stored_term_frequencies(records: pd.DataFrame, name_freq: pd.DataFrame) -> dict[str, np.ndarray]:
     """Per record TF from the stored table (values unseen at the last full run count as unique)."""
     size = name_freq.loc[name_freq["field"] == "_records", "freq"]

@@ -46,6 +46,7 @@ from dedup.engine import (
     in_ids,
     key_identity_pairs,
     name_frequencies,
+    tf_values,
 )
 from dedup.model import DedupConfig, Model
 from dedup.neighbourhood import Affected, Delta, find_affected, find_partners, read_delta
@@ -375,11 +376,12 @@ def _incremental(settings: Settings, policy: str, cfg: DedupConfig, progress: bo
             delta = read_delta(wh)
             dec = store.decisions(wh)
             model = Model.from_frame(store.read_table(wh, "model_params"))
-            name_freq = store.read_table(wh, "name_freq")
         if not delta.touched and not len(dec):
             return _counts("incremental", policy, store.totals(wh), excluded_records=delta.excluded)
         with _stage(times, "partners"):
             partners = find_partners(wh, delta, dec, cfg.max_block_size)
+            # only the frequencies of the values these records hold (the stored table has every value)
+            name_freq = store.name_freq_for(wh, tf_values(partners.records))
             scorer = Scorer(partners.records, cfg, name_freq=name_freq)
         with _stage(times, "score"):
             new_scores = _score_changed(scorer, delta, partners.view_pairs, dec, model, cfg, progress)

@@ -51,7 +51,18 @@ DECISION_COLUMNS = (
 PREV_MAP_COLS = "acct_id, crm_contact_key, cluster_id, is_primary, first_seen_at"
 PREV_GOLDEN_COLS = "cluster_id, contact_key, crm_contact_id"
 RECORD_COLS = ", ".join(PERSON_RECORD_COLUMNS)
-SCRATCH_TABLES = ("_ids", "_keys", "_clusters", "_affected", "_touched", "_accts", "_crm_accts", "_missing")
+SCRATCH_TABLES = (
+    "_ids",
+    "_keys",
+    "_clusters",
+    "_affected",
+    "_touched",
+    "_accts",
+    "_crm_accts",
+    "_missing",
+    "_tf_values",
+    "_account_keys",
+)
 
 
 def now() -> str:
@@ -178,6 +189,18 @@ def write_ids(wh: Warehouse, ids: set[str] | list[str], name: str = "_ids") -> s
     """A scratch table of ids (for deletes and lookups by a set of ids); returns its qualified name."""
     write_df(wh, name, pd.DataFrame({"id": pd.Series(sorted(ids), dtype="string")}), replace=True)
     return f"{SCHEMA}.{name}"
+
+
+def name_freq_for(wh: Warehouse, values: set[str]) -> pd.DataFrame:
+    """The stored term frequencies of ``values`` (in any field) and the ``_records`` row: an
+    incremental run scores a neighbourhood, not the million values the table holds."""
+    if not wh.table_exists(SCHEMA, "name_freq"):
+        return pd.DataFrame(columns=["field", "value", "freq"])
+    ids = write_ids(wh, values, "_tf_values")
+    return fetch_df(
+        wh,
+        f"select field, value, freq from {SCHEMA}.name_freq where field = '_records' or value in (select id from {ids})",
+    )
 
 
 def delete_where_in(wh: Warehouse, table: str, columns: tuple[str, ...], ids_table: str) -> None:

@@ -22,15 +22,20 @@ from dedup.store import SCHEMA, fetch_df
 from kore.warehouse import Warehouse
 
 PAIR_COLUMNS = ["record_id_l", "record_id_r", "key_l", "crm_l", "key_r", "crm_r"]
+# the named kinds (same_name, same_email) also carry the name both records share: an incremental
+# dedup run recomputes only the names its change touched (``named_pairs`` with ``names``)
+NAMED_COLUMNS = [*PAIR_COLUMNS, "reason", "first_name", "last_name"]
 _NAMED = (
     "with n as (select r.record_id, r.source, r.first_name, r.last_name, r.email, r.phone, c.cluster_id "
     f"from {SCHEMA}.records_norm r join {SCHEMA}.clusters c on c.record_id = r.record_id "
-    "where r.first_name is not null and r.last_name is not null)"
+    "where r.first_name is not null and r.last_name is not null{only})"
 )
+_ONLY = " and exists (select 1 from {names} d where d.first_name = r.first_name and d.last_name = r.last_name)"
 # both records and both clusters' contact key and CRM contact id; `a` is a new contact's record
 _PAIR = (
     "a.record_id as record_id_l, b.record_id as record_id_r, ga.contact_key as key_l, "
-    "ga.crm_contact_id as crm_l, gb.contact_key as key_r, gb.crm_contact_id as crm_r"
+    "ga.crm_contact_id as crm_l, gb.contact_key as key_r, gb.crm_contact_id as crm_r, "
+    "a.first_name, a.last_name"
 )
 _NEW_A = f"from n a join {SCHEMA}.golden_contacts ga on ga.cluster_id = a.cluster_id and ga.crm_contact_id is null "
 
@@ -39,11 +44,26 @@ def _ready(wh: Warehouse, *tables: str) -> bool:
     return all(wh.table_exists(SCHEMA, t) for t in tables)
 
 
-def _named_pairs(wh: Warehouse, sql: str) -> pd.DataFrame:
-    """``sql`` after the named-records CTE ``n`` (``_NAMED``), once the dedup step's tables exist."""
+def _named_pairs(wh: Warehouse, sql: str, names: str | None) -> pd.DataFrame:
+    """``sql`` after the named-records CTE ``n`` (``_NAMED``), once the dedup step's tables exist;
+    ``names``: a table of (first_name, last_name) the records are restricted to."""
     if not _ready(wh, "records_norm", "clusters", "golden_contacts"):
-        return pd.DataFrame(columns=PAIR_COLUMNS)
-    return fetch_df(wh, f"{_NAMED}, {sql}")
+        return pd.DataFrame(columns=[c for c in NAMED_COLUMNS if c != "reason"])
+    only = _ONLY.format(names=names) if names else ""
+    return fetch_df(wh, f"{_NAMED.format(only=only)}, {sql}")
+
+
+def named_pairs(wh: Warehouse, names: str | None = None) -> pd.DataFrame:
+    """The ``same_name`` and ``same_email`` pairs (``NAMED_COLUMNS``), of every name or only of the
+    names in the table ``names``. A pair's records share their name, so the pairs of a name depend
+    only on that name's records, their clusters and those clusters' golden rows."""
+    return pd.concat(
+        [
+            same_name_crm_pairs(wh, names).assign(reason="same_name"),
+            same_name_new_pairs(wh, names).assign(reason="same_email"),
+        ],
+        ignore_index=True,
+    )[NAMED_COLUMNS]
 
 
 def review_contact_pairs(wh: Warehouse) -> pd.DataFrame:
@@ -62,7 +82,7 @@ def review_contact_pairs(wh: Warehouse) -> pd.DataFrame:
     )
 
 
-def same_name_crm_pairs(wh: Warehouse) -> pd.DataFrame:
+def same_name_crm_pairs(wh: Warehouse, names: str | None = None) -> pd.DataFrame:
     """Records of new contacts (no CRM contact in their cluster) with the same normalised first and
     last name as a CRM contact in another cluster, when no third cluster has that name or the two
     records also share the e-mail or the phone (a common name with the CRM contact's own e-mail is
@@ -79,10 +99,11 @@ def same_name_crm_pairs(wh: Warehouse) -> pd.DataFrame:
         f"and b.cluster_id <> a.cluster_id join {S}.golden_contacts gb on gb.cluster_id = b.cluster_id "
         "where a.email = b.email or a.phone = b.phone or exists (select 1 from rare "
         "where rare.first_name = a.first_name and rare.last_name = a.last_name)",
+        names,
     )
 
 
-def same_name_new_pairs(wh: Warehouse) -> pd.DataFrame:
+def same_name_new_pairs(wh: Warehouse, names: str | None = None) -> pd.DataFrame:
     """Records of two new contacts (neither cluster has a CRM contact) with the same normalised first
     and last name and the same e-mail or phone, once per pair of clusters (the smaller contact key on
     the left): the CRM's own duplicate rules would flag the second, so it waits for review."""
@@ -95,5 +116,6 @@ def same_name_new_pairs(wh: Warehouse) -> pd.DataFrame:
         "and b.cluster_id <> a.cluster_id and (a.email = b.email or a.phone = b.phone) "
         f"join {S}.golden_contacts gb on gb.cluster_id = b.cluster_id and gb.crm_contact_id is null "
         "where ga.contact_key < gb.contact_key) "
-        "select record_id_l, record_id_r, key_l, crm_l, key_r, crm_r from p where k = 1",
+        "select record_id_l, record_id_r, key_l, crm_l, key_r, crm_r, first_name, last_name from p where k = 1",
+        names,
     )

@@ -189,26 +189,37 @@ def _attach_accounts(golden: pd.DataFrame, records: pd.DataFrame, crm_in: CrmInp
 
 
 def _account_tables(
-    wh: Warehouse, crm_in: CrmInputs, stamp: str, times: dict[str, float], touched: set[str] | None = None
+    wh: Warehouse,
+    crm_in: CrmInputs,
+    stamp: str,
+    times: dict[str, float],
+    touched: set[str] | None = None,
+    dirty_names: pd.DataFrame | None = None,
 ) -> None:
     """golden_accounts, push_holds and account_review (``dedup.account_table``).
 
-    The holds come from the whole golden table (SQL over the stored tables). ``golden_accounts`` is
-    rebuilt whole on a full run (``touched`` None); an incremental run rewrites only the accounts
-    whose inputs can have changed, so its cost follows the change: ``touched`` (the account keys of
-    the clusters it re-resolved, before and after), the accounts of contacts whose hold was placed or
-    released, every CRM account KORE reuses (the pull may have changed its fields) and the protected
-    ones (the list may have changed). The result equals a full rebuild's (tests)."""
+    The holds come from the review queue's pairs and the same-name pairs (SQL over the stored
+    tables). A full run (``touched`` None) computes every same-name pair and keeps them
+    (``hold_name_pairs``); an incremental run recomputes only the pairs of ``dirty_names`` (the names
+    its re-resolved and changed records had before and have after). ``golden_accounts`` is rebuilt
+    whole on a full run; an incremental run rewrites only the accounts whose inputs can have changed,
+    so its cost follows the change: ``touched`` (the account keys of the clusters it re-resolved,
+    before and after), the accounts of contacts whose hold was placed or released, every CRM account
+    KORE reuses (the pull may have changed its fields) and the protected ones (the list may have
+    changed). The results equal a full rebuild's (tests)."""
     with _stage(times, "accounts.holds"):
+        named = _named_hold_pairs(wh, dirty_names if touched is not None else None)
         pairs = pd.concat(
             [
                 hold_pairs.review_contact_pairs(wh).assign(reason="review"),
-                hold_pairs.same_name_crm_pairs(wh).assign(reason="same_name"),
-                hold_pairs.same_name_new_pairs(wh).assign(reason="same_email"),
+                named[[*hold_pairs.PAIR_COLUMNS, "reason"]],
             ],
             ignore_index=True,
         )
-        holds = account_table.push_holds(pairs, stamp, apart_pairs(store.decisions(wh)))
+        # one order whatever order the queries returned (a contact held twice keeps its first pair)
+        rank = pairs["reason"].map({"review": 0, "same_name": 1, "same_email": 2})
+        pairs = pairs.assign(_r=rank).sort_values(["_r", "record_id_l", "record_id_r"], kind="stable")
+        holds = account_table.push_holds(pairs.drop(columns="_r"), stamp, apart_pairs(store.decisions(wh)))
         held = set(holds["contact_key"].astype(str))
     with _stage(times, "accounts.golden_accounts"):
         if touched is None or not wh.table_exists(store.SCHEMA, "golden_accounts"):
@@ -234,6 +245,36 @@ def _account_tables(
     with _stage(times, "accounts.write"):
         for table, df in (("push_holds", holds), ("account_review", review)):
             store.write_df(wh, table, _text_columns(df), replace=True)
+
+
+def _named_hold_pairs(wh: Warehouse, dirty_names: pd.DataFrame | None) -> pd.DataFrame:
+    """Every same-name hold pair: computed whole and kept (``dirty_names`` None, or none kept yet), or
+    the kept ones with the pairs of ``dirty_names`` recomputed."""
+    table = f"{store.SCHEMA}.hold_name_pairs"
+    if dirty_names is None or not wh.table_exists(store.SCHEMA, "hold_name_pairs"):
+        pairs = hold_pairs.named_pairs(wh)
+        store.write_df(wh, "hold_name_pairs", _text_columns(pairs), replace=True)
+        return pairs
+    store.write_df(wh, "_names", _text_columns(dirty_names), replace=True)
+    names = f"{store.SCHEMA}._names"
+    wh.execute(
+        f"delete from {table} where exists (select 1 from {names} d "
+        f"where d.first_name = {table}.first_name and d.last_name = {table}.last_name)"
+    )
+    store.append(wh, "hold_name_pairs", _text_columns(hold_pairs.named_pairs(wh, names)))
+    return store.read_table(wh, "hold_name_pairs")
+
+
+def _dirty_names(wh: Warehouse, delta: Delta, aff: Affected) -> pd.DataFrame:
+    """(first_name, last_name) of the records this run re-resolves, as they are now and as they were
+    stored (read before the run writes): the same-name hold pairs that can have changed."""
+    t = store.write_ids(wh, delta.touched, "_touched")
+    before = store.fetch_df(
+        wh, f"select first_name, last_name from {store.SCHEMA}.records_norm where record_id in (select id from {t})"
+    )
+    now = aff.records[["first_name", "last_name"]]
+    names = pd.concat([before, now], ignore_index=True).dropna().astype(str).drop_duplicates()
+    return names.reset_index(drop=True)
 
 
 def _text_columns(df: pd.DataFrame) -> pd.DataFrame:
@@ -408,13 +449,15 @@ def _incremental(settings: Settings, policy: str, cfg: DedupConfig, progress: bo
             )
             golden = _attach_accounts(golden, records, crm_in, dec)
             review = review_queue(aff.scores, clusters, force_forbid(dec)[0], stamp)
+        with _stage(times, "accounts.names"):
+            dirty_names = _dirty_names(wh, delta, aff)
         with wh.transaction():  # every output or none: a kill here leaves the last run's tables
             with _stage(times, "write_changes"):
                 _write_changes(wh, delta, aff, new_scores, clusters, mapping, golden, review)
             touched = {
                 str(k) for g in (aff.prev_golden, golden) if "account_key" in g for k in g["account_key"].dropna()
             }
-            _account_tables(wh, crm_in, stamp, times, touched)
+            _account_tables(wh, crm_in, stamp, times, touched, dirty_names)
         totals = store.totals(wh)
     log.info("dedup incremental run stage seconds %s", times)
     return {

@@ -348,3 +348,38 @@ def test_similar_account_names_are_found_chunk_by_chunk_and_once_per_distinct_na
     for chunk in (1, 2, 1000):
         got = similar_names(left, right, chunk=chunk)
         assert set(zip(got["name_l"], got["name_r"], strict=True)) == want and len(got) == len(want)
+
+
+def test_an_incremental_run_recomputes_the_same_name_pairs_of_the_names_it_touched(tmp_path, monkeypatch):
+    """The same-name hold pairs an incremental run keeps (``hold_name_pairs``: only the names its
+    change touched are recomputed) equal the pairs computed from scratch over the same tables: a
+    namesake of a CRM contact arrives (a pair appears) and Gabriel's outdated record is renamed (his
+    pair goes)."""
+    settings = settings_for(tmp_path, monkeypatch)
+    records = _records()
+    with connect(settings) as wh:
+        wh.replace_table("dedup", "dedup_person_records", records)
+        wh.replace_table("kore", "SyncedAccounts", _synced(ACCOUNTS))
+        wh.replace_table("kore", "SyncedContacts", _synced(CONTACTS))
+    run_dedup(settings, progress=False)
+
+    def kept_and_fresh() -> tuple[pd.DataFrame, pd.DataFrame]:
+        with connect(settings) as wh:
+            kept, fresh = wh.query_df("select * from kore_dedup.hold_name_pairs"), hold_pairs.named_pairs(wh)
+        return tuple(  # type: ignore[return-value]
+            df.astype(str).sort_values(["record_id_l", "record_id_r"]).reset_index(drop=True)
+            for df in (kept, fresh)
+        )
+
+    kept, _ = kept_and_fresh()
+    assert list(kept["record_id_l"]) == ["A:1001:1"]  # Gabriel's TryNowDo record and his contact
+    namesake = arch(7002, first_name="paul", last_name="roy", first_name_display="Paul", last_name_display="Roy",
+                    email="proy@elsewhere.example", phone="17785550100", city="vancouver", zip5="90009")  # fmt: skip
+    renamed = records["record_id"] == "A:1001:1"  # the view gives a changed row a new row_hash
+    records.loc[renamed, ["first_name", "first_name_display", "row_hash"]] = ["marc", "Marc", "renamed"]
+    with connect(settings) as wh:
+        wh.replace_table("dedup", "dedup_person_records", pd.concat([records, pd.DataFrame([namesake])]))
+    assert run_dedup(settings, progress=False)["mode"] == "incremental"
+    kept, fresh = kept_and_fresh()
+    assert kept.equals(fresh)
+    assert list(kept["record_id_l"]) == ["A:7002:1"] and list(kept["first_name"]) == ["paul"]

@@ -367,8 +367,7 @@ def test_an_incremental_run_recomputes_the_same_name_pairs_of_the_names_it_touch
         with connect(settings) as wh:
             kept, fresh = wh.query_df("select * from kore_dedup.hold_name_pairs"), hold_pairs.named_pairs(wh)
         return tuple(  # type: ignore[return-value]
-            df.astype(str).sort_values(["record_id_l", "record_id_r"]).reset_index(drop=True)
-            for df in (kept, fresh)
+            df.astype(str).sort_values(["record_id_l", "record_id_r"]).reset_index(drop=True) for df in (kept, fresh)
         )
 
     kept, _ = kept_and_fresh()

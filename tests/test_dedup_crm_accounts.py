@@ -139,10 +139,8 @@ def test_push_reuses_accounts_keeps_parents_protects_and_holds(crm_env):
     assert _fields(sb, VERA) == vera_before  # protected: the newer Archtics record changed nothing
 
 
-def test_incremental_account_tables_equal_a_full_rebuild(tmp_path, monkeypatch):
-    """An incremental dedup run rewrites only the accounts whose inputs changed, and its account
-    tables equal a full run's: after the CRM edited a reused account (pulled), a person protected
-    another and released Gabriel's hold (different people), and a new Archtics account arrived."""
+def _first_run(tmp_path, monkeypatch):
+    """A warehouse with this module's records and CRM tables, after a first (full) dedup run."""
     settings = settings_for(tmp_path, monkeypatch)
     records = _records()
     with connect(settings) as wh:
@@ -150,6 +148,14 @@ def test_incremental_account_tables_equal_a_full_rebuild(tmp_path, monkeypatch):
         wh.replace_table("kore", "SyncedAccounts", _synced(ACCOUNTS))
         wh.replace_table("kore", "SyncedContacts", _synced(CONTACTS))
     run_dedup(settings, progress=False)
+    return settings, records
+
+
+def test_incremental_account_tables_equal_a_full_rebuild(tmp_path, monkeypatch):
+    """An incremental dedup run rewrites only the accounts whose inputs changed, and its account
+    tables equal a full run's: after the CRM edited a reused account (pulled), a person protected
+    another and released Gabriel's hold (different people), and a new Archtics account arrived."""
+    settings, records = _first_run(tmp_path, monkeypatch)
 
     def tables() -> dict[str, pd.DataFrame]:
         with connect(settings) as wh:
@@ -355,13 +361,7 @@ def test_an_incremental_run_recomputes_the_same_name_pairs_of_the_names_it_touch
     change touched are recomputed) equal the pairs computed from scratch over the same tables: a
     namesake of a CRM contact arrives (a pair appears) and Gabriel's outdated record is renamed (his
     pair goes)."""
-    settings = settings_for(tmp_path, monkeypatch)
-    records = _records()
-    with connect(settings) as wh:
-        wh.replace_table("dedup", "dedup_person_records", records)
-        wh.replace_table("kore", "SyncedAccounts", _synced(ACCOUNTS))
-        wh.replace_table("kore", "SyncedContacts", _synced(CONTACTS))
-    run_dedup(settings, progress=False)
+    settings, records = _first_run(tmp_path, monkeypatch)
 
     def kept_and_fresh() -> tuple[pd.DataFrame, pd.DataFrame]:
         with connect(settings) as wh:

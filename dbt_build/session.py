@@ -96,9 +96,9 @@ atexit.register(close_worker)
 
 def parse_ahead(settings: Settings, project_hash: str) -> None:
     """Start the worker and its ``dbt parse`` now, without waiting for it: the flow calls this while
-    the stage before the first build runs (the CRM pull, which mostly waits on HTTP), so dbt's imports
-    and parse (~3 s with a partial-parse file, ~7 s without, on this machine) overlap that wait
-    instead of delaying the build. ``dbt parse`` does not open the warehouse, so the running stage's
+    the stages before the first build run (the catch-up, the KORE-app landing and the CRM pull, which
+    mostly wait on HTTP or use one core), so dbt's imports and parse (~3 s with a partial-parse file,
+    ~7 s without, on this machine) overlap them instead of delaying the build. ``dbt parse`` does not open the warehouse, so the running stage's
     writes are not blocked. :func:`take_parse_ahead` collects the answer; any other call first reads
     it (the protocol stays one answer per request)."""
     worker = _get_worker(settings)

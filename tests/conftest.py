@@ -35,3 +35,28 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def pytest_report_header(config: pytest.Config) -> str:
     return f"kore tests: KORE_MSSQL_SERVER={'set' if os.environ.get('KORE_MSSQL_SERVER') else 'unset (live SQL Server tests skip)'}"
+
+
+# The slowest modules first (longest-first scheduling, from `pytest --durations`): with one xdist
+# worker per core and a file per worker (`--dist loadfile`), a long module handed out last decides
+# when the suite ends; started first, the short ones fill in beside it.
+SLOW_FIRST = (
+    "test_demo.py",
+    "test_dbt_build.py",
+    "test_run.py",
+    "test_dbt_incremental.py",
+    "test_lint.py",
+    "test_crm_push_faults.py",
+    "test_kore_apps.py",
+    "test_tsql_parity.py",
+    "test_atomic_writes.py",
+    "test_crm_cli.py",
+    "test_dbt_session.py",
+    "test_dbt_conventions.py",
+    "test_dedup_blocking.py",
+)
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order

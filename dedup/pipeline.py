@@ -208,7 +208,7 @@ def _account_tables(
     KORE reuses (the pull may have changed its fields) and the protected ones (the list may have
     changed). The results equal a full rebuild's (tests)."""
     with _stage(times, "accounts.holds"):
-        named = _named_hold_pairs(wh, dirty_names if touched is not None else None)
+        named = _named_hold_pairs(wh, dirty_names)
         pairs = pd.concat(
             [
                 hold_pairs.review_contact_pairs(wh).assign(reason="review"),
@@ -269,9 +269,7 @@ def _dirty_names(wh: Warehouse, delta: Delta, aff: Affected) -> pd.DataFrame:
     """(first_name, last_name) of the records this run re-resolves, as they are now and as they were
     stored (read before the run writes): the same-name hold pairs that can have changed."""
     t = store.write_ids(wh, delta.touched, "_touched")
-    before = store.fetch_df(
-        wh, f"select first_name, last_name from {store.SCHEMA}.records_norm where record_id in (select id from {t})"
-    )
+    before = store.rows_where_in(wh, "records_norm", "record_id", t, columns="first_name, last_name")
     now = aff.records[["first_name", "last_name"]]
     names = pd.concat([before, now], ignore_index=True).dropna().astype(str).drop_duplicates()
     return names.reset_index(drop=True)

@@ -62,6 +62,8 @@ SCRATCH_TABLES = (
     "_missing",
     "_tf_values",
     "_account_keys",
+    "_hold_flips",
+    "_names",
 )
 
 

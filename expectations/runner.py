@@ -204,6 +204,7 @@ def run_checks(
     write_results: bool = True,
     suites_dir: Path = SUITES_DIR,
     show_progress: bool = True,
+    suites: bool = True,
 ) -> CheckReport:
     """Run the suites and audits of ``layer`` ("all" or one of raw|staging|kore|dedup|marts).
 
@@ -211,12 +212,13 @@ def run_checks(
     (``plugins``, else those installed under the ``kore.checks`` entry points), which reconcile the
     warehouse with them. Archtics client credentials default to :func:`kore.config.archtics_credentials`;
     ``crm_credentials`` may carry ``ca_bundle`` (the CRM sandbox's certificate, as
-    ``CrmSandbox.credentials`` gives it). Results go to ``ops.check_results`` and
+    ``CrmSandbox.credentials`` gives it). ``suites=False`` runs the audits only (the reconciliation
+    after a push: the push changes the CRM and the sync state, not the tables the suites check). Results go to ``ops.check_results`` and
     ``<reports_dir>/data_docs/index.html`` unless ``write_results`` is False.
     """
     if layer not in ("all", *LAYERS):
         raise UsageError(f"unknown layer {layer!r}", f"use --layer all or one of {', '.join(LAYERS)}")
-    specs = [s for s in load_suites(suites_dir) if layer in ("all", s.layer)]
+    specs = [s for s in load_suites(suites_dir) if suites and layer in ("all", s.layer)]
     report = CheckReport(layer=layer, run_id=RUN_ID)
     validations: dict[str, dict[str, Any]] = {}
     archtics = archtics_credentials()

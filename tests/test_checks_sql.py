@@ -135,3 +135,39 @@ def test_reference_audit_in_sql_compares_keys_as_text(tmp_path):
     [orphan] = failed(report, "reference:acct_id->raw_archtics.cust.acct_id", "raw_archtics.ticket")
     assert orphan.failing_rows == 1 and orphan.examples == [{"acct_id": "1001.5"}]
     assert orphan.detail == "8 references, 1 point to no raw_archtics.cust row"
+
+
+def test_the_dialect_reflects_what_duckdb_engine_does_with_one_catalog_query_per_schema(table):
+    """GX reflects every validated table; the dialect answers from one catalog query per schema (not
+    one per table) with duckdb_engine's own answer: the same columns and types, a view's too, a
+    primary key, and an unknown table still refused."""
+    import sqlalchemy as sa
+    from duckdb_engine import ConnectionWrapper
+
+    from expectations.gx_sql import DIALECT_URL
+
+    _, con = table
+    con.execute(
+        'create table s.keyed (k integer primary key, v varchar); create view s.v_rows as select id, txt from s."Rows"'
+    )
+    con.execute("create schema t; create table t.other (a date, b double)")
+    ours = sa.create_engine(DIALECT_URL, creator=lambda: ConnectionWrapper(con.cursor()))
+    plain = sa.create_engine("duckdb:///", creator=lambda: ConnectionWrapper(con.cursor()))
+    catalog_queries = []
+    sa.event.listen(
+        ours, "before_cursor_execute", lambda *a: catalog_queries.append(a[2]) if "pg_catalog" in a[2] else None
+    )
+    mine, theirs = sa.inspect(ours), sa.inspect(plain)
+    tables = [("s", "Rows"), ("s", "keyed"), ("s", "v_rows"), ("t", "other")]
+
+    def described(cols: list[dict]) -> list[tuple]:
+        return [(c["name"], str(c["type"]), c["nullable"]) for c in cols]
+
+    for schema, name in tables:
+        assert described(mine.get_columns(name, schema=schema)) == described(theirs.get_columns(name, schema=schema))
+    columns_queries = [q for q in catalog_queries if "pg_attribute" in q]
+    assert len(columns_queries) == 2, len(columns_queries)  # schemas s and t, whatever the number of tables
+    assert mine.get_pk_constraint("keyed", schema="s")["constrained_columns"] == ["k"]
+    assert mine.get_pk_constraint("Rows", schema="s")["constrained_columns"] == []
+    with pytest.raises(sa.exc.NoSuchTableError):
+        mine.get_columns("missing", schema="s")

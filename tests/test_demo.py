@@ -96,6 +96,12 @@ def test_integrity_audit_counts_in_the_crm_with_a_protected_sponsor(demo_runs) -
         status, n, detail = got[f"crm_integrity_{name}[crm]"]
         assert (status, n) == ("passed", 0), (name, status, n, detail)
     assert got["crm_integrity_protected_fields_changed[crm]"][2].startswith("0 of 1 protected")
+    # the reconciliation after the push runs the audits only (the suites ran before the push, and
+    # the push changes the CRM and the sync state, not the tables they check)
+    history = [json.loads(x) for x in (wd / "logs" / "runs.jsonl").read_text().splitlines()]
+    reconciliation = [json.loads(h["detail"]) for h in history if (h["stage"], h.get("entity")) == ("check", "kore")]
+    assert reconciliation and all(not any(k.startswith("suite ") for k in d["seconds"]) for d in reconciliation)
+    assert all(any(k.startswith("audit crm_integrity_") for k in d["seconds"]) for d in reconciliation)
 
 
 def test_analysts_page_plots_the_marts(demo_runs) -> None:

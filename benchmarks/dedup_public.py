@@ -136,7 +136,7 @@ def generator_row(base: Path, accounts: int, seed: int) -> dict:
     li, ri, _ = candidates(scorer, None, cfg.max_block_size)
     levels = scorer.levels(li, ri)
     model = scorer.fit(li, ri, levels=levels)
-    scores = scorer.score(li, ri, model, levels=levels)
+    model, scores = scorer.score_calibrated(li, ri, model, levels=levels)
     clusters, _ = cluster_records(
         scorer.records, scores, pd.DataFrame(), cfg, deterministic=deterministic_pairs(scorer.records)
     )

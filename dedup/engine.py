@@ -7,7 +7,7 @@ benchmark all feed frames in and take frames out. Record frames use the column n
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,7 @@ from dedup.model import (
     Model,
     estimate_m,
     estimate_u,
+    matched_prior,
     prior_log2,
     score_levels,
     term_frequencies,
@@ -129,6 +130,32 @@ class Scorer:
         """Per pair: both first names are established names of the data (the household model's split)."""
         counts = name_counts(self.tf["first_name"], len(self.records))
         return established_names(counts[li], counts[ri], self.cfg.household_name_min_count)
+
+    def score_calibrated(
+        self,
+        li: np.ndarray,
+        ri: np.ndarray,
+        model: Model,
+        progress: bool = False,
+        levels: dict[str, np.ndarray] | None = None,
+    ) -> tuple[Model, pd.DataFrame]:
+        """Score the pairs, then (``prior_from_matches``) take the prior their matches imply
+        (``matched_prior``) and score them again under it; returns the model with that prior.
+
+        Scored again rather than shifted: a household-context pair's odds are fitted directly and do
+        not move with the prior (``household_first_weight``). The first scores are dropped before
+        the second scoring (at a million records they are a gigabyte).
+        """
+        scores = self.score(li, ri, model, progress=progress, levels=levels)
+        if not self.cfg.prior_from_matches or not len(scores):
+            return model, scores
+        unvetoed = (scores["veto"] == "").to_numpy()
+        prior = matched_prior(scores["log2_odds"].to_numpy()[unvetoed], len(self.records), model.prior_log2, self.cfg)
+        if prior < model.prior_log2 + 0.01:
+            return model, scores
+        del scores, unvetoed
+        model = replace(model, prior_log2=prior)
+        return model, self.score(li, ri, model, progress=progress, levels=levels)
 
     def score(
         self,

@@ -96,7 +96,7 @@ def match_frame_scored(
     li, ri, _ = candidate_pairs(scorer.records, cfg.max_block_size)
     levels = scorer.levels(li, ri)  # compared once: fitted on, then scored
     model = scorer.fit(li, ri, levels=levels)
-    scores = scorer.score(li, ri, model, levels=levels)
+    model, scores = scorer.score_calibrated(li, ri, model, levels=levels)
     clusters, _ = cluster_records(scorer.records, scores, pd.DataFrame(), cfg)
     counts = {
         "records": len(records),

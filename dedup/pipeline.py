@@ -402,7 +402,8 @@ def _fit_and_score(
     # the listed pairs' positions too: the household fit reads each pair's first names
     model = scorer.fit(pos_l[inverse], pos_r[inverse], levels={f: lv[inverse] for f, lv in levels.items()})
     del inverse
-    scores = pairs.tag_scores(scorer.score(pos_l, pos_r, model, progress=progress, levels=levels), bkey)
+    model, scores = scorer.score_calibrated(pos_l, pos_r, model, progress=progress, levels=levels)
+    scores = pairs.tag_scores(scores, bkey)
     scorer.prep = {}  # the comparison arrays are not needed any more
     return model, scores
 

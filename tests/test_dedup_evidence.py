@@ -334,3 +334,54 @@ def test_em_sessions_learn_one_persons_first_name_not_a_shared_mailboxs():
     # the same pairs without the counts: the shared mailbox's pairs are taken for one person's
     naive = estimate_m_em(levels, u, prior, 50.0)
     assert naive["first_name"][0] > 0.2, naive["first_name"]
+
+
+def test_the_prior_is_the_share_of_all_pairs_that_the_data_matches():
+    """``matched_prior``: the fixed point of "matched pairs / all pairs" (pairs near the threshold
+    count once the prior has risen past them), never below the configured prior, and a small input
+    keeps the configured prior (pseudo-matches at its rate)."""
+    from dedup.model import DedupConfig, matched_prior
+
+    cfg = DedupConfig()
+    n = 10_000
+    pairs = n * (n - 1) / 2
+    lam0 = 2 * cfg.duplicates_per_record / n
+    prior = float(np.log2(lam0 / (1 - lam0)))
+    sure, near = np.full(5000, 20.0), np.full(1000, cfg.match_threshold - 1.0)  # near: 1 bit short
+    got = matched_prior(np.concatenate([sure, near, np.full(50_000, -20.0)]), n, prior, cfg)
+    lam = (6000 + cfg.prior_pseudo_matches) / (pairs + cfg.prior_pseudo_matches / lam0)
+    assert got == pytest.approx(np.log2(lam / (1 - lam)), abs=0.01)  # rose ~2 bits: the near pairs count
+    assert matched_prior(np.full(10, 20.0), n, prior, cfg) == prior  # fewer duplicates: the floor
+    small_lam = 2 * cfg.duplicates_per_record / 20
+    small = float(np.log2(small_lam / (1 - small_lam)))
+    assert matched_prior(np.full(3, 20.0), 20, small, cfg) - small < 0.3
+
+
+def test_on_generated_accounts_the_fitted_prior_is_the_true_share_of_duplicate_pairs(tmp_path):
+    """The prior the scoring ends with is the ground truth's share of duplicate pairs (within a
+    quarter bit), where the configured duplicates-per-record rate alone is about a bit too low."""
+    import benchmarks.dedup as bench
+    from dedup.engine import Scorer, ensure_columns
+    from dedup.model import DedupConfig
+    from dedup.pairs import candidates
+    from dedup.records import excluded, norm_with_keys
+    from kore.contracts.person_fields import PERSON_RECORD_COLUMNS
+
+    bench.generate(tmp_path, 3000)
+    raw = bench.build_person_records(tmp_path)
+    raw = raw[~excluded(ensure_columns(raw))]
+    cfg = DedupConfig()
+    scorer = Scorer(norm_with_keys(raw)[list(PERSON_RECORD_COLUMNS)], cfg)
+    li, ri, _ = candidates(scorer, None, cfg.max_block_size)
+    levels = scorer.levels(li, ri)
+    configured = scorer.fit(li, ri, levels=levels)
+    model, scores = scorer.score_calibrated(li, ri, configured, levels=levels)
+    truth = pd.read_csv(tmp_path / "sandbox" / "ground_truth.csv", dtype=str)
+    per_person = truth[truth["record_id"].isin(scorer.records["record_id"].astype(str))].groupby("person_id").size()
+    n = len(scorer.records)
+    lam = float((per_person * (per_person - 1) / 2).sum()) / (n * (n - 1) / 2)
+    true_prior = np.log2(lam / (1 - lam))
+    assert configured.prior_log2 < true_prior - 0.8
+    assert model.prior_log2 == pytest.approx(true_prior, abs=0.25)
+    # ... and the pairs are scored under it (odds = weight + prior)
+    assert np.isclose(scores["log2_odds"] - scores["weight"], model.prior_log2, atol=0.005).mean() > 0.99

@@ -22,6 +22,7 @@ from dedup.model import (
     Model,
     estimate_m,
     estimate_u,
+    estimate_u_zip_in_town,
     matched_prior,
     prior_log2,
     score_levels,
@@ -97,6 +98,7 @@ class Scorer:
         ``li``/``ri``, pair by pair).
         """
         u = estimate_u(self.prep, len(self.records), self.cfg)
+        u_zip_in_town = estimate_u_zip_in_town(self.prep, self.cfg, u["zip5"])
         if levels is None:
             levels = self.levels(li, ri)
         held = {f: value_counts(self.prep[f + "_code"])[li] for f in ("email", "phone")}
@@ -113,6 +115,7 @@ class Scorer:
             u=u,
             prior_log2=prior,
             records=float(n),
+            u_zip_in_town=u_zip_in_town,
             household_odds=(
                 fit_household_odds(
                     levels,

@@ -40,6 +40,10 @@ def explain_pair(records: pd.DataFrame, id1: str, id2: str, model: Model, cfg: D
         lvl = int(sc[spec.name + "_level"])
         m = None if lvl < 0 else float(model.m[spec.name][lvl])
         u = None if lvl < 0 else float(model.u[spec.name][lvl])
+        # a ZIP within one town is weighed by its u among that town's unrelated people
+        in_town = spec.name == "zip5" and lvl >= 0 and len(model.u_zip_in_town) > 0 and sc["city_level"] == 2
+        if in_town:
+            u = float(model.u_zip_in_town[lvl])
         fields.append(
             {
                 "field": spec.name,
@@ -47,6 +51,7 @@ def explain_pair(records: pd.DataFrame, id1: str, id2: str, model: Model, cfg: D
                 "m": m,
                 "u": u,
                 "weight": float(sc[spec.name + "_weight"]),
+                **({"u_among": "people of one town"} if in_town else {}),
             }
         )
     levels = {spec.name: np.array([int(sc[spec.name + "_level"])]) for spec in FIELDS}

@@ -238,7 +238,10 @@ def _model_chart(d: _Data) -> str:
     df = d.df("select field, level, label, m, u from kore_dedup.model_params")
     if df is None or df.empty:
         return ""
-    df = df[~df["field"].astype(str).str.startswith("_")].sort_values(["field", "level"])
+    # the ZIP within one town: the ZIP's m with its u among that town's unrelated people (level > 0)
+    town = df[(df["field"] == "_zip5_in_town") & (df["level"] > 0)].drop(columns="m")
+    town = town.merge(df[df["field"] == "zip5"][["level", "m"]], on="level").assign(field="zip5 in one town")
+    df = pd.concat([df[~df["field"].astype(str).str.startswith("_")], town]).sort_values(["field", "level"])
     m, u = pd.to_numeric(df["m"], errors="coerce"), pd.to_numeric(df["u"], errors="coerce").clip(lower=1e-6)
     weights = [float(v) for v in np.clip(np.log2(m / u), -12, 18)]
     labels = [f"{f} {lb} (m {a:.3f}, u {b:.4f})" for f, lb, a, b in zip(df["field"], df["label"], m, u, strict=True)]

@@ -385,3 +385,84 @@ def test_on_generated_accounts_the_fitted_prior_is_the_true_share_of_duplicate_p
     assert model.prior_log2 == pytest.approx(true_prior, abs=0.25)
     # ... and the pairs are scored under it (odds = weight + prior)
     assert np.isclose(scores["log2_odds"] - scores["weight"], model.prior_log2, atol=0.005).mean() > 0.99
+
+
+def _town_records(zip_follows_town: bool, n: int = 3000, towns: int = 30) -> pd.DataFrame:
+    """Unrelated people (no shared surname, street, e-mail or phone) in ``towns`` towns; a ZIP either
+    shares its town's first three digits (as in any country whose ZIPs follow towns) or is drawn
+    apart from the town (as in FEBRL)."""
+    rng = np.random.default_rng(5)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    words = ["".join(w) for w in letters[rng.integers(0, 26, (2 * n, 8))]]
+    town = rng.integers(0, towns, n)
+    prefix = 100 + (town if zip_follows_town else rng.integers(0, towns, n))
+    return normalize_records(
+        pd.DataFrame(
+            {
+                "record_id": [f"T{i}" for i in range(n)],
+                "source": "file",
+                "first_name": [FIRST[i % len(FIRST)] for i in range(n)],
+                "last_name": words[:n],
+                "street": [f"{i} {w}" for i, w in enumerate(words[n:])],
+                "city": [f"town{t}" for t in town],
+                "zip5": [f"{p}{z:02d}" for p, z in zip(prefix, rng.integers(0, 100, n), strict=True)],
+            }
+        )
+    )
+
+
+@pytest.mark.parametrize("zip_follows_town", [True, False])
+def test_the_zip_is_weighed_by_what_it_says_beyond_the_town(zip_follows_town):
+    """Where a town's ZIPs share their first digits, two people of one town agree on them anyway:
+    the ZIP's u within a town says so, and a same-ZIP3 pair of one town gets no weight for it; where
+    the ZIP was drawn apart from the town, the in-town u is the ZIP's u among all pairs."""
+    from dedup.engine import Scorer
+    from dedup.model import DedupConfig, estimate_u, estimate_u_zip_in_town, field_weights
+
+    cfg = DedupConfig()
+    scorer = Scorer(_town_records(zip_follows_town), cfg)
+    u = estimate_u(scorer.prep, len(scorer.records), cfg)
+    in_town = estimate_u_zip_in_town(scorer.prep, cfg, u["zip5"])
+    same_zip3 = 1  # dedup.compare.FIELDS: zip5 levels different, same_zip3, one edit, exact
+    if zip_follows_town:
+        assert in_town[same_zip3] > 0.6 and u["zip5"][same_zip3] < 0.1
+    else:
+        assert in_town[same_zip3] == pytest.approx(u["zip5"][same_zip3], rel=0.35)
+    # the weight of a same-ZIP3 pair of one town, under a model with that u
+    model = scorer.fit(np.array([0]), np.array([1]))
+    levels = {f: np.array([-1], dtype=np.int8) for f in u}
+    levels |= {"city": np.array([2], dtype=np.int8), "zip5": np.array([same_zip3], dtype=np.int8)}
+    w = field_weights(levels, np.array([0]), np.array([1]), model, scorer.tf, cfg, np.zeros(2, dtype=bool))
+    # another ZIP in one's own town is no evidence of one person: it keeps its (negative) weight
+    levels["zip5"] = np.array([0], dtype=np.int8)
+    other = field_weights(levels, np.array([0]), np.array([1]), model, scorer.tf, cfg, np.zeros(2, dtype=bool))
+    assert other["zip5"][0] < 0
+    assert other["zip5"][0] == pytest.approx(np.log2(model.m["zip5"][0] / u["zip5"][0]), abs=0.01)
+    among_all = np.log2(model.m["zip5"][same_zip3] / u["zip5"][same_zip3])
+    if zip_follows_town:
+        assert w["zip5"][0] < min(0.0, among_all - 3.0)  # within the town it is no evidence
+    else:
+        assert w["zip5"][0] == pytest.approx(among_all, abs=0.5)
+
+
+def test_an_employer_and_its_office_address_count_once():
+    """Two colleagues share their employer's name and its street: one piece of evidence, counted by
+    the stronger of the two, not their sum (at a million records the sum matched colleagues with
+    different names, e-mails and phones)."""
+    from dedup.engine import Scorer
+    from dedup.model import DedupConfig, field_weights
+
+    cfg = DedupConfig()
+    scorer = Scorer(_town_records(True, n=400, towns=5), cfg)
+    model = scorer.fit(np.array([0]), np.array([1]))
+    none = {f: np.array([-1], dtype=np.int8) for f in model.m}
+
+    def weights(**lv: int) -> dict[str, float]:
+        levels = none | {f: np.array([v], dtype=np.int8) for f, v in lv.items()}
+        w = field_weights(levels, np.array([0]), np.array([1]), model, scorer.tf, cfg, np.zeros(2, dtype=bool))
+        return {f: float(v[0]) for f, v in w.items()}
+
+    company, street = weights(company=2)["company"], weights(street=2)["street"]
+    both = weights(company=2, street=2)
+    assert company > 0 and street > 0
+    assert both["company"] + both["street"] == pytest.approx(max(company, street), abs=0.01)

@@ -75,7 +75,8 @@ def explain(id1: str, id2: str, workdir: Path = WORKDIR, as_json: bool = typer.O
     table = Table("field", "level", "m", "u", "weight", title=f"{ex['record_id_l']} vs {ex['record_id_r']}")
     for f in ex["fields"]:
         m, u = ("", "") if f["m"] is None else (f"{f['m']:.4f}", f"{f['u']:.5f}")
-        table.add_row(f["field"], f["level"], m, u, f"{f['weight']:+.2f}")
+        level = f["level"] + (f" (u among {f['u_among']})" if f.get("u_among") else "")
+        table.add_row(f["field"], level, m, u, f"{f['weight']:+.2f}")
     console.print(table)
     console.print(ex["summary"])
 

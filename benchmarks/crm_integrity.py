@@ -103,6 +103,7 @@ def run(workdir: Path, accounts: int | None = None, flavor: str = "dynamics", se
     from orchestration.demo import run_demo
 
     shutil.rmtree(workdir, ignore_errors=True)
+    Path(workdir).mkdir(parents=True)  # a fresh demo workdir (settings_for refuses a missing one)
     settings = settings_for(workdir, flavor)
     ok = run_demo(settings, accounts=accounts or 2000, seed=seed, console=Console(stderr=True, quiet=True))
     return {"benchmark": "crm_integrity", "accounts": accounts or 2000, "ok": ok, **count_integrity(workdir, flavor)}

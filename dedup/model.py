@@ -113,6 +113,12 @@ class DedupConfig:
     comparison: ComparisonCutoffs = field(default_factory=ComparisonCutoffs)
 
 
+# what a stored model was fitted and scored by: raised when the method changes (2: the data's own
+# prior and the ZIP within a town), so that a warehouse's next run re-fits instead of scoring new
+# pairs with a model of the old method
+MODEL_VERSION = 2
+
+
 @dataclass
 class Model:
     m: dict[str, np.ndarray] = field(default_factory=dict)
@@ -122,6 +128,7 @@ class Model:
     # posterior log2-odds of a household-context pair per first-name level (dedup.household); empty:
     # not enough household-context pairs to estimate, ``DedupConfig.household_weight`` applies
     household_odds: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    version: int = MODEL_VERSION
     # u of the ZIP's levels among unrelated people of one town (``estimate_u_zip_in_town``); empty:
     # too few such pairs to estimate, the town and an exact ZIP then count once
     u_zip_in_town: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -145,6 +152,7 @@ class Model:
                 )
         rows.append({"field": "_prior", "level": 0, "label": "prior_log2_odds", "m": self.prior_log2, "u": 0.0})
         rows.append({"field": "_records", "level": 0, "label": "records_fitted", "m": self.records, "u": 0.0})
+        rows.append({"field": "_version", "level": 0, "label": "model_version", "m": float(self.version), "u": 0.0})
         for lvl, odds in enumerate(self.household_odds):
             rows.append({"field": "_household", "level": lvl, "label": "log2_odds_in_household", "m": odds, "u": 0.0})
         zip_labels = next(f.levels for f in FIELDS if f.name == "zip5")
@@ -155,9 +163,11 @@ class Model:
         return pd.DataFrame(rows)
 
     def fits_comparisons(self) -> bool:
-        """Whether the stored model has the comparison levels of today's ``FIELDS`` (a model stored
-        before the levels changed cannot score: the next run must be a full one)."""
-        return all(f.name in self.m and len(self.m[f.name]) == len(f.levels) for f in FIELDS)
+        """Whether the stored model has the comparison levels of today's ``FIELDS`` and today's
+        ``MODEL_VERSION`` (a model stored before the levels or the method changed must not score new
+        pairs beside a full run's: the next run must be a full one)."""
+        levels = all(f.name in self.m and len(self.m[f.name]) == len(f.levels) for f in FIELDS)
+        return levels and self.version == MODEL_VERSION
 
     @classmethod
     def from_frame(cls, df: pd.DataFrame) -> Model:
@@ -169,8 +179,10 @@ class Model:
         hh = df[df["field"] == "_household"].sort_values("level")
         mod.household_odds = hh["m"].to_numpy(dtype=float)
         mod.u_zip_in_town = df[df["field"] == "_zip5_in_town"].sort_values("level")["u"].to_numpy(dtype=float)
+        version = df[df["field"] == "_version"]
+        mod.version = int(version["m"].iloc[0]) if len(version) else 1  # stored before versions: 1
         for f, g in (
-            df[~df["field"].isin(["_prior", "_records", "_household", "_zip5_in_town"])]
+            df[~df["field"].isin(["_prior", "_records", "_household", "_zip5_in_town", "_version"])]
             .sort_values(["field", "level"])
             .groupby("field")
         ):

@@ -292,3 +292,17 @@ def test_account_closure_follows_chains_of_accounts(settings):
         assert _account_closure(wh, {"W"}, set()) == {"W"}
         assert _account_closure(wh, {"W"}, {"4"}) == {"W", "V"}
         assert _account_closure(wh, {"Z"}, {"4"}) == {"X", "Y", "Z", "V"}
+
+
+def test_a_model_stored_by_an_older_method_is_refitted_not_reused(settings):
+    """A warehouse whose stored model predates today's method (no ``_version`` row: before the data's
+    own prior and the ZIP within a town) runs a full dedup next, not an incremental one that would
+    score new pairs with the old model beside the old scores; today's model is reused."""
+    run_dedup(settings, progress=False)
+    assert run_dedup(settings, progress=False)["mode"] == "incremental"
+    with connect(settings) as wh:
+        params = wh.query_df("select * from kore_dedup.model_params")
+        assert (params["field"] == "_version").sum() == 1
+        wh.replace_table("kore_dedup", "model_params", params[params["field"] != "_version"])
+    assert run_dedup(settings, progress=False)["mode"] == "full"
+    assert run_dedup(settings, progress=False)["mode"] == "incremental"

@@ -365,6 +365,8 @@ def _full(settings: Settings, policy: str, cfg: DedupConfig, progress: bool) -> 
             pairs_scored=n_scores,
             links_refused=len(refused),
         ),
+        # the prior the data's own matches imply (``matched_prior``): the decision threshold's context
+        "prior_log2_odds": round(model.prior_log2, 3),
         "times": times,
     }
 

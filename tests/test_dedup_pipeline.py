@@ -304,5 +304,9 @@ def test_a_model_stored_by_an_older_method_is_refitted_not_reused(settings):
         params = wh.query_df("select * from kore_dedup.model_params")
         assert (params["field"] == "_version").sum() == 1
         wh.replace_table("kore_dedup", "model_params", params[params["field"] != "_version"])
-    assert run_dedup(settings, progress=False)["mode"] == "full"
+    full = run_dedup(settings, progress=False)
+    assert full["mode"] == "full"
+    with connect(settings) as wh:  # the run reports the prior it scored with, the one it stored
+        stored = wh.query_df("select m from kore_dedup.model_params where field = '_prior'")["m"].iloc[0]
+    assert full["prior_log2_odds"] == pytest.approx(stored, abs=0.001)
     assert run_dedup(settings, progress=False)["mode"] == "incremental"

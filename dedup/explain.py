@@ -9,7 +9,7 @@ from dedup import store
 from dedup.compare import FIELDS
 from dedup.engine import Scorer
 from dedup.household import name_counts
-from dedup.model import DedupConfig, Model, household
+from dedup.model import DedupConfig, Model, household, zip_in_town
 from dedup.normalize import normalize_records
 from kore.config import Settings
 from kore.warehouse import connect
@@ -41,7 +41,7 @@ def explain_pair(records: pd.DataFrame, id1: str, id2: str, model: Model, cfg: D
         m = None if lvl < 0 else float(model.m[spec.name][lvl])
         u = None if lvl < 0 else float(model.u[spec.name][lvl])
         # a ZIP within one town is weighed by its u among that town's unrelated people
-        in_town = spec.name == "zip5" and lvl >= 0 and len(model.u_zip_in_town) > 0 and sc["city_level"] == 2
+        in_town = spec.name == "zip5" and bool(zip_in_town(np.array([sc["city_level"]]), np.array([lvl]), model)[0])
         if in_town:
             u = float(model.u_zip_in_town[lvl])
         fields.append(

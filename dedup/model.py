@@ -286,8 +286,8 @@ def matched_prior(log2_odds: np.ndarray, n_records: int, prior: float, cfg: Dedu
     Why: how many duplicates a data set holds differs per client and per file (FEBRL is half
     duplicates; a club's export has ~0.3 per record), and the decision threshold is a posterior
     probability, so a constant prior misplaces it by bits. ``log2_odds`` are the (unvetoed) pairs'
-    odds under ``prior``; raising the prior by d moves each odds by d (``Scorer.calibrate`` scores
-    again exactly), so the count at a prior p is the pairs with odds >= threshold - (p - prior).
+    odds under ``prior``; raising the prior by d moves each odds by d (``Scorer.score_calibrated``
+    scores again exactly), so the count at a prior p is the pairs with odds >= threshold - (p - prior).
     Iterated to its fixed point; ``cfg.prior_pseudo_matches`` matches at the configured rate are
     added, so that a small input stays near it, and the result is never below ``prior``.
     """
@@ -346,6 +346,15 @@ def _exact_weight(
     return np.clip(np.log2(m_top / tf_u(tf[field_name][left], n_records, model, field_name, cfg)), lo, hi)
 
 
+def zip_in_town(city_level: np.ndarray, zip_level: np.ndarray, model: Model) -> np.ndarray:
+    """Pairs whose ZIP is weighed by its u among one town's unrelated people: the town exact, the ZIP
+    agreeing (some level above "different"), and a model that estimated that u. Another ZIP in one's
+    own town is as rare for one person as for two (m is the ZIP's among all matches), so it keeps
+    its weight among all pairs."""
+    city_exact = len(FIELDS[FIELD_NAMES.index("city")].levels) - 1
+    return (city_level == city_exact) & (zip_level > 0) & (len(model.u_zip_in_town) > 0)
+
+
 def field_weights(
     levels: dict[str, np.ndarray],
     li: np.ndarray,
@@ -397,9 +406,7 @@ def field_weights(
             # that estimate the city adds nothing to the same ZIP (it follows from it)
             town = len(model.u_zip_in_town) > 0
             if spec.name == "zip5" and town:
-                # agreeing levels only: another ZIP in one's own town is as rare for one person as
-                # for two (m is the ZIP's among all matches), so it keeps its weight among all pairs
-                in_town = (levels["city"] == len(FIELDS[FIELD_NAMES.index("city")].levels) - 1) & (lv > 0)
+                in_town = zip_in_town(levels["city"], lv, model)
                 ratio = model.m["zip5"][lv[in_town]] / model.u_zip_in_town[lv[in_town]]
                 w[in_town] = np.clip(np.log2(ratio), lo, hi)
             if spec.name == "city" and not town:

@@ -213,7 +213,8 @@ def run_checks(
     warehouse with them. Archtics client credentials default to :func:`kore.config.archtics_credentials`;
     ``crm_credentials`` may carry ``ca_bundle`` (the CRM sandbox's certificate, as
     ``CrmSandbox.credentials`` gives it). ``suites=False`` runs the audits only (the reconciliation
-    after a push: the push changes the CRM and the sync state, not the tables the suites check). Results go to ``ops.check_results`` and
+    after a push: the push changes the CRM and the sync state, not the tables the suites check).
+    Results go to ``ops.check_results`` and
     ``<reports_dir>/data_docs/index.html`` unless ``write_results`` is False.
     """
     if layer not in ("all", *LAYERS):

@@ -466,3 +466,33 @@ def test_an_employer_and_its_office_address_count_once():
     both = weights(company=2, street=2)
     assert company > 0 and street > 0
     assert both["company"] + both["street"] == pytest.approx(max(company, street), abs=0.01)
+
+
+def test_explain_shows_the_u_each_zip_weight_was_scored_with():
+    """`kore dedup explain` shows the in-town u exactly for the pairs scored with it: a pair of one
+    town whose ZIPs agree (ZIP3 or closer), not a pair of one town with another ZIP (that keeps the ZIP's u among all pairs)."""
+    from dedup.engine import Scorer
+    from dedup.explain import explain_pair
+    from dedup.model import DedupConfig
+
+    cfg = DedupConfig()
+    records = _town_records(True)
+    town0 = records.index[records["city"] == records["city"].iloc[0]]
+    a, b, c = town0[:3]
+    records.loc[c, "zip5"] = "99999"  # another ZIP in the same town
+    scorer = Scorer(records, cfg)
+    model = scorer.fit(np.array([0]), np.array([1]))
+    assert len(model.u_zip_in_town)
+
+    def zip_row(i: int, j: int) -> dict:
+        ex = explain_pair(records, records.at[i, "record_id"], records.at[j, "record_id"], model, cfg)
+        return next(f for f in ex["fields"] if f["field"] == "zip5")
+
+    from dedup.compare import FIELDS
+
+    labels = next(f.levels for f in FIELDS if f.name == "zip5")
+    same_zip3, other_zip = zip_row(a, b), zip_row(a, c)  # a and b: the town's ZIP3 (or closer)
+    assert same_zip3["level"] != "different" and same_zip3["u_among"] == "people of one town"
+    assert same_zip3["u"] == pytest.approx(model.u_zip_in_town[labels.index(same_zip3["level"])])
+    assert other_zip["level"] == "different" and "u_among" not in other_zip
+    assert other_zip["u"] == pytest.approx(model.u["zip5"][0])

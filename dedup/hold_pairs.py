@@ -31,13 +31,19 @@ _NAMED = (
     "where r.first_name is not null and r.last_name is not null{only})"
 )
 _ONLY = " and exists (select 1 from {names} d where d.first_name = r.first_name and d.last_name = r.last_name)"
+# the records of new contacts (no CRM contact in their cluster), with their cluster's contact key;
+# joined explicitly (not a correlated EXISTS per pair): at 1M records the pair joins stay small
+_NEW = (
+    "nc as (select n.*, g.contact_key, g.crm_contact_id from n "
+    f"join {SCHEMA}.golden_contacts g on g.cluster_id = n.cluster_id and g.crm_contact_id is null{{crm_named}})"
+)
+_CRM_NAMED = " where exists (select 1 from crm where crm.first_name = n.first_name and crm.last_name = n.last_name)"
 # both records and both clusters' contact key and CRM contact id; `a` is a new contact's record
 _PAIR = (
-    "a.record_id as record_id_l, b.record_id as record_id_r, ga.contact_key as key_l, "
-    "ga.crm_contact_id as crm_l, gb.contact_key as key_r, gb.crm_contact_id as crm_r, "
+    "a.record_id as record_id_l, b.record_id as record_id_r, a.contact_key as key_l, "
+    "a.crm_contact_id as crm_l, b.contact_key as key_r, b.crm_contact_id as crm_r, "
     "a.first_name, a.last_name"
 )
-_NEW_A = f"from n a join {SCHEMA}.golden_contacts ga on ga.cluster_id = a.cluster_id and ga.crm_contact_id is null "
 
 
 def _ready(wh: Warehouse, *tables: str) -> bool:
@@ -93,12 +99,14 @@ def same_name_crm_pairs(wh: Warehouse, names: str | None = None) -> pd.DataFrame
         # only a name no third cluster carries: two clusters of one rare name are worth a look, a
         # common name (many clusters) is namesakes
         "rare as (select first_name, last_name from n group by first_name, last_name "
-        "having count(distinct cluster_id) = 2) "
-        f"select {_PAIR} {_NEW_A}"
-        "join n b on b.source = 'crm' and b.first_name = a.first_name and b.last_name = a.last_name "
-        f"and b.cluster_id <> a.cluster_id join {S}.golden_contacts gb on gb.cluster_id = b.cluster_id "
-        "where a.email = b.email or a.phone = b.phone or exists (select 1 from rare "
-        "where rare.first_name = a.first_name and rare.last_name = a.last_name)",
+        "having count(distinct cluster_id) = 2), "
+        "crm as (select n.*, g.contact_key, g.crm_contact_id from n "
+        f"join {S}.golden_contacts g on g.cluster_id = n.cluster_id where n.source = 'crm'), "
+        f"{_NEW.format(crm_named=_CRM_NAMED)} "
+        f"select {_PAIR} from nc a join crm b on b.first_name = a.first_name "
+        "and b.last_name = a.last_name and b.cluster_id <> a.cluster_id "
+        "left join rare on rare.first_name = a.first_name and rare.last_name = a.last_name "
+        "where a.email = b.email or a.phone = b.phone or rare.first_name is not null",
         names,
     )
 
@@ -110,12 +118,11 @@ def same_name_new_pairs(wh: Warehouse, names: str | None = None) -> pd.DataFrame
     S = SCHEMA
     return _named_pairs(
         wh,
-        f"p as (select {_PAIR}, row_number() over (partition by ga.contact_key, gb.contact_key "
-        f"order by a.record_id, b.record_id) as k {_NEW_A}"
-        "join n b on b.first_name = a.first_name and b.last_name = a.last_name "
-        "and b.cluster_id <> a.cluster_id and (a.email = b.email or a.phone = b.phone) "
-        f"join {S}.golden_contacts gb on gb.cluster_id = b.cluster_id and gb.crm_contact_id is null "
-        "where ga.contact_key < gb.contact_key) "
+        f"{_NEW.format(crm_named='')}, "
+        f"p as (select {_PAIR}, row_number() over (partition by a.contact_key, b.contact_key "
+        "order by a.record_id, b.record_id) as k from nc a join nc b on b.first_name = a.first_name "
+        "and b.last_name = a.last_name and b.cluster_id <> a.cluster_id "
+        "and (a.email = b.email or a.phone = b.phone) where a.contact_key < b.contact_key) "
         "select record_id_l, record_id_r, key_l, crm_l, key_r, crm_r, first_name, last_name from p where k = 1",
         names,
     )

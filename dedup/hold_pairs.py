@@ -115,7 +115,6 @@ def same_name_new_pairs(wh: Warehouse, names: str | None = None) -> pd.DataFrame
     """Records of two new contacts (neither cluster has a CRM contact) with the same normalised first
     and last name and the same e-mail or phone, once per pair of clusters (the smaller contact key on
     the left): the CRM's own duplicate rules would flag the second, so it waits for review."""
-    S = SCHEMA
     return _named_pairs(
         wh,
         f"{_NEW.format(crm_named='')}, "

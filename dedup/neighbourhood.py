@@ -62,6 +62,7 @@ class Partners:
     records: pd.DataFrame  # changed records first, then stored neighbours (contract columns)
     view_pairs: pd.DataFrame | None  # candidate-view pairs touching a changed record (None: no view)
     decided: set[str]  # records named in manual pair decisions
+    keys: pd.DataFrame  # the records' stored (or, changed ones, fresh) ``k_<family>`` blocking keys
 
 
 @dataclass
@@ -108,15 +109,21 @@ def stored_neighbours(
     Why one statement: each read of records_norm decompresses every column of a million rows
     (~0.4 s), whatever the number of rows it returns; the incremental run must stay small.
     """
-    fams = [c for c in changed.columns if c.startswith("k_")] if use_keys else []
+    fams = list(key_columns(changed)) if use_keys else []
     keys = pd.concat(
         [pd.DataFrame({"fam": pd.Series(dtype="string"), "id": pd.Series(dtype="string")})]
         + [pd.DataFrame({"fam": c, "id": changed[c].dropna().unique()}) for c in fams],
         ignore_index=True,
     ).astype("string")
     ids = {"record_id": record_ids, "acct_id": acct_ids, "archtics_account_id_on_crm": crm_acct_ids}
-    found = store.read_neighbours(wh, keys, max_block_size, ids)
-    return changed[COLS].iloc[:0] if found is None else found
+    kcols = key_columns(changed)
+    found = store.read_neighbours(wh, keys, max_block_size, ids, kcols)
+    return changed[[*COLS, *kcols]].iloc[:0] if found is None else found
+
+
+def key_columns(changed: pd.DataFrame) -> tuple[str, ...]:
+    """The ``k_<family>`` blocking-key columns (``dedup.records.norm_with_keys``; records_norm stores them)."""
+    return tuple(c for c in changed.columns if c.startswith("k_"))
 
 
 def find_partners(wh: Warehouse, delta: Delta, dec: pd.DataFrame, max_block_size: int) -> Partners:
@@ -137,10 +144,11 @@ def find_partners(wh: Warehouse, delta: Delta, dec: pd.DataFrame, max_block_size
         delta.values("acct_id", "archtics"),
         use_keys=view_pairs is None and bool(changed_ids),
     )
+    kcols = list(key_columns(delta.changed))
     others = ensure_columns(others).drop_duplicates("record_id")
     others = others[~in_ids(others["record_id"], touched)]
-    records = pd.concat([delta.changed[COLS], others], ignore_index=True)
-    return Partners(records=records[COLS], view_pairs=view_pairs, decided=decided)
+    records = pd.concat([delta.changed[[*COLS, *kcols]], others], ignore_index=True)
+    return Partners(records=records[COLS], view_pairs=view_pairs, decided=decided, keys=records[kcols])
 
 
 def seed_clusters(

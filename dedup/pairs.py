@@ -39,12 +39,17 @@ def view_positions(scorer: Scorer, view_pairs: pd.DataFrame) -> tuple[np.ndarray
 
 
 def candidates(
-    scorer: Scorer, view_pairs: pd.DataFrame | None, max_block_size: int, focus: np.ndarray | None = None
+    scorer: Scorer,
+    view_pairs: pd.DataFrame | None,
+    max_block_size: int,
+    focus: np.ndarray | None = None,
+    keys: pd.DataFrame | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The view's pairs when there is a view, else the engine's blocking (``focus``: incremental)."""
+    """The view's pairs when there is a view, else the engine's blocking (``focus``: incremental;
+    ``keys``: the records' blocking keys when already known, see ``candidate_pairs``)."""
     if view_pairs is not None:
         return view_positions(scorer, view_pairs)
-    return candidate_pairs(scorer.records, max_block_size, focus=focus)
+    return candidate_pairs(scorer.records, max_block_size, focus=focus, keys=keys)
 
 
 def with_extra_pairs(

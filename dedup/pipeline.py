@@ -49,7 +49,7 @@ from dedup.engine import (
     tf_values,
 )
 from dedup.model import DedupConfig, Model
-from dedup.neighbourhood import Affected, Delta, find_affected, find_partners, read_delta
+from dedup.neighbourhood import Affected, Delta, Partners, find_affected, find_partners, read_delta
 from dedup.parents import attach, crm_owned
 from dedup.records import excluded, norm_with_keys
 from dedup.resolve import resolve
@@ -426,7 +426,7 @@ def _incremental(settings: Settings, policy: str, cfg: DedupConfig, progress: bo
             name_freq = store.name_freq_for(wh, tf_values(partners.records))
             scorer = Scorer(partners.records, cfg, name_freq=name_freq)
         with _stage(times, "score"):
-            new_scores = _score_changed(scorer, delta, partners.view_pairs, dec, model, cfg, progress)
+            new_scores = _score_changed(scorer, delta, partners, dec, model, cfg, progress)
         with _stage(times, "affected"):
             aff = find_affected(wh, delta, partners, scorer.records, new_scores, dec)
         with _stage(times, "cluster"):
@@ -480,7 +480,7 @@ def _incremental(settings: Settings, policy: str, cfg: DedupConfig, progress: bo
 def _score_changed(
     scorer: Scorer,
     delta: Delta,
-    view_pairs: pd.DataFrame | None,
+    partners: Partners,
     dec: pd.DataFrame,
     model: Model,
     cfg: DedupConfig,
@@ -488,7 +488,7 @@ def _score_changed(
 ) -> pd.DataFrame:
     """Score the changed records against their partners and each other, with the stored model."""
     focus = in_ids(scorer.records["record_id"], delta.changed_ids)
-    li, ri, bkey = pairs.candidates(scorer, view_pairs, cfg.max_block_size, focus=focus)
+    li, ri, bkey = pairs.candidates(scorer, partners.view_pairs, cfg.max_block_size, focus=focus, keys=partners.keys)
     li, ri, bkey = pairs.with_extra_pairs(scorer, dec, li, ri, bkey, focus=focus)
     return pairs.score(scorer, li, ri, bkey, model, progress)
 

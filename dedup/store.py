@@ -277,11 +277,16 @@ def candidate_pairs_touching(wh: Warehouse, ids: set[str]) -> pd.DataFrame | Non
 
 
 def read_neighbours(
-    wh: Warehouse, keys: pd.DataFrame, max_block_size: int, ids: dict[str, set[str]]
+    wh: Warehouse,
+    keys: pd.DataFrame,
+    max_block_size: int,
+    ids: dict[str, set[str]],
+    key_columns: tuple[str, ...] = (),
 ) -> pd.DataFrame | None:
-    """Stored records (``RECORD_COLS``) sharing a blocking key of ``keys`` (fam = ``k_<family>``
-    column, id = key value; blocks of ``max_block_size`` or more skipped) or whose column (key of
-    ``ids``) holds one of its ids -- ONE scan of records_norm. None when there is nothing to look for.
+    """Stored records (``RECORD_COLS`` and the stored blocking keys ``key_columns``) sharing a
+    blocking key of ``keys`` (fam = ``k_<family>`` column, id = key value; blocks of
+    ``max_block_size`` or more skipped) or whose column (key of ``ids``) holds one of its ids -- ONE
+    scan of records_norm. None when there is nothing to look for.
     """
     fams = list(dict.fromkeys(keys["fam"]))
     conds, ctes = [], []
@@ -301,7 +306,8 @@ def read_neighbours(
     if not conds:
         return None
     with_ = ("with " + ",\n".join(ctes) + "\n") if ctes else ""
-    return fetch_df(wh, f"{with_}select {RECORD_COLS} from {SCHEMA}.records_norm where {' or '.join(conds)}")
+    cols = ", ".join([RECORD_COLS, *key_columns])
+    return fetch_df(wh, f"{with_}select {cols} from {SCHEMA}.records_norm where {' or '.join(conds)}")
 
 
 def cluster_ids_where(wh: Warehouse, table: str, column: str, ids: set[str]) -> set[str]:

@@ -268,9 +268,12 @@ def _emit(
 
 def as_arrow(rows: list[dict[str, Any]]) -> pa.Table:
     """The batch as one Arrow table of text columns: dlt writes it to parquet as is, and its
-    normalize step adds ``_dlt_load_id``/``_dlt_id`` without a Python pass over every row."""
+    normalize step adds ``_dlt_load_id``/``_dlt_id`` without a Python pass over every row.
+
+    The business key is declared not null, as the resource's primary key is: otherwise dlt warns,
+    once per dataset and run, that the Arrow schema's hints differ from its own."""
     names = list(dict.fromkeys(k for r in rows for k in r))
-    schema = pa.schema([(n, pa.string()) for n in names])
+    schema = pa.schema([pa.field(n, pa.string(), nullable=n != BUSINESS_KEY) for n in names])
     return pa.Table.from_pylist(rows, schema=schema)
 
 

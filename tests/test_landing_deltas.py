@@ -5,6 +5,7 @@ replaces child lists, and a repeated run writes nothing. The replica is compared
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -105,6 +106,23 @@ def test_catchup_through_faults_equals_live_state(work: Path, landed: Path) -> N
         merges = [parse_merge_note(t) for (t,) in replica(work, "note", "text") if parse_merge_note(t)]
         assert merge_notes and len(merges) == len(merge_notes)
         assert sorted(merges) == sorted(parse_merge_note(r["text"]) for r in merge_notes)
+
+
+def test_catchup_logs_no_dlt_warnings(work: Path, landed: Path) -> None:
+    """An operator reads the catch-up's log: dlt must not warn on every run (it did, once per dataset:
+    the Arrow batches declared the business key nullable, the resource's primary key did not)."""
+    seen: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = seen.append  # type: ignore[method-assign]
+    dlt_log = logging.getLogger("dlt")
+    dlt_log.addHandler(handler)
+    try:
+        with api(landed) as sb:
+            summary = land_deltas(get_settings(work), sb.url, sb.client_id, sb.client_secret, show_progress=False)
+    finally:
+        dlt_log.removeHandler(handler)
+    assert summary["rows_written"] > 0
+    assert [r.getMessage()[:160] for r in seen] == []
 
 
 def test_second_run_writes_nothing_and_boundary_rows_land_once(work: Path, landed: Path) -> None:

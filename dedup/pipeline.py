@@ -299,7 +299,6 @@ def _full(settings: Settings, policy: str, cfg: DedupConfig, progress: bool) -> 
     times: dict[str, float] = {}
     with _stage(times, "read"), connect(settings) as wh:
         raw = store.read_records(wh)
-        view_pairs = store.read_candidate_pairs(wh)
         dec = store.decisions(wh)
     with _stage(times, "normalise"):
         excl = excluded(ensure_columns(raw))
@@ -309,8 +308,10 @@ def _full(settings: Settings, policy: str, cfg: DedupConfig, progress: bool) -> 
         del records
         _release_memory()
     with _stage(times, "candidates"):
-        pos_l, pos_r, bkey, inverse = _full_candidates(scorer, view_pairs, dec, cfg)
-        del view_pairs
+        with connect(settings) as wh:  # the view's pairs as positions into the scorer's records
+            view = store.read_candidate_positions(wh, scorer.records["record_id"])
+        pos_l, pos_r, bkey, inverse = _full_candidates(scorer, view, dec, cfg)
+        del view
         _release_memory()
     with _stage(times, "fit_and_score"):
         model, scores = _fit_and_score(scorer, pos_l, pos_r, bkey, inverse, progress)
@@ -381,11 +382,19 @@ def _stage_records(settings: Settings, records: pd.DataFrame, cfg: DedupConfig) 
 
 
 def _full_candidates(
-    scorer: Scorer, view_pairs: pd.DataFrame | None, dec: pd.DataFrame, cfg: DedupConfig
+    scorer: Scorer,
+    view: tuple[np.ndarray, np.ndarray, pd.Series] | None,
+    dec: pd.DataFrame,
+    cfg: DedupConfig,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every pair to score, once and ordered: (pos_l, pos_r, blocking key, inverse) -- ``inverse``
-    maps the pairs as listed (a rule/decision pair that is also a candidate twice) to the kept ones."""
-    li, ri, bkey = pairs.candidates(scorer, view_pairs, cfg.max_block_size)
+    maps the pairs as listed (a rule/decision pair that is also a candidate twice) to the kept ones.
+    ``view``: the candidate view's pairs as positions (``store.read_candidate_positions``); without
+    it the engine blocks by itself."""
+    if view is not None:
+        li, ri, bkey = view[0], view[1], pairs.shared_text(view[2])
+    else:
+        li, ri, bkey = pairs.candidates(scorer, None, cfg.max_block_size)
     li, ri, bkey = pairs.with_extra_pairs(scorer, dec, li, ri, bkey)
     first, pos_l, pos_r, inverse = pairs.ordered_pairs(scorer, li, ri)
     return pos_l, pos_r, bkey[first], inverse

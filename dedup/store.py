@@ -123,7 +123,10 @@ def removed_record_requests(wh: Warehouse) -> pd.DataFrame:
 def read_records(wh: Warehouse) -> pd.DataFrame:
     if not wh.table_exists(VIEW_SCHEMA, "dedup_person_records"):
         raise NotReady("dedup.dedup_person_records does not exist", "run `kore build` (the dedup views) first")
-    return check_records(fetch_df(wh, f"select * from {VIEW_SCHEMA}.dedup_person_records"))
+    # in record_id order: a view's rows come in whatever order its joins finish, and the positions
+    # follow it (the random pairs that estimate u are drawn by position, seeded): two runs on the same
+    # data must fit the same model
+    return check_records(fetch_df(wh, f"select * from {VIEW_SCHEMA}.dedup_person_records order by record_id"))
 
 
 def check_records(records: pd.DataFrame) -> pd.DataFrame:

@@ -109,14 +109,14 @@ def stored_neighbours(
     Why one statement: each read of records_norm decompresses every column of a million rows
     (~0.4 s), whatever the number of rows it returns; the incremental run must stay small.
     """
-    fams = list(key_columns(changed)) if use_keys else []
+    kcols = key_columns(changed)
+    fams = list(kcols) if use_keys else []
     keys = pd.concat(
         [pd.DataFrame({"fam": pd.Series(dtype="string"), "id": pd.Series(dtype="string")})]
         + [pd.DataFrame({"fam": c, "id": changed[c].dropna().unique()}) for c in fams],
         ignore_index=True,
     ).astype("string")
     ids = {"record_id": record_ids, "acct_id": acct_ids, "archtics_account_id_on_crm": crm_acct_ids}
-    kcols = key_columns(changed)
     found = store.read_neighbours(wh, keys, max_block_size, ids, kcols)
     return changed[[*COLS, *kcols]].iloc[:0] if found is None else found
 

@@ -16,7 +16,7 @@ from rich.progress import Progress
 from dedup.cluster import assign_cluster_ids, constrained_components
 from dedup.compare import FIELD_NAMES, TF_FIELDS, compare_pairs, prepare
 from dedup.em import candidate_match_share
-from dedup.household import established_names, fit_household_odds, name_counts
+from dedup.household import established_names, fit_household_odds, name_counts, sibling_levels
 from dedup.model import (
     DedupConfig,
     Model,
@@ -110,22 +110,25 @@ class Scorer:
             matches = candidate_match_share(levels, m, u) * len(li)
             lam = min(0.5, max(matches, 1.0) / max(n * (n - 1) / 2, 1.0))
             prior = float(np.log2(lam / (1.0 - lam)))
+        established = self._established(li, ri)
+        household_odds = (
+            fit_household_odds(
+                levels, m["first_name"], self.cfg.household_min_pairs, established, self.cfg.household_max_excess
+            )
+            if self.cfg.household_min_pairs > 0
+            else np.zeros(0)
+        )
         return Model(
             m=m,
             u=u,
             prior_log2=prior,
             records=float(n),
             u_zip_in_town=u_zip_in_town,
-            household_odds=(
-                fit_household_odds(
-                    levels,
-                    m["first_name"],
-                    self.cfg.household_min_pairs,
-                    self._established(li, ri),
-                    self.cfg.household_max_excess,
-                )
-                if self.cfg.household_min_pairs > 0
-                else np.zeros(0)
+            household_odds=household_odds,
+            household_siblings=(
+                sibling_levels(levels, m["first_name"], established, self.cfg.household_max_excess)
+                if len(household_odds)
+                else np.zeros(0, dtype=bool)
             ),
         )
 

@@ -132,6 +132,9 @@ class Model:
     # u of the ZIP's levels among unrelated people of one town (``estimate_u_zip_in_town``); empty:
     # too few such pairs to estimate, the town and an exact ZIP then count once
     u_zip_in_town: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # per first-name level: are two established, merely similar names at one address a family's
+    # (``dedup.household.sibling_levels``)? Empty (a model stored before this was fitted): all are
+    household_siblings: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     def weights(self, cfg: DedupConfig) -> dict[str, np.ndarray]:
         lo, hi = cfg.weight_clip
@@ -155,6 +158,8 @@ class Model:
         rows.append({"field": "_version", "level": 0, "label": "model_version", "m": float(self.version), "u": 0.0})
         for lvl, odds in enumerate(self.household_odds):
             rows.append({"field": "_household", "level": lvl, "label": "log2_odds_in_household", "m": odds, "u": 0.0})
+        for lvl, sib in enumerate(self.household_siblings):
+            rows.append({"field": "_household_sibling", "level": lvl, "label": "family_names", "m": float(sib), "u": 0.0})
         zip_labels = next(f.levels for f in FIELDS if f.name == "zip5")
         for lvl, u_town in enumerate(self.u_zip_in_town):
             rows.append(
@@ -179,10 +184,12 @@ class Model:
         hh = df[df["field"] == "_household"].sort_values("level")
         mod.household_odds = hh["m"].to_numpy(dtype=float)
         mod.u_zip_in_town = df[df["field"] == "_zip5_in_town"].sort_values("level")["u"].to_numpy(dtype=float)
+        sib = df[df["field"] == "_household_sibling"].sort_values("level")
+        mod.household_siblings = sib["m"].to_numpy(dtype=float) > 0.5
         version = df[df["field"] == "_version"]
         mod.version = int(version["m"].iloc[0]) if len(version) else 1  # stored before versions: 1
         for f, g in (
-            df[~df["field"].isin(["_prior", "_records", "_household", "_zip5_in_town", "_version"])]
+            df[~df["field"].isin(["_prior", "_records", "_household", "_household_sibling", "_zip5_in_town", "_version"])]
             .sort_values(["field", "level"])
             .groupby("field")
         ):
@@ -429,13 +436,17 @@ def field_weights(
     out["company"][office] = np.maximum(out["company"][office] - np.maximum(out["street"][office], 0.0), 0.0)
     if len(model.household_odds):
         est = established_names(counts[li], counts[ri], cfg.household_name_min_count)
-        fitted = hh & ((levels["first_name"] == 0) | ~est)
+        # two established names that are merely similar (Regina / Reginald) at one address, at a
+        # level where the data holds more of them than its matches explain: a family's names, which
+        # the fitted odds would credit with the matches' typo rate. Elsewhere (FEBRL's recurring
+        # typos) the fitted odds of their category apply
+        sibling = hh & (levels["first_name"] != 0) & est
+        if len(model.household_siblings):
+            sibling &= model.household_siblings[np.maximum(levels["first_name"], 0)]
+        fitted = hh & ~sibling
         out["first_name"][fitted] = household_first_weight(
             levels, out, fitted, model.household_odds, model.prior_log2, est
         )
-        # two established names that are merely similar (Regina / Reginald) at one address: the
-        # fitted odds assume a typo is as common there as elsewhere, which a family's names break
-        sibling = hh & ~fitted
         out["first_name"][sibling] = np.minimum(out["first_name"][sibling], 0.0) + cfg.household_weight
     return out
 

@@ -496,3 +496,61 @@ def test_explain_shows_the_u_each_zip_weight_was_scored_with():
     assert same_zip3["u"] == pytest.approx(model.u_zip_in_town[labels.index(same_zip3["level"])])
     assert other_zip["level"] == "different" and "u_among" not in other_zip
     assert other_zip["u"] == pytest.approx(model.u["zip5"][0])
+
+
+def _typo_or_family_levels(similar_established: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Context pairs: 900 with one first name, 50 with different ones, and ``similar_established``
+    whose first names are merely similar (level 3) and both established names of the data."""
+    base = _context_levels(900, 50)
+    n = 950 + similar_established
+    levels = {f: np.full(n, -1, dtype=np.int8) for f in base}
+    levels |= {"last_name": np.full(n, 4, np.int8), "street": np.full(n, 2, np.int8)}
+    levels["first_name"] = np.r_[base["first_name"], np.full(similar_established, 3)].astype(np.int8)
+    return levels, np.r_[np.zeros(950, dtype=bool), np.ones(similar_established, dtype=bool)]
+
+
+def test_family_names_are_told_from_recurring_typos_by_the_data() -> None:
+    """Two established, merely similar first names at one address: where the data's matches explain
+    their number (FEBRL: a typo such as "thoms" recurs often enough to be established), they are the
+    matches' typos; where they far exceed it (Kristen / Kristie, Michael / Michaela), a family's."""
+    from dedup.household import sibling_levels
+
+    m_first = np.array([0.1, 0.0, 0.01, 0.04, 0.02, 0.03, 0.8])  # ~42 matches expected at level 3
+    levels, established = _typo_or_family_levels(30)
+    assert not sibling_levels(levels, m_first, established).any()
+    levels, established = _typo_or_family_levels(400)
+    families = sibling_levels(levels, m_first, established)
+    assert families[3] and not families[[0, 1, 2, 4, 5, 6]].any()
+
+
+def test_a_recurring_first_name_typo_at_one_address_takes_the_fitted_odds_unless_families() -> None:
+    """Thomas / Thoms Carbone at one address, both spellings held by other records too: with a fitted
+    household model that found no families at that level, the pair's shared fields add up to the
+    fitted odds of its category; where the level holds families, the household weight applies. The
+    flag survives the model's round trip through its stored table."""
+    from dedup.compare import compare_pairs, prepare
+    from dedup.household import SHARED
+    from dedup.model import PRIOR_M, PRIOR_U, DedupConfig, Model, field_weights, term_frequencies
+
+    home = {"last_name": "Carbone", "street": "94 Summerville Cres", "city": "Geraldton", "zip5": "62290"}
+    rows = [{"record_id": "A", "first_name": "Thomas", **home}, {"record_id": "B", "first_name": "Thoms", **home}]
+    rows += [{"record_id": f"O{i}", "first_name": f, "last_name": f"Other{i}"} for i, f in enumerate(["Thomas", "Thoms"])]
+    recs = ensure_columns(normalize_records(pd.DataFrame(rows)))
+    prep = prepare(recs)
+    li, ri = np.array([0]), np.array([1])
+    lv = compare_pairs(prep, li, ri)
+    assert int(lv["first_name"][0]) == 3
+    odds = np.full(14, 3.0)
+    cfg = DedupConfig()
+
+    def weights(siblings: np.ndarray) -> dict[str, np.ndarray]:
+        model = Model(m={f: np.asarray(v) for f, v in PRIOR_M.items()}, u={f: np.asarray(v) for f, v in PRIOR_U.items()},
+                      records=4.0, prior_log2=-10.0, household_odds=odds, household_siblings=siblings)  # fmt: skip
+        model = Model.from_frame(model.to_frame())
+        assert (model.household_siblings == siblings).all()
+        return field_weights(lv, li, ri, model, term_frequencies(prep), cfg, np.zeros(4, dtype=bool))
+
+    typo = weights(np.zeros(7, dtype=bool))
+    assert sum(typo[f][0] for f in SHARED) == pytest.approx(odds[7 + 3] + 10.0, abs=1e-6)
+    family = weights(np.arange(7) == 3)
+    assert family["first_name"][0] <= cfg.household_weight

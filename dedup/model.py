@@ -159,7 +159,9 @@ class Model:
         for lvl, odds in enumerate(self.household_odds):
             rows.append({"field": "_household", "level": lvl, "label": "log2_odds_in_household", "m": odds, "u": 0.0})
         for lvl, sib in enumerate(self.household_siblings):
-            rows.append({"field": "_household_sibling", "level": lvl, "label": "family_names", "m": float(sib), "u": 0.0})
+            rows.append(
+                {"field": "_household_sibling", "level": lvl, "label": "family_names", "m": float(sib), "u": 0.0}
+            )
         zip_labels = next(f.levels for f in FIELDS if f.name == "zip5")
         for lvl, u_town in enumerate(self.u_zip_in_town):
             rows.append(
@@ -189,7 +191,11 @@ class Model:
         version = df[df["field"] == "_version"]
         mod.version = int(version["m"].iloc[0]) if len(version) else 1  # stored before versions: 1
         for f, g in (
-            df[~df["field"].isin(["_prior", "_records", "_household", "_household_sibling", "_zip5_in_town", "_version"])]
+            df[
+                ~df["field"].isin(
+                    ["_prior", "_records", "_household", "_household_sibling", "_zip5_in_town", "_version"]
+                )
+            ]
             .sort_values(["field", "level"])
             .groupby("field")
         ):

@@ -534,7 +534,9 @@ def test_a_recurring_first_name_typo_at_one_address_takes_the_fitted_odds_unless
 
     home = {"last_name": "Carbone", "street": "94 Summerville Cres", "city": "Geraldton", "zip5": "62290"}
     rows = [{"record_id": "A", "first_name": "Thomas", **home}, {"record_id": "B", "first_name": "Thoms", **home}]
-    rows += [{"record_id": f"O{i}", "first_name": f, "last_name": f"Other{i}"} for i, f in enumerate(["Thomas", "Thoms"])]
+    rows += [
+        {"record_id": f"O{i}", "first_name": f, "last_name": f"Other{i}"} for i, f in enumerate(["Thomas", "Thoms"])
+    ]
     recs = ensure_columns(normalize_records(pd.DataFrame(rows)))
     prep = prepare(recs)
     li, ri = np.array([0]), np.array([1])

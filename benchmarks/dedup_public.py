@@ -133,7 +133,7 @@ def generator_row(base: Path, accounts: int, seed: int) -> dict:
     t0 = time.perf_counter()
     cfg = DedupConfig()
     scorer = Scorer(norm_with_keys(raw[~excluded(ensure_columns(raw))])[list(PERSON_RECORD_COLUMNS)], cfg)
-    li, ri, _ = candidates(scorer, None, cfg.max_block_size)
+    li, ri, _ = candidates(scorer, cfg.max_block_size)
     levels = scorer.levels(li, ri)
     model = scorer.fit(li, ri, levels=levels)
     model, scores = scorer.score_calibrated(li, ri, model, levels=levels)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from dedup.blocking import DEFAULT_MAX_BLOCK
 from dedup.compare import FIELD_NAMES, FIELDS, MISSING, TF_FIELDS, ComparisonCutoffs, compare_pairs
 from dedup.em import estimate_m_em
 from dedup.household import NICKNAME_LEVEL, established_names, household, household_first_weight, name_counts
@@ -107,7 +108,7 @@ class DedupConfig:
     exact_u_min_values: int = 1000
     min_u: float = 1e-6
     weight_clip: tuple[float, float] = (-12.0, 18.0)
-    max_block_size: int = 60
+    max_block_size: int = DEFAULT_MAX_BLOCK
     seed: int = 42
     score_chunk: int = 1_000_000
     comparison: ComparisonCutoffs = field(default_factory=ComparisonCutoffs)

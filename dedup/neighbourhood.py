@@ -6,9 +6,10 @@ Cost grows with the change, not with the data set: the warehouse finds the neigh
 
 1. ``read_delta``: records new or changed in the view (``row_hash``) and stored records gone from it
    (or now of an excluded Account Type); the changed ones normalised with their blocking keys.
-2. ``find_partners``: stored records a changed record may link to -- its candidate-view partners (or,
-   without the view, the stored records sharing a blocking key with it), the records of manual
-   decisions, and the other side of deterministic links (a CRM contact carrying an Archtics account
+2. ``find_partners``: stored records a changed record may link to -- the stored records sharing a
+   blocking key with it (their stored ``k_<family>`` columns: never the dbt candidate view, which
+   computes every pair of the data set before it can filter: 46 s at a million accounts), the
+   records of manual decisions, and the other side of deterministic links (a CRM contact carrying an Archtics account
    id <-> that account's names) -- read in one scan.
 3. ``find_affected``: the clusters to re-cluster -- the old clusters of touched records, the
    clusters of new match partners, of records named in manual decisions (re-applied every run), of
@@ -60,7 +61,6 @@ class Partners:
     """The records an incremental run scores: the changed ones and their stored neighbours."""
 
     records: pd.DataFrame  # changed records first, then stored neighbours (contract columns)
-    view_pairs: pd.DataFrame | None  # candidate-view pairs touching a changed record (None: no view)
     decided: set[str]  # records named in manual pair decisions
     keys: pd.DataFrame  # the records' stored (or, changed ones, fresh) ``k_<family>`` blocking keys
 
@@ -98,19 +98,18 @@ def stored_neighbours(
     record_ids: set[str],
     acct_ids: set[str],
     crm_acct_ids: set[str],
-    use_keys: bool = True,
 ) -> pd.DataFrame:
     """Stored records a changed record may link to, in ONE scan of records_norm.
 
-    Rows sharing a blocking key with a changed record (blocks over the size cap skipped; only with
-    ``use_keys``), rows named in ``record_ids`` (manual decisions, candidate-view partners), names of
+    Rows sharing a blocking key with a changed record (blocks over the size cap skipped), rows named
+    in ``record_ids`` (manual decisions), names of
     the Archtics accounts in ``acct_ids`` (accounts a changed CRM contact carries) and CRM contacts
     carrying an account in ``crm_acct_ids`` (accounts of changed Archtics names).
     Why one statement: each read of records_norm decompresses every column of a million rows
     (~0.4 s), whatever the number of rows it returns; the incremental run must stay small.
     """
     kcols = key_columns(changed)
-    fams = list(kcols) if use_keys else []
+    fams = list(kcols)
     keys = pd.concat(
         [pd.DataFrame({"fam": pd.Series(dtype="string"), "id": pd.Series(dtype="string")})]
         + [pd.DataFrame({"fam": c, "id": changed[c].dropna().unique()}) for c in fams],
@@ -128,27 +127,22 @@ def key_columns(changed: pd.DataFrame) -> tuple[str, ...]:
 
 def find_partners(wh: Warehouse, delta: Delta, dec: pd.DataFrame, max_block_size: int) -> Partners:
     """The changed records and the stored records they may link to (see the module docstring)."""
-    changed_ids, touched = delta.changed_ids, delta.touched
-    view_pairs = store.candidate_pairs_touching(wh, changed_ids)
-    partner_ids: set[str] = set()
-    if view_pairs is not None:
-        partner_ids = (set(view_pairs["record_id_l"]) | set(view_pairs["record_id_r"])) - changed_ids
+    touched = delta.touched
     pair_dec = dec.dropna(subset=["record_id_l", "record_id_r"])
     decided = set(pair_dec["record_id_l"]) | set(pair_dec["record_id_r"])
     others = stored_neighbours(
         wh,
         delta.changed,
         max_block_size,
-        (partner_ids | decided) - touched,
+        decided - touched,
         delta.values("archtics_account_id_on_crm"),
         delta.values("acct_id", "archtics"),
-        use_keys=view_pairs is None and bool(changed_ids),
     )
     kcols = list(key_columns(delta.changed))
     others = ensure_columns(others).drop_duplicates("record_id")
     others = others[~in_ids(others["record_id"], touched)]
     records = pd.concat([delta.changed[[*COLS, *kcols]], others], ignore_index=True)
-    return Partners(records=records[COLS], view_pairs=view_pairs, decided=decided, keys=records[kcols])
+    return Partners(records=records[COLS], decided=decided, keys=records[kcols])
 
 
 def seed_clusters(

@@ -1,7 +1,7 @@
 """Candidate pairs of a run as positions into a ``Scorer``'s records: gathered, ordered, tagged.
 
-Pairs come from the candidate view (``dedup.dedup_candidate_pairs``) when dbt built it, else from
-the engine's own blocking; deterministic links (a CRM contact carrying an Archtics account id) and
+Pairs come from the engine's blocking (``dedup.blocking.BLOCKING_KEYS``, the one definition; the dbt
+view ``dedup.dedup_candidate_pairs`` is generated from it for people to inspect); deterministic links (a CRM contact carrying an Archtics account id) and
 manually decided pairs are always added ("rule_or_decision"). Every pair is kept once, ordered as it
 is stored (record_id_l < record_id_r). Positions and categoricals, never a Python string per pair:
 a full run holds millions of them.
@@ -21,34 +21,14 @@ from dedup.model import Model
 RULE_OR_DECISION = "rule_or_decision"
 
 
-def shared_text(s: pd.Series) -> np.ndarray:
-    """Object array of a low-cardinality text column sharing one str per distinct value.
-
-    Why: ``to_numpy(dtype=object)`` makes a new str object per row (GBs at millions of pairs).
-    """
-    cat = pd.Categorical(s)
-    values = np.array([*cat.categories, None], dtype=object)
-    return values[cat.codes]  # code -1 (null) takes the trailing None
-
-
-def view_positions(scorer: Scorer, view_pairs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Positions and blocking keys of the candidate view's pairs whose both records are scored."""
-    li, ri = scorer.positions(view_pairs["record_id_l"]), scorer.positions(view_pairs["record_id_r"])
-    ok = (li >= 0) & (ri >= 0)
-    return li[ok], ri[ok], shared_text(view_pairs["blocking_key"])[ok]
-
-
 def candidates(
     scorer: Scorer,
-    view_pairs: pd.DataFrame | None,
     max_block_size: int,
     focus: np.ndarray | None = None,
     keys: pd.DataFrame | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The view's pairs when there is a view, else the engine's blocking (``focus``: incremental;
-    ``keys``: the records' blocking keys when already known, see ``candidate_pairs``)."""
-    if view_pairs is not None:
-        return view_positions(scorer, view_pairs)
+    """The engine's blocking over the scorer's records (``focus``: incremental; ``keys``: the
+    records' blocking keys when already known, see ``candidate_pairs``)."""
     return candidate_pairs(scorer.records, max_block_size, focus=focus, keys=keys)
 
 

@@ -308,10 +308,7 @@ def _full(settings: Settings, policy: str, cfg: DedupConfig, progress: bool) -> 
         del records
         _release_memory()
     with _stage(times, "candidates"):
-        with connect(settings) as wh:  # the view's pairs as positions into the scorer's records
-            view = store.read_candidate_positions(wh, scorer.records["record_id"])
-        pos_l, pos_r, bkey, inverse = _full_candidates(scorer, view, dec, cfg)
-        del view
+        pos_l, pos_r, bkey, inverse = _full_candidates(scorer, dec, cfg)
         _release_memory()
     with _stage(times, "fit_and_score"):
         model, scores = _fit_and_score(scorer, pos_l, pos_r, bkey, inverse, progress)
@@ -382,19 +379,14 @@ def _stage_records(settings: Settings, records: pd.DataFrame, cfg: DedupConfig) 
 
 
 def _full_candidates(
-    scorer: Scorer,
-    view: tuple[np.ndarray, np.ndarray, pd.Series] | None,
-    dec: pd.DataFrame,
-    cfg: DedupConfig,
+    scorer: Scorer, dec: pd.DataFrame, cfg: DedupConfig
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every pair to score, once and ordered: (pos_l, pos_r, blocking key, inverse) -- ``inverse``
     maps the pairs as listed (a rule/decision pair that is also a candidate twice) to the kept ones.
-    ``view``: the candidate view's pairs as positions (``store.read_candidate_positions``); without
-    it the engine blocks by itself."""
-    if view is not None:
-        li, ri, bkey = view[0], view[1], pairs.shared_text(view[2])
-    else:
-        li, ri, bkey = pairs.candidates(scorer, None, cfg.max_block_size)
+    The engine blocks by ``dedup.blocking.BLOCKING_KEYS`` itself; the dbt view generated from the
+    same keys is for people to inspect, never read here (at a million accounts DuckDB took 52 s to
+    compute it under the connection's memory limit, the engine 23 s)."""
+    li, ri, bkey = pairs.candidates(scorer, cfg.max_block_size)
     li, ri, bkey = pairs.with_extra_pairs(scorer, dec, li, ri, bkey)
     first, pos_l, pos_r, inverse = pairs.ordered_pairs(scorer, li, ri)
     return pos_l, pos_r, bkey[first], inverse
@@ -497,7 +489,7 @@ def _score_changed(
 ) -> pd.DataFrame:
     """Score the changed records against their partners and each other, with the stored model."""
     focus = in_ids(scorer.records["record_id"], delta.changed_ids)
-    li, ri, bkey = pairs.candidates(scorer, partners.view_pairs, cfg.max_block_size, focus=focus, keys=partners.keys)
+    li, ri, bkey = pairs.candidates(scorer, cfg.max_block_size, focus=focus, keys=partners.keys)
     li, ri, bkey = pairs.with_extra_pairs(scorer, dec, li, ri, bkey, focus=focus)
     return pairs.score(scorer, li, ri, bkey, model, progress)
 

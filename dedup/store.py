@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -144,46 +143,6 @@ def check_records(records: pd.DataFrame) -> pd.DataFrame:
     return records
 
 
-def _key_family(wh: Warehouse, column: str = "blocking_key") -> str:
-    """SQL of a blocking key's family (the text before its first ':'; the view's keys are
-    '<family>:<part>...'): what a pair score records, as the engine's own blocking does."""
-    if wh.target == "duckdb":
-        return f"split_part({column}, ':', 1)"
-    return f"left({column}, charindex(':', {column} + ':') - 1)"
-
-
-def read_candidate_positions(wh: Warehouse, record_ids: pd.Series) -> tuple[np.ndarray, np.ndarray, pd.Series] | None:
-    """The candidate view's pairs as positions into ``record_ids`` (a pair with a record not among
-    them is left out) and the family of the key that brought each in; None without the view (the
-    engine then blocks by itself).
-
-    Why positions from SQL: at a million accounts the view has ~16M pairs; mapping their ids to
-    positions in pandas took ~12 s and the full key texts ~3.5 s more as a categorical, a hash join
-    in DuckDB returns two integer columns and a one-word family.
-    """
-    if not wh.table_exists(VIEW_SCHEMA, "dedup_candidate_pairs"):
-        return None
-    view = f"{VIEW_SCHEMA}.dedup_candidate_pairs"
-    if wh.target != "duckdb":
-        vp = fetch_df(wh, f"select record_id_l, record_id_r, {_key_family(wh)} as family from {view}")
-        index = pd.Index(record_ids.astype(str))
-        li, ri = index.get_indexer(vp["record_id_l"].astype(str)), index.get_indexer(vp["record_id_r"].astype(str))
-        ok = (li >= 0) & (ri >= 0)
-        return li[ok], ri[ok], vp["family"][ok].reset_index(drop=True)
-    positions = pa.table({"record_id": pa.array(record_ids.astype(str), pa.string()),
-                          "pos": pa.array(np.arange(len(record_ids), dtype=np.int64))})  # fmt: skip
-    wh.con.register("_kore_positions", positions)
-    try:
-        tbl = wh.con.sql(
-            f"select l.pos as pos_l, r.pos as pos_r, {_key_family(wh, 'v.blocking_key')} as family from {view} v "
-            "join _kore_positions l on l.record_id = v.record_id_l join _kore_positions r on r.record_id = v.record_id_r"
-        ).to_arrow_table()
-    finally:
-        wh.con.unregister("_kore_positions")
-    return (tbl.column("pos_l").to_numpy(), tbl.column("pos_r").to_numpy(),
-            tbl.column("family").to_pandas())  # fmt: skip
-
-
 def decisions(wh: Warehouse) -> pd.DataFrame:
     df = read_table(wh, "decisions")
     if not len(df):
@@ -298,18 +257,6 @@ def read_view_delta(wh: Warehouse) -> pd.DataFrame:
         f"select v.*, n.record_id as _kore_stored_id from {VIEW_SCHEMA}.dedup_person_records v "
         f"full join {SCHEMA}.records_norm n on n.record_id = v.record_id "
         "where v.record_id is null or n.record_id is null or n.row_hash <> v.row_hash",
-    )
-
-
-def candidate_pairs_touching(wh: Warehouse, ids: set[str]) -> pd.DataFrame | None:
-    """Rows of the candidate view with a record of ``ids`` on either side (None: no view)."""
-    if not wh.table_exists(VIEW_SCHEMA, "dedup_candidate_pairs") or not ids:
-        return None
-    t = write_ids(wh, ids)
-    return fetch_df(
-        wh,
-        f"select record_id_l, record_id_r, {_key_family(wh)} as blocking_key from {VIEW_SCHEMA}.dedup_candidate_pairs "
-        f"where record_id_l in (select id from {t}) or record_id_r in (select id from {t})",
     )
 
 

@@ -372,7 +372,7 @@ def test_on_generated_accounts_the_fitted_prior_is_the_true_share_of_duplicate_p
     raw = raw[~excluded(ensure_columns(raw))]
     cfg = DedupConfig()
     scorer = Scorer(norm_with_keys(raw)[list(PERSON_RECORD_COLUMNS)], cfg)
-    li, ri, _ = candidates(scorer, None, cfg.max_block_size)
+    li, ri, _ = candidates(scorer, cfg.max_block_size)
     levels = scorer.levels(li, ri)
     configured = scorer.fit(li, ri, levels=levels)
     model, scores = scorer.score_calibrated(li, ri, configured, levels=levels)

@@ -3,8 +3,10 @@
     (record_id_l < record_id_r) with one blocking key that brought it in (the alphabetically
     smallest). The same keys as the Python blocking (tests/test_dedup_blocking.py compares the pair
     sets). Records of an excluded Account Type are not blocked. A key shared by more than
-    var dedup_max_block_size records (a shared office phone, a placeholder email) is skipped. -#}
-{%- set max_block = var('dedup_max_block_size', 60) %}
+    max_block records (a shared office phone, a placeholder email) is skipped: the engine's
+    DedupConfig.max_block_size, written in here by the generator. The dedup step blocks by itself
+    and never reads this view: it is for people to see which pairs are compared and why. -#}
+{%- set max_block = 60 %}
 
 with records as (
 

@@ -42,6 +42,8 @@ FUZZY_FIELDS = ("first_name", "last_name", "street", "city", "company", "zip5", 
 # fields whose exact agreement is weighed by the value's frequency (a shared family mailbox, a
 # switchboard phone, a company's address or a common surname say less than a distinctive value)
 TF_FIELDS = ("first_name", "last_name", "email", "phone", "street", "company")
+ONE_EDIT_FIELDS = ("first_name", "last_name", "phone", "zip5")
+DIGIT_FIELDS = ("phone", "zip5")  # short ASCII codes: one edit between equal lengths is found in numpy
 
 
 def prepare(records: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -84,7 +86,17 @@ def prepare(records: pd.DataFrame) -> dict[str, np.ndarray]:
     # the house number and the street's first word ("33 eungella"): a second address line present on
     # one side only leaves this start equal
     put("street_start", records["street"].astype("string").str.extract(r"^(\d+\w* \S+)", expand=False))
-    out["first_len"] = records["first_name"].astype("string").str.len().fillna(0).to_numpy(dtype=np.int16)
+    # what a one-edit comparison (``_one_edit``) filters on, once per record, not per pair: the length
+    # and the first and last characters (one edit leaves one of the two ends as it was)
+    for f in ONE_EDIT_FIELDS:
+        s = records[f].astype("string")
+        out[f + "_len"] = s.str.len().fillna(0).to_numpy(dtype=np.int16)
+        put(f + "_head", s.str.slice(0, 1))
+        put(f + "_tail", s.str.slice(-1))
+    for f in DIGIT_FIELDS:
+        chars = _char_matrix(records[f].astype("string"))
+        if chars is not None:
+            out[f + "_chars"] = chars
     put("first_initial", records["first_name"].astype("string").str.slice(0, 1))
     email = records["email"].astype("string")
     local = email.str.replace(r"@.*$", "", regex=True).str.replace(r"\+.*$", "", regex=True)
@@ -108,6 +120,37 @@ def prepare(records: pd.DataFrame) -> dict[str, np.ndarray]:
     md_codes, _ = pd.factorize(pd.concat([bd.str.slice(5, 7), bd.str.slice(8, 10)]), use_na_sentinel=True)
     n = len(records)
     out["bd_m_code"], out["bd_d_code"] = md_codes[:n].astype(np.int64), md_codes[n:].astype(np.int64)
+    return out
+
+
+def _char_matrix(s: pd.Series) -> np.ndarray | None:
+    """Per record the value's bytes, zero-padded to the longest (uint8, records x width); None when a
+    value is not ASCII (the comparison then takes the general path)."""
+    vals = s.fillna("").to_numpy(dtype=object)
+    width = max(int(s.str.len().max()) if s.notna().any() else 0, 1)
+    try:
+        chars = np.array(vals, dtype=f"S{width}")
+    except UnicodeEncodeError:
+        return None
+    return chars.view(np.uint8).reshape(len(vals), width)
+
+
+def _same_length_one_edit(chars: np.ndarray, li: np.ndarray, ri: np.ndarray, chunk: int = 1 << 20) -> np.ndarray:
+    """Pairs of equal-length values at most one substitution or one transposition of neighbours apart
+    (their OSA distance <= 1), from the values' byte matrix: no Python string per pair."""
+    out = np.zeros(len(li), dtype=bool)
+    width = chars.shape[1]
+    for s in range(0, len(li), chunk):
+        a, b = chars[li[s : s + chunk]], chars[ri[s : s + chunk]]
+        d = a != b
+        k = d.sum(axis=1)
+        one = k <= 1
+        two = np.nonzero(k == 2)[0]
+        if len(two) and width > 1:
+            p = np.argmax(d[two], axis=1)  # the first differing position; a swap needs the next one
+            q = np.minimum(p + 1, width - 1)
+            one[two] = (q > p) & d[two, q] & (a[two, p] == b[two, q]) & (a[two, q] == b[two, p])
+        out[s : s + chunk] = one
     return out
 
 
@@ -161,7 +204,10 @@ class _Pairs:
         return lvl, present
 
     def fuzzy(self, field: str, present: np.ndarray, scorer, cutoff: float) -> np.ndarray:
-        idx = np.nonzero(present)[0]
+        """Similarity of the pairs whose values differ (0 elsewhere: equal values are exact agreement,
+        a higher level, in every comparator). At a million accounts most candidate pairs share the
+        name they were blocked on, and gathering their strings cost more than scoring them."""
+        idx = np.nonzero(present & ~self.eq(field))[0]
         sim = np.zeros(self.n, dtype=np.float32)
         sim[idx] = _sim(self.p[field][self.li[idx]], self.p[field][self.ri[idx]], scorer, cutoff)
         return sim
@@ -190,15 +236,22 @@ def _swapped(x: _Pairs, similar: float = 1.0) -> np.ndarray:
     return out | exact
 
 
-def _one_edit(x: _Pairs, field: str, present: np.ndarray, min_len: int) -> np.ndarray:
-    """At most one edit or one transposition of neighbours (OSA distance <= 1), both values >= min_len."""
-    idx = np.nonzero(present)[0]
+def _one_edit(x: _Pairs, field: str, where: np.ndarray, min_len: int) -> np.ndarray:
+    """At most one edit or one transposition of neighbours (OSA distance <= 1), both values >= min_len,
+    among the pairs ``where`` (both present; the callers leave out pairs already at a higher level)."""
+    ln, rn = x.p[field + "_len"][x.li], x.p[field + "_len"][x.ri]
+    # the OSA distance only where one edit is possible: lengths at most one apart, one end equal
+    where = where & (np.minimum(ln, rn) >= min_len) & (np.abs(ln.astype(np.int32) - rn) <= 1)
+    idx = np.nonzero(where & (x.eq(field + "_head") | x.eq(field + "_tail")))[0]
     out = np.zeros(x.n, dtype=bool)
+    chars = x.p.get(field + "_chars")
+    if chars is not None and len(idx):
+        same = ln[idx] == rn[idx]
+        out[idx[same]] = _same_length_one_edit(chars, x.li[idx[same]], x.ri[idx[same]])
+        idx = idx[~same]
     if len(idx):
         a, b = x.p[field][x.li[idx]], x.p[field][x.ri[idx]]
-        d = process.cpdist(a, b, scorer=OSA.distance, score_cutoff=1, workers=-1).ravel()
-        lens = np.minimum(np.fromiter(map(len, a), int, len(a)), np.fromiter(map(len, b), int, len(b)))
-        out[idx] = (d <= 1) & (lens >= min_len)
+        out[idx] = process.cpdist(a, b, scorer=OSA.distance, score_cutoff=1, workers=-1).ravel() <= 1
     return out
 
 
@@ -207,10 +260,11 @@ def _first_name(x: _Pairs, c: ComparisonCutoffs) -> np.ndarray:
     lvl, present = x.base("first_name")
     jw = x.fuzzy("first_name", present, JaroWinkler.normalized_similarity, c.first_name_similar)
     init_ok = present & x.eq("first_initial")
-    lens_l, lens_r = x.p["first_len"][x.li], x.p["first_len"][x.ri]
+    lens_l, lens_r = x.p["first_name_len"][x.li], x.p["first_name_len"][x.ri]
     lvl[init_ok & ((lens_l == 1) | (lens_r == 1))] = 1
     lvl[present & (jw >= c.first_name_similar)] = 2
-    lvl[present & ((jw >= c.first_name_fuzzy) | _one_edit(x, "first_name", present, 4))] = 3
+    edit = _one_edit(x, "first_name", present & (jw < c.first_name_fuzzy) & ~x.eq("first_name"), 4)
+    lvl[present & ((jw >= c.first_name_fuzzy) | edit)] = 3
     lvl[present & _same_reading(x)] = 4
     lvl[_swapped(x, c.first_name_similar) & (lvl < 3)] = 5
     lvl[x.eq("first_name")] = 6
@@ -234,7 +288,8 @@ def _last_name(x: _Pairs, c: ComparisonCutoffs) -> np.ndarray:
     lvl, present = x.base("last_name")
     jw = x.fuzzy("last_name", present, JaroWinkler.normalized_similarity, c.last_name_similar)
     lvl[present & (jw >= c.last_name_similar)] = 1
-    lvl[present & ((jw >= c.last_name_fuzzy) | _one_edit(x, "last_name", present, 4))] = 2
+    edit = _one_edit(x, "last_name", present & (jw < c.last_name_fuzzy) & ~x.eq("last_name"), 4)
+    lvl[present & ((jw >= c.last_name_fuzzy) | edit)] = 2
     lvl[_swapped(x, c.last_name_similar) & (lvl < 2)] = 3
     lvl[x.eq("last_name")] = 4
     return lvl
@@ -253,8 +308,9 @@ def _exact_or_part(x: _Pairs, field: str, part: str) -> np.ndarray:
     """different / the same ``part`` (last 7 phone digits, zip3) / one typo or transposed digits / exact."""
     lvl, present = x.base(field)
     lvl[present & x.eq(part)] = 1
-    lvl[_one_edit(x, field, present, 4)] = 2
-    lvl[x.eq(field)] = 3
+    exact = x.eq(field)
+    lvl[_one_edit(x, field, present & ~exact, 4)] = 2
+    lvl[exact] = 3
     return lvl
 
 
@@ -276,12 +332,12 @@ def _street(x: _Pairs, c: ComparisonCutoffs) -> np.ndarray:
     reads as the same address rather than as a different one."""
     lvl, present = x.base("street")
     srt = x.fuzzy("street", present, fuzz.token_sort_ratio, c.street_similar)
-    tset = x.fuzzy("street", present, fuzz.token_set_ratio, c.street_similar)
     # the set similarity only where the shorter text is most of the longer: "13" or "1 rosetta
     # village" inside "381 marchant circuit rosetta village" is a shared word, not the same address
     ln, rn = x.p["street_len"][x.li], x.p["street_len"][x.ri]
     most = np.minimum(ln, rn) >= c.street_set_min_share * np.maximum(ln, rn)
     most |= x.eq("street_start")  # "33 eungella st" within "33 eungella st victoria mill estate"
+    tset = x.fuzzy("street", present & most & (srt < c.street_similar), fuzz.token_set_ratio, c.street_similar)
     lvl[present & ((srt >= c.street_similar) | (most & (tset >= c.street_similar)))] = 1
     lvl[x.eq("street") | (present & (srt >= c.street_same))] = 2
     return lvl

@@ -286,3 +286,57 @@ def test_second_address_line_on_one_side_only_is_a_similar_street() -> None:
     lv = compare_pairs(prepare(rec), np.array([0, 2]), np.array([1, 3]))["street"]
     labels = FIELDS[4].levels
     assert [labels[v] for v in lv] == ["similar", "different"]
+
+
+@st.composite
+def _near(draw, alphabet: str, min_size: int, max_size: int) -> tuple[str, str]:
+    """A value and another one, zero, one or two random edits (substitution, insertion, deletion,
+    transposition of neighbours) away: near values are where the one-edit level is decided."""
+    a = draw(st.text(alphabet, min_size=min_size, max_size=max_size))
+    b = a
+    for _ in range(draw(st.integers(0, 2))):
+        i = draw(st.integers(0, max(len(b) - 1, 0)))
+        c = draw(st.sampled_from(alphabet))
+        kind = draw(st.sampled_from(["sub", "ins", "del", "swap"]))
+        if kind == "sub" and b:
+            b = b[:i] + c + b[i + 1 :]
+        elif kind == "ins":
+            b = b[:i] + c + b[i:]
+        elif kind == "del" and len(b) > 1:
+            b = b[:i] + b[i + 1 :]
+        elif kind == "swap" and i + 1 < len(b):
+            b = b[:i] + b[i + 1] + b[i] + b[i + 2 :]
+    return a, b
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(_near("0123", 3, 8), min_size=1, max_size=6),
+    st.lists(_near("aelnr", 3, 9), min_size=1, max_size=6),
+)
+def test_the_one_edit_level_is_exactly_an_osa_distance_of_one(phones, names) -> None:
+    """The comparators skip most pairs before they measure a one-edit distance (lengths, the two ends,
+    equal-length codes compared as bytes): whatever the values, the level says what OSA says. Few
+    letters, so that repeated ones meet Jaro-Winkler's matching window ("lewrence"/"lawrence" is one
+    edit but JW 0.796)."""
+    from rapidfuzz.distance import OSA, JaroWinkler
+
+    from dedup.compare import ComparisonCutoffs, prepare
+    from dedup.engine import ensure_columns
+
+    n = max(len(phones), len(names))
+    phones, names = (phones * n)[:n], (names * n)[:n]
+    rows = [{"record_id": f"{i}{s}", "phone": p[k], "last_name": nm[k]}
+            for i, (p, nm) in enumerate(zip(phones, names, strict=True)) for k, s in enumerate("lr")]  # fmt: skip
+    prep = prepare(ensure_columns(pd.DataFrame(rows)))
+    li, ri = np.arange(0, 2 * n, 2), np.arange(1, 2 * n, 2)
+    lv = compare_pairs(prep, li, ri)
+    cut = ComparisonCutoffs()
+
+    def one(a: str, b: str) -> bool:
+        return a != b and min(len(a), len(b)) >= 4 and OSA.distance(a, b) <= 1
+
+    for i, ((pa, pb), (na, nb)) in enumerate(zip(phones, names, strict=True)):
+        assert (lv["phone"][i] == 2) == one(pa, pb), (pa, pb)
+        fuzzy = na != nb and (JaroWinkler.normalized_similarity(na, nb) >= cut.last_name_fuzzy or one(na, nb))
+        assert (lv["last_name"][i] == 2) == fuzzy, (na, nb)

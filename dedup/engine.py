@@ -44,7 +44,8 @@ def ensure_columns(records: pd.DataFrame) -> pd.DataFrame:
     # one type for every contract column (text), whatever the engine returned: ids without ".0"
     integers = ("acct_id", "cust_name_id", "is_primary_name", "is_excluded_account_type")
     for c in integers:
-        out[c] = pd.to_numeric(out[c], errors="coerce").astype("Int64").astype("string")
+        if not _canonical_integers(out[c]):
+            out[c] = pd.to_numeric(out[c], errors="coerce").astype("Int64").astype("string")
     for c in PERSON_RECORD_COLUMNS:
         if c not in integers:
             col = out[c]
@@ -52,6 +53,16 @@ def ensure_columns(records: pd.DataFrame) -> pd.DataFrame:
                 col = col.dt.strftime("%Y-%m-%d %H:%M:%S")
             out[c] = col.astype("string")
     return out
+
+
+def _canonical_integers(col: pd.Series) -> bool:
+    """Already integers as text ("1001", never "1001.0" or "007"): what ``ensure_columns`` makes of them.
+    Why check: records pass through it several times a run, and parsing 1.3M texts again cost ~1 s a
+    column each time."""
+    if not isinstance(col.dtype, pd.StringDtype):
+        return False
+    present = col.dropna()
+    return bool(present.str.fullmatch(r"-?(?:0|[1-9][0-9]*)").all())
 
 
 @dataclass
@@ -327,10 +338,13 @@ def cluster_records(
     deterministic: pd.DataFrame | None = None,
     reserved: set[str] | None = None,
     identity: pd.DataFrame | None = None,
+    positions: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[pd.DataFrame, list[tuple[str, str, str]]]:
     """Clusters (record_id, cluster_id, first_seen_at) from scored pairs plus manual decisions.
 
     ``force``/``forbid``/``deterministic``/``identity``: frames of record_id_l, record_id_r.
+    ``positions``: the scored pairs' positions into ``records`` when the caller has them (a full run
+    scored them by position: looking 16M pairs' ids up again took ~18 s at a million accounts).
     ``identity`` (``key_identity_pairs``): a CRM contact KORE created, tied to its own cluster. Linked
     like a forced match, and its scored cannot-links are dropped: however a CRM user edited it, it is
     still that cluster's contact and must not push the cluster's other records out (manual forbids stay).
@@ -359,8 +373,11 @@ def cluster_records(
         bound = (rec["record_id"].isin(ids) & (rec["source"] == "crm")).to_numpy(dtype=bool)
     else:
         bound = np.zeros(len(rec), dtype=bool)
-    sl = idx.get_indexer(scores["record_id_l"]).astype(np.int64)
-    sr = idx.get_indexer(scores["record_id_r"]).astype(np.int64)
+    if positions is not None and len(positions[0]) == len(scores):
+        sl, sr = np.asarray(positions[0], dtype=np.int64), np.asarray(positions[1], dtype=np.int64)
+    else:
+        sl = idx.get_indexer(scores["record_id_l"]).astype(np.int64)
+        sr = idx.get_indexer(scores["record_id_r"]).astype(np.int64)
     present = (sl >= 0) & (sr >= 0)
     sk = sl * n + sr
     forbid_k = keys(forbid, both_ways=True)

@@ -123,8 +123,10 @@ def _cluster(
     dec: pd.DataFrame,
     cfg: DedupConfig,
     reserved: set[str] | None = None,
+    positions: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[pd.DataFrame, list[tuple[str, str, str]]]:
-    """Cluster scored records under the manual decisions, deterministic links and identity links."""
+    """Cluster scored records under the manual decisions, deterministic links and identity links
+    (``positions``: the scores' pair positions into ``records``, see ``cluster_records``)."""
     _, force, forbid = force_forbid(dec)
     return cluster_records(
         records,
@@ -136,6 +138,7 @@ def _cluster(
         deterministic=deterministic_pairs(records),
         reserved=reserved,
         identity=key_identity_pairs(records, prev_golden, prev_clusters),
+        positions=positions,
     )
 
 
@@ -312,14 +315,15 @@ def _full(settings: Settings, policy: str, cfg: DedupConfig, progress: bool) -> 
         _release_memory()
     with _stage(times, "fit_and_score"):
         model, scores = _fit_and_score(scorer, pos_l, pos_r, bkey, inverse, progress)
+        positions = (pos_l.astype(np.int32), pos_r.astype(np.int32))  # the scores' rows, for clustering
         del pos_l, pos_r, bkey, inverse
         _release_memory()
     with _stage(times, "cluster"):
         with connect(settings) as wh:  # the last run's results: only now (they are large at a million rows)
             prev_clusters, prev_map, prev_golden = store.read_previous(wh)
             crm_in = _crm_inputs(wh)
-        clusters, refused = _cluster(scorer.records, scores, prev_clusters, prev_golden, dec, cfg)
-        del prev_clusters
+        clusters, refused = _cluster(scorer.records, scores, prev_clusters, prev_golden, dec, cfg, positions=positions)
+        del prev_clusters, positions
         stamp = store.now()
         clusters = _stamped(clusters, scorer.records, stamp)
         review = review_queue(scores, clusters, force_forbid(dec)[0], stamp)

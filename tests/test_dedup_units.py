@@ -340,3 +340,22 @@ def test_the_one_edit_level_is_exactly_an_osa_distance_of_one(phones, names) -> 
         assert (lv["phone"][i] == 2) == one(pa, pb), (pa, pb)
         fuzzy = na != nb and (JaroWinkler.normalized_similarity(na, nb) >= cut.last_name_fuzzy or one(na, nb))
         assert (lv["last_name"][i] == 2) == fuzzy, (na, nb)
+
+
+def test_ensure_columns_gives_every_id_one_text_form_whatever_it_receives() -> None:
+    """Account ids arrive as integers, floats from a nullable column, texts with ".0" or leading zeros,
+    or as canonical texts already (a run passes records through several times: those are kept as
+    they are, the rest parsed): every one ends as the integer's text."""
+    from dedup.engine import ensure_columns
+
+    forms = {
+        "ints": pd.Series([1001, 7, None], dtype="Int64"),
+        "floats": pd.Series([1001.0, 7.0, np.nan]),
+        "texts": pd.Series(["1001.0", "007", None], dtype="string"),
+        "objects": pd.Series(["1001", "7", None], dtype=object),
+        "canonical": pd.Series(["1001", "7", None], dtype="string"),
+    }
+    for name, acct in forms.items():
+        out = ensure_columns(pd.DataFrame({"record_id": ["a", "b", "c"], "acct_id": acct}))
+        assert out["acct_id"].tolist()[:2] == ["1001", "7"] and pd.isna(out["acct_id"].iloc[2]), name
+        assert isinstance(out["acct_id"].dtype, pd.StringDtype), name

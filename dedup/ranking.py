@@ -92,11 +92,13 @@ def account_facts(acct_ids: pd.Series, facts: pd.DataFrame | None, recent_season
         plan_rows=pd.to_numeric(facts["plan_rows"], errors="coerce").fillna(0),
         ticket_rows=pd.to_numeric(facts["ticket_rows"], errors="coerce").fillna(0),
     )
-    f = f[f["acct_id"].isin(out.index)]
-    plans = f.pivot_table(index="acct_id", columns="season_rank", values="plan_rows", aggfunc="sum")
+    # hashed look-ups, not ``isin`` / ``pivot_table``: Arrow-backed text's ``isin`` converts the
+    # values one by one (5 s for a million accounts)
+    known = pd.Index(out.index.to_numpy(dtype=object)).get_indexer(f["acct_id"].to_numpy(dtype=object)) >= 0
+    f = f[known]
     for col, rank in (("current", 1), ("prior", 2)):
-        if rank in plans.columns:
-            out[col] = (plans[rank].reindex(out.index).fillna(0) > 0).astype(int)
+        plans = f.loc[f["season_rank"] == rank].groupby("acct_id")["plan_rows"].sum()
+        out[col] = (plans.reindex(out.index).fillna(0) > 0).astype(int)
     recent = f[f["season_rank"] <= recent_seasons].groupby("acct_id")["ticket_rows"].sum()
     out["recent"] = recent.reindex(out.index).fillna(0).astype(int)
     return out
@@ -133,8 +135,10 @@ def deciding_rule(acc: pd.DataFrame, cols: list[str], rules: tuple[str, ...], de
     first = ~grp.duplicated(keep="first")
     runner = acc[grp.duplicated(keep="first")].drop_duplicates("contact_key").set_index("contact_key")
     prim = acc[first]
+    at = runner.index.get_indexer(prim["contact_key"]) if len(runner) else np.full(len(prim), -1)
+    has = at >= 0
     for col, rule in zip(reversed(cols), reversed(rules), strict=True):
-        other = prim["contact_key"].map(runner[col]) if len(runner) else pd.Series(np.nan, index=prim.index)
-        differs = other.notna() & (prim[col] != other)
-        out.loc[prim.index[differs.to_numpy()]] = rule
+        mine, other = prim[col].to_numpy(), runner[col].to_numpy()[np.maximum(at, 0)] if len(runner) else None
+        differs = has & (mine != other) if other is not None else np.zeros(len(prim), dtype=bool)
+        out.loc[prim.index[differs]] = rule
     return out

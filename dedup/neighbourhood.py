@@ -98,13 +98,15 @@ def stored_neighbours(
     record_ids: set[str],
     acct_ids: set[str],
     crm_acct_ids: set[str],
+    exclude: set[str] | None = None,
 ) -> pd.DataFrame:
     """Stored records a changed record may link to, in ONE scan of records_norm.
 
     Rows sharing a blocking key with a changed record (blocks over the size cap skipped), rows named
     in ``record_ids`` (manual decisions), names of
     the Archtics accounts in ``acct_ids`` (accounts a changed CRM contact carries) and CRM contacts
-    carrying an account in ``crm_acct_ids`` (accounts of changed Archtics names).
+    carrying an account in ``crm_acct_ids`` (accounts of changed Archtics names); none of the
+    records in ``exclude`` (the touched ones: their stored versions are what changed).
     Why one statement: each read of records_norm decompresses every column of a million rows
     (~0.4 s), whatever the number of rows it returns; the incremental run must stay small.
     """
@@ -116,7 +118,7 @@ def stored_neighbours(
         ignore_index=True,
     ).astype("string")
     ids = {"record_id": record_ids, "acct_id": acct_ids, "archtics_account_id_on_crm": crm_acct_ids}
-    found = store.read_neighbours(wh, keys, max_block_size, ids, kcols)
+    found = store.read_neighbours(wh, keys, max_block_size, ids, kcols, exclude or set())
     return changed[[*COLS, *kcols]].iloc[:0] if found is None else found
 
 
@@ -137,10 +139,10 @@ def find_partners(wh: Warehouse, delta: Delta, dec: pd.DataFrame, max_block_size
         decided - touched,
         delta.values("archtics_account_id_on_crm"),
         delta.values("acct_id", "archtics"),
+        exclude=touched,
     )
     kcols = list(key_columns(delta.changed))
     others = ensure_columns(others).drop_duplicates("record_id")
-    others = others[~in_ids(others["record_id"], touched)]
     records = pd.concat([delta.changed[[*COLS, *kcols]], others], ignore_index=True)
     return Partners(records=records[COLS], decided=decided, keys=records[kcols])
 

@@ -266,11 +266,13 @@ def read_neighbours(
     max_block_size: int,
     ids: dict[str, set[str]],
     key_columns: tuple[str, ...] = (),
+    exclude: set[str] | frozenset[str] = frozenset(),
 ) -> pd.DataFrame | None:
     """Stored records (``RECORD_COLS`` and the stored blocking keys ``key_columns``) sharing a
     blocking key of ``keys`` (fam = ``k_<family>`` column, id = key value; blocks of
     ``max_block_size`` or more skipped) or whose column (key of ``ids``) holds one of its ids -- ONE
-    scan of records_norm. None when there is nothing to look for.
+    scan of records_norm; rows whose record_id is in ``exclude`` left out (in SQL: filtering the
+    frame after the read cost ~0.8 s at 231k rows). None when there is nothing to look for.
     """
     fams = list(dict.fromkeys(keys["fam"]))
     conds, ctes = [], []
@@ -291,7 +293,10 @@ def read_neighbours(
         return None
     with_ = ("with " + ",\n".join(ctes) + "\n") if ctes else ""
     cols = ", ".join([RECORD_COLS, *key_columns])
-    return fetch_df(wh, f"{with_}select {cols} from {SCHEMA}.records_norm where {' or '.join(conds)}")
+    where = f"({' or '.join(conds)})"
+    if exclude:
+        where += f" and record_id not in (select id from {write_ids(wh, exclude, '_touched')})"
+    return fetch_df(wh, f"{with_}select {cols} from {SCHEMA}.records_norm where {where}")
 
 
 def cluster_ids_where(wh: Warehouse, table: str, column: str, ids: set[str]) -> set[str]:

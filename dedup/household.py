@@ -101,7 +101,10 @@ def sibling_levels(
     est = np.bincount(first[ctx & established], minlength=n_lv).astype(float)
     expected = _context_matches(level_counts, m_first) * m_first
     out = est > max_excess * np.maximum(expected, 1.0)
-    out[[0, *range(SAME_NAME_LEVEL, n_lv)]] = False  # only the merely similar levels have the category
+    out[0] = False  # different first names: the fitted odds of their level, always
+    # two established names that are nicknames of one another (James / Jim): a father and son carry
+    # them as often as one person does, and the data cannot tell (both read as the same name)
+    out[SAME_NAME_LEVEL:] = True
     return out
 
 

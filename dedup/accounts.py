@@ -121,7 +121,7 @@ def similar_names(left: pd.Series, right: pd.Series, chunk: int = SIMILAR_CHUNK)
     out = [pd.DataFrame({"name_l": pd.Series(dtype=object), "name_r": pd.Series(dtype=object)})]
     if not len(ul) or not len(ur):
         return out[0]
-    # the CRM names padded with empty ones (never similar) to a multiple of 8 columns: the mostly
+    # the CRM names padded with empty ones (their hits dropped) to a multiple of 8 columns: the mostly
     # zero score matrix is then searched 8 bytes at a time (np.nonzero over every byte took 6 s of a
     # million-account run), and only rows with a hit are searched byte by byte
     width = -(-len(ur) // 8) * 8
@@ -133,6 +133,8 @@ def similar_names(left: pd.Series, right: pd.Series, chunk: int = SIMILAR_CHUNK)
         )
         rows = np.unique(np.flatnonzero(np.ascontiguousarray(sim).view(np.uint64)) // (width // 8))
         li, ri = np.nonzero(sim[rows])
+        real = ri < len(ur)  # a blank name is "similar" to the padding
+        li, ri = li[real], ri[real]
         out.append(pd.DataFrame({"name_l": part[rows[li]], "name_r": ur[ri]}))
     return pd.concat(out, ignore_index=True)
 

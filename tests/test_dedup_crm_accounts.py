@@ -9,6 +9,8 @@ import json
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from benchmarks.crm_integrity import count_integrity
 from dedup import account_table, hold_pairs, store
@@ -382,3 +384,22 @@ def test_an_incremental_run_recomputes_the_same_name_pairs_of_the_names_it_touch
     kept, fresh = kept_and_fresh()
     assert kept.equals(fresh)
     assert list(kept["record_id_l"]) == ["A:7002:1"] and list(kept["first_name"]) == ["paul"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.text("abn ", min_size=1, max_size=7), min_size=0, max_size=30),
+    st.lists(st.text("abn ", min_size=1, max_size=7), min_size=0, max_size=21),
+    st.integers(1, 9),
+)
+def test_similar_names_are_every_pair_at_the_fuzzy_ratio(left, right, chunk) -> None:
+    """Whatever the numbers of names (the matrix is padded to 8 columns and searched in words) and
+    the chunking, the pairs are exactly the distinct non-empty names at token-sort ratio >= FUZZY_NAME."""
+    from rapidfuzz import fuzz
+
+    from dedup.accounts import FUZZY_NAME, similar_names
+
+    got = similar_names(pd.Series(left, dtype=object), pd.Series(right, dtype=object), chunk=chunk)
+    want = {(a, b) for a in set(left) - {""} for b in set(right) - {""} if fuzz.token_sort_ratio(a, b) >= FUZZY_NAME}
+    assert set(zip(got["name_l"], got["name_r"], strict=True)) == want
+    assert len(got) == len(want)

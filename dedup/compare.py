@@ -94,7 +94,7 @@ def prepare(records: pd.DataFrame) -> dict[str, np.ndarray]:
         put(f + "_head", s.str.slice(0, 1))
         put(f + "_tail", s.str.slice(-1))
     for f in DIGIT_FIELDS:
-        chars = _char_matrix(records[f].astype("string"))
+        chars = _char_matrix(records[f].astype("string"), int(out[f + "_len"].max(initial=0)))
         if chars is not None:
             out[f + "_chars"] = chars
     put("first_initial", records["first_name"].astype("string").str.slice(0, 1))
@@ -123,11 +123,11 @@ def prepare(records: pd.DataFrame) -> dict[str, np.ndarray]:
     return out
 
 
-def _char_matrix(s: pd.Series) -> np.ndarray | None:
-    """Per record the value's bytes, zero-padded to the longest (uint8, records x width); None when a
-    value is not ASCII (the comparison then takes the general path)."""
+def _char_matrix(s: pd.Series, longest: int) -> np.ndarray | None:
+    """Per record the value's bytes, zero-padded to ``longest`` (the longest value's length; uint8,
+    records x width); None when a value is not ASCII (the comparison then takes the general path)."""
     vals = s.fillna("").to_numpy(dtype=object)
-    width = max(int(s.str.len().max()) if s.notna().any() else 0, 1)
+    width = max(longest, 1)
     try:
         chars = np.array(vals, dtype=f"S{width}")
     except UnicodeEncodeError:
@@ -203,11 +203,12 @@ class _Pairs:
         lvl[present] = 0
         return lvl, present
 
-    def fuzzy(self, field: str, present: np.ndarray, scorer, cutoff: float) -> np.ndarray:
-        """Similarity of the pairs whose values differ (0 elsewhere: equal values are exact agreement,
-        a higher level, in every comparator). At a million accounts most candidate pairs share the
-        name they were blocked on, and gathering their strings cost more than scoring them."""
-        idx = np.nonzero(present & ~self.eq(field))[0]
+    def fuzzy(self, field: str, where: np.ndarray, scorer, cutoff: float) -> np.ndarray:
+        """Similarity of the pairs ``where`` (0 elsewhere). The comparators pass the pairs whose values
+        are present and differ: equal values are exact agreement, a higher level in every comparator,
+        and at a million accounts most candidate pairs share the name they were blocked on --
+        gathering their strings cost more than scoring them."""
+        idx = np.nonzero(where)[0]
         sim = np.zeros(self.n, dtype=np.float32)
         sim[idx] = _sim(self.p[field][self.li[idx]], self.p[field][self.ri[idx]], scorer, cutoff)
         return sim
@@ -258,16 +259,17 @@ def _one_edit(x: _Pairs, field: str, where: np.ndarray, min_len: int) -> np.ndar
 def _first_name(x: _Pairs, c: ComparisonCutoffs) -> np.ndarray:
     """exact / swapped with the last name / nickname / JW >= fuzzy or one edit / JW >= similar / initial."""
     lvl, present = x.base("first_name")
-    jw = x.fuzzy("first_name", present, JaroWinkler.normalized_similarity, c.first_name_similar)
+    exact = x.eq("first_name")
+    jw = x.fuzzy("first_name", present & ~exact, JaroWinkler.normalized_similarity, c.first_name_similar)
     init_ok = present & x.eq("first_initial")
     lens_l, lens_r = x.p["first_name_len"][x.li], x.p["first_name_len"][x.ri]
     lvl[init_ok & ((lens_l == 1) | (lens_r == 1))] = 1
     lvl[present & (jw >= c.first_name_similar)] = 2
-    edit = _one_edit(x, "first_name", present & (jw < c.first_name_fuzzy) & ~x.eq("first_name"), 4)
+    edit = _one_edit(x, "first_name", present & ~exact & (jw < c.first_name_fuzzy), 4)
     lvl[present & ((jw >= c.first_name_fuzzy) | edit)] = 3
     lvl[present & _same_reading(x)] = 4
     lvl[_swapped(x, c.first_name_similar) & (lvl < 3)] = 5
-    lvl[x.eq("first_name")] = 6
+    lvl[exact] = 6
     return lvl
 
 
@@ -286,20 +288,22 @@ def _same_reading(x: _Pairs) -> np.ndarray:
 
 def _last_name(x: _Pairs, c: ComparisonCutoffs) -> np.ndarray:
     lvl, present = x.base("last_name")
-    jw = x.fuzzy("last_name", present, JaroWinkler.normalized_similarity, c.last_name_similar)
+    exact = x.eq("last_name")
+    jw = x.fuzzy("last_name", present & ~exact, JaroWinkler.normalized_similarity, c.last_name_similar)
     lvl[present & (jw >= c.last_name_similar)] = 1
-    edit = _one_edit(x, "last_name", present & (jw < c.last_name_fuzzy) & ~x.eq("last_name"), 4)
+    edit = _one_edit(x, "last_name", present & ~exact & (jw < c.last_name_fuzzy), 4)
     lvl[present & ((jw >= c.last_name_fuzzy) | edit)] = 2
     lvl[_swapped(x, c.last_name_similar) & (lvl < 2)] = 3
-    lvl[x.eq("last_name")] = 4
+    lvl[exact] = 4
     return lvl
 
 
 def _email(x: _Pairs, c: ComparisonCutoffs) -> np.ndarray:
     lvl, present = x.base("email")
-    sim = x.fuzzy("email_local", present, Levenshtein.normalized_similarity, c.email_local_similar)
+    same_local = x.eq("email_local")
+    sim = x.fuzzy("email_local", present & ~same_local, Levenshtein.normalized_similarity, c.email_local_similar)
     lvl[present & (sim >= c.email_local_similar)] = 1
-    lvl[present & x.eq("email_local")] = 2
+    lvl[present & same_local] = 2
     lvl[x.eq("email")] = 3
     return lvl
 
@@ -317,9 +321,9 @@ def _exact_or_part(x: _Pairs, field: str, part: str) -> np.ndarray:
 def _similar_or_same(x: _Pairs, field: str, scorer, similar: float, same: float | None) -> np.ndarray:
     """Three levels: different / similar / exact (or, with ``same``, at least that similar)."""
     lvl, present = x.base(field)
-    sim = x.fuzzy(field, present, scorer, similar)
-    lvl[present & (sim >= similar)] = 1
     exact = x.eq(field)
+    sim = x.fuzzy(field, present & ~exact, scorer, similar)
+    lvl[present & (sim >= similar)] = 1
     lvl[exact if same is None else exact | (present & (sim >= same))] = 2
     return lvl
 
@@ -331,15 +335,17 @@ def _street(x: _Pairs, c: ComparisonCutoffs) -> np.ndarray:
     tokens, so a second address line missing on one side, or the two lines in swapped order, still
     reads as the same address rather than as a different one."""
     lvl, present = x.base("street")
-    srt = x.fuzzy("street", present, fuzz.token_sort_ratio, c.street_similar)
+    exact = x.eq("street")
+    differ = present & ~exact
+    srt = x.fuzzy("street", differ, fuzz.token_sort_ratio, c.street_similar)
     # the set similarity only where the shorter text is most of the longer: "13" or "1 rosetta
     # village" inside "381 marchant circuit rosetta village" is a shared word, not the same address
     ln, rn = x.p["street_len"][x.li], x.p["street_len"][x.ri]
     most = np.minimum(ln, rn) >= c.street_set_min_share * np.maximum(ln, rn)
     most |= x.eq("street_start")  # "33 eungella st" within "33 eungella st victoria mill estate"
-    tset = x.fuzzy("street", present & most & (srt < c.street_similar), fuzz.token_set_ratio, c.street_similar)
+    tset = x.fuzzy("street", differ & most & (srt < c.street_similar), fuzz.token_set_ratio, c.street_similar)
     lvl[present & ((srt >= c.street_similar) | (most & (tset >= c.street_similar)))] = 1
-    lvl[x.eq("street") | (present & (srt >= c.street_same))] = 2
+    lvl[exact | (present & (srt >= c.street_same))] = 2
     return lvl
 
 

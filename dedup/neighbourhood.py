@@ -111,10 +111,9 @@ def stored_neighbours(
     (~0.4 s), whatever the number of rows it returns; the incremental run must stay small.
     """
     kcols = key_columns(changed)
-    fams = list(kcols)
     keys = pd.concat(
         [pd.DataFrame({"fam": pd.Series(dtype="string"), "id": pd.Series(dtype="string")})]
-        + [pd.DataFrame({"fam": c, "id": changed[c].dropna().unique()}) for c in fams],
+        + [pd.DataFrame({"fam": c, "id": changed[c].dropna().unique()}) for c in kcols],
         ignore_index=True,
     ).astype("string")
     ids = {"record_id": record_ids, "acct_id": acct_ids, "archtics_account_id_on_crm": crm_acct_ids}

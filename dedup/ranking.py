@@ -134,11 +134,12 @@ def deciding_rule(acc: pd.DataFrame, cols: list[str], rules: tuple[str, ...], de
     grp = acc["contact_key"]
     first = ~grp.duplicated(keep="first")
     runner = acc[grp.duplicated(keep="first")].drop_duplicates("contact_key").set_index("contact_key")
+    if not len(runner):  # every contact has one account: nothing to tell apart
+        return out
     prim = acc[first]
-    at = runner.index.get_indexer(prim["contact_key"]) if len(runner) else np.full(len(prim), -1)
-    has = at >= 0
+    at = runner.index.get_indexer(prim["contact_key"])
+    has, at = at >= 0, np.maximum(at, 0)
     for col, rule in zip(reversed(cols), reversed(rules), strict=True):
-        mine, other = prim[col].to_numpy(), runner[col].to_numpy()[np.maximum(at, 0)] if len(runner) else None
-        differs = has & (mine != other) if other is not None else np.zeros(len(prim), dtype=bool)
+        differs = has & (prim[col].to_numpy() != runner[col].to_numpy()[at])
         out.loc[prim.index[differs]] = rule
     return out

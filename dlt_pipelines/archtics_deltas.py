@@ -59,6 +59,8 @@ PIPELINE_NAME = "archtics_deltas"
 LOOKUP_CHUNK = {"mssql": 1000}  # IN-list size per destination (SQL Server: 2,100 parameters per statement)
 LOOKUP_CHUNK_DEFAULT = 10_000
 CURSOR_STATE = "since"  # resource-state key of a dataset's cursor (newest change_ts fetched)
+SEMI_JOIN_DESTINATIONS = ("duckdb",)  # look-ups as one semi-join against an Arrow table of the values
+LOOKUP_VIEW = "_kore_lookup_values"  # the batch's values, registered on the DuckDB connection
 LOOKUP_BATCH_ROWS = 50_000  # rows checked against the raw table at once (each check scans its hash column)
 
 
@@ -73,6 +75,7 @@ class ExistingRows:
         self.pipeline = pipeline
         self._known: dict[str, bool] = {}
         self.chunk = LOOKUP_CHUNK.get(pipeline.destination.destination_name, LOOKUP_CHUNK_DEFAULT)
+        self.native = pipeline.destination.destination_name in SEMI_JOIN_DESTINATIONS
         self._client: Any = None
 
     def __enter__(self) -> ExistingRows:
@@ -106,35 +109,46 @@ class ExistingRows:
         return self._known[table]
 
     def hashes(self, table: str, hashes: list[str]) -> set[str]:
-        found: set[str] = set()
         if not hashes:
-            return found
+            return set()
         with self._conn() as client:
             if not self._has(client, table):
-                return found
+                return set()
             name = client.make_qualified_table_name(table)
-            for i in range(0, len(hashes), self.chunk):
-                part = hashes[i : i + self.chunk]
-                marks = ", ".join(["%s"] * len(part))
-                with client.execute_query(f"select {ROW_HASH} from {name} where {ROW_HASH} in ({marks})", *part) as cur:
-                    found.update(r[0] for r in cur.fetchall())
-        return found
+            return {r[0] for r in self._matching(client, f"select {ROW_HASH} from {name}", ROW_HASH, hashes)}
 
     def counts(self, table: str, column: str, values: list[str]) -> dict[str, int]:
-        out: dict[str, int] = {}
         if not values:
-            return out
+            return {}
         with self._conn() as client:
             if not self._has(client, table):
-                return out
+                return {}
             name = client.make_qualified_table_name(table)
             col = client.escape_column_name(column)
-            for i in range(0, len(values), self.chunk):
-                part = values[i : i + self.chunk]
-                marks = ", ".join(["%s"] * len(part))
-                sql = f"select {col}, count(*) from {name} where {col} in ({marks}) group by {col}"
-                with client.execute_query(sql, *part) as cur:
-                    out.update({str(r[0]): int(r[1]) for r in cur.fetchall()})
+            rows = self._matching(client, f"select {col}, count(*) from {name}", col, values, f" group by {col}")
+            return {str(r[0]): int(r[1]) for r in rows}
+
+    def _matching(self, client: Any, select: str, column: str, values: list[str], tail: str = "") -> list[tuple]:
+        """The rows of ``<select> where <column> in (<values>)<tail>``.
+
+        On DuckDB the values go in as one Arrow table and the look-up is one semi-join: one scan of
+        the raw column per batch. IN lists of ``chunk`` literals scanned the column once per chunk
+        (five scans of 10M ticket hashes for a 50,000-row batch at a million accounts). Other
+        destinations take IN lists of ``chunk`` parameters (SQL Server: 2,100 per statement).
+        """
+        if self.native:
+            con = client.native_connection
+            con.register(LOOKUP_VIEW, pa.table({"v": pa.array(values, pa.string())}))
+            try:
+                return con.execute(f"{select} where {column} in (select v from {LOOKUP_VIEW}){tail}").fetchall()
+            finally:
+                con.unregister(LOOKUP_VIEW)
+        out: list[tuple] = []
+        for i in range(0, len(values), self.chunk):
+            part = values[i : i + self.chunk]
+            marks = ", ".join(["%s"] * len(part))
+            with client.execute_query(f"{select} where {column} in ({marks}){tail}", *part) as cur:
+                out.extend(tuple(r) for r in cur.fetchall())
         return out
 
 

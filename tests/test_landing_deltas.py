@@ -19,6 +19,7 @@ import duckdb
 import pytest
 import requests
 
+from dlt_pipelines import archtics_deltas
 from dlt_pipelines.archtics_common import business_key, row_hash
 from dlt_pipelines.archtics_deltas import land_deltas, resume_cursor
 from dlt_pipelines.archtics_export import land_export
@@ -151,6 +152,26 @@ def test_second_run_writes_nothing_and_boundary_rows_land_once(work: Path, lande
         after = {n: sorted(replica(work, n, "*"), key=repr) for n in DATASETS}
         assert after == before, "an unchanged batch writes nothing (not even a re-insert)"
         assert_replica_equals_state(work, sb)
+
+
+def test_lookup_paths_agree_on_what_the_raw_tables_hold(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DuckDB looks a batch up in one semi-join against an Arrow table of its values; other
+    destinations (SQL Server) in IN lists of a few parameters. Both find exactly the stored hashes
+    and the row counts per parent key, whatever the chunk size."""
+    stored = [h for (h,) in replica(work, "cust_email")]
+    parents = sorted({str(a) for (a,) in replica(work, "cust_email", "acct_id")})
+    hashes = [*stored[::3], "0" * 32, "not-a-hash"]
+    keys = [*parents[::2], "no-such-account"]
+    want_counts = Counter(str(a) for (a,) in replica(work, "cust_email", "acct_id"))
+    found = {}
+    for native in (True, False):
+        monkeypatch.setattr(archtics_deltas, "SEMI_JOIN_DESTINATIONS", ("duckdb",) if native else ())
+        monkeypatch.setattr(archtics_deltas, "LOOKUP_CHUNK_DEFAULT", 7)
+        pipeline = archtics_deltas.make_pipeline(get_settings(work))
+        with archtics_deltas.ExistingRows(pipeline) as existing:
+            assert existing.native is native
+            found[native] = (existing.hashes("cust_email", hashes), existing.counts("cust_email", "acct_id", keys))
+    assert found[True] == found[False] == (set(stored[::3]), {k: want_counts[k] for k in parents[::2]})
 
 
 def test_retry_after_is_honoured(work: Path, landed: Path) -> None:

@@ -70,6 +70,12 @@ def test_a_stage_s_head_start_begins_lead_stages_before_it_and_never_after_a_fai
     ctx = FlowContext(settings=settings, endpoints=None, console=Console(quiet=True))  # type: ignore[arg-type]
     build = FLOW[STAGE_NAMES.index("dbt build")]
     assert build.ahead is not None and STAGE_NAMES[STAGE_NAMES.index("dbt build") - build.lead] == "catch-up deltas"
+    # Great Expectations is imported while the post-dedup build runs in dbt's process, not in the checks
+    checks = FLOW[STAGE_NAMES.index("data-quality checks")]
+    assert (
+        checks.ahead is not None
+        and STAGE_NAMES[STAGE_NAMES.index(checks.name) - checks.lead] == "dbt build (post-dedup)"
+    )
 
     run_flow(FlowRun(settings, ctx.console), ctx, [stage("land"), stage("pull"), stage("apps"), stage("build", lead=2)])
     assert events == ["run land", "ahead build", "run pull", "run apps", "run build"]

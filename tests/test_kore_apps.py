@@ -346,8 +346,28 @@ def test_dbt_builds_kore_app_models_in_two_phases(workdir: Path) -> None:
         goals = con.execute("select user_key, owner_user_email from kore.kore_salesgoalbase").fetchall()
         assert goals and all(user_key == crm_users.get(email) for user_key, email in goals)
         assert {e for _, e in goals} - set(crm_users), "some goal owners should not be CRM users yet"
+        # what the push cannot do without is a NOT NULL constraint of the enforced contract
+        nullable = dict(
+            con.execute(
+                "select column_name, is_nullable from information_schema.columns "
+                "where table_schema = 'kore' and table_name = 'kore_seasonbase'"
+            ).fetchall()
+        )
+        assert {c: nullable[c] for c in ("external_key", "name", "row_hash", "modified_at")} == dict.fromkeys(
+            ("external_key", "name", "row_hash", "modified_at"), "NO"
+        )
+        seasons = con.execute("select * from kore.kore_seasonbase order by external_key").fetchall()
         hashes_before = dict(con.execute("select external_key, row_hash from kore.kore_billbase").fetchall())
         hashes_before_ds = dict(con.execute("select external_key, row_hash from kore.kore_contractbase").fetchall())
+
+    # a season without a name: the build refuses it and the table the push reads keeps its rows
+    with duckdb.connect(str(settings.duckdb_path)) as con:
+        con.execute("update raw_kore_app.season set name = null where id = (select min(id) from raw_kore_app.season)")
+    refused = run_dbt(settings, ["run", "--select", "kore_seasonbase"], check=False)
+    assert refused.count("error") == 1
+    with duckdb.connect(str(settings.duckdb_path)) as con:
+        assert con.execute("select * from kore.kore_seasonbase order by external_key").fetchall() == seasons
+        con.execute("update raw_kore_app.season set name = 'Season restored' where name is null")
 
     # the app edits rows: exactly those rows (and the new ones) get a new row_hash
     res = mutate(src, fraction=0.1)

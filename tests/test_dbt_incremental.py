@@ -259,7 +259,7 @@ def test_data_tests_check_the_rows_the_latest_run_wrote(builds: dict) -> None:
     import json
 
     settings = builds["settings"]
-    unique = ["test", "--select", "fct_ticket_purchases,test_name:unique"]
+    unique = ["test", "--select", "fct_ticket_purchases,test_name:kore_primary_key"]
 
     def duplicate(batch: str) -> None:
         con = duckdb.connect(str(settings.duckdb_path))

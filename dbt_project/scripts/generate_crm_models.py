@@ -28,6 +28,8 @@ PROJECT = Path(__file__).resolve().parent.parent
 REPO = PROJECT.parent
 sys.path.insert(0, str(REPO))
 
+from yaml_snippets import primary_key_test, yaml_str  # noqa: E402
+
 from kore.contracts import crm_names  # noqa: E402
 from kore.registry import NOT_SYNCED, Entity, load  # noqa: E402
 
@@ -198,10 +200,6 @@ def render_activities(members: list[tuple[Entity, list[dict[str, str]]]]) -> str
     return "\n".join(lines)
 
 
-def _yaml_str(s: str) -> str:
-    return '"' + s.replace('"', "'") + '"'
-
-
 def render_sources(entities: list[Entity]) -> str:
     tables: list[tuple[str, str]] = []
     for e in entities:
@@ -233,7 +231,7 @@ def render_sources(entities: list[Entity]) -> str:
         flavor = name.split("_", 1)[0]
         out += [
             f"      - name: {name}",
-            f"        description: {_yaml_str(desc)}",
+            f"        description: {yaml_str(desc)}",
             "        config:",
             f"          enabled: \"{{{{ {CONFIGURED_FLAVOR} == '{flavor}' }}}}\"",
         ]
@@ -249,6 +247,7 @@ def render_models_yml(entities: list[Entity], fields: dict[str, list[dict[str, s
             "    description: >",
             f"      CRM {e.entity} (Dynamics `{e.dynamics_entity}`, Salesforce `{e.salesforce_entity}`) with KORE",
             "      column names: typed, one row per crm_id (newest modified_at wins), row_hash over the attributes.",
+            *primary_key_test([c["kore_column"] for c in cols if c["role"] == "key"]),
             "    columns:",
         ]
         for c in cols:
@@ -256,9 +255,7 @@ def render_models_yml(entities: list[Entity], fields: dict[str, list[dict[str, s
                 f"{c['role']} ({c['data_type']}); Dynamics `{c['dynamics_field'] or '-'}`, "
                 f"Salesforce `{c['salesforce_field'] or '-'}`"
             )
-            out += [f"      - name: {c['kore_column']}", f"        description: {_yaml_str(desc)}"]
-            if c["role"] == "key":
-                out += ["        data_tests: [unique, not_null]"]
+            out += [f"      - name: {c['kore_column']}", f"        description: {yaml_str(desc)}"]
         out += [
             "      - name: crm_flavor",
             "        description: the CRM flavour the row came from (dynamics | salesforce)",
@@ -289,12 +286,11 @@ def render_synced_yml(groups: dict[str, list[tuple[Entity, list[dict[str, str]]]
             "    description: >",
             f"      KORE table {table}: CRM {names} records pulled from the configured CRM flavour, with KORE",
             "      column names, modified_at (the CRM's change time), row_hash and crm_flavor.",
+            *primary_key_test(["crm_id"]),
             "    columns:",
         ]
         for col, dtype in cols:
-            out += [f"      - name: {col}", f"        description: {_yaml_str(dtype)}"]
-            if col == "crm_id":
-                out += ["        data_tests: [unique, not_null]"]
+            out += [f"      - name: {col}", f"        description: {yaml_str(dtype)}"]
             if col == "activity_type":
                 kinds = ", ".join(crm_names.entity_snake(e.entity) for e, _ in members)
                 out += [

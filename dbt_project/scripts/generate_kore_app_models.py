@@ -32,6 +32,8 @@ PROJECT = Path(__file__).resolve().parent.parent
 REPO = PROJECT.parent
 sys.path.insert(0, str(REPO))
 
+from yaml_snippets import primary_key_test  # noqa: E402
+
 from kore.contracts.crm_names import entity_snake  # noqa: E402
 from kore.contracts.kore_apps import SPEC, Field  # noqa: E402
 from kore.registry import Entity, kore_to_crm  # noqa: E402
@@ -352,13 +354,13 @@ def render_staging_yml(entities: list[Entity]) -> str:
         out += [
             f"  - name: {staging_name(e)}",
             f"    description: {_q(f'KORE app {e.entity}: typed, one row per {snake}_id (newest modified_at wins)')}",
+            # one scan of the view for its id and its change time (three test nodes before, each computing the view)
+            *primary_key_test([f"{snake}_id"], invalid_when="modified_at is null"),
             "    columns:",
             f"      - name: {snake}_id",
             "        description: the app's id",
-            "        data_tests: [unique, not_null]",
             "      - name: modified_at",
             "        description: when the app last changed the row",
-            "        data_tests: [not_null]",
             "      - name: row_hash",
             "        description: md5 over the row's columns except modified_at",
         ]

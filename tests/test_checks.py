@@ -517,11 +517,51 @@ def test_audit_sql_is_valid_tsql_and_duckdb():
     import sqlglot
     from sqlglot import exp
 
-    for source in ("active", "t"):
-        sql_text = tickets.RAW_TICKET_TOTALS.format(source=source)
+    mart = [
+        tickets.MART_TOTALS.format(measures=m, table="marts.fct_ticket_purchases", where=w)
+        for m, w in ((tickets.MART_SUMS, "where is_active = 1"), (tickets.MART_ROWS, ""))
+    ]
+    for sql_text in [tickets.RAW_TICKET_TOTALS.format(source=source) for source in ("active", "t")] + mart:
         for dialect in ("tsql", "duckdb"):
             tree = sqlglot.parse_one(sql_text, read=dialect)
-            assert not list(tree.find_all(exp.Anonymous)), (dialect, source)
+            assert not list(tree.find_all(exp.Anonymous)), (dialect, sql_text[:60])
+
+
+def test_raw_active_ticket_rule_edges():
+    """The audit's own active-ticket rule (independent of the dbt models it checks): a return cancels
+    the seat's active rows it is later than, not one of the same second; a plan-level row counts only
+    where the plan's seat has no expanded per-event row."""
+    con = duckdb.connect()
+    con.execute("create schema raw_archtics")
+    con.execute(
+        "create table raw_archtics.ticket (acct_id varchar, event_id varchar, plan_event_id varchar, "
+        "section_id varchar, row_id varchar, seat_num varchar, ticket_status varchar, price_code varchar, "
+        "upd_datetime varchar, num_seats varchar, purchase_price varchar)"
+    )
+    rows = [
+        # seat 1: active, returned later -> cancelled
+        ("1", "10", None, "S", "A", "1", "A", "P", "2025-01-01 10:00:00", "1", "10.00"),
+        ("1", "10", None, "S", "A", "1", "R", "P", "2025-01-02 10:00:00", "1", "10.00"),
+        # seat 2: a return in the same second does not cancel it; an earlier return does not either
+        ("1", "10", None, "S", "A", "2", "A", "P", "2025-01-02 10:00:00", "1", "20.00"),
+        ("1", "10", None, "S", "A", "2", "R", "P", "2025-01-02 10:00:00", "1", "20.00"),
+        ("1", "10", None, "S", "A", "2", "R", "P", "2025-01-01 09:00:00", "1", "20.00"),
+        # plan 90: seat 3 expanded into event 10 (the plan-level row does not count), seat 4 not
+        ("2", "90", "90", "S", "A", "3", "A", "P", "2025-01-01 10:00:00", "1", "300.00"),
+        ("2", "10", "90", "S", "A", "3", "A", "P", "2025-01-01 10:00:00", "1", "30.00"),
+        ("2", "90", "90", "S", "A", "4", "A", "P", "2025-01-01 10:00:00", "1", "400.00"),
+        # a per-event row always counts, even on a seat some plan expanded
+        ("3", "90", None, "S", "A", "3", "A", "P", "2025-01-01 10:00:00", "1", "5.00"),
+    ]
+    con.executemany("insert into raw_archtics.ticket values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    active = con.execute(
+        f"select event_id, seats, revenue_cents from ({tickets.RAW_TICKET_TOTALS.format(source='active')}) "
+        "order by event_id"
+    ).fetchall()
+    # event 10: seats 2 and 3; event 90: plan 90's seat 4 and the per-event row of seat 3
+    assert active == [("10", 2.0, 5000.0), ("90", 2.0, 40500.0)]
+    every = con.execute(f"select sum(row_count) from ({tickets.RAW_TICKET_TOTALS.format(source='t')})").fetchone()
+    assert every == (len(rows),)
 
 
 def test_registry_prerequisites_become_reference_audits(tmp_path):

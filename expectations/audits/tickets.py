@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from expectations.audits.context import AuditContext, missing_tables, read_columns
+from expectations.audits.context import AuditContext, missing_tables
 from kore.contracts.checks import MAX_EXAMPLES, CheckResult, audit_result, audit_skipped, key_text
 
 # Revenue is compared in whole cents, summed as integers on both sides: a sum of prices as binary
@@ -26,24 +26,56 @@ with t as (
            case when plan_event_id = event_id then 1 else 0 end as plan_level
     from raw_archtics.ticket
 ),
+last_return as (
+    select acct_id, event_id, section_id, row_id, seat_num, max(upd_datetime) as returned_at
+    from t
+    where ticket_status = 'R'
+    group by acct_id, event_id, section_id, row_id, seat_num
+),
+expanded as (
+    select distinct plan_event_id, section_id, row_id, seat_num from t where plan_level = 0
+),
 active as (
-    select a.* from t a
+    select a.*
+    from t a
+    left join last_return r
+      on r.acct_id = a.acct_id and r.event_id = a.event_id and r.section_id = a.section_id
+         and r.row_id = a.row_id and r.seat_num = a.seat_num
+    left join expanded x
+      on a.plan_level = 1 and x.plan_event_id = a.event_id and x.section_id = a.section_id
+         and x.row_id = a.row_id and x.seat_num = a.seat_num
     where a.ticket_status = 'A'
-      and not exists (
-          select 1 from t r
-          where r.ticket_status = 'R' and r.acct_id = a.acct_id and r.event_id = a.event_id
-            and r.section_id = a.section_id and r.row_id = a.row_id and r.seat_num = a.seat_num
-            and r.upd_datetime > a.upd_datetime)
-      and (a.plan_level = 0 or not exists (
-          select 1 from t x
-          where x.plan_level = 0 and x.plan_event_id = a.event_id and x.section_id = a.section_id
-            and x.row_id = a.row_id and x.seat_num = a.seat_num))
+      and (r.returned_at is null or a.upd_datetime is null or r.returned_at <= a.upd_datetime)
+      and x.plan_event_id is null
 )
 select event_id, price_code, count(*) as row_count, sum(seats) as seats,
        sum(round(price * 100, 0)) as revenue_cents
 from {source}
 group by event_id, price_code
 """
+# The returns and the expanded plan seats are joined as one row per seat (the latest return, the
+# distinct expanded seats): the same rule as "no later return of the seat" / "no expanded row of the
+# plan's seat" as correlated NOT EXISTS, which took twice as long at 10M ticket rows (9.8 vs 5.3 s).
+
+# The mart side, summed in the engine (reading 10M rows of five columns into pandas took ~4 s).
+MART_TOTALS = "select event_id, price_code, {measures} from {table} {where} group by event_id, price_code"
+MART_SUMS = "sum(try_cast(num_seats as float)) as seats, sum(round(try_cast(purchase_price as float) * 100, 0)) as revenue_cents"
+MART_ROWS = "count(*) as row_count"
+
+
+def _mart_totals(
+    ctx: AuditContext, table: str, columns: list[str], measures: str, where: str = ""
+) -> pd.DataFrame | None:
+    """``measures`` per (event, price code) of the mart, or None when it lacks one of ``columns``."""
+    real = ctx.reader.resolve(table)
+    if real is None:
+        return None
+    cols = ctx.reader.columns(*real)
+    if any(c not in cols for c in columns):
+        return None
+    out = ctx.reader.query_df(MART_TOTALS.format(measures=measures, table=f"{real[0]}.{real[1]}", where=where))
+    out.columns = [c.lower() for c in out.columns]
+    return out
 
 
 def _compare_totals(raw: pd.DataFrame, mart: pd.DataFrame, measures: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -68,24 +100,15 @@ def ticket_totals_match(ctx: AuditContext) -> CheckResult:
     missing = missing_tables(ctx, "raw_archtics.ticket", table)
     if missing:
         return audit_skipped(name, layer, table, "fail", "table missing: " + ", ".join(missing))
-    mart = read_columns(ctx, table, ["event_id", "price_code", "num_seats", "purchase_price", "is_active"])
-    if mart is None:
-        mart = read_columns(ctx, table, ["event_id", "price_code", "num_seats", "purchase_price"])
-        if mart is None:
+    needed = ["event_id", "price_code", "num_seats", "purchase_price"]
+    m = _mart_totals(ctx, table, [*needed, "is_active"], MART_SUMS, "where is_active = 1")
+    if m is None:
+        m = _mart_totals(ctx, table, needed, MART_SUMS)
+        if m is None:
             return CheckResult(
                 name, layer, table, "fail", "error", detail="mart lacks event_id/price_code/num_seats/purchase_price"
             )
-        mart["is_active"] = 1
-    mart = mart[pd.to_numeric(mart["is_active"], errors="coerce") == 1]
-    m = (
-        mart.assign(
-            seats=pd.to_numeric(mart["num_seats"], errors="coerce"),
-            revenue_cents=(pd.to_numeric(mart["purchase_price"], errors="coerce") * 100).round(),
-        )
-        .groupby(["event_id", "price_code"], dropna=False)[["seats", "revenue_cents"]]
-        .sum()
-        .reset_index()
-    )
+    m = m[["event_id", "price_code", "seats", "revenue_cents"]]
     raw = ctx.reader.query_df(RAW_TICKET_TOTALS.format(source="active"))
     raw.columns = [c.lower() for c in raw.columns]
     both, off = _compare_totals(
@@ -118,10 +141,10 @@ def ticket_rows_match(ctx: AuditContext) -> CheckResult:
     missing = missing_tables(ctx, "raw_archtics.ticket", table)
     if missing:
         return audit_skipped(name, layer, table, "fail", "table missing: " + ", ".join(missing))
-    mart = read_columns(ctx, table, ["event_id", "price_code", "is_active"])
-    if mart is None:
+    m = _mart_totals(ctx, table, ["event_id", "price_code", "is_active"], MART_ROWS)
+    if m is None:
         return audit_skipped(name, layer, table, "fail", "mart holds active tickets only (no is_active column)")
-    m = mart.groupby(["event_id", "price_code"], dropna=False).size().rename("row_count").reset_index()
+    m = m[["event_id", "price_code", "row_count"]]
     raw = ctx.reader.query_df(RAW_TICKET_TOTALS.format(source="t"))
     raw.columns = [c.lower() for c in raw.columns]
     both, off = _compare_totals(raw[["event_id", "price_code", "row_count"]], m, ["row_count"])

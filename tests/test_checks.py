@@ -14,14 +14,19 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from expectations import suites
 from expectations.audits import references, tickets
+from expectations.audits.crm_fields import sent_lengths
 from expectations.audits.plugins import discover_plugins
 from expectations.frames import mssql_engine
 from expectations.results import CheckReport
 from expectations.runner import run_checks
 from kore.config import REPO_ROOT, Settings
+from kore.contracts.field_limits import as_sent
 from sandbox import checks as sandbox_checks
 
 CUST_FILE = "cust/cust-part-0001.csv.gz"
@@ -422,6 +427,12 @@ def test_unmapped_account_fails_but_excluded_and_review_do_not(wh):
     [m] = failed(report, "every_account_mapped_excluded_or_in_review")
     # 1004 is no longer in review; 1003 is excluded by Account Type (Comp) and stays fine
     assert m.examples == [{"acct_id": "1004", "mapped_contacts": 0}]
+    # an account mapped to two CRM contacts is named too
+    sql(wh, "insert into kore_dedup.account_contact_map select * replace ('K9' as crm_contact_key) "
+            "from kore_dedup.account_contact_map where acct_id = '1001'")  # fmt: skip
+    [m] = failed(check(wh, layer="dedup"), "every_account_mapped_excluded_or_in_review")
+    assert {"acct_id": "1001", "mapped_contacts": 2} in m.examples
+    sql(wh, "delete from kore_dedup.account_contact_map where crm_contact_key = 'K9'")
     # an account Archtics merged into another may stay unmapped
     sql(wh, "create schema int; create table int.int_archtics_account_merges as select 1004 as old_acct_id")
     [again] = check(wh, layer="dedup").by_check("every_account_mapped_excluded_or_in_review")
@@ -562,6 +573,17 @@ def test_raw_active_ticket_rule_edges():
     assert active == [("10", 2.0, 5000.0), ("90", 2.0, 40500.0)]
     every = con.execute(f"select sum(row_count) from ({tickets.RAW_TICKET_TOTALS.format(source='t')})").fetchone()
     assert every == (len(rows),)
+
+
+@given(st.lists(st.one_of(st.none(), st.text(max_size=20), st.from_regex(r"\d{1,15}", fullmatch=True), st.integers())))
+@hypothesis_settings(max_examples=60, deadline=None)
+def test_field_lengths_column_wise_equal_the_push_s_value_by_value(values):
+    """The audit measures a million values column-wise; each must be the length the push sends
+    (``as_sent``: digits-only phones gain a "+"), 0 where there is no text."""
+    series = pd.Series(values, dtype=object)
+    for column in ("phone", "last_name"):
+        want = [len(as_sent(column, v)) if isinstance(v, str) else 0 for v in values]
+        assert sent_lengths(column, series).tolist() == want
 
 
 def test_registry_prerequisites_become_reference_audits(tmp_path):

@@ -9,14 +9,30 @@ its leading ``+``.
 
 from __future__ import annotations
 
+import pandas as pd
+
 from expectations.audits.context import AuditContext, read_columns
 from kore.contracts.checks import CheckResult, audit_result, audit_skipped
-from kore.contracts.field_limits import as_sent, golden_limits
+from kore.contracts.field_limits import PLUS_PREFIXED, golden_limits
 
 GOLDEN = {
     "Contact": ("kore_dedup.golden_contacts", "contact_key"),
     "Account": ("kore_dedup.golden_accounts", "account_key"),
 }
+
+
+def sent_lengths(column: str, values: pd.Series) -> pd.Series:
+    """Each value's length as the push sends it (``field_limits.as_sent``: a phone of digits gains its
+    ``+``), 0 where there is no text; column-wise (a million golden contacts: a Python call per value
+    took most of this audit's 8 s)."""
+    text = values.astype(object)
+    try:
+        lengths = text.str.len().fillna(0).astype(int)
+    except AttributeError:  # not one text value (all null, or numbers): pandas refuses the accessor
+        return pd.Series(0, index=values.index, dtype=int)
+    if column in PLUS_PREFIXED:
+        lengths += text.str.isdigit().fillna(False).astype(bool).astype(int)
+    return lengths
 
 
 def values_fit_crm_fields(ctx: AuditContext) -> CheckResult:
@@ -35,7 +51,7 @@ def values_fit_crm_fields(ctx: AuditContext) -> CheckResult:
         checked += len(df)
         over = None
         for col, n in limits.items():
-            lengths = df[col].map(lambda v, col=col: len(as_sent(col, v)) if isinstance(v, str) else 0)
+            lengths = sent_lengths(col, df[col])
             bad = lengths > n
             for k, ln in zip(df.loc[bad, key], lengths[bad], strict=True):
                 examples.append({"entity": entity, "key": str(k), "field": col, "length": int(ln), "max": n})

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from expectations.audits.context import AuditContext, missing_tables, read_columns
@@ -33,7 +34,10 @@ def _review_queue_accounts(ctx: AuditContext) -> set[str]:
 def _excluded_by_account_type(acct_type_desc: pd.Series, ctx: AuditContext) -> pd.Series:
     """The Account-Type rule of ``kore.contracts.account_types`` (trimmed, case-insensitive), per row."""
     types = excluded_account_types(ctx.settings)
-    return acct_type_desc.map(lambda v: normalize_account_type(None if pd.isna(v) else str(v))).isin(types)
+    # once per distinct description (a handful of Account Types over a million accounts)
+    codes, uniques = pd.factorize(acct_type_desc, use_na_sentinel=True)
+    hit = [normalize_account_type(str(v)) in types for v in uniques] + [normalize_account_type(None) in types]
+    return pd.Series(np.asarray(hit, dtype=bool)[codes], index=acct_type_desc.index)
 
 
 def every_account_mapped_once(ctx: AuditContext) -> CheckResult:
@@ -60,13 +64,12 @@ def every_account_mapped_once(ctx: AuditContext) -> CheckResult:
     merged_away = set(merged["old_acct_id"].map(normalize_key)) if merged is not None else set()
     per_acct = mapping.assign(acct_id=mapping["acct_id"].map(normalize_key)).groupby("acct_id")["crm_contact_key"]
     n_contacts = per_acct.nunique().to_dict()
-    bad: list[dict[str, Any]] = []
-    accounts = sorted(a for a in set(cust["acct_id"]) if a)
-    for acct in accounts:
-        n = n_contacts.get(acct, 0)
-        if n == 1 or acct in excluded or acct in in_review or (n == 0 and acct in merged_away):
-            continue
-        bad.append({"acct_id": acct, "mapped_contacts": int(n)})
+    accounts = pd.Series(sorted(a for a in set(cust["acct_id"]) if a), dtype=object)
+    n = accounts.map(n_contacts).fillna(0).astype(int)
+    fine = (n == 1) | accounts.isin(excluded) | accounts.isin(in_review) | ((n == 0) & accounts.isin(merged_away))
+    bad: list[dict[str, Any]] = [
+        {"acct_id": acct, "mapped_contacts": int(k)} for acct, k in zip(accounts[~fine], n[~fine], strict=True)
+    ]
     detail = (
         f"{len(accounts)} accounts: {len(excluded)} excluded by Account Type, {len(in_review)} in review, "
         f"{len(merged_away)} merged away, "

@@ -50,10 +50,13 @@ ACCOUNT_COLUMNS = {"name": "name", **PARTY_COLUMNS}
 GOLDEN_COLUMNS = {"Contact": CONTACT_COLUMNS, "Account": ACCOUNT_COLUMNS}
 
 
+PLUS_PREFIXED = ("phone", "mobile_phone")  # golden columns sent with a leading "+" (as_sent)
+
+
 def as_sent(column: str, value: Any) -> Any:
     """A golden value as the push sends it: dedup keeps phones as E.164 digits, the CRM shows them
     with the leading ``+`` (so a phone's length in the CRM is one more than in the warehouse)."""
-    if column in ("phone", "mobile_phone") and isinstance(value, str) and value.isdigit():
+    if column in PLUS_PREFIXED and isinstance(value, str) and value.isdigit():
         return "+" + value
     return value
 

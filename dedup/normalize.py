@@ -183,7 +183,7 @@ def with_display(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-_RULES = {
+FIELD_RULES = {
     "first_name": norm_name,
     "last_name": norm_name,
     "full_name": norm_text,
@@ -221,7 +221,7 @@ def normalize_records(df: pd.DataFrame) -> pd.DataFrame:
     for col in PERSON_FIELDS:
         if col not in out.columns:
             out[col] = pd.Series(pd.NA, index=out.index, dtype="string")
-    for col, rule in _RULES.items():
+    for col, rule in FIELD_RULES.items():
         out[col] = per_value(rule, out[col])
     # a record with only a full name: split it (last token = last name) so names can be compared
     need = out["last_name"].isna() & out["full_name"].notna()

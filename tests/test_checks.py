@@ -20,13 +20,12 @@ from hypothesis import strategies as st
 
 from expectations import suites
 from expectations.audits import references, tickets
-from expectations.audits.crm_fields import sent_lengths
 from expectations.audits.plugins import discover_plugins
 from expectations.frames import mssql_engine
 from expectations.results import CheckReport
 from expectations.runner import run_checks
 from kore.config import REPO_ROOT, Settings
-from kore.contracts.field_limits import as_sent
+from kore.contracts.field_limits import as_sent, sent_lengths
 from sandbox import checks as sandbox_checks
 
 CUST_FILE = "cust/cust-part-0001.csv.gz"

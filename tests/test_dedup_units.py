@@ -13,7 +13,7 @@ from dedup.compare import FIELD_NAMES, compare_pairs
 from dedup.engine import Scorer
 from dedup.evaluate import evaluate_clusters
 from dedup.model import DedupConfig
-from dedup.normalize import _RULES, norm_phone, normalize_records, per_value, related_first_names
+from dedup.normalize import FIELD_RULES, norm_phone, normalize_records, per_value, related_first_names
 from tests.test_dedup_fixtures import all_records, colleague_records, frame, gabriel_records, household_records
 
 text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=25)
@@ -48,7 +48,7 @@ def test_each_rule_applied_per_distinct_value_equals_it_applied_per_row(rows, rn
     rows = rows + [rnd.choice(rows) for _ in range(len(rows))]  # repeated values
     rnd.shuffle(rows)
     df = pd.DataFrame(rows, index=[f"r{i}" for i in range(len(rows))])
-    for col, rule in _RULES.items():
+    for col, rule in FIELD_RULES.items():
         raw = df[col].astype("string") if col in df else pd.Series(pd.NA, index=df.index, dtype="string")
         pd.testing.assert_series_equal(per_value(rule, raw), rule(raw), check_names=False)
 

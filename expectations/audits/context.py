@@ -20,14 +20,22 @@ class AuditContext:
     reader: TableReader
 
 
-def read_columns(ctx: AuditContext, qualified: str, columns: list[str]) -> pd.DataFrame | None:
-    """Read named columns (case-insensitive) of a table; None when the table or a column is missing."""
+def table_with(ctx: AuditContext, qualified: str, columns: list[str]) -> tuple[str, str] | None:
+    """The table's (schema, name) as the warehouse spells them when it exists with every one of
+    ``columns`` (case-insensitive), else None."""
     real = ctx.reader.resolve(qualified)
     if real is None:
         return None
     cols = ctx.reader.columns(*real)
-    if any(c.lower() not in cols for c in columns):
+    return None if any(c.lower() not in cols for c in columns) else real
+
+
+def read_columns(ctx: AuditContext, qualified: str, columns: list[str]) -> pd.DataFrame | None:
+    """Read named columns (case-insensitive) of a table; None when the table or a column is missing."""
+    real = table_with(ctx, qualified, columns)
+    if real is None:
         return None
+    cols = ctx.reader.columns(*real)
     df = ctx.reader.read(*real, [cols[c.lower()] for c in columns])
     df.columns = [c.lower() for c in columns]
     return df

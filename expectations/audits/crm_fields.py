@@ -9,30 +9,14 @@ its leading ``+``.
 
 from __future__ import annotations
 
-import pandas as pd
-
 from expectations.audits.context import AuditContext, read_columns
 from kore.contracts.checks import CheckResult, audit_result, audit_skipped
-from kore.contracts.field_limits import PLUS_PREFIXED, golden_limits
+from kore.contracts.field_limits import golden_limits, sent_lengths
 
 GOLDEN = {
     "Contact": ("kore_dedup.golden_contacts", "contact_key"),
     "Account": ("kore_dedup.golden_accounts", "account_key"),
 }
-
-
-def sent_lengths(column: str, values: pd.Series) -> pd.Series:
-    """Each value's length as the push sends it (``field_limits.as_sent``: a phone of digits gains its
-    ``+``), 0 where there is no text; column-wise (a million golden contacts: a Python call per value
-    took most of this audit's 8 s)."""
-    text = values.astype(object)
-    try:
-        lengths = text.str.len().fillna(0).astype(int)
-    except AttributeError:  # not one text value (all null, or numbers): pandas refuses the accessor
-        return pd.Series(0, index=values.index, dtype=int)
-    if column in PLUS_PREFIXED:
-        lengths += text.str.isdigit().fillna(False).astype(bool).astype(int)
-    return lengths
 
 
 def values_fit_crm_fields(ctx: AuditContext) -> CheckResult:

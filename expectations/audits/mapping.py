@@ -63,9 +63,8 @@ def every_account_mapped_once(ctx: AuditContext) -> CheckResult:
     merged = read_columns(ctx, "int.int_archtics_account_merges", ["old_acct_id"])
     merged_away = set(merged["old_acct_id"].map(normalize_key)) if merged is not None else set()
     per_acct = mapping.assign(acct_id=mapping["acct_id"].map(normalize_key)).groupby("acct_id")["crm_contact_key"]
-    n_contacts = per_acct.nunique().to_dict()
     accounts = pd.Series(sorted(a for a in set(cust["acct_id"]) if a), dtype=object)
-    n = accounts.map(n_contacts).fillna(0).astype(int)
+    n = accounts.map(per_acct.nunique()).fillna(0).astype(int)
     fine = (n == 1) | accounts.isin(excluded) | accounts.isin(in_review) | ((n == 0) & accounts.isin(merged_away))
     bad: list[dict[str, Any]] = [
         {"acct_id": acct, "mapped_contacts": int(k)} for acct, k in zip(accounts[~fine], n[~fine], strict=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from expectations.audits.context import AuditContext, missing_tables
+from expectations.audits.context import AuditContext, missing_tables, table_with
 from kore.contracts.checks import MAX_EXAMPLES, CheckResult, audit_result, audit_skipped, key_text
 
 # Revenue is compared in whole cents, summed as integers on both sides: a sum of prices as binary
@@ -67,11 +67,8 @@ def _mart_totals(
     ctx: AuditContext, table: str, columns: list[str], measures: str, where: str = ""
 ) -> pd.DataFrame | None:
     """``measures`` per (event, price code) of the mart, or None when it lacks one of ``columns``."""
-    real = ctx.reader.resolve(table)
+    real = table_with(ctx, table, columns)
     if real is None:
-        return None
-    cols = ctx.reader.columns(*real)
-    if any(c not in cols for c in columns):
         return None
     out = ctx.reader.query_df(MART_TOTALS.format(measures=measures, table=f"{real[0]}.{real[1]}", where=where))
     out.columns = [c.lower() for c in out.columns]

@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
+
 from kore.contracts import crm_names
 from kore.registry import by_name
 
@@ -59,6 +61,20 @@ def as_sent(column: str, value: Any) -> Any:
     if column in PLUS_PREFIXED and isinstance(value, str) and value.isdigit():
         return "+" + value
     return value
+
+
+def sent_lengths(column: str, values: pd.Series) -> pd.Series:
+    """Each value's length as the push sends it (:func:`as_sent`: a phone of digits gains its ``+``),
+    0 where there is no text; column-wise, for the field-length audit over a million golden contacts
+    (a Python call per value took most of its 8 s)."""
+    text = values.astype(object)
+    try:
+        lengths = text.str.len().fillna(0).astype(int)
+    except AttributeError:  # not one text value (all null, or numbers): pandas refuses the accessor
+        return pd.Series(0, index=values.index, dtype=int)
+    if column in PLUS_PREFIXED:
+        lengths += text.str.isdigit().fillna(False).astype(bool).astype(int)
+    return lengths
 
 
 Overrides = Mapping[str, Mapping[str, int]]  # CRM table name -> field -> max length (from metadata)

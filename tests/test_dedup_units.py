@@ -395,3 +395,28 @@ def test_account_row_hashes_column_wise_equal_the_row_dict_hashes(rows, text_dty
     frame = pd.DataFrame(rows, columns=["name", "crm_account_id", "update_fields", "mixed"])
     frame["name"] = frame["name"].astype(text_dtype) if text_dtype == "str" else frame["name"]
     assert row_hashes(frame) == [_hash(r) for r in frame.to_dict("records")]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 6), st.one_of(st.none(), st.integers(1, 5)), st.integers(0, 2), st.integers(0, 9)),
+        max_size=25,
+    ),
+    st.lists(st.integers(1, 5), min_size=1, max_size=6),
+    st.integers(1, 4),
+)
+def test_account_facts_are_each_accounts_own_plan_and_ticket_sums(rows, accounts, recent):
+    """The ranking's facts per account: plan holder this season / last season, tickets in the recent
+    seasons -- summed over that account's own fact rows only (facts of other accounts ignored, a
+    missing season rank counts nowhere)."""
+    from dedup.ranking import account_facts
+
+    facts = pd.DataFrame(rows, columns=["acct_id", "season_rank", "plan_rows", "ticket_rows"])
+    out = account_facts(pd.Series(accounts + accounts[:1]), facts, recent)
+    assert list(out.index) == list(dict.fromkeys(str(a) for a in accounts))
+    for acct in out.index:
+        mine = [r for r in rows if str(r[0]) == acct and r[1] is not None]
+        assert out.loc[acct, "current"] == int(sum(r[2] for r in mine if r[1] == 1) > 0)
+        assert out.loc[acct, "prior"] == int(sum(r[2] for r in mine if r[1] == 2) > 0)
+        assert out.loc[acct, "recent"] == sum(r[3] for r in mine if r[1] <= recent)

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz, process
 
-from dedup.normalize import norm_company, norm_phone, norm_street, norm_text, norm_zip5
+from dedup.normalize import norm_company, norm_phone, norm_street, norm_text, norm_zip5, per_value
 
 MATCH_BITS = 6
 POSSIBLE_BITS = 3
@@ -81,8 +81,10 @@ def account_candidates(golden: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame
     """One row per derived KORE account key (company/household) with its match-ready attributes, and
     the Archtics accounts of its contacts as (account_key, acct_id) rows (a long frame, not a set per
     key: a million keys' sets took minutes to build in Python)."""
-    g = golden[golden["account_rule"].isin(["company", "household"]) & golden["account_key"].notna()]
-    g = g.sort_values(["account_key", "contact_key"])
+    cols = ["account_key", "contact_key", "account_rule", "company", "last_name", "phone", "street", "zip5", "city",
+            "primary_acct_id"]  # fmt: skip
+    g = golden.loc[golden["account_rule"].isin(["company", "household"]) & golden["account_key"].notna(), cols]
+    g = g.sort_values(["account_key", "contact_key"])  # the columns read only: the golden table is wide
     name = np.where(
         g["account_rule"] == "company",
         g["company"].fillna(g["last_name"]).astype("string"),
@@ -92,11 +94,12 @@ def account_candidates(golden: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame
         {
             "account_key": g["account_key"].to_numpy(),
             "account_rule": g["account_rule"].to_numpy(),
-            "n_name": norm_company(pd.Series(name, dtype="string")).to_numpy(),
-            "n_phone": norm_phone(g["phone"]).to_numpy(),
-            "n_street": norm_street(g["street"]).to_numpy(),
-            "n_zip": norm_zip5(g["zip5"]).to_numpy(),
-            "n_city": norm_text(g["city"]).to_numpy(),
+            # each rule once per distinct value (households share names, cities and zips repeat)
+            "n_name": per_value(norm_company, pd.Series(name, dtype="string")).to_numpy(),
+            "n_phone": per_value(norm_phone, g["phone"]).to_numpy(),
+            "n_street": per_value(norm_street, g["street"]).to_numpy(),
+            "n_zip": per_value(norm_zip5, g["zip5"]).to_numpy(),
+            "n_city": per_value(norm_text, g["city"]).to_numpy(),
             "acct_id": g["primary_acct_id"].astype("string").to_numpy(),
         }
     )

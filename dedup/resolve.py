@@ -116,11 +116,11 @@ def choose_primary(
         manual = set(set_primary["acct_id"].astype(str))
         acc.loc[acc["acct_id"].astype(str).isin(manual), "_rank_manual"] = 0
     acc["_rank_kept"] = 1
-    if len(previous_map):
-        kept = previous_map[previous_map["is_primary"].astype(int) == 1][["acct_id", "crm_contact_key"]]
-        kept_pairs = set(zip(kept["acct_id"].astype(str), kept["crm_contact_key"].astype(str), strict=True))
-        pairs = zip(acc["acct_id"].astype(str), acc["contact_key"].astype(str), strict=True)
-        acc["_rank_kept"] = [0 if p in kept_pairs else 1 for p in pairs]
+    if len(previous_map):  # (account, contact) pairs primary last run: a left join (a loop over tuples took 3 s at 1M)
+        kept = previous_map[previous_map["is_primary"].astype(int) == 1]
+        kept = _text_pairs(kept["acct_id"], kept["crm_contact_key"]).drop_duplicates().assign(_kept=0)
+        now = _text_pairs(acc["acct_id"], acc["contact_key"]).merge(kept, how="left", on=["a", "c"])
+        acc["_rank_kept"] = now["_kept"].fillna(1).astype(int).to_numpy()
     acc["_acct_num"] = pd.to_numeric(acc["acct_id"], errors="coerce")
     cols = sort_keys(acc, pol, facts)
     acc = acc.sort_values(["contact_key", "_rank_manual", *cols, "_acct_num"], na_position="last", kind="stable")
@@ -131,6 +131,10 @@ def choose_primary(
     acc.loc[acc["is_primary"] == 0, "rule"] = "secondary"
     acc["decided_by"] = np.where((acc["_rank_manual"] == 0) & (acc["is_primary"] == 1), "person", "auto")
     return acc.drop(columns=[c for c in acc.columns if c.startswith("_")])
+
+
+def _text_pairs(a: pd.Series, c: pd.Series) -> pd.DataFrame:
+    return pd.DataFrame({"a": a.astype(str).to_numpy(dtype=object), "c": c.astype(str).to_numpy(dtype=object)})
 
 
 MAPPING_COLUMNS = (

@@ -45,13 +45,22 @@ def attach(
     g["crm_owned"] = owned.to_numpy()
     m = match_accounts(g, crm_accounts, verdicts).set_index("account_key")
     derived = g["account_key"]
-    decision = derived.map(m["decision"]).fillna("none")
+    # each contact's match row found once (mapping the text keys per column took ~3 s at 1M)
+    at = m.index.get_indexer(derived.to_numpy(dtype=object))
+
+    def of_match(column: str) -> pd.Series:
+        """``derived.map(m[column])``: the column's value of each contact's match row (NaN: none)."""
+        return pd.Series(pd.api.extensions.take(m[column].array, at, allow_fill=True), index=derived.index)
+
+    decision = of_match("decision").fillna("none")
     matched = decision == "match"
-    target_key = derived.where(~matched, derived.map(m["canonical_key"]))
-    g["crm_account_id"] = derived.map(m["crm_account_id"]).where(matched, None)
-    g["account_score"] = derived.map(m["account_score"]).fillna(0.0)
-    g["account_evidence"] = derived.map(m["account_evidence"]).fillna("")
-    ident = derived.map(m["account_evidence"]).eq("identity")
+    target_key = derived.where(~matched, of_match("canonical_key"))
+    crm_account_id = of_match("crm_account_id")
+    g["crm_account_id"] = crm_account_id.where(matched, None)
+    evidence = of_match("account_evidence")
+    g["account_score"] = of_match("account_score").fillna(0.0)
+    g["account_evidence"] = evidence.fillna("")
+    ident = evidence.eq("identity")
     g["account_match"] = "new"
     g.loc[matched, "account_match"] = "crm_match"
     g.loc[matched & ident, "account_match"] = "identity"
@@ -60,7 +69,7 @@ def attach(
     g["account_key"] = target_key.where(~review, None)
     g["link_account"] = (~review).astype(int)
     g["proposed_account_key"] = derived.where(review, None)  # a possible match waits for a person
-    g.loc[review, "crm_account_id"] = derived[review].map(m["crm_account_id"])
+    g.loc[review, "crm_account_id"] = crm_account_id[review]
     for c in ("account_key", "crm_account_id", "proposed_account_key", "account_match", "account_evidence"):
         g[c] = g[c].astype(object)
     keep = (g["crm_owned"] == 1) & ~g["contact_key"].isin(approved_moves)

@@ -92,11 +92,16 @@ def contact_keys(clusters: pd.DataFrame, records: pd.DataFrame, previous_golden:
 
 def account_records(records: pd.DataFrame) -> pd.DataFrame:
     """The record that stands for each Archtics account: its primary name (else lowest name id)."""
-    a = records[records["source"] == "archtics"].copy()
-    a["_p"] = pd.to_numeric(a["is_primary_name"], errors="coerce").fillna(0)
-    a["_n"] = pd.to_numeric(a["cust_name_id"], errors="coerce")
-    a = a.sort_values(["acct_id", "_p", "_n"], ascending=[True, False, True])
-    return a.drop_duplicates("acct_id").drop(columns=["_p", "_n"])
+    a = records[records["source"] == "archtics"]
+    keys = pd.DataFrame(
+        {
+            "acct_id": a["acct_id"],
+            "_p": pd.to_numeric(a["is_primary_name"], errors="coerce").fillna(0),
+            "_n": pd.to_numeric(a["cust_name_id"], errors="coerce"),
+        }
+    ).sort_values(["acct_id", "_p", "_n"], ascending=[True, False, True])
+    # the order found on the three keys, then only the chosen rows of the (wide) frame taken
+    return a.loc[keys.index[~keys["acct_id"].duplicated()]]
 
 
 def choose_primary(
@@ -253,25 +258,36 @@ def _golden_fields(
     g = g[~(g["cluster_id"].isin(locked) & ~is_crm)].copy()
     is_crm = g["source"] == "crm"
     g["_src"] = np.where(is_crm, "crm:" + g["crm_contact_id"].astype(str), "archtics:" + g["acct_id"].astype(str))
-    g = g.sort_values(["_pos", "_rank", "_upd"], ascending=[True, True, False], na_position="last", kind="stable")
+    g = g.reset_index(drop=True)
+    # rank order within each cluster, found on the three sort columns only (the frame is wide): each
+    # field's winner is then its first non-null value per cluster in this order
+    order = g[["_pos", "_rank", "_upd"]].sort_values(
+        ["_pos", "_rank", "_upd"], ascending=[True, True, False], na_position="last", kind="stable"
+    ).index.to_numpy()
+    pos_sorted = g["_pos"].to_numpy()[order]
     golden = contacts.copy()
     at = np.arange(len(golden))
     norm: dict[str, pd.Series] = {}  # normalised winners: stable account keys, whatever the spelling
 
-    def per_cluster(values: pd.Series, pos: pd.Series) -> pd.Series:
-        """``values`` (one per cluster position) laid out as the golden table's rows."""
-        return values.set_axis(pos.to_numpy()).reindex(at).set_axis(golden.index)
+    def winners(present: np.ndarray) -> np.ndarray:
+        """Rows of ``g`` (positions) first in rank order in their cluster among ``present`` ones."""
+        cand = np.flatnonzero(present[order])
+        p = pos_sorted[cand]
+        first = np.ones(len(cand), dtype=bool)
+        first[1:] = p[1:] != p[:-1]
+        return order[cand[first]]
+
+    def per_cluster(column: str, rows: np.ndarray) -> pd.Series:
+        """``g[column]`` at ``rows`` (one per cluster) laid out as the golden table's rows."""
+        return g[column].iloc[rows].set_axis(g["_pos"].to_numpy()[rows]).reindex(at).set_axis(golden.index)
 
     for f in GOLDEN_FIELDS:
-        cols = ["_pos", f, "_src"] + ([f + "_display"] if f in DISPLAY_FIELDS else [])
-        sub = g[cols].dropna(subset=[f]).drop_duplicates("_pos")
-        norm[f] = per_cluster(sub[f], sub["_pos"])
+        rows = winners(g[f].notna().to_numpy())
+        norm[f] = per_cluster(f, rows)
         # the CRM receives the winning record's own spelling (its normalised value only if it has none)
-        shown = sub[f + "_display"].fillna(sub[f]) if f in DISPLAY_FIELDS else sub[f]
-        golden[f] = per_cluster(shown, sub["_pos"])
-        golden[f + "_source"] = per_cluster(sub["_src"], sub["_pos"])
-    first = g.loc[~g["_pos"].duplicated(), ["_pos", "name_type"]]  # not the wide frame: two columns
-    golden["name_type"] = per_cluster(first["name_type"], first["_pos"])
+        golden[f] = per_cluster(f + "_display", rows).fillna(norm[f]) if f in DISPLAY_FIELDS else norm[f]
+        golden[f + "_source"] = per_cluster("_src", rows)
+    golden["name_type"] = per_cluster("name_type", winners(np.ones(len(g), dtype=bool)))
     prim = acc.loc[acc["is_primary"] == 1, ["cluster_id", "acct_id", "updated_at"]]
     prim = prim.drop_duplicates("cluster_id").set_index("cluster_id")
     golden["primary_acct_id"] = golden["cluster_id"].map(prim["acct_id"])
@@ -288,11 +304,11 @@ def _account_keys(golden: pd.DataFrame, norm: dict[str, pd.Series]) -> pd.DataFr
     household = norm["last_name"].notna() & norm["street"].notna() & golden["zip5"].notna()
     company_val = norm["company"].fillna(norm["last_name"]).fillna(golden["contact_key"]).astype(str)
     hh_val = norm["last_name"].astype(str) + "|" + norm["street"].astype(str) + "|" + golden["zip5"].astype(str)
-    golden["account_rule"] = np.where(is_company, "company", np.where(household, "household", "person"))
-    golden["account_key"] = [
-        _key("ACO", c) if r == "company" else _key("AHH", h) if r == "household" else _key("APN", k)
-        for r, c, h, k in zip(golden["account_rule"], company_val, hh_val, golden["contact_key"], strict=True)
-    ]
+    rule = np.where(is_company, "company", np.where(household, "household", "person"))
+    golden["account_rule"] = rule
+    value = np.where(rule == "company", company_val, np.where(rule == "household", hh_val, golden["contact_key"]))
+    prefix = np.where(rule == "company", "ACO", np.where(rule == "household", "AHH", "APN"))
+    golden["account_key"] = [_key(p, str(v)) for p, v in zip(prefix.tolist(), value.tolist(), strict=True)]
     return golden
 
 

@@ -197,10 +197,9 @@ class Scorer:
                     lv = compare_pairs(self.prep, a, b, self.cfg.comparison)
                 else:
                     lv = {f: levels[f][start:end] for f in FIELD_NAMES}
-                sc = score_levels(lv, a, b, model, self.tf, self.name_type_c, self.cfg, self.prep["email_is_name"])
-                sc.insert(0, "record_id_l", pd.Series(rid.take(a)))
-                sc.insert(1, "record_id_r", pd.Series(rid.take(b)))
-                parts.append(sc)
+                parts.append(
+                    score_levels(lv, a, b, model, self.tf, self.name_type_c, self.cfg, self.prep["email_is_name"])
+                )
                 bar.advance(task, len(a))
         if not parts:
             return score_levels(
@@ -212,7 +211,12 @@ class Scorer:
                 self.name_type_c,
                 self.cfg,
             ).assign(record_id_l=pd.Series(dtype=object), record_id_r=pd.Series(dtype=object))
-        return pd.concat(parts, ignore_index=True)
+        # the record ids taken once for every pair, after the numeric chunks are joined: taking them
+        # per chunk and concatenating the text columns cost ~9 s at 16M pairs
+        out = pd.concat(parts, ignore_index=True)
+        out.insert(0, "record_id_l", pd.Series(rid.take(np.asarray(li))))
+        out.insert(1, "record_id_r", pd.Series(rid.take(np.asarray(ri))))
+        return out
 
 
 def _tf_values(records: pd.DataFrame, f: str) -> pd.Series:

@@ -15,6 +15,7 @@ import shutil
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from kore.contracts.archtics import RAW_SCHEMA, SOURCE_FILE_COLUMN, Dataset
 
@@ -38,6 +39,35 @@ INTEGER_PATTERN = r"^-?\d{1,18}$"
 HASH_SEP = "\x1f"
 HASH_NULL = "\x1e"
 
+# Destinations whose rows skip dlt's load packages: the export's rows and the deltas' merge are
+# written by DuckDB itself, in one transaction per group / run (``archtics_export_direct``,
+# ``archtics_deltas_direct``); other destinations (SQL Server) load dlt packages.
+DIRECT_DESTINATIONS = frozenset({"duckdb"})
+
+
+def is_direct(destination_name: str) -> bool:
+    """Whether rows go straight into this destination (read at call time: tests switch it off)."""
+    return destination_name in DIRECT_DESTINATIONS
+
+
+def new_load_id(after: str | None = None) -> str:
+    """A load id in dlt's form (a Unix timestamp as text), later than ``after``: a replaced file keeps
+    the version with the latest load id, and freshness reads the time from it."""
+    now = time.time()
+    if after is not None:
+        now = max(now, float(after) + 1e-6)
+    return str(now)
+
+
+def record_load(client: Any, load_id: str, schema_name: str, version_hash: str | None) -> None:
+    """Record a direct write as a finished load in dlt's ``_dlt_loads`` (inside the caller's
+    transaction): the landing guard and freshness read it as they read dlt's own loads."""
+    client.native_connection.execute(
+        f"insert into {client.make_qualified_table_name('_dlt_loads')} "
+        "(load_id, schema_name, status, inserted_at, schema_version_hash) values (?, ?, 0, now(), ?)",
+        [load_id, schema_name, version_hash],
+    )
+
 
 def hash_columns(columns: Iterable[str]) -> list[str]:
     """The columns that take part in the row hash: source columns only, in a canonical order."""
@@ -49,6 +79,22 @@ def row_hash(row: Mapping[str, str | None], columns: Iterable[str] | None = None
     cols = hash_columns(columns if columns is not None else row.keys())
     text = HASH_SEP.join(HASH_NULL if row.get(c) is None else str(row.get(c)) for c in cols)
     return hashlib.md5(text.encode("utf-8")).hexdigest()
+
+
+class RowHasher:
+    """:func:`row_hash` for many rows of text values (``str`` or ``None``): the hashed columns are
+    sorted once per set of keys instead of once per row (the catch-up hashes every fetched row)."""
+
+    def __init__(self) -> None:
+        self._columns: dict[tuple[str, ...], list[str]] = {}
+
+    def __call__(self, row: Mapping[str, str | None]) -> str:
+        keys = tuple(row)
+        cols = self._columns.get(keys)
+        if cols is None:
+            cols = self._columns[keys] = hash_columns(keys)
+        text = HASH_SEP.join([HASH_NULL if (v := row[c]) is None else v for c in cols])
+        return hashlib.md5(text.encode("utf-8")).hexdigest()
 
 
 def business_key(row: Mapping[str, str | None], ds: Dataset) -> str:

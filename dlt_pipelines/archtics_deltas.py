@@ -26,6 +26,11 @@ Why it is built this way:
   Archtics itself marks them (``rec_status`` 'I') and moves the tickets, and those changes arrive
   as ordinary rows, so the replica stays equal to the source.
 * **HTTP** (token, retries, paging) is :mod:`dlt_pipelines.archtics_api_client`.
+* **On DuckDB the merge skips dlt's packages**: the changed batches are staged and merged, with
+  the cursors (``raw_archtics.delta_cursors``), in one transaction
+  (:mod:`dlt_pipelines.archtics_deltas_direct`: same scope, same newest-wins rule); a warehouse
+  whose earlier runs went through packages continues from the cursors in dlt's state. Other
+  destinations (SQL Server) merge through dlt as described above.
 """
 
 from __future__ import annotations
@@ -45,11 +50,13 @@ from dlt_pipelines.archtics_common import (
     CHANGE_TS,
     RAW_DATASET,
     ROW_HASH,
+    RowHasher,
     StageTimes,
     business_key,
     discard_interrupted_packages,
-    row_hash,
+    is_direct,
 )
+from dlt_pipelines.archtics_deltas_direct import DirectMerge
 from kore.config import Settings, archtics_credentials, dlt_pipeline
 from kore.contracts.archtics import DATASETS, Dataset
 from kore.landing import require_landing_complete
@@ -83,6 +90,11 @@ class ExistingRows:
         self._client = self.pipeline.sql_client()
         self._client.open_connection()
         return self
+
+    @property
+    def client(self) -> Any:
+        """The open sql client of the run (inside ``with``)."""
+        return self._client
 
     def __exit__(self, *exc: object) -> None:
         if self._client is not None:
@@ -176,9 +188,9 @@ def changed_rows(ds: Dataset, rows: list[dict[str, Any]], existing: ExistingRows
 # dlt source
 
 
-def _prepare(row: dict[str, Any], ds: Dataset) -> dict[str, Any]:
+def _prepare(row: dict[str, Any], ds: Dataset, hasher: RowHasher) -> dict[str, Any]:
     row = {k: (None if v is None or v == "" else str(v)) for k, v in row.items()}
-    row[ROW_HASH] = row_hash(row)
+    row[ROW_HASH] = hasher(row)
     row[BUSINESS_KEY] = business_key(row, ds)
     return row
 
@@ -238,33 +250,53 @@ def dataset_resource(
     )
     def changes() -> Iterator[Any]:
         state = dlt.current.resource_state()
+        cursor: dict[str, str] = {}
         since = resume_cursor(state, cutoff)
-        newest = since
-        st = stats.setdefault(ds.name, {"fetched": 0, "written": 0, "unchanged": 0, "pages": 0})
-        held: list[dict[str, Any]] = []  # child lists: the last parent of a page may continue on the next
-        parent = ds.parent_key[0] if ds.is_child_list else None
-        for page in times.iterate("http_fetch", client.changes(ds.name, since, page_size)):
-            st["pages"] += 1
-            newest = max([newest, *(str(r[CHANGE_TS]) for r in page if r.get(CHANGE_TS))])
-            st["fetched"] += len(page)
-            if on_page is not None:
-                on_page(ds.name, len(page))
-            rows = held + [_prepare(r, ds) for r in page]
-            held = []
-            if len(rows) < LOOKUP_BATCH_ROWS:  # one look-up (one scan of the raw table) per batch, not per page
-                held = rows
-                continue
-            if parent and rows:
-                last = rows[-1].get(parent)
-                cut = len(rows)
-                while cut > 0 and rows[cut - 1].get(parent) == last:
-                    cut -= 1
-                rows, held = rows[:cut], rows[cut:]
-            yield from _emit(ds, rows, existing, st, times)
-        yield from _emit(ds, held, existing, st, times)
-        state[CURSOR_STATE] = newest  # committed with this run's load package
+        yield from dataset_changes(ds, client, existing, since, page_size, stats, cursor, on_page, times)
+        state[CURSOR_STATE] = cursor[ds.name]  # committed with this run's load package
 
     return changes
+
+
+def dataset_changes(
+    ds: Dataset,
+    client: ArchticsClient,
+    existing: ExistingRows,
+    since: str,
+    page_size: int,
+    stats: dict,
+    cursor: dict[str, str],
+    on_page: Callable[[str, int], Any] | None = None,
+    times: StageTimes | None = None,
+) -> Iterator[pa.Table]:
+    """One dataset's changed rows since ``since``, as Arrow batches (unchanged rows dropped); when
+    the pages are exhausted, ``cursor[dataset]`` holds the newest change time fetched."""
+    times = times if times is not None else StageTimes()
+    newest = since
+    st = stats.setdefault(ds.name, {"fetched": 0, "written": 0, "unchanged": 0, "pages": 0})
+    held: list[dict[str, Any]] = []  # child lists: the last parent of a page may continue on the next
+    parent = ds.parent_key[0] if ds.is_child_list else None
+    hasher = RowHasher()
+    for page in times.iterate("http_fetch", client.changes(ds.name, since, page_size)):
+        st["pages"] += 1
+        newest = max([newest, *(str(r[CHANGE_TS]) for r in page if r.get(CHANGE_TS))])
+        st["fetched"] += len(page)
+        if on_page is not None:
+            on_page(ds.name, len(page))
+        rows = held + [_prepare(r, ds, hasher) for r in page]
+        held = []
+        if len(rows) < LOOKUP_BATCH_ROWS:  # one look-up (one scan of the raw table) per batch, not per page
+            held = rows
+            continue
+        if parent and rows:
+            last = rows[-1].get(parent)
+            cut = len(rows)
+            while cut > 0 and rows[cut - 1].get(parent) == last:
+                cut -= 1
+            rows, held = rows[:cut], rows[cut:]
+        yield from _emit(ds, rows, existing, st, times)
+    yield from _emit(ds, held, existing, st, times)
+    cursor[ds.name] = newest
 
 
 def _emit(
@@ -347,11 +379,42 @@ def finish_pending(pipeline: dlt.Pipeline) -> int:
     return len(pending)
 
 
+def merge_direct(
+    pipeline: dlt.Pipeline,
+    client: ArchticsClient,
+    cutoff: str,
+    page_size: int,
+    names: tuple[str, ...],
+    stats: dict,
+    on_page: Callable[[str, int], Any] | None,
+    times: StageTimes,
+) -> None:
+    """The run on DuckDB: every dataset's changes staged, then merged with the cursors in one
+    transaction (:mod:`dlt_pipelines.archtics_deltas_direct`). A cursor starts where the last direct
+    run left it, else where the package path's dlt state left it, else at the export cutoff."""
+    resources = pipeline.state.get("sources", {}).get(PIPELINE_NAME, {}).get("resources", {})
+    cursor: dict[str, str] = {}
+    with times.timed("extract"), ExistingRows(pipeline) as existing, DirectMerge(pipeline, existing.client) as merge:
+        saved = merge.cursors()
+        for name in names:
+            since = saved.get(name) or resume_cursor(resources.get(name, {}), cutoff)
+            for batch in dataset_changes(
+                DATASETS[name], client, existing, since, page_size, stats, cursor, on_page, times
+            ):
+                with times.timed("stage"):
+                    merge.stage(name, batch)
+        with times.timed("load_merge"):
+            merge.commit({n: merge_scope(DATASETS[n]) for n in merge.staged}, cursor)
+
+
 def _split_extract(times: StageTimes) -> dict[str, float]:
-    """Seconds per step, with dlt's own extract work apart from the HTTP fetch and the look-ups."""
+    """Seconds per step, with dlt's own extract work (on DuckDB: the rows' preparation) apart from
+    the HTTP fetch, the look-ups, the staging and the merge."""
     out = dict(times)
     if "extract" in out:
-        out["dlt_extract"] = max(0.0, out.pop("extract") - out.get("http_fetch", 0.0) - out.get("lookup", 0.0))
+        merged = out.get("load_merge", 0.0) if "stage" in out else 0.0
+        own = out.pop("extract") - out.get("http_fetch", 0.0) - out.get("lookup", 0.0) - out.get("stage", 0.0) - merged
+        out["prepare" if "stage" in out else "dlt_extract"] = max(0.0, own)
     return {k: round(v, 3) for k, v in out.items()}
 
 
@@ -404,15 +467,20 @@ def land_deltas(
                 fetched[0] += n
                 progress.update(task, description=f"fetching Archtics changes: {dataset}, {fetched[0]:,} rows")
 
-            # one connection for every look-up of the extract (each new one resolves dlt's config)
-            with times.timed("extract"), ExistingRows(pipeline) as existing:
-                source = archtics_changes(client, existing, cutoff, page_size, names, stats, columns, on_page, times)
-                pipeline.extract(source)
-            progress.update(task, description="loading Archtics changes")
-            with times.timed("normalize"):
-                pipeline.normalize()
-            with times.timed("load_merge"):
-                pipeline.load().raise_on_failed_jobs()
+            if is_direct(pipeline.destination.destination_name):
+                merge_direct(pipeline, client, cutoff, page_size, names, stats, on_page, times)
+            else:
+                # one connection for every look-up of the extract (each new one resolves dlt's config)
+                with times.timed("extract"), ExistingRows(pipeline) as existing:
+                    source = archtics_changes(
+                        client, existing, cutoff, page_size, names, stats, columns, on_page, times
+                    )
+                    pipeline.extract(source)
+                progress.update(task, description="loading Archtics changes")
+                with times.timed("normalize"):
+                    pipeline.normalize()
+                with times.timed("load_merge"):
+                    pipeline.load().raise_on_failed_jobs()
         written = sum(s["written"] for s in stats.values())
         summary = {
             "cutoff": cutoff,

@@ -1,38 +1,45 @@
 """Land the Archtics static export (gzip'd CSV part files + manifest) into ``raw_archtics``: the run.
 
-The export is read and checked by :mod:`dlt_pipelines.archtics_export_reader` and turned into dlt
-resources by :mod:`dlt_pipelines.archtics_export_source`; this module runs them. Why it is built
-this way:
+The export is read and checked by :mod:`dlt_pipelines.archtics_export_reader`; on a DuckDB
+warehouse the rows go from the parser straight into the tables
+(:mod:`dlt_pipelines.archtics_export_direct`), on other destinations through dlt load packages
+(:mod:`dlt_pipelines.archtics_export_source`); this module runs them. Why it is built this way:
 
-* **Whole files or nothing.** Files are extracted in groups of about two million rows, one
-  ``pipeline.extract`` (= one load package) per group; if a manifest check fails the extract
-  raises, dlt never commits that extract's package, the bad file is dropped from the group and
-  the rest is extracted again. Nothing of a refused file lands; other files do, and the run then
-  fails naming the refused files.
-* **Exactly once, also after a kill.** A file's rows, its quarantined rows and its
-  ``file_ledger`` row travel in the same dlt load package. Pending packages (left by a killed
-  run) are loaded before the ledger is read, so a file extracted by a killed run is never
-  extracted again, and a half-loaded package is completed. Tables are written with ``append``
-  (a merge costs 4x the load time); the one gap that leaves - dlt re-runs a load job whose insert
-  had committed just before the kill - is closed by :func:`reconcile_resumed`, which removes
-  duplicate natural keys (file + line, ledger path) within the resumed load ids.
+* **Whole files or nothing.** Files are landed in groups of about two million rows: one
+  transaction per group on the direct path, one ``pipeline.extract`` (= one load package) per group
+  on the package path. If a manifest check fails, nothing of the group is committed, the bad file
+  is dropped from the group and the rest is landed again. Nothing of a refused file lands; other
+  files do, and the run then fails naming the refused files.
+* **Exactly once, also after a kill.** A file's rows, its quarantined rows and its ``file_ledger``
+  row are committed together: in one transaction (direct), or in one dlt load package. Pending
+  packages (left by a killed run) are loaded before the ledger is read, so a file extracted by a
+  killed run is never extracted again, and a half-loaded package is completed. Package tables are
+  written with ``append`` (a merge costs 4x the load time); the one gap that leaves - dlt re-runs
+  a load job whose insert had committed just before the kill - is closed by
+  :func:`reconcile_resumed`, which removes duplicate natural keys (file + line, ledger path)
+  within the resumed load ids.
 * **Bad rows do not stop the landing.** They land in ``raw_archtics.quarantine`` with file, line
   and reason; the run fails only when the quarantined share exceeds ``max_bad_share``.
-* Export rows get ``_dlt_load_id`` from dlt's arrow normalizer (``.dlt/config.toml``,
-  ``[archtics_export.normalize.parquet_normalizer]``) and a deterministic ``_dlt_id`` (file digest
-  + line) from the reader: dlt generating one costs a third of the landing time.
+* Export rows carry the group's ``_dlt_load_id`` (on the package path from dlt's arrow normalizer,
+  ``.dlt/config.toml``, ``[archtics_export.normalize.parquet_normalizer]``) and a deterministic
+  ``_dlt_id`` (file digest + line) from the reader: dlt generating one costs a third of the
+  landing time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import dlt
+import duckdb
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from dlt_pipelines.archtics_common import RAW_DATASET, StageTimes, discard_interrupted_packages
+from dlt_pipelines.archtics_common import RAW_DATASET, StageTimes, discard_interrupted_packages, is_direct
+from dlt_pipelines.archtics_export_direct import GroupLoad, ensure_tables
 from dlt_pipelines.archtics_export_prefetch import Prefetcher
 from dlt_pipelines.archtics_export_reader import CHUNK_BYTES, FileRefused, Manifest, PartFile, read_manifest
 from dlt_pipelines.archtics_export_replace import replacements, settle_replacements
@@ -266,20 +273,41 @@ def extract_and_load(
     times: StageTimes,
     replaces: dict[str, str] | None = None,
 ) -> list[str]:
-    """Extract, normalize and load the files group by group; returns the paths landed.
+    """Land the files group by group; returns the paths landed.
 
-    ``times`` receives the seconds per step (``parse`` in the parse thread, ``parse_wait`` the
-    extract spent waiting for it, ``normalize``, ``load``). The files are parsed ahead in a thread
-    (:mod:`dlt_pipelines.archtics_export_prefetch`) while dlt writes and loads the previous group.
+    The files are parsed ahead in a thread (:mod:`dlt_pipelines.archtics_export_prefetch`) while
+    the previous group is written. On DuckDB a group's rows go straight into the tables in one
+    transaction (:mod:`dlt_pipelines.archtics_export_direct`); elsewhere a group is one dlt load
+    package (extract, normalize, load). ``times`` receives the seconds per step (``parse`` in the
+    parse thread, ``parse_wait`` the writer spent waiting for it, ``dlt_extract``, ``normalize``,
+    ``load``).
     """
     extracted: list[str] = []
-    with _progress(show_progress) as progress, Prefetcher(export_dir, todo, block_bytes, PREFETCH_BLOCKS, times) as pre:
+    replaces = replaces or {}
+    direct = is_direct(pipeline.destination.destination_name)
+    if direct and todo:
+        with times.timed("setup"):
+            ensure_tables(pipeline, todo, replacing=bool(replaces))
+    with (
+        _progress(show_progress) as progress,
+        Prefetcher(export_dir, todo, block_bytes, PREFETCH_BLOCKS, times) as pre,
+        _parse_connection() as parse_con,
+    ):
         task = progress.add_task("landing export", total=sum(p.rows for p in todo) or 1)
+        on_block = lambda n: progress.advance(task, n)  # noqa: E731
+        loader = GroupLoad(pipeline, export_dir, parse_con, block_bytes, times, replaces, pre, on_block)
         for group in groups(todo, LOAD_EVERY_ROWS):
+            if direct:
+                with times.timed("direct_load"):
+                    group = _without_refused(group, loader.land, progress, task, refused)
+                extracted.extend(p.path for p in group)
+                continue
+
+            def extract(parts: list[PartFile]) -> None:
+                pipeline.extract(export_files_source(export_dir, parts, block_bytes, on_block, times, replaces, pre))
+
             with times.timed("extract"):
-                group = _extract_group(
-                    pipeline, export_dir, group, block_bytes, progress, task, refused, times, replaces, pre
-                )
+                group = _without_refused(group, extract, progress, task, refused)
             if not group:
                 continue
             extracted.extend(p.path for p in group)
@@ -291,48 +319,57 @@ def extract_and_load(
     return extracted
 
 
-def _split_extract(times: StageTimes) -> dict[str, float]:
-    """Seconds per step, with dlt's own extract work (writing the files) apart from the parse.
+@contextlib.contextmanager
+def _parse_connection() -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-process DuckDB for the reader's checks of a re-read file (not the warehouse)."""
+    con = duckdb.connect(config={"threads": 2})
+    try:
+        yield con
+    finally:
+        con.close()
 
-    The parse runs in a thread beside the extract and load; the extract's own work is the extract
-    time minus the time it waited for parsed blocks (and minus a re-extract's synchronous parse).
+
+def _split_extract(times: StageTimes) -> dict[str, float]:
+    """Seconds per step, with the writing of rows apart from the parse it waited for.
+
+    The parse runs in a thread beside the writing; the extract's own work (dlt writing the files)
+    is the extract time minus the time it waited for parsed blocks (and minus a re-extract's
+    synchronous parse); on the direct path the same holds for the load.
     """
     out = dict(times)
+    sync = out.pop("parse_sync", 0.0)
+    out["parse"] = out.get("parse", 0.0) + sync
+    waited = out.get("parse_wait", 0.0) + sync
     if "extract" in out:
-        sync = out.pop("parse_sync", 0.0)
-        out["parse"] = out.get("parse", 0.0) + sync
-        out["dlt_extract"] = max(0.0, out.pop("extract") - out.get("parse_wait", 0.0) - sync)
+        out["dlt_extract"] = max(0.0, out.pop("extract") - waited)
+    if "direct_load" in out:
+        out["load"] = max(0.0, out.pop("direct_load") - waited)
     return {k: round(v, 3) for k, v in out.items()}
 
 
-def _extract_group(
-    pipeline: dlt.Pipeline,
-    export_dir: Path,
+def _without_refused(
     group: list[PartFile],
-    block_bytes: int,
+    attempt: Callable[[list[PartFile]], Any],
     progress: Progress,
     task: TaskID,
     refused: list[str],
-    times: StageTimes,
-    replaces: dict[str, str] | None = None,
-    prefetch: Prefetcher | None = None,
 ) -> list[PartFile]:
-    """Extract one group as one package, dropping refused files until the rest extracts cleanly.
+    """Land (or extract) one group, dropping refused files until the rest goes through cleanly.
 
-    Returns the files extracted (none when every file of the group was refused).
+    ``attempt`` commits nothing when it raises. Returns the files landed (none when every file of
+    the group was refused).
     """
     while group:
         progress.update(task, description=f"{group[0].path} (+{len(group) - 1} files)")
         done_before = progress.tasks[0].completed
         try:
-            on_block = lambda n: progress.advance(task, n)  # noqa: E731
-            pipeline.extract(export_files_source(export_dir, group, block_bytes, on_block, times, replaces, prefetch))
+            attempt(group)
             return group
         except Exception as exc:  # PipelineStepFailed wraps FileRefused
             cause = _root_cause(exc)
             if not isinstance(cause, FileRefused):
                 raise
-            # nothing of this extract was committed: drop the bad file, extract the rest again
+            # nothing of this attempt was committed: drop the bad file, try the rest again
             refused.append(str(cause))
             bad = next((p for p in group if p.path == cause.path), group[-1])
             progress.update(task, completed=done_before + bad.rows)
@@ -430,7 +467,10 @@ def summarize(done: Ledger, manifest: Manifest) -> dict:
 
 
 def _root_cause(exc: BaseException) -> BaseException:
+    """The FileRefused behind ``exc`` (dlt wraps it), else the innermost cause."""
     seen = exc
+    if isinstance(seen, FileRefused):
+        return seen
     while seen.__cause__ is not None or getattr(seen, "exception", None) is not None:
         nxt = seen.__cause__ or seen.exception  # type: ignore[attr-defined]
         if nxt is seen:

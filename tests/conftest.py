@@ -60,3 +60,24 @@ SLOW_FIRST = (
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     rank = {name: i for i, name in enumerate(SLOW_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+
+
+@pytest.fixture(scope="module")
+def small_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real sample export from the sandbox generator: several part files per dataset (one per module)."""
+    from sandbox.generator import generate
+
+    out = tmp_path_factory.mktemp("gen") / "export"
+    generate(300, out, seed=5, part_rows=1000, show_progress=False)
+    return out
+
+
+@pytest.fixture(params=["direct", "packages"])
+def loader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways rows reach the tables: straight from the parser in one transaction per group
+    (DuckDB) and dlt load packages (the path of other destinations, run here on DuckDB)."""
+    if request.param == "packages":
+        import dlt_pipelines.archtics_common as common
+
+        monkeypatch.setattr(common, "DIRECT_DESTINATIONS", frozenset())
+    return request.param

@@ -54,6 +54,8 @@ SLOW_FIRST = (
     "test_dbt_session.py",
     "test_dbt_conventions.py",
     "test_dedup_blocking.py",
+    "test_landing_deltas.py",
+    "test_landing_export_crash.py",
 )
 
 

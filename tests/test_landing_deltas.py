@@ -129,7 +129,7 @@ def test_catchup_logs_no_dlt_warnings(work: Path, landed: Path) -> None:
     assert [r.getMessage()[:160] for r in seen] == []
 
 
-def test_second_run_writes_nothing_and_boundary_rows_land_once(work: Path, landed: Path, loader: str) -> None:
+def test_second_run_writes_nothing_and_boundary_rows_land_once(work: Path, landed: Path) -> None:
     settings = get_settings(work)
     cutoff = json.loads((landed / "export" / "manifest.json").read_text())["cutoff"]
     with api(landed) as sb:

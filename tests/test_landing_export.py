@@ -86,7 +86,7 @@ def ok_cust_body(n: int, start: int = 1) -> bytes:
 
 
 # ------------------------------------------------------------------------------------------ tests
-def test_generator_export_lands_whole_and_rerun_writes_nothing(workdir: Path, small_export: Path, loader: str) -> None:
+def test_generator_export_lands_whole_and_rerun_writes_nothing(workdir: Path, small_export: Path) -> None:
     settings = get_settings(workdir)
     manifest = json.loads((small_export / "manifest.json").read_text())
     summary = land_export(settings, small_export, show_progress=False)

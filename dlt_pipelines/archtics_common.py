@@ -59,6 +59,20 @@ def new_load_id(after: str | None = None) -> str:
     return str(now)
 
 
+def dataset_columns(client: Any) -> dict[str, list[str]]:
+    """Each table of the client's dataset with its columns in table order (none before the dataset
+    exists): what a direct write checks before it adds a table or column."""
+    rows = client.native_connection.execute(
+        "select table_name, column_name from information_schema.columns where table_schema = ? "
+        "order by table_name, ordinal_position",
+        [client.dataset_name],
+    ).fetchall()
+    out: dict[str, list[str]] = {}
+    for table, column in rows:
+        out.setdefault(str(table), []).append(str(column))
+    return out
+
+
 def record_load(client: Any, load_id: str, schema_name: str, version_hash: str | None) -> None:
     """Record a direct write as a finished load in dlt's ``_dlt_loads`` (inside the caller's
     transaction): the landing guard and freshness read it as they read dlt's own loads."""
@@ -77,13 +91,17 @@ def hash_columns(columns: Iterable[str]) -> list[str]:
 def row_hash(row: Mapping[str, str | None], columns: Iterable[str] | None = None) -> str:
     """md5 of a row's source values (see HASH_SEP/HASH_NULL); equal rows give equal hashes."""
     cols = hash_columns(columns if columns is not None else row.keys())
-    text = HASH_SEP.join(HASH_NULL if row.get(c) is None else str(row.get(c)) for c in cols)
-    return hashlib.md5(text.encode("utf-8")).hexdigest()
+    return _digest([row.get(c) for c in cols])
+
+
+def _digest(values: list) -> str:
+    """md5 of the values in hash order, joined by HASH_SEP, NULL written as HASH_NULL."""
+    return hashlib.md5(HASH_SEP.join([HASH_NULL if v is None else str(v) for v in values]).encode("utf-8")).hexdigest()
 
 
 class RowHasher:
-    """:func:`row_hash` for many rows of text values (``str`` or ``None``): the hashed columns are
-    sorted once per set of keys instead of once per row (the catch-up hashes every fetched row)."""
+    """:func:`row_hash` for many rows: the hashed columns are sorted once per set of keys instead of
+    once per row (the catch-up hashes every fetched row)."""
 
     def __init__(self) -> None:
         self._columns: dict[tuple[str, ...], list[str]] = {}
@@ -93,8 +111,7 @@ class RowHasher:
         cols = self._columns.get(keys)
         if cols is None:
             cols = self._columns[keys] = hash_columns(keys)
-        text = HASH_SEP.join([HASH_NULL if (v := row[c]) is None else v for c in cols])
-        return hashlib.md5(text.encode("utf-8")).hexdigest()
+        return _digest([row[c] for c in cols])
 
 
 def business_key(row: Mapping[str, str | None], ds: Dataset) -> str:

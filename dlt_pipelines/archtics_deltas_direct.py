@@ -27,14 +27,10 @@ from typing import Any
 import dlt
 import pyarrow as pa
 
-from dlt_pipelines.archtics_common import BUSINESS_KEY, CHANGE_TS, new_load_id, record_load
+from dlt_pipelines.archtics_common import BUSINESS_KEY, CHANGE_TS, dataset_columns, new_load_id, record_load
 
 CURSOR_TABLE = "delta_cursors"  # dataset -> newest change time merged (the direct path's cursors)
 BATCH_VIEW = "kore_delta_batch"  # a fetched batch, registered while it is staged
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 class DirectMerge:
@@ -46,7 +42,6 @@ class DirectMerge:
         self.pipeline = pipeline
         self.client = client
         self.staged: dict[str, list[str]] = {}  # dataset -> the staging table's columns
-        self.rows: dict[str, int] = {}
 
     def __enter__(self) -> DirectMerge:
         return self
@@ -55,24 +50,18 @@ class DirectMerge:
         for dataset in self.staged:
             self.client.native_connection.execute(f"drop table if exists {self._stage(dataset)}")
 
-    @staticmethod
-    def _stage(dataset: str) -> str:
-        return _q(f"kore_delta_stage_{dataset}")
+    def _q(self, name: str) -> str:
+        return self.client.escape_column_name(name)
+
+    def _stage(self, dataset: str) -> str:
+        return self._q(f"kore_delta_stage_{dataset}")
 
     def _table(self, name: str) -> str:
         return self.client.make_qualified_table_name(name)
 
-    def _columns(self, table: str) -> list[str]:
-        rows = self.client.native_connection.execute(
-            "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
-            "order by ordinal_position",
-            [self.client.dataset_name, table],
-        ).fetchall()
-        return [str(r[0]) for r in rows]
-
     def cursors(self) -> dict[str, str]:
         """The cursors the last committed direct run left (none before the first)."""
-        if not self._columns(CURSOR_TABLE):
+        if CURSOR_TABLE not in dataset_columns(self.client):
             return {}
         rows = self.client.native_connection.execute(f"select dataset, since from {self._table(CURSOR_TABLE)}")
         return {str(d): str(s) for d, s in rows.fetchall()}
@@ -88,12 +77,11 @@ class DirectMerge:
                 self.staged[dataset] = list(batch.column_names)
             else:
                 for column in [c for c in batch.column_names if c not in self.staged[dataset]]:
-                    con.execute(f"alter table {stage} add column {_q(column)} varchar")
+                    con.execute(f"alter table {stage} add column {self._q(column)} varchar")
                     self.staged[dataset].append(column)
                 con.execute(f"insert into {stage} by name select * from {BATCH_VIEW}")
         finally:
             con.unregister(BATCH_VIEW)
-        self.rows[dataset] = self.rows.get(dataset, 0) + batch.num_rows
 
     def commit(self, scopes: dict[str, str], cursors: dict[str, str]) -> str:
         """Merge every staged dataset (``scopes``: its delete scope, with ``{staging_table}``) and
@@ -112,15 +100,15 @@ class DirectMerge:
 
     def _merge(self, con: Any, dataset: str, columns: list[str], scope: str, load_id: str) -> None:
         table, stage = self._table(dataset), self._stage(dataset)
-        have = set(self._columns(dataset))
+        have = set(dataset_columns(self.client).get(dataset, ()))
         for column in [c for c in columns if c not in have]:
-            con.execute(f"alter table {table} add column {_q(column)} varchar")
-        newest = f"order by {_q(CHANGE_TS)} desc nulls last" if CHANGE_TS in columns else ""
+            con.execute(f"alter table {table} add column {self._q(column)} varchar")
+        newest = f"order by {self._q(CHANGE_TS)} desc nulls last" if CHANGE_TS in columns else ""
         con.execute(f"delete from {table} where {scope.format(staging_table=stage)}")
         con.execute(
             f"insert into {table} by name select * exclude (_kore_rank), ? as _dlt_load_id, "
             f"concat(?, cast(row_number() over () as varchar)) as _dlt_id from ("
-            f"select *, row_number() over (partition by {_q(BUSINESS_KEY)} {newest}) as _kore_rank from {stage}"
+            f"select *, row_number() over (partition by {self._q(BUSINESS_KEY)} {newest}) as _kore_rank from {stage}"
             ") d where _kore_rank = 1",
             [load_id, f"{load_id}:{dataset}:"],
         )

@@ -34,7 +34,7 @@ import duckdb
 import pyarrow as pa
 from dlt.common.utils import uniq_id
 
-from dlt_pipelines.archtics_common import StageTimes, new_load_id, record_load
+from dlt_pipelines.archtics_common import StageTimes, dataset_columns, new_load_id, record_load
 from dlt_pipelines.archtics_export_prefetch import Prefetcher
 from dlt_pipelines.archtics_export_reader import PartFile
 from dlt_pipelines.archtics_export_source import (
@@ -75,7 +75,7 @@ def ensure_tables(pipeline: dlt.Pipeline, parts: list[PartFile], replacing: bool
     run of empty tables); returns the tables it created or altered."""
     wanted = wanted_tables(parts, replacing)
     have = _destination_columns(pipeline)
-    missing = {t: s for t, s in wanted.items() if not set(s.names) <= have.get(t, set())}
+    missing = {t: s for t, s in wanted.items() if not set(s.names) <= set(have.get(t, ()))}
     if missing:
 
         @dlt.source(name=PIPELINE_NAME, max_table_nesting=0)
@@ -91,18 +91,9 @@ def ensure_tables(pipeline: dlt.Pipeline, parts: list[PartFile], replacing: bool
     return sorted(missing)
 
 
-def _destination_columns(pipeline: dlt.Pipeline) -> dict[str, set[str]]:
+def _destination_columns(pipeline: dlt.Pipeline) -> dict[str, list[str]]:
     with pipeline.sql_client() as client:
-        if not client.has_dataset():
-            return {}
-        rows = client.execute_sql(
-            "select table_name, column_name from information_schema.columns where table_schema = ?",
-            client.dataset_name,
-        )
-    out: dict[str, set[str]] = {}
-    for table, column in rows or []:
-        out.setdefault(str(table), set()).add(str(column))
-    return out
+        return dataset_columns(client) if client.has_dataset() else {}
 
 
 @dataclass
@@ -135,9 +126,9 @@ class GroupLoad:
                 self._insert(con, client.make_qualified_table_name("quarantine"),
                              pa.Table.from_pylist(quarantined, schema=QUARANTINE_SCHEMA), load_id)  # fmt: skip
             ledger = [row | {"_dlt_id": uniq_id()} for row in ledgers]
-            schema = _ledger_schema(any("replaced_sha256" in r for r in ledger))
+            columns = _ledger_schema(any("replaced_sha256" in r for r in ledger))
             self._insert(con, client.make_qualified_table_name("file_ledger"),
-                         pa.Table.from_pylist(ledger, schema=schema), load_id)  # fmt: skip
+                         pa.Table.from_pylist(ledger, schema=columns), load_id)  # fmt: skip
             schema = self.pipeline.default_schema
             record_load(client, load_id, schema.name, schema.version_hash)
         self.last_load_id = load_id

@@ -27,6 +27,7 @@ from dedup.model import (
     prior_log2,
     score_levels,
     term_frequencies,
+    unvetoed_odds,
     value_counts,
 )
 from kore.contracts.person_fields import PERSON_RECORD_COLUMNS
@@ -156,23 +157,37 @@ class Scorer:
         progress: bool = False,
         levels: dict[str, np.ndarray] | None = None,
     ) -> tuple[Model, pd.DataFrame]:
-        """Score the pairs, then (``prior_from_matches``) take the prior their matches imply
-        (``matched_prior``) and score them again under it; returns the model with that prior.
+        """Score the pairs under the prior their matches imply (``prior_from_matches``: their odds
+        under the model's prior first, then ``matched_prior``); returns the model with that prior.
 
         Scored again rather than shifted: a household-context pair's odds are fitted directly and do
-        not move with the prior (``household_first_weight``). The first scores are dropped before
-        the second scoring (at a million records they are a gigabyte).
+        not move with the prior (``household_first_weight``). The first pass computes only the odds
+        (no scores frame: at a million records it is a gigabyte).
         """
-        scores = self.score(li, ri, model, progress=progress, levels=levels)
-        if not self.cfg.prior_from_matches or not len(scores):
-            return model, scores
-        unvetoed = (scores["veto"] == "").to_numpy()
-        prior = matched_prior(scores["log2_odds"].to_numpy()[unvetoed], len(self.records), model.prior_log2, self.cfg)
-        if prior < model.prior_log2 + 0.01:
-            return model, scores
-        del scores, unvetoed
-        model = replace(model, prior_log2=prior)
+        if self.cfg.prior_from_matches and len(li):
+            prior = matched_prior(
+                self.unvetoed_odds(li, ri, model, levels), len(self.records), model.prior_log2, self.cfg
+            )
+            if prior >= model.prior_log2 + 0.01:
+                model = replace(model, prior_log2=prior)
         return model, self.score(li, ri, model, progress=progress, levels=levels)
+
+    def unvetoed_odds(
+        self, li: np.ndarray, ri: np.ndarray, model: Model, levels: dict[str, np.ndarray] | None = None
+    ) -> np.ndarray:
+        """The unvetoed pairs' log2-odds under ``model``, chunk by chunk (no scores frame)."""
+        parts = []
+        for start in range(0, len(li), self.cfg.score_chunk):
+            end = start + self.cfg.score_chunk
+            a, b = li[start:end], ri[start:end]
+            if levels is None:
+                lv = compare_pairs(self.prep, a, b, self.cfg.comparison)
+            else:
+                lv = {f: levels[f][start:end] for f in FIELD_NAMES}
+            parts.append(
+                unvetoed_odds(lv, a, b, model, self.tf, self.name_type_c, self.cfg, self.prep["email_is_name"])
+            )
+        return np.concatenate(parts) if parts else np.zeros(0)
 
     def score(
         self,

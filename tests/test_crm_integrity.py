@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dedup import store
 from expectations.runner import run_checks
@@ -156,3 +158,14 @@ def test_sandbox_plugin_counts_in_the_crms_own_records(flavor, tmp_path, monkeyp
         after = counts()
         assert after["crm_integrity_duplicated_accounts[crm]"] == 1  # a second account of that organisation
         assert after["crm_integrity_moved_contacts[crm]"] == 1  # and the CRM's contact moved to it
+
+
+_VALUES = st.one_of(st.none(), st.just(float("nan")), st.text(alphabet=" ab|é\t", max_size=5))
+
+
+@given(st.lists(st.fixed_dictionaries({k: _VALUES for k in integrity.HASHED[:6]}), max_size=8))
+def test_fields_hashes_equal_the_row_hash(rows):
+    """The column-wise hash (the pull's baseline, the integrity audits) is the per-row contract's:
+    null, NaN and blank are one empty value, text is trimmed, an absent column is empty."""
+    df = pd.DataFrame(rows, columns=list(integrity.HASHED[:6]), dtype=object)
+    assert list(integrity.fields_hashes(df)) == [integrity.fields_hash(r) for r in rows]

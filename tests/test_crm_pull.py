@@ -104,3 +104,69 @@ def test_pull_pages_and_survives_throttling(tmp_path, monkeypatch):
             assert wh.scalar("select count(distinct contactid) from raw_crm.dynamics_contact") == sb.store.count(
                 "contact"
             )
+
+
+def _raw_tables(settings) -> dict[str, tuple[list[tuple], list[tuple]]]:
+    """Per raw_crm table: (column names and types, rows without dlt's own ids), comparable across warehouses."""
+    out = {}
+    with connect(settings) as wh:
+        tables = [r[0] for r in wh.query_rows(
+            "select table_name from information_schema.tables where table_schema = 'raw_crm' "
+            "and table_name not like '\\_dlt%' escape '\\'")]  # fmt: skip
+        for t in tables:
+            cols = wh.query_rows(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = 'raw_crm' and table_name = ? order by ordinal_position",
+                [t],
+            )
+            names = ", ".join(f'"{c}"' for c, _ in cols if not c.startswith("_dlt"))
+            out[t] = (cols, sorted(wh.query_rows(f"select {names} from raw_crm.{t}"), key=repr))
+    return out
+
+
+@pytest.mark.parametrize("flavor", ["dynamics", "salesforce"])
+def test_arrow_pages_land_what_dlt_lands_from_dict_rows(flavor, tmp_path, monkeypatch):
+    """Pages go to dlt as typed Arrow tables (fast); the tables, types and values are those dlt
+    makes of the same pages as dict rows."""
+    from dlt_pipelines.crm import source
+
+    typed = []
+    real = source.arrow_page
+
+    def counted(rows, hints):
+        table = real(rows, hints)
+        typed.append(table is not None)
+        return table
+
+    with CrmSandbox(tmp_path / "sandbox", flavor) as sb:
+        monkeypatch.setattr(source, "arrow_page", counted)
+        fast = settings_for(tmp_path / "arrow", monkeypatch)
+        pull(fast, sb.url, flavor, sb.credentials)
+        assert typed and all(typed)  # every page went as a table
+        landed = _raw_tables(fast)  # read now: the environment points at one warehouse at a time
+        monkeypatch.setattr(source, "arrow_page", lambda rows, hints: None)
+        for name in fast.env():  # a second warehouse: nothing of the first one's environment stays
+            monkeypatch.delenv(name, raising=False)
+        slow = settings_for(tmp_path / "dicts", monkeypatch)
+        pull(slow, sb.url, flavor, sb.credentials)
+    assert landed == _raw_tables(slow)
+
+
+def test_arrow_page_leaves_what_it_cannot_type_to_dlt():
+    from dlt_pipelines.crm.source import arrow_page
+
+    hints = {"id": {"data_type": "text"}, "amount": {"data_type": "double"}, "modifiedon": {"data_type": "timestamp"}}
+    ok = [{"id": "a", "amount": 2, "modifiedon": "2024-01-02T03:04:05Z"}, {"id": "b", "amount": None}]
+    table = arrow_page(ok, hints)
+    assert table is not None and table.num_rows == 2
+    assert table.column("amount").to_pylist() == [2.0, None]
+    assert str(table.schema.field("modifiedon").type) == "timestamp[us, tz=UTC]"
+    assert table.column("modifiedon")[0].as_py().isoformat() == "2024-01-02T03:04:05+00:00"
+    for bad in (
+        {"id": "c", "other": 1},  # a column without a hint
+        {"id": 7},  # a number in a text column
+        {"id": "c", "amount": True},  # a boolean is not a number
+        {"id": "c", "amount": "3"},  # text in a number column
+        {"id": "c", "modifiedon": "2024-01-02 03:04:05"},  # a time without a zone
+    ):
+        assert arrow_page([*ok, bad], hints) is None, bad

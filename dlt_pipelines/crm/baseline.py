@@ -26,7 +26,7 @@ import pandas as pd
 
 from crm_clients import CrmClient
 from kore.contracts import crm_names, record_state
-from kore.contracts.integrity import HASHED, fields_hash
+from kore.contracts.integrity import HASHED, fields_hashes
 from kore.warehouse import Warehouse
 
 ENTITIES = ("Account", "Contact")
@@ -71,26 +71,45 @@ def update_baseline(wh: Warehouse, flavor: str, kore_has_pushed: bool) -> int:
     if wh.table_exists("ops", BASELINE):
         known = {(e, c) for e, c in wh.query_rows(f"select entity, crm_id from ops.{BASELINE} where crm_flavor = ?",
                                                   [flavor])}  # fmt: skip
-    rows = []
+    frames = []
     for entity in ENTITIES:
         df = _raw(wh, flavor, entity)
         if df is None:
             continue
-        for rec in df.to_dict("records"):
-            cid = rec.get("crm_id")
-            if cid is None or (entity, str(cid)) in known:
-                continue
-            key = rec.get("kore_external_key")
-            key = None if key is None or pd.isna(key) or key == "" else str(key)
-            name = rec.get("name") or " ".join(str(rec.get(k) or "") for k in ("first_name", "last_name")).strip()
-            parent = rec.get("account_id")
-            rows.append([flavor, entity, str(cid), None if parent is None or pd.isna(parent) else str(parent),
-                         name, key, fields_hash(rec), int(bool(kore_has_pushed and key)), now])  # fmt: skip
-    if rows:
+        df = df[df["crm_id"].notna()]
+        cid = df["crm_id"].astype(str)
+        df = df[~cid.isin({c for e, c in known if e == entity})]
+        key = _key(df.get("kore_external_key"), df.index)
+        full = _text(df, "first_name").str.cat(_text(df, "last_name"), sep=" ").str.strip()
+        # an account's own name (null stays null); a contact's, or an empty name: first and last
+        name = df["name"].astype("string") if "name" in df.columns else pd.Series("", index=df.index, dtype="string")
+        frames.append(pd.DataFrame({
+            "crm_flavor": flavor, "entity": entity, "crm_id": df["crm_id"].astype(str),
+            "parent_id": _key(df.get("account_id"), df.index), "name": name.mask((name == "").fillna(False), full),
+            "kore_external_key": key, "fields_hash": fields_hashes(df),
+            "created_by_kore": key.notna().astype("int64") if kore_has_pushed else 0, "first_seen_at": now,
+        }, index=df.index))  # fmt: skip
+    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=BASELINE_COLUMNS)
+    if len(rows):
         wh.ensure_schema("ops")
-        df = _typed(pd.DataFrame(rows, columns=BASELINE_COLUMNS), ("created_by_kore",), ("first_seen_at",))
+        df = _typed(rows[BASELINE_COLUMNS].copy(), ("created_by_kore",), ("first_seen_at",))
         wh.append_df("ops", BASELINE, df)
     return len(rows)
+
+
+def _text(df: pd.DataFrame, column: str) -> pd.Series:
+    """A text column with null as empty (an absent column is empty)."""
+    if column not in df.columns:
+        return pd.Series("", index=df.index, dtype="string")
+    return df[column].astype("string").fillna("")
+
+
+def _key(values: pd.Series | None, index: pd.Index) -> pd.Series:
+    """Ids/keys as text; null and empty are null (an absent column is all null)."""
+    if values is None:
+        return pd.Series(pd.NA, index=index, dtype="string")
+    text = values.astype("string")
+    return text.mask(text.fillna("") == "")
 
 
 def live_ids(client: CrmClient, flavor: str, entity: str) -> tuple[set[str], set[str]]:
@@ -128,16 +147,14 @@ def update_removed(wh: Warehouse, client: CrmClient, flavor: str) -> dict[str, i
             continue
         ids, inactive = live_ids(client, flavor, entity)
         counts[f"{entity}_ids_listed"] = len(ids)
-        n = 0
-        for rec in df.to_dict("records"):
-            cid = str(rec["crm_id"])
-            reason = "deleted" if cid not in ids else "inactive" if cid in inactive else None
-            if reason:
-                key = rec.get("kore_external_key")
-                key = None if key is None or pd.isna(key) or key == "" else str(key)
-                rows.append([flavor, entity, cid, key, reason, before.get((entity, cid), now)])
-                n += 1
-        counts[f"{entity}_removed"] = n
+        cid = df["crm_id"].astype(str)
+        gone, off = ~cid.isin(ids), cid.isin(inactive)
+        hit = gone | off
+        keys = _key(df.get("kore_external_key"), df.index)[hit]
+        for c, key, deleted in zip(cid[hit], keys, gone[hit], strict=True):
+            key = None if pd.isna(key) else str(key)
+            rows.append([flavor, entity, c, key, "deleted" if deleted else "inactive", before.get((entity, c), now)])
+        counts[f"{entity}_removed"] = int(hit.sum())
     df = _typed(pd.DataFrame(rows, columns=REMOVED_COLUMNS), times=("detected_at",))
     if wh.table_exists("ops", REMOVED):  # the other flavour's rows stay
         other = wh.query_df(f"select * from ops.{REMOVED} where crm_flavor <> ?", [flavor])

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dlt
+import pyarrow as pa
 
 from crm_clients import CrmClient, make_client
 from crm_clients.http import RetryPolicy, set_run_policy
@@ -66,6 +67,39 @@ def _clean(record: dict[str, Any]) -> dict[str, Any]:
     return {column(k): v for k, v in record.items() if k != "attributes" and "@" not in k}
 
 
+_ARROW_TYPES = {"text": pa.string(), "double": pa.float64(), "timestamp": pa.timestamp("us", tz="UTC")}
+_JSON_TYPES: dict[str, tuple[type, ...]] = {"text": (str,), "double": (int, float), "timestamp": (str,)}
+
+
+def arrow_page(rows: list[dict[str, Any]], hints: dict[str, dict[str, Any]]) -> pa.Table | None:
+    """A page of CRM rows as an Arrow table typed by the column hints, or None when a row holds a
+    column without a hint or a value whose JSON type is not its hint's (dlt then coerces the dict
+    rows itself, as it always did).
+
+    Why: dlt normalises dict rows in Python, value by value (about 11 of the 25 s of a pull of 233k
+    rows at 1M accounts); an Arrow table goes to parquet as it is. Timestamps are parsed by Arrow
+    (ISO 8601 with a zone: Dataverse's ``Z``, Salesforce's ``+0000``); one it cannot read sends the
+    page to the dict path too.
+    """
+    if any(not r.keys() <= hints.keys() for r in rows):
+        return None
+    arrays = []
+    for name, hint in hints.items():
+        kind = hint["data_type"]
+        values = [r.get(name) for r in rows]
+        ok = _JSON_TYPES.get(kind)
+        if ok is None or any(v is not None and (isinstance(v, bool) or not isinstance(v, ok)) for v in values):
+            return None
+        try:
+            if kind == "timestamp":
+                arrays.append(pa.array(values, pa.string()).cast(_ARROW_TYPES[kind]))
+            else:
+                arrays.append(pa.array(values, _ARROW_TYPES[kind]))
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return None
+    return pa.Table.from_arrays(arrays, names=list(hints))
+
+
 def crm_source(client: CrmClient, page_size: int | None = None):
     """The dlt source for the client's CRM flavour."""
     flavor = client.flavor
@@ -81,7 +115,7 @@ def crm_source(client: CrmClient, page_size: int | None = None):
             for page in client.iter_pages(crm_name, fields, id_field, modified, cursor.start, size):
                 rows = cursor.rows([_clean(r) for r in page])
                 if rows:
-                    yield rows
+                    yield arrow_page(rows, hints) or rows
             cursor.commit()
 
         return read

@@ -50,7 +50,7 @@ def raw_records(ctx: AuditContext, entity: str) -> pd.DataFrame | None:
             df[k] = None
     if entity == "Contact":
         df["name"] = None
-    df["fields_hash"] = [integrity.fields_hash(r) for r in df.to_dict("records")]
+    df["fields_hash"] = integrity.fields_hashes(df)
     removed = read_columns(ctx, "ops.crm_removed_records", ["crm_flavor", "crm_id"])
     gone = set() if removed is None else set(removed.loc[removed["crm_flavor"] == flavor, "crm_id"].astype(str))
     df["crm_id"] = df["crm_id"].map(normalize_key)

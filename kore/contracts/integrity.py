@@ -57,6 +57,15 @@ def fields_hash(values: dict[str, Any]) -> str:
     return hashlib.sha1("|".join(text(values.get(k)) for k in HASHED).encode()).hexdigest()
 
 
+def fields_hashes(df: pd.DataFrame) -> pd.Series:
+    """:func:`fields_hash` of every row of ``df`` (columns named by KORE column; a missing column is
+    empty), column by column: at a million CRM records the per-row dicts cost seconds."""
+    empty = pd.Series("", index=df.index, dtype="string")
+    parts = [_text(df[k]) if k in df.columns else empty for k in HASHED]
+    joined = parts[0].str.cat(parts[1:], sep="|")
+    return pd.Series([hashlib.sha1(v.encode()).hexdigest() for v in joined], index=df.index, dtype=object)
+
+
 def _text(s: pd.Series) -> pd.Series:
     return s.astype("string").fillna("").str.strip()
 

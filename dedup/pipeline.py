@@ -308,10 +308,12 @@ def _full(settings: Settings, policy: str, cfg: DedupConfig, progress: bool) -> 
         records = norm_with_keys(raw[~excl])
         del raw
         scorer = _stage_records(settings, records, cfg)
+        keys = records[[c for c in records.columns if c.startswith("k_")]]  # made once, blocked on below
         del records
         _release_memory()
     with _stage(times, "candidates"):
-        pos_l, pos_r, bkey, inverse = _full_candidates(scorer, dec, cfg)
+        pos_l, pos_r, bkey, inverse = _full_candidates(scorer, dec, cfg, keys)
+        del keys
         _release_memory()
     with _stage(times, "fit_and_score"):
         model, scores = _fit_and_score(scorer, pos_l, pos_r, bkey, inverse, progress)
@@ -383,14 +385,15 @@ def _stage_records(settings: Settings, records: pd.DataFrame, cfg: DedupConfig) 
 
 
 def _full_candidates(
-    scorer: Scorer, dec: pd.DataFrame, cfg: DedupConfig
+    scorer: Scorer, dec: pd.DataFrame, cfg: DedupConfig, keys: pd.DataFrame | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every pair to score, once and ordered: (pos_l, pos_r, blocking key, inverse) -- ``inverse``
     maps the pairs as listed (a rule/decision pair that is also a candidate twice) to the kept ones.
     The engine blocks by ``dedup.blocking.BLOCKING_KEYS`` itself; the dbt view generated from the
     same keys is for people to inspect, never read here (at a million accounts DuckDB took 52 s to
-    compute it under the connection's memory limit, the engine 23 s)."""
-    li, ri, bkey = pairs.candidates(scorer, cfg.max_block_size)
+    compute it under the connection's memory limit, the engine 23 s). ``keys``: the records' blocking
+    keys as ``norm_with_keys`` made them (row for row with the scorer's records)."""
+    li, ri, bkey = pairs.candidates(scorer, cfg.max_block_size, keys=keys)
     li, ri, bkey = pairs.with_extra_pairs(scorer, dec, li, ri, bkey)
     first, pos_l, pos_r, inverse = pairs.ordered_pairs(scorer, li, ri)
     return pos_l, pos_r, bkey[first], inverse

@@ -122,6 +122,8 @@ class TableReader:
             "o as (select c.k from c left join p on c.k = p.k where c.k is not null and p.k is null) "
         )
         refs, orphans = self.wh.query_rows(with_ + "select (select count(k) from c), (select count(*) from o)")[0]
+        if not orphans:  # the usual case: no second pass over both tables for examples there are none of
+            return int(refs), 0, []
         examples = [str(r[0]) for r in self.wh.query_rows(with_ + f"select distinct k from o limit {int(limit)}")]
         return int(refs), int(orphans), examples
 

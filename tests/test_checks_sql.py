@@ -12,7 +12,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from expectations.gx_sql import needs_frame
 from expectations.gx_validate import GxValidator
@@ -171,3 +174,22 @@ def test_the_dialect_reflects_what_duckdb_engine_does_with_one_catalog_query_per
     assert mine.get_pk_constraint("Rows", schema="s")["constrained_columns"] == []
     with pytest.raises(sa.exc.NoSuchTableError):
         mine.get_columns("missing", schema="s")
+
+
+_KEY_VALUES = st.one_of(
+    st.none(),
+    st.just(float("nan")),
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=False, allow_infinity=False, width=64),
+    st.integers(-(10**6), 10**6).map(float),
+    st.text(alphabet=" \t-0123456789.eA:x", max_size=8),
+)
+
+
+@given(st.lists(_KEY_VALUES, max_size=12))
+def test_normalize_keys_is_normalize_key_per_value(values):
+    """The audits' column-wise key rule is the per-value one: ``1001``, ``'1001'``, ``1001.0`` and
+    ``' 1001.00 '`` are one key, empty and null are none."""
+    from kore.contracts.checks import normalize_key, normalize_keys
+
+    assert list(normalize_keys(pd.Series(values, dtype=object))) == [normalize_key(v) for v in values]

@@ -21,7 +21,7 @@ import pandas as pd
 
 from expectations.audits.context import AuditContext, read_columns
 from kore.contracts import crm_names, integrity
-from kore.contracts.checks import CheckResult, audit_result, audit_skipped, normalize_key
+from kore.contracts.checks import CheckResult, audit_result, audit_skipped, normalize_keys
 
 LAYER = "kore"
 BASELINE = "ops.crm_baseline"
@@ -53,7 +53,7 @@ def raw_records(ctx: AuditContext, entity: str) -> pd.DataFrame | None:
     df["fields_hash"] = integrity.fields_hashes(df)
     removed = read_columns(ctx, "ops.crm_removed_records", ["crm_flavor", "crm_id"])
     gone = set() if removed is None else set(removed.loc[removed["crm_flavor"] == flavor, "crm_id"].astype(str))
-    df["crm_id"] = df["crm_id"].map(normalize_key)
+    df["crm_id"] = normalize_keys(df["crm_id"])
     df["inactive"] = df["crm_id"].isin(gone).astype(int)
     return df.rename(columns={"account_id": "parent_id"}).assign(entity=entity)
 

@@ -12,7 +12,7 @@ import pandas as pd
 
 from expectations.audits.context import AuditContext, missing_tables, read_columns
 from kore.contracts.account_types import excluded_account_types, normalize_account_type
-from kore.contracts.checks import MAX_EXAMPLES, CheckResult, audit_result, audit_skipped, normalize_key
+from kore.contracts.checks import MAX_EXAMPLES, CheckResult, audit_result, audit_skipped, normalize_keys
 
 
 def _review_queue_accounts(ctx: AuditContext) -> set[str]:
@@ -22,7 +22,7 @@ def _review_queue_accounts(ctx: AuditContext) -> set[str]:
     cols = ctx.reader.columns(*real)
     out: set[str] = set()
     if "acct_id" in cols:
-        out |= {k for k in ctx.reader.read(*real, [cols["acct_id"]]).iloc[:, 0].map(normalize_key) if k}
+        out |= {k for k in normalize_keys(ctx.reader.read(*real, [cols["acct_id"]]).iloc[:, 0]) if k}
     for c in ("record_id_l", "record_id_r", "record_id"):
         if c in cols:
             for rid in ctx.reader.read(*real, [cols[c]]).iloc[:, 0].dropna().astype(str):
@@ -57,12 +57,12 @@ def every_account_mapped_once(ctx: AuditContext) -> CheckResult:
     mapping = read_columns(ctx, table, ["acct_id", "crm_contact_key"])
     if mapping is None:
         return CheckResult(name, layer, table, "fail", "error", detail="mapping lacks acct_id/crm_contact_key")
-    cust["acct_id"] = cust["acct_id"].map(normalize_key)
+    cust["acct_id"] = normalize_keys(cust["acct_id"])
     excluded = set(cust.loc[_excluded_by_account_type(cust["acct_type_desc"], ctx), "acct_id"])
     in_review = _review_queue_accounts(ctx)
     merged = read_columns(ctx, "int.int_archtics_account_merges", ["old_acct_id"])
-    merged_away = set(merged["old_acct_id"].map(normalize_key)) if merged is not None else set()
-    per_acct = mapping.assign(acct_id=mapping["acct_id"].map(normalize_key)).groupby("acct_id")["crm_contact_key"]
+    merged_away = set(normalize_keys(merged["old_acct_id"])) if merged is not None else set()
+    per_acct = mapping.assign(acct_id=normalize_keys(mapping["acct_id"])).groupby("acct_id")["crm_contact_key"]
     accounts = pd.Series(sorted(a for a in set(cust["acct_id"]) if a), dtype=object)
     n = accounts.map(per_acct.nunique()).fillna(0).astype(int)
     fine = (n == 1) | accounts.isin(excluded) | accounts.isin(in_review) | ((n == 0) & accounts.isin(merged_away))

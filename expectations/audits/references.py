@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from expectations.audits.context import AuditContext, missing_tables, read_columns
 from expectations.results import keys_only
 from kore.config import Settings
-from kore.contracts.checks import MAX_EXAMPLES, CheckResult, Severity, audit_result, audit_skipped, normalize_key
+from kore.contracts.checks import MAX_EXAMPLES, CheckResult, Severity, audit_result, audit_skipped, normalize_keys
 from kore.contracts.crm_names import entity_snake
 
 
@@ -59,8 +59,8 @@ def reference_holds(ctx: AuditContext, ref: Reference) -> CheckResult:
     else:
         child = read_columns(ctx, ref.child, [ref.child_column])
         parent = read_columns(ctx, ref.parent, [ref.parent_column])
-        have = set(parent.iloc[:, 0].map(normalize_key))  # type: ignore[union-attr]
-        vals = child.iloc[:, 0].map(normalize_key)  # type: ignore[union-attr]
+        have = set(normalize_keys(parent.iloc[:, 0]))  # type: ignore[union-attr]
+        vals = normalize_keys(child.iloc[:, 0])  # type: ignore[union-attr]
         orphans = vals[vals.notna() & ~vals.isin(have)]
         refs, n_orphans, keys = int(vals.notna().sum()), len(orphans), list(orphans.drop_duplicates())
     examples = keys_only([{ref.child_column: v} for v in keys], [ref.child_column])

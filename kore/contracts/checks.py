@@ -82,9 +82,17 @@ def normalize_key(value: Any) -> str | None:
     if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
         return None
     s = str(value).strip()
-    if re.fullmatch(r"-?\d+\.0+", s):
+    if re.fullmatch(r"-?[0-9]+\.0+", s):
         s = s.split(".")[0]
     return s or None
+
+
+def normalize_keys(values: pd.Series) -> pd.Series:
+    """:func:`normalize_key` of every value, column by column (object dtype, None when empty): the
+    audits read a million account ids at a time."""
+    text = values.astype("string").str.strip().str.replace(r"^(-?[0-9]+)\.0+$", r"\1", regex=True)
+    keep = text.notna() & (text != "")
+    return text.astype(object).where(keep.to_numpy(dtype=bool), None)
 
 
 def key_text(value: Any) -> str:

@@ -35,6 +35,8 @@ EXPECTATIONS = [
     {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "txt", "regex": r"\d", "mostly": 0.5}},
     {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "v", "value_set": [0, 1, 2]}},
     {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1, "max_value": 50}},
+    # nulls in a combination compare as equal: (null, 3) twice is a duplicate
+    {"type": "expect_compound_columns_to_be_unique", "kwargs": {"column_list": ["name", "v"]}},
 ]
 
 
@@ -193,3 +195,14 @@ def test_normalize_keys_is_normalize_key_per_value(values):
     from kore.contracts.checks import normalize_key, normalize_keys
 
     assert list(normalize_keys(pd.Series(values, dtype=object))) == [normalize_key(v) for v in values]
+
+
+def test_uniqueness_query_is_valid_tsql_with_null_safe_keys():
+    """SQL Server runs the same duplicate-rows query (no ``is not distinct from`` before 2022)."""
+    import sqlglot
+
+    from expectations.gx_unique import duplicates_query
+
+    sql_text = duplicates_query(["acct_id", "cust_name_id"], ["acct_id"], "sqlserver").format(batch="raw.cust")
+    parsed = sqlglot.parse_one(sql_text, read="tsql")
+    assert "IS NULL" in parsed.sql("tsql") and "DISTINCT FROM" not in sql_text.upper()

@@ -12,12 +12,18 @@ snapshot each time, so the pipeline keeps it cheap and exact by loading only wha
 - a file whose bytes do not match the manifest (torn copy, hand edit) is refused whole and
   recorded; lines that are not valid JSON objects with an ``id`` and a ``modified_at`` go to
   ``raw_kore_app.quarantine`` with file, line and reason. Nothing is silently dropped.
+
+A file is parsed by Arrow's JSON reader when that provably gives the line-by-line parse's rows
+(:func:`parse_fast`), else line by line (:func:`parse_exact`). On DuckDB the changed rows skip dlt's
+load packages (:mod:`dlt_pipelines.kore_apps_direct`: same tables, one transaction, and a file
+unchanged since it was landed is not parsed again); other destinations (SQL Server) load packages.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +36,8 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 from rich.progress import Progress
 
-from dlt_pipelines.archtics_common import StageTimes
+from dlt_pipelines import kore_apps_direct as direct
+from dlt_pipelines.archtics_common import StageTimes, is_direct
 from dlt_pipelines.state_cursor import StateCursor
 from kore.config import Settings, dlt_pipeline
 from kore.contracts.crm_names import entity_snake
@@ -66,6 +73,8 @@ class ParsedExport:
     refused: list[dict[str, str]] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     fast: list[str] = field(default_factory=list)  # entities Arrow's reader parsed (see parse_fast)
+    fingerprints: dict[str, str] = field(default_factory=dict)  # entity -> file_fingerprint() of its file
+    unchanged: dict[str, dict[str, Any]] = field(default_factory=dict)  # entity -> landed record (not read)
 
 
 def _type_ok(value: Any, data_type: str) -> bool:
@@ -100,8 +109,20 @@ def check_row(obj: Any, columns: dict[str, dict[str, Any]]) -> str | None:
     return None
 
 
-def parse_export(source_dir: Path, entities: list[str]) -> ParsedExport:
-    """Read and validate every entity file (pure apart from reading files)."""
+def file_fingerprint(meta: dict[str, Any]) -> str:
+    """A manifest entry's file and columns as one hash: equal fingerprints parse to the same rows."""
+    columns = json.dumps(meta["columns"], sort_keys=True)
+    return hashlib.sha256(f"{meta['sha256']}\n{columns}".encode()).hexdigest()
+
+
+def parse_export(
+    source_dir: Path, entities: list[str], landed: dict[str, dict[str, Any]] | None = None
+) -> ParsedExport:
+    """Read and validate every entity file (pure apart from reading files).
+
+    ``landed``: per entity the record of the file whose rows are all in the warehouse (its
+    ``file_fingerprint``); a file still the same (and matching the manifest) is not parsed again but
+    listed in ``unchanged`` with that record: its rows could only be dropped by the cursor."""
     manifest_path = source_dir / "manifest.json"
     if not manifest_path.exists():
         raise KoreAppExportError(f"{manifest_path}: no manifest; is this a KORE apps export folder?")
@@ -123,6 +144,10 @@ def parse_export(source_dir: Path, entities: list[str]) -> ParsedExport:
             if not path.exists() or hashlib.sha256(data).hexdigest() != meta["sha256"]:
                 reason = "file missing" if not path.exists() else "sha256 differs from manifest"
                 out.refused.append({"entity": entity, "file": meta["path"], "reason": reason})
+                continue
+            fingerprint = out.fingerprints[entity] = file_fingerprint(meta)
+            if landed and (landed.get(entity) or {}).get("file_fingerprint") == fingerprint:
+                out.unchanged[entity] = landed[entity]
                 continue
             columns = out.columns[entity] = {
                 c["name"]: {"data_type": _DLT_TYPES[c["type"]], "nullable": c["name"] not in ("id", CURSOR)}
@@ -331,31 +356,67 @@ def land_kore_apps(settings: Settings, source_dir: Path) -> dict[str, Any]:
     source_dir = Path(source_dir)
     with run_record(settings, "land_kore_apps") as rec:
         times = StageTimes()
-        with times.timed("parse"):
-            parsed = parse_export(source_dir, app_entities())
         # Arrow tables get dlt's load id / row id columns only when asked (staging orders by load id):
         # asked in this pipeline's own section of .dlt/config.toml, so other pipelines are unaffected.
         pipeline = dlt_pipeline(settings, PIPELINE_NAME, DATASET)
-        with times.timed("load"):
-            pipeline.run(kore_apps_source(parsed))
-        counts = pipeline.last_trace.last_normalize_info.row_counts if pipeline.last_trace else {}
-        loaded = {entity_snake(e): int(counts.get(entity_snake(e), 0)) for e in parsed.tables}
+        if is_direct(pipeline.destination.destination_name):
+            with times.timed("setup"):
+                direct.finish_pending(pipeline)
+                saved = direct.saved_states(pipeline)
+            with times.timed("parse"):
+                landed = {e: saved[entity_snake(e)] for e in app_entities() if entity_snake(e) in (saved or {})}
+                parsed = parse_export(source_dir, app_entities(), landed)
+            with times.timed("load"):
+                loaded = land_direct(pipeline, parsed, saved)
+        else:
+            with times.timed("parse"):
+                parsed = parse_export(source_dir, app_entities())
+            with times.timed("load"):
+                pipeline.run(kore_apps_source(parsed))
+            counts = pipeline.last_trace.last_normalize_info.row_counts if pipeline.last_trace else {}
+            loaded = {entity_snake(e): int(counts.get(entity_snake(e), 0)) for e in parsed.tables}
         rows_read = sum(t.num_rows for t in parsed.tables.values())
+        rows_read += sum(int(u["rows_read"]) for u in parsed.unchanged.values())
+        quarantined = len(parsed.quarantine) + sum(int(u["quarantined"]) for u in parsed.unchanged.values())
         result = {
-            "entities": len(parsed.tables),
+            "entities": len(parsed.tables) + len(parsed.unchanged),
             "rows_read": rows_read,
             "rows_loaded": sum(loaded.values()),
-            "quarantined": len(parsed.quarantine),
+            "quarantined": quarantined,
             "refused_files": parsed.refused,
             "missing_entities": parsed.missing,
             "files_parsed_fast": len(parsed.fast),
+            "files_unchanged": len(parsed.unchanged),
             "times": times.rounded(),
             "loaded_per_entity": loaded,
         }
-        rec.rows_in = rows_read + len(parsed.quarantine)
+        rec.rows_in = rows_read + quarantined
         rec.rows_out = result["rows_loaded"]
-        rec.rows_failed = len(parsed.quarantine)
+        rec.rows_failed = quarantined
         rec.detail = {k: v for k, v in result.items() if k != "loaded_per_entity"}
         if parsed.refused or parsed.missing:
             rec.outcome = "success with refused files"
     return result
+
+
+def land_direct(
+    pipeline: dlt.Pipeline, parsed: ParsedExport, saved: dict[str, dict[str, Any]] | None
+) -> dict[str, int]:
+    """The package path's merge done by DuckDB in one transaction (:mod:`dlt_pipelines.kore_apps_direct`),
+    with each parsed file's record (cursor, fingerprint, counts); returns the rows written per table."""
+    tables = {entity_snake(e): t for e, t in parsed.tables.items()}
+    changed, states = direct.changed_rows(pipeline, tables, saved, INITIAL_CURSOR, CURSOR, "id")
+    bad = Counter(q["entity"] for q in parsed.quarantine)
+    for e, table in parsed.tables.items():
+        record = {"file_fingerprint": parsed.fingerprints[e], "rows_read": table.num_rows, "quarantined": bad[e]}
+        states[entity_snake(e)].update(record)
+    writes = [
+        direct.Table(entity_snake(e), changed[entity_snake(e)], ("id",), parsed.columns[e]) for e in parsed.tables
+    ]
+    if parsed.quarantine:
+        rows = pa.Table.from_pylist(parsed.quarantine, schema=direct.QUARANTINE_SCHEMA)
+        writes.append(
+            direct.Table("quarantine", direct.not_landed(pipeline, "quarantine", rows), direct.QUARANTINE_KEY)
+        )
+    direct.write(pipeline, writes, {n: s for n, s in states.items() if (saved or {}).get(n) != s})
+    return {name: rows.num_rows for name, rows in changed.items()} | {entity_snake(e): 0 for e in parsed.unchanged}

@@ -76,7 +76,7 @@ class StateCursor:
         old = pc.less(value, self.start)
         boundary = pc.and_(pc.equal(value, self.start), pc.is_in(key, pa.array(sorted(self.seen), pa.string())))
         drop = pc.fill_null(pc.or_(old, boundary), False)
-        kept = table.filter(pc.invert(drop))
+        kept = table.filter(pc.invert(drop)) if pc.any(drop).as_py() else table  # a first run keeps all
         top = pc.max(pc.cast(kept[self.column], pa.string())).as_py() if kept.num_rows else None
         if top is not None and top >= self.newest:
             at_top = kept.filter(pc.equal(pc.cast(kept[self.column], pa.string()), top))

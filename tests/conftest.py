@@ -48,6 +48,7 @@ SLOW_FIRST = (
     "test_lint.py",
     "test_crm_push_faults.py",
     "test_kore_apps.py",
+    "test_kore_apps_landing.py",
     "test_tsql_parity.py",
     "test_atomic_writes.py",
     "test_crm_cli.py",

@@ -97,7 +97,11 @@ def arrow_page(rows: list[dict[str, Any]], hints: dict[str, dict[str, Any]]) -> 
                 arrays.append(pa.array(values, _ARROW_TYPES[kind]))
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             return None
-    return pa.Table.from_arrays(arrays, names=list(hints))
+    # the hints' nullability too, so dlt finds nothing to reconcile (it warns on every page otherwise)
+    fields = [
+        pa.field(n, a.type, nullable=h.get("nullable", True)) for (n, h), a in zip(hints.items(), arrays, strict=True)
+    ]
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
 def crm_source(client: CrmClient, page_size: int | None = None):

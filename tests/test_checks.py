@@ -580,9 +580,13 @@ def test_field_lengths_column_wise_equal_the_push_s_value_by_value(values):
     """The audit measures a million values column-wise; each must be the length the push sends
     (``as_sent``: digits-only phones gain a "+"), 0 where there is no text."""
     series = pd.Series(values, dtype=object)
+    texts = [v for v in values if not isinstance(v, int)]
     for column in ("phone", "last_name"):
         want = [len(as_sent(column, v)) if isinstance(v, str) else 0 for v in values]
         assert sent_lengths(column, series).tolist() == want
+        # text as the warehouse returns it (pandas' string dtype): the same lengths
+        want = [len(as_sent(column, v)) if isinstance(v, str) else 0 for v in texts]
+        assert sent_lengths(column, pd.Series(texts, dtype="string")).tolist() == want
 
 
 def test_registry_prerequisites_become_reference_audits(tmp_path):

@@ -62,12 +62,15 @@ def every_account_mapped_once(ctx: AuditContext) -> CheckResult:
     in_review = _review_queue_accounts(ctx)
     merged = read_columns(ctx, "int.int_archtics_account_merges", ["old_acct_id"])
     merged_away = set(normalize_keys(merged["old_acct_id"])) if merged is not None else set()
-    per_acct = mapping.assign(acct_id=normalize_keys(mapping["acct_id"])).groupby("acct_id")["crm_contact_key"]
-    accounts = pd.Series(sorted(a for a in set(cust["acct_id"]) if a), dtype=object)
-    n = accounts.map(per_acct.nunique()).fillna(0).astype(int)
+    # distinct CRM contacts per account (hashing, not sorting, a million keys), accounts once each
+    pairs = pd.DataFrame({"acct_id": normalize_keys(mapping["acct_id"]), "contact": mapping["crm_contact_key"]})
+    per_acct = pairs.dropna().drop_duplicates()["acct_id"].value_counts()
+    accounts = pd.Series(pd.unique(cust["acct_id"].dropna()), dtype=object)
+    n = accounts.map(per_acct).fillna(0).astype(int)
     fine = (n == 1) | accounts.isin(excluded) | accounts.isin(in_review) | ((n == 0) & accounts.isin(merged_away))
+    wrong = pd.DataFrame({"acct_id": accounts[~fine], "n": n[~fine]}).sort_values("acct_id")
     bad: list[dict[str, Any]] = [
-        {"acct_id": acct, "mapped_contacts": int(k)} for acct, k in zip(accounts[~fine], n[~fine], strict=True)
+        {"acct_id": acct, "mapped_contacts": int(k)} for acct, k in zip(wrong["acct_id"], wrong["n"], strict=True)
     ]
     detail = (
         f"{len(accounts)} accounts: {len(excluded)} excluded by Account Type, {len(in_review)} in review, "

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -77,14 +78,29 @@ class ParsedExport:
     unchanged: dict[str, dict[str, Any]] = field(default_factory=dict)  # entity -> landed record (not read)
 
 
+BIGINT = range(-(2**63), 2**63)  # what a bigint column (and Arrow's int64) holds
+
+
+def _text_ok(value: str) -> bool:
+    """Text the warehouse can store: JSON's escapes can spell half a surrogate pair (``"\\ud800"``),
+    which no UTF-8 column holds."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _type_ok(value: Any, data_type: str) -> bool:
     if value is None:
         return True
     if data_type == "bigint":
-        return isinstance(value, int) and not isinstance(value, bool)
+        return isinstance(value, int) and not isinstance(value, bool) and value in BIGINT
     if data_type == "double":
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    return isinstance(value, str)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return abs(value) <= sys.float_info.max  # a double holds it (rounded)
+        return isinstance(value, float)
+    return isinstance(value, str) and _text_ok(value)
 
 
 def check_row(obj: Any, columns: dict[str, dict[str, Any]]) -> str | None:
@@ -93,6 +109,8 @@ def check_row(obj: Any, columns: dict[str, dict[str, Any]]) -> str | None:
         return "not a JSON object"
     if not isinstance(obj.get("id"), int) or isinstance(obj.get("id"), bool):
         return "missing or non-integer id"
+    if obj["id"] not in BIGINT:
+        return "id out of the 64-bit integer range"
     ts = obj.get(CURSOR)
     if not isinstance(ts, str):
         return f"missing {CURSOR}"
@@ -101,8 +119,9 @@ def check_row(obj: Any, columns: dict[str, dict[str, Any]]) -> str | None:
     except ValueError:
         return f"{CURSOR} is not YYYY-MM-DD HH:MM:SS"
     unknown = sorted(set(obj) - set(columns))
-    if unknown:
-        return f"columns not in the manifest: {', '.join(unknown)[:200]}"
+    if unknown:  # named as UTF-8 can store them (a name may hold half a surrogate pair too)
+        names = ", ".join(unknown).encode("utf-8", "backslashreplace").decode("utf-8")
+        return f"columns not in the manifest: {names[:200]}"
     wrong = [name for name, c in columns.items() if not _type_ok(obj.get(name), c["data_type"])]
     if wrong:
         return f"wrong value type in {', '.join(wrong)}"

@@ -194,6 +194,10 @@ def test_landing_quarantines_bad_lines_and_refuses_tampered_files(workdir: Path)
     lines.append('{"id": 99, "name": "no timestamp"}')
     lines.append(lines[2].replace('"season_year":', '"season_year": "twenty", "x":').replace('"id":2', '"id":98'))
     lines.append(lines[3])  # the same id twice
+    # values no warehouse column holds: quarantined, not a crash of the whole landing
+    lines.append(lines[2].replace('"id":2', f'"id":{2**63}'))  # beyond a 64-bit id
+    lines.append(lines[2].replace('"id":2', '"id":97').replace('"season_year":2025', f'"season_year":{2**64}'))
+    lines.append(lines[2].replace('"id":2', '"id":96').replace('"name":"', '"name":"\\ud800'))  # half a surrogate pair
     data = ("\n".join(lines) + "\n").encode()
     seasons.write_bytes(data)
     for f in manifest["files"]:
@@ -204,15 +208,20 @@ def test_landing_quarantines_bad_lines_and_refuses_tampered_files(workdir: Path)
     (src / "round.jsonl").write_text((src / "round.jsonl").read_text()[:-20])
 
     res = land_kore_apps(settings, src)
-    assert res["quarantined"] == 4
+    assert res["quarantined"] == 7
     assert res["refused_files"] == [
         {"entity": "Round", "file": "round.jsonl", "reason": "sha256 differs from manifest"}
     ]
     q = _raw(settings, "select source_file, source_line, reason from raw_kore_app.quarantine order by source_line")
     assert q[0][:2] == ("season.jsonl", 2) and q[0][2].startswith("invalid JSON")
-    assert q[1][0] == "season.jsonl" and q[1][1] == len(lines) - 2 and "modified_at" in q[1][2]
+    assert q[1][0] == "season.jsonl" and q[1][1] == len(lines) - 5 and "modified_at" in q[1][2]
     assert "wrong value type in season_year" in q[2][2] or "not in the manifest" in q[2][2]
-    assert q[3][1] == len(lines) and q[3][2].startswith("duplicate id")
+    assert q[3][1] == len(lines) - 3 and q[3][2].startswith("duplicate id")
+    assert [r[2] for r in q[4:]] == [
+        "id out of the 64-bit integer range",
+        "wrong value type in season_year",
+        "wrong value type in name",
+    ]
     assert _raw(settings, "select count(*) from raw_kore_app.season")[0][0] == 3
     tables = {
         t
@@ -220,12 +229,12 @@ def test_landing_quarantines_bad_lines_and_refuses_tampered_files(workdir: Path)
     }
     assert "round" not in tables and "deal_sheet" in tables
     history = [json.loads(x) for x in (settings.logs_dir / "runs.jsonl").read_text().splitlines()]
-    assert history[-1]["outcome"] == "success with refused files" and history[-1]["rows_failed"] == 4
+    assert history[-1]["outcome"] == "success with refused files" and history[-1]["rows_failed"] == 7
 
     # a re-run over the same files neither duplicates the quarantine nor loads anything again
     again = land_kore_apps(settings, src)
-    assert again["rows_loaded"] == 0 and again["quarantined"] == 4
-    assert _raw(settings, "select count(*) from raw_kore_app.quarantine")[0][0] == 4
+    assert again["rows_loaded"] == 0 and again["quarantined"] == 7
+    assert _raw(settings, "select count(*) from raw_kore_app.quarantine")[0][0] == 7
 
     (src / "manifest.json").unlink()
     with pytest.raises(KoreAppExportError, match="no manifest"):

@@ -62,3 +62,16 @@ def test_first_build_in_a_workdir_parses_the_project_and_records_every_source(tm
     assert plan.dbt_args() == [
         "build", "--exclude-resource-type", "unit_test", "--exclude", "tag:needs_dedup", "tag:code_invariant"
     ]  # fmt: skip
+
+
+def test_the_post_dedup_phase_runs_its_heavy_models_two_at_a_time_on_duckdb():
+    """Its marts each scan the whole ticket fact: side by side under DuckDB's one memory limit they
+    spill (1M accounts: 94 s with dbt's 4 threads, 66 s with 2); SQL Server keeps the profile's."""
+    from dbt_build.scope import phase_threads
+
+    post, pre = PHASES["post-dedup"], PHASES["pre-dedup"]
+    assert phase_threads(post, "duckdb") == 2
+    assert phase_threads(post, "sqlserver") is None and phase_threads(pre, "duckdb") is None
+    args = BuildPlan(post, "full", "", "h", {}, threads=phase_threads(post, "duckdb")).dbt_args()
+    assert args is not None and args[-2:] == ["--threads", "2"]
+    assert "--threads" not in (BuildPlan(pre, "full", "", "h", {}).dbt_args() or [])

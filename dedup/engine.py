@@ -7,6 +7,7 @@ benchmark all feed frames in and take frames out. Record frames use the column n
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -176,18 +177,24 @@ class Scorer:
         self, li: np.ndarray, ri: np.ndarray, model: Model, levels: dict[str, np.ndarray] | None = None
     ) -> np.ndarray:
         """The unvetoed pairs' log2-odds under ``model``, chunk by chunk (no scores frame)."""
-        parts = []
+        parts = [
+            unvetoed_odds(lv, a, b, model, self.tf, self.name_type_c, self.cfg, self.prep["email_is_name"])
+            for a, b, lv in self._chunks(li, ri, levels)
+        ]
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def _chunks(
+        self, li: np.ndarray, ri: np.ndarray, levels: dict[str, np.ndarray] | None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]]:
+        """(left, right, levels) per ``score_chunk`` pairs: the given levels' slice, else compared
+        here (bounded temporaries at millions of pairs)."""
         for start in range(0, len(li), self.cfg.score_chunk):
             end = start + self.cfg.score_chunk
             a, b = li[start:end], ri[start:end]
             if levels is None:
-                lv = compare_pairs(self.prep, a, b, self.cfg.comparison)
+                yield a, b, compare_pairs(self.prep, a, b, self.cfg.comparison)
             else:
-                lv = {f: levels[f][start:end] for f in FIELD_NAMES}
-            parts.append(
-                unvetoed_odds(lv, a, b, model, self.tf, self.name_type_c, self.cfg, self.prep["email_is_name"])
-            )
-        return np.concatenate(parts) if parts else np.zeros(0)
+                yield a, b, {f: levels[f][start:end] for f in FIELD_NAMES}
 
     def score(
         self,
@@ -205,13 +212,7 @@ class Scorer:
         rid = self.records["record_id"].astype("string").array  # arrow-backed: compact at millions of pairs
         with Progress(disable=not progress, transient=True) as bar:
             task = bar.add_task("scoring pairs", total=len(li))
-            for start in range(0, len(li), self.cfg.score_chunk):
-                end = start + self.cfg.score_chunk
-                a, b = li[start:end], ri[start:end]
-                if levels is None:
-                    lv = compare_pairs(self.prep, a, b, self.cfg.comparison)
-                else:
-                    lv = {f: levels[f][start:end] for f in FIELD_NAMES}
+            for a, b, lv in self._chunks(li, ri, levels):
                 parts.append(
                     score_levels(lv, a, b, model, self.tf, self.name_type_c, self.cfg, self.prep["email_is_name"])
                 )

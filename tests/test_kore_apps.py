@@ -26,6 +26,16 @@ from sandbox.kore_apps import generate, mutate
 ACCT_IDS = list(range(5001, 5061))
 
 
+def republish(src: Path, path: str, data: bytes) -> None:
+    """Write an export file as the app would export it again: its bytes and the manifest agree."""
+    (src / path).write_bytes(data)
+    manifest = json.loads((src / "manifest.json").read_text())
+    for f in manifest["files"]:
+        if f["path"] == path:
+            f["sha256"] = hashlib.sha256(data).hexdigest()
+    (src / "manifest.json").write_text(json.dumps(manifest))
+
+
 def _all_rows(out: Path) -> dict[str, list[dict]]:
     return {e: read_rows(out, e) for e in ENTITIES}
 
@@ -186,7 +196,6 @@ def test_landing_quarantines_bad_lines_and_refuses_tampered_files(workdir: Path)
     settings = get_settings(workdir)
     src = settings.sandbox_dir / "kore_apps"
     generate(src, seed=5, accounts=60, acct_ids=ACCT_IDS)
-    manifest = json.loads((src / "manifest.json").read_text())
     # the app itself exported a broken line (manifest agrees with the bytes): quarantine that line only
     seasons = src / "season.jsonl"
     lines = seasons.read_text().splitlines()
@@ -199,11 +208,7 @@ def test_landing_quarantines_bad_lines_and_refuses_tampered_files(workdir: Path)
     lines.append(lines[2].replace('"id":2', '"id":97').replace('"season_year":2025', f'"season_year":{2**64}'))
     lines.append(lines[2].replace('"id":2', '"id":96').replace('"name":"', '"name":"\\ud800'))  # half a surrogate pair
     data = ("\n".join(lines) + "\n").encode()
-    seasons.write_bytes(data)
-    for f in manifest["files"]:
-        if f["path"] == "season.jsonl":
-            f["sha256"] = hashlib.sha256(data).hexdigest()
-    (src / "manifest.json").write_text(json.dumps(manifest))
+    republish(src, "season.jsonl", data)
     # a file changed after the export (bytes differ from the manifest): refused whole
     (src / "round.jsonl").write_text((src / "round.jsonl").read_text()[:-20])
 

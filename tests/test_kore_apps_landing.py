@@ -3,7 +3,6 @@ direct DuckDB write against dlt's packages (same tables, nothing written twice, 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -20,6 +19,7 @@ import dlt_pipelines.kore_apps_direct as direct
 from dlt_pipelines.kore_apps import KoreAppExportError, land_kore_apps, parse_exact, parse_fast
 from kore.config import get_settings
 from sandbox.kore_apps import generate, mutate
+from tests.test_kore_apps import republish
 
 ACCT_IDS = list(range(5001, 5061))
 COLUMNS = {
@@ -209,17 +209,10 @@ def _same_rows(a: Path, b: Path, tables: list[str]) -> None:
 def _break_seasons(src: Path) -> bytes:
     """The app exports three bad lines in season.jsonl (the manifest agrees with the bytes); returns
     the clean file, for :func:`_moved_on`."""
-    manifest = json.loads((src / "manifest.json").read_text())
-    seasons = src / "season.jsonl"
-    clean = seasons.read_bytes()
+    clean = (src / "season.jsonl").read_bytes()
     lines = clean.decode().splitlines()
     lines += ['{"id": "x"', lines[0], lines[1].replace('"season_year":', '"season_year": "twenty", "x":')]
-    data = ("\n".join(lines) + "\n").encode()
-    seasons.write_bytes(data)
-    for f in manifest["files"]:
-        if f["path"] == "season.jsonl":
-            f["sha256"] = hashlib.sha256(data).hexdigest()
-    (src / "manifest.json").write_text(json.dumps(manifest))
+    republish(src, "season.jsonl", ("\n".join(lines) + "\n").encode())
     return clean
 
 
@@ -294,15 +287,8 @@ def test_direct_path_writes_only_what_changed(workdir: Path, tmp_path: Path, mon
     first = _land(wd, src, monkeypatch)
     db = get_settings(wd).duckdb_path
     before = _tables(db)
-    manifest = json.loads((src / "manifest.json").read_text())
-    seasons = src / "season.jsonl"
     new = {"id": 77, "name": "2027-28 Season", "modified_at": "2030-01-01 00:00:00"}
-    data = seasons.read_bytes() + (json.dumps(new) + "\n").encode()
-    seasons.write_bytes(data)
-    for f in manifest["files"]:
-        if f["path"] == "season.jsonl":
-            f["sha256"] = hashlib.sha256(data).hexdigest()
-    (src / "manifest.json").write_text(json.dumps(manifest))
+    republish(src, "season.jsonl", (src / "season.jsonl").read_bytes() + (json.dumps(new) + "\n").encode())
     res = _land(wd, src, monkeypatch)
     assert (res["rows_loaded"], res["files_unchanged"], res["quarantined"]) == (1, 38, first["quarantined"])
     after = _tables(db)

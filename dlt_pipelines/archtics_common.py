@@ -73,13 +73,32 @@ def dataset_columns(client: Any) -> dict[str, list[str]]:
     return out
 
 
-def record_load(client: Any, load_id: str, schema_name: str, version_hash: str | None) -> None:
+def destination_columns(pipeline: Any) -> dict[str, list[str]]:
+    """:func:`dataset_columns` of the pipeline's dataset, through a client of its own."""
+    with pipeline.sql_client() as client:
+        return dataset_columns(client)
+
+
+@contextlib.contextmanager
+def registered(con: Any, name: str, rows: Any) -> Iterator[None]:
+    """``rows`` (an Arrow table or stream) readable by DuckDB as ``name`` for the block, then gone."""
+    con.register(name, rows)
+    try:
+        yield
+    finally:
+        con.unregister(name)
+
+
+def record_load(client: Any, pipeline: Any, load_id: str) -> None:
     """Record a direct write as a finished load in dlt's ``_dlt_loads`` (inside the caller's
-    transaction): the landing guard and freshness read it as they read dlt's own loads."""
+    transaction): the landing guard and freshness read it as they read dlt's own loads. Under the
+    pipeline's schema; before its first dlt run it has none: the pipeline's name, no version hash."""
+    known = pipeline.default_schema_name
+    version_hash = pipeline.default_schema.version_hash if known else None
     client.native_connection.execute(
         f"insert into {client.make_qualified_table_name('_dlt_loads')} "
         "(load_id, schema_name, status, inserted_at, schema_version_hash) values (?, ?, 0, now(), ?)",
-        [load_id, schema_name, version_hash],
+        [load_id, known or pipeline.pipeline_name, version_hash],
     )
 
 

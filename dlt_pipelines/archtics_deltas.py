@@ -55,6 +55,7 @@ from dlt_pipelines.archtics_common import (
     business_key,
     discard_interrupted_packages,
     is_direct,
+    registered,
 )
 from dlt_pipelines.archtics_deltas_direct import DirectMerge
 from kore.config import Settings, archtics_credentials, dlt_pipeline
@@ -150,11 +151,8 @@ class ExistingRows:
         """
         if self.native:
             con = client.native_connection
-            con.register(LOOKUP_VIEW, pa.table({"v": pa.array(values, pa.string())}))
-            try:
+            with registered(con, LOOKUP_VIEW, pa.table({"v": pa.array(values, pa.string())})):
                 return con.execute(f"{select} where {column} in (select v from {LOOKUP_VIEW}){tail}").fetchall()
-            finally:
-                con.unregister(LOOKUP_VIEW)
         out: list[tuple] = []
         for i in range(0, len(values), self.chunk):
             part = values[i : i + self.chunk]

@@ -27,7 +27,7 @@ from typing import Any
 import dlt
 import pyarrow as pa
 
-from dlt_pipelines.archtics_common import BUSINESS_KEY, CHANGE_TS, dataset_columns, new_load_id, record_load
+from dlt_pipelines.archtics_common import BUSINESS_KEY, CHANGE_TS, dataset_columns, new_load_id, record_load, registered
 
 CURSOR_TABLE = "delta_cursors"  # dataset -> newest change time merged (the direct path's cursors)
 BATCH_VIEW = "kore_delta_batch"  # a fetched batch, registered while it is staged
@@ -70,8 +70,7 @@ class DirectMerge:
         """Add a batch of changed rows (all text) to the dataset's staging table."""
         con = self.client.native_connection
         stage = self._stage(dataset)
-        con.register(BATCH_VIEW, batch)
-        try:
+        with registered(con, BATCH_VIEW, batch):
             if dataset not in self.staged:
                 con.execute(f"create or replace temp table {stage} as select * from {BATCH_VIEW}")
                 self.staged[dataset] = list(batch.column_names)
@@ -80,22 +79,17 @@ class DirectMerge:
                     con.execute(f"alter table {stage} add column {self._q(column)} varchar")
                     self.staged[dataset].append(column)
                 con.execute(f"insert into {stage} by name select * from {BATCH_VIEW}")
-        finally:
-            con.unregister(BATCH_VIEW)
 
     def commit(self, scopes: dict[str, str], cursors: dict[str, str]) -> str:
         """Merge every staged dataset (``scopes``: its delete scope, with ``{staging_table}``) and
         write the ``cursors``, in one transaction; returns the run's load id."""
         load_id = new_load_id()
-        known = self.pipeline.default_schema_name  # none until the package path has run once
-        schema_name = known or self.pipeline.pipeline_name
-        version_hash = self.pipeline.default_schema.version_hash if known else None
         with self.client.begin_transaction():
             con = self.client.native_connection
             for dataset, columns in self.staged.items():
                 self._merge(con, dataset, columns, scopes[dataset], load_id)
             self._write_cursors(con, cursors, load_id)
-            record_load(self.client, load_id, schema_name, version_hash)
+            record_load(self.client, self.pipeline, load_id)
         return load_id
 
     def _merge(self, con: Any, dataset: str, columns: list[str], scope: str, load_id: str) -> None:

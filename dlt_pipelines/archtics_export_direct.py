@@ -34,7 +34,7 @@ import duckdb
 import pyarrow as pa
 from dlt.common.utils import uniq_id
 
-from dlt_pipelines.archtics_common import StageTimes, dataset_columns, new_load_id, record_load
+from dlt_pipelines.archtics_common import StageTimes, destination_columns, new_load_id, record_load, registered
 from dlt_pipelines.archtics_export_prefetch import Prefetcher
 from dlt_pipelines.archtics_export_reader import PartFile
 from dlt_pipelines.archtics_export_source import (
@@ -74,7 +74,7 @@ def ensure_tables(pipeline: dlt.Pipeline, parts: list[PartFile], replacing: bool
     """Have dlt create the tables and columns landing ``parts`` needs and the warehouse lacks (one
     run of empty tables); returns the tables it created or altered."""
     wanted = wanted_tables(parts, replacing)
-    have = _destination_columns(pipeline)
+    have = destination_columns(pipeline)
     missing = {t: s for t, s in wanted.items() if not set(s.names) <= set(have.get(t, ()))}
     if missing:
 
@@ -89,11 +89,6 @@ def ensure_tables(pipeline: dlt.Pipeline, parts: list[PartFile], replacing: bool
 
         pipeline.run(empty_tables())
     return sorted(missing)
-
-
-def _destination_columns(pipeline: dlt.Pipeline) -> dict[str, list[str]]:
-    with pipeline.sql_client() as client:
-        return dataset_columns(client) if client.has_dataset() else {}
 
 
 @dataclass
@@ -129,18 +124,14 @@ class GroupLoad:
             columns = _ledger_schema(any("replaced_sha256" in r for r in ledger))
             self._insert(con, client.make_qualified_table_name("file_ledger"),
                          pa.Table.from_pylist(ledger, schema=columns), load_id)  # fmt: skip
-            schema = self.pipeline.default_schema
-            record_load(client, load_id, schema.name, schema.version_hash)
+            record_load(client, self.pipeline, load_id)
         self.last_load_id = load_id
         return load_id
 
     @staticmethod
     def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: Any, load_id: str) -> None:
-        con.register(ROWS_VIEW, rows)
-        try:
+        with registered(con, ROWS_VIEW, rows):
             con.execute(f"insert into {table} by name select *, ? as _dlt_load_id from {ROWS_VIEW}", [load_id])
-        finally:
-            con.unregister(ROWS_VIEW)
 
 
 class RowStream:

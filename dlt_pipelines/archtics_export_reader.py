@@ -46,6 +46,7 @@ from dlt_pipelines.archtics_common import (
     SOURCE_LINE,
     TIMESTAMP_PATTERN,
     hash_columns,
+    registered,
 )
 from kore.contracts.archtics import DATASETS, Dataset
 from kore.errors import KoreError
@@ -309,11 +310,8 @@ class BlockParser:
                 f"unbalanced quotes between lines {int(recs.lines[0])} and {int(recs.lines[-1])}: "
                 "record boundaries are ambiguous",
             )
-        self.con.register("chunk", table)
-        try:
+        with registered(self.con, "chunk", table):
             checks = self.con.sql(self.sql).to_arrow_table()
-        finally:
-            self.con.unregister("chunk")
         reasons = checks.column("reason")
         bad_rows = np.flatnonzero(pc.is_valid(reasons).to_numpy(zero_copy_only=False))
         if len(bad_rows):

@@ -33,7 +33,14 @@ from typing import Any
 import dlt
 import pyarrow as pa
 
-from dlt_pipelines.archtics_common import dataset_columns, discard_interrupted_packages, new_load_id, record_load
+from dlt_pipelines.archtics_common import (
+    dataset_columns,
+    destination_columns,
+    discard_interrupted_packages,
+    new_load_id,
+    record_load,
+    registered,
+)
 from dlt_pipelines.state_cursor import StateCursor
 
 CURSOR_TABLE = "entity_cursors"  # per entity table: its cursor and the file whose rows it holds
@@ -113,23 +120,19 @@ def not_landed(pipeline: dlt.Pipeline, name: str, rows: pa.Table) -> pa.Table:
     """The ``rows`` the table ``name`` does not hold as they are (all of them when it does not exist):
     the quarantine of an unchanged file is not written again."""
     with pipeline.sql_client() as client:
-        if name not in (dataset_columns(client) if client.has_dataset() else {}):
+        if name not in dataset_columns(client):
             return rows
         con = client.native_connection
-        con.register(ROWS_VIEW, rows)
-        try:
+        with registered(con, ROWS_VIEW, rows):
             cols = ", ".join(client.escape_column_name(c) for c in rows.column_names)
             sql = f"select * from {ROWS_VIEW} except select {cols} from {client.make_qualified_table_name(name)}"
             return con.sql(sql).to_arrow_table().cast(rows.schema)
-        finally:
-            con.unregister(ROWS_VIEW)
 
 
 def ensure_tables(pipeline: dlt.Pipeline, tables: list[Table]) -> list[str]:
     """Have dlt create the tables and columns ``tables`` need and the warehouse lacks, with the
     package path's hints (one run of empty tables); returns the tables it created or altered."""
-    with pipeline.sql_client() as client:
-        have = dataset_columns(client) if client.has_dataset() else {}
+    have = destination_columns(pipeline)
     missing = [t for t in tables if not {*t.rows.column_names, *DLT_COLUMNS} <= set(have.get(t.name, ()))]
     if missing:
 
@@ -159,17 +162,13 @@ def write(pipeline: dlt.Pipeline, tables: list[Table], cursors: dict[str, dict[s
             _merge(client, con, t, load_id)
         if cursors:
             _write_cursors(client, con, cursors, load_id)
-        schema = pipeline.default_schema if pipeline.default_schema_name else None
-        record_load(
-            client, load_id, schema.name if schema else pipeline.pipeline_name, schema.version_hash if schema else None
-        )
+        record_load(client, pipeline, load_id)
     return load_id
 
 
 def _merge(client: Any, con: Any, t: Table, load_id: str) -> None:
     table = client.make_qualified_table_name(t.name)
-    con.register(ROWS_VIEW, t.rows)
-    try:
+    with registered(con, ROWS_VIEW, t.rows):
         match = " and ".join(f"d.{client.escape_column_name(k)} = r.{client.escape_column_name(k)}" for k in t.key)
         con.execute(f"delete from {table} d where exists (select 1 from {ROWS_VIEW} r where {match})")
         con.execute(
@@ -177,8 +176,6 @@ def _merge(client: Any, con: Any, t: Table, load_id: str) -> None:
             f"concat(?, cast(row_number() over () as varchar)) as _dlt_id from {ROWS_VIEW}",
             [load_id, f"{load_id}:"],
         )
-    finally:
-        con.unregister(ROWS_VIEW)
 
 
 def _write_cursors(client: Any, con: Any, states: dict[str, dict[str, Any]], load_id: str) -> None:

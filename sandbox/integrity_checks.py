@@ -27,7 +27,7 @@ from kore.contracts.checks import (
     Severity,
     audit_result,
     audit_skipped,
-    normalize_key,
+    normalize_keys,
 )
 
 LAYER = "kore"
@@ -54,14 +54,14 @@ def crm_frame(ctx: CheckContext, entity: str) -> pd.DataFrame:
     rows = []
     for rec in _get(ctx, "/admin/records", entity=entity)["records"]:
         row = {back[f]: v for f, v in rec.items() if f in back}
-        row["fields_hash"] = integrity.fields_hash(row)
         row["inactive"] = int(record_state.is_inactive(flavor, rec))
         rows.append(row)
     df = pd.DataFrame(rows)
+    df["fields_hash"] = integrity.fields_hashes(df)  # as the warehouse side is hashed (audits.integrity)
     for c in ("crm_id", "account_id", "kore_external_key", "name"):
         if c not in df:
             df[c] = None
-    df["crm_id"] = df["crm_id"].map(normalize_key)
+    df["crm_id"] = normalize_keys(df["crm_id"])
     return df.rename(columns={"account_id": "parent_id"}).assign(entity=entity)
 
 

@@ -151,11 +151,11 @@ class GxValidator:
         batch = definition.get_batch()
         keys = {columns[c.lower()]: c.lower() for c in spec.key_columns if c.lower() in columns}
         dialect = getattr(self._settings, "target", "duckdb")
-        unique = [(e, gx_unique.substitute(e, list(keys), dialect)) for e in expectations]
-        plain = [e for e, sub in unique if sub is None]
+        substitutes = [gx_unique.substitute(e, list(keys), dialect) for e in expectations]
+        plain = [e for e, sub in zip(expectations, substitutes, strict=True) if sub is None]
         out, doc = self._run(spec, name, batch, plain, params, keys) if plain else ([], {"results": []})
         if len(plain) < len(expectations):  # results and document results stay in one order
-            more, more_doc = self._run_unique(spec, name, batch, [sub for _, sub in unique if sub], keys)
+            more, more_doc = self._run_unique(spec, name, batch, [sub for sub in substitutes if sub], keys)
             out, doc = [*out, *more], {**more_doc, **doc, "results": [*doc.get("results", []), *more_doc["results"]]}
         return out, doc
 
@@ -170,9 +170,9 @@ class GxValidator:
         suite = gx.ExpectationSuite(name=f"{spec.name} uniqueness", expectations=[*substitutes, rows])
         with contextlib.redirect_stderr(io.StringIO()):
             res = batch.validate(suite, result_format={"result_format": "COMPLETE"})
-        count = next((r for r in res.results if r.expectation_config.type != gx_unique.SUBSTITUTE), None)
-        n = int(((count.result or {}) if count is not None else {}).get("observed_value") or 0)
         mine = [r for r in res.results if r.expectation_config.type == gx_unique.SUBSTITUTE]
+        [count] = [r for r in res.results if r.expectation_config.type != gx_unique.SUBSTITUTE]
+        n = int((count.result or {}).get("observed_value") or 0)
         doc = _sanitised(res.to_json_dict())
         doc["results"] = [d for d in doc["results"] if d["expectation_config"]["type"] == gx_unique.SUBSTITUTE]
         return [self._unique_result(spec, table, r, keys, n) for r in mine], doc

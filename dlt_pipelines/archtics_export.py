@@ -291,11 +291,12 @@ def extract_and_load(
     with (
         _progress(show_progress) as progress,
         Prefetcher(export_dir, todo, block_bytes, PREFETCH_BLOCKS, times) as pre,
-        _parse_connection() as parse_con,
+        _parse_connection() if direct else contextlib.nullcontext() as parse_con,
     ):
         task = progress.add_task("landing export", total=sum(p.rows for p in todo) or 1)
         on_block = lambda n: progress.advance(task, n)  # noqa: E731
-        loader = GroupLoad(pipeline, export_dir, parse_con, block_bytes, times, replaces, pre, on_block)
+        if direct:  # the package path parses inside dlt's extract (export_files_source)
+            loader = GroupLoad(pipeline, export_dir, parse_con, block_bytes, times, replaces, pre, on_block)
         for group in groups(todo, LOAD_EVERY_ROWS):
             if direct:
                 with times.timed("direct_load"):

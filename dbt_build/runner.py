@@ -6,7 +6,10 @@ holds the DuckDB file lock while it runs; a child process releases everything wh
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -14,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kore.config import DBT_PROJECT_DIR, Settings
+from kore.config import DBT_PROJECT_DIR, Settings, dbt_parse_cache
 
 
 @dataclass
@@ -46,10 +49,11 @@ def run_dbt(
     stderr, so a 60 s build shows its progress instead of printing nothing until the end).
     """
     env = prepare(settings)
+    seed_parse_state(settings, env, args)
     cmd = [dbt_executable(), *args, *PROJECT_ARGS]
     lines: list[str] = []
     with subprocess.Popen(
-        cmd, cwd=DBT_PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        cmd, cwd=dbt_cwd(settings), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
     ) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -58,6 +62,8 @@ def run_dbt(
                 echo(line.rstrip("\n"))
     out = "".join(lines)
     res = DbtResult(ok=proc.returncode == 0, args=args, stdout=out, results=read_run_results(settings, args))
+    if res.ok:
+        keep_parse_state(settings, env, args)
     if check and not res.ok:
         raise failure(res, f" (exit {proc.returncode})")
     return res
@@ -68,13 +74,68 @@ PROJECT_ARGS = ("--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT
 
 def prepare(settings: Settings) -> dict[str, str]:
     """The folders dbt writes into, created, and the environment dbt runs with (the project's
-    settings; no ANSI colours: the output is captured, streamed into logs and shown in errors)."""
-    import os
+    settings; no ANSI colours: the output is captured, streamed into logs and shown in errors).
 
+    On DuckDB the profile gets the warehouse file by its name and dbt runs in the file's folder
+    (:func:`dbt_cwd`): dbt's parse state records the profile's connection values, the path among
+    them, so with the full path every workdir's state differed and no workdir could start from
+    another's (:func:`seed_parse_state`). The file dbt opens is the same."""
     settings.dbt_target_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **settings.env(), "DBT_USE_COLORS": "false"}
     if settings.target == "duckdb":
         settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
-    return {**os.environ, **settings.env(), "DBT_USE_COLORS": "false"}
+        env["KORE_DUCKDB_PATH"] = settings.duckdb_path.name
+    return env
+
+
+def dbt_cwd(settings: Settings) -> Path:
+    """The folder dbt runs in: the warehouse file's on DuckDB (the profile names the file relative to
+    it, :func:`prepare`), else the project's. The project, profile, target and log folders are
+    passed as absolute paths, so nothing else depends on it."""
+    return settings.duckdb_path.parent if settings.target == "duckdb" else DBT_PROJECT_DIR
+
+
+PARSE_STATE = "partial_parse.msgpack"
+
+
+def _parse_state_key(env: dict[str, str], args: list[str]) -> str:
+    """What dbt's saved parse state depends on besides the project files (which dbt compares file by
+    file itself): the project's settings in the environment (flavour, excluded types, target,
+    warehouse file name, schema prefix, ...: every ``KORE_`` value but the workdir) and the command's
+    ``--vars``. A cached state per combination, named by a hash (no value is written out)."""
+    vars_arg = args[args.index("--vars") + 1] if "--vars" in args[:-1] else ""
+    kore = {k: v for k, v in env.items() if k.startswith("KORE_") and k != "KORE_WORKDIR"}
+    text = json.dumps([kore, vars_arg, str(DBT_PROJECT_DIR)], sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+
+
+def seed_parse_state(settings: Settings, env: dict[str, str], args: list[str]) -> None:
+    """A workdir without dbt's parse state starts from the cached one (``KORE_DBT_PARSE_CACHE``,
+    :func:`kore.config.dbt_parse_cache`), if any: dbt then re-parses only what differs from it."""
+    cache, state = dbt_parse_cache(), settings.dbt_target_dir / PARSE_STATE
+    if cache is None or state.exists():
+        return
+    cached = cache / f"{_parse_state_key(env, args)}.msgpack"
+    if cached.exists():
+        with contextlib.suppress(OSError):  # a cache that cannot be read only means a full parse
+            shutil.copyfile(cached, state)
+
+
+def keep_parse_state(settings: Settings, env: dict[str, str], args: list[str]) -> None:
+    """After a successful command, the workdir's parse state is cached for new workdirs when the cache
+    has none for these settings yet (written under a temporary name and renamed: another process
+    seeding from it reads a whole file or none)."""
+    cache, state = dbt_parse_cache(), settings.dbt_target_dir / PARSE_STATE
+    if cache is None or not state.exists():
+        return
+    cached = cache / f"{_parse_state_key(env, args)}.msgpack"
+    if cached.exists():
+        return
+    with contextlib.suppress(OSError):
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = cache / f".{cached.name}.{os.getpid()}.tmp"
+        shutil.copyfile(state, tmp)
+        os.replace(tmp, cached)
 
 
 def failure(res: DbtResult, detail: str = "") -> RuntimeError:

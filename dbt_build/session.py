@@ -25,8 +25,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dbt_build.dbt_worker import END
-from dbt_build.runner import PROJECT_ARGS, DbtResult, failure, prepare, read_run_results
-from kore.config import DBT_PROJECT_DIR, Settings
+from dbt_build.runner import (
+    PROJECT_ARGS,
+    DbtResult,
+    dbt_cwd,
+    failure,
+    keep_parse_state,
+    prepare,
+    read_run_results,
+    seed_parse_state,
+)
+from kore.config import Settings
 
 WORKER = Path(__file__).with_name("dbt_worker.py")
 
@@ -71,7 +80,7 @@ def _get_worker(settings: Settings) -> _Worker:
     close_worker()
     proc = subprocess.Popen(
         [sys.executable, str(WORKER)],
-        cwd=DBT_PROJECT_DIR,
+        cwd=dbt_cwd(settings),
         env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -124,6 +133,7 @@ def take_parse_ahead(settings: Settings, project_hash: str) -> bool:
 
 def _send(worker: _Worker, settings: Settings, args: list[str], project_hash: str) -> None:
     assert worker.proc.stdin is not None
+    seed_parse_state(settings, prepare(settings), args)  # a new workdir: dbt's parse state from the cache
     worker.proc.stdin.write(
         json.dumps(
             {
@@ -184,6 +194,8 @@ def run_dbt(
         ok, lines = _answer(worker, echo)
     out = "".join(lines)
     res = DbtResult(ok=ok, args=args, stdout=out, results=read_run_results(settings, args))
+    if res.ok:
+        keep_parse_state(settings, prepare(settings), args)
     if check and not res.ok:
         raise failure(res)
     return res

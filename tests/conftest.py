@@ -33,6 +33,31 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return wd
 
 
+PARSE_CACHE = "KORE_DBT_PARSE_CACHE"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One dbt parse-state cache for the whole session (dbt_build/runner.py): every test builds in a
+    workdir of its own, and each one's first dbt command parsed the project in full (~9 s; ~4 s from
+    the cache) -- at ~50 workdirs a few minutes of the suite's CPU. Set by the controlling process,
+    before the xdist workers start (they inherit it); removed at the end."""
+    if PARSE_CACHE not in os.environ and not hasattr(config, "workerinput"):
+        import tempfile
+
+        folder = tempfile.mkdtemp(prefix="kore-dbt-parse-")
+        os.environ[PARSE_CACHE] = folder
+        config._kore_parse_cache = folder  # type: ignore[attr-defined]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    folder = getattr(config, "_kore_parse_cache", None)
+    if folder:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ.pop(PARSE_CACHE, None)
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     return f"kore tests: KORE_MSSQL_SERVER={'set' if os.environ.get('KORE_MSSQL_SERVER') else 'unset (live SQL Server tests skip)'}"
 
@@ -62,6 +87,7 @@ SLOW_FIRST = (
     "test_crm_cli.py",
     "test_dbt_session.py",
     "test_dbt_conventions.py",
+    "test_dbt_parse_cache.py",
     "test_dedup_blocking.py",
     "test_landing_deltas.py",
     "test_landing_export_crash.py",

@@ -37,7 +37,7 @@ STAGE_TABLES = {
 
 
 def _demo(workdir: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KORE_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KORE_") or k == "KORE_DBT_PARSE_CACHE"}
     env["PYTHONPATH"] = str(REPO_ROOT)
     return subprocess.run(
         [sys.executable, "-m", "orchestration", "demo", "--accounts", "300", "--workdir", str(workdir)],

@@ -299,6 +299,11 @@ def _accounts_to_rebuild(wh: Warehouse, touched: set[str], held: set[str], prote
 
 # ---- full run -----------------------------------------------------------------------------------
 def _full(settings: Settings, policy: str, cfg: DedupConfig, progress: bool) -> dict:
+    with store.Writes() as writes:  # a run that fails waits for its writes before it raises
+        return _full_run(settings, policy, cfg, progress, writes)
+
+
+def _full_run(settings: Settings, policy: str, cfg: DedupConfig, progress: bool, writes: store.Writes) -> dict:
     times: dict[str, float] = {}
     with _stage(times, "read"), connect(settings) as wh:
         raw = store.read_records(wh)
@@ -307,7 +312,7 @@ def _full(settings: Settings, policy: str, cfg: DedupConfig, progress: bool) -> 
         excl = excluded(ensure_columns(raw))
         records = norm_with_keys(raw[~excl])
         del raw
-        scorer = _stage_records(settings, records, cfg)
+        scorer = _stage_records(settings, records, cfg, writes)
         keys = records[[c for c in records.columns if c.startswith("k_")]]  # made once, blocked on below
         del records
         _release_memory()
@@ -331,9 +336,10 @@ def _full(settings: Settings, policy: str, cfg: DedupConfig, progress: bool) -> 
         review = review_queue(scores, clusters, force_forbid(dec)[0], stamp)
         weights = best_weights(scores, clusters)
     n_records, n_scores = len(scorer.records), len(scores)
-    # written before resolving (in the final swap's place) so the largest frame is freed first
-    with _stage(times, "write_scores"), connect(settings) as wh:
-        store.write_df(wh, "_pair_scores_next", scores, replace=True)
+    # handed to the writer before resolving (in the final swap's place), so the largest frame is freed
+    # first, and written while resolving runs (store.WriteBehind)
+    with _stage(times, "write_scores"):
+        writes.add(settings, {"_pair_scores_next": scores})
     del scores
     _release_memory()
     with _stage(times, "resolve"):
@@ -351,6 +357,8 @@ def _full(settings: Settings, policy: str, cfg: DedupConfig, progress: bool) -> 
         golden = _attach_accounts(golden, scorer.records, crm_in, dec)
         del scorer, prev_map, prev_golden, weights
         _release_memory()
+    with _stage(times, "wait_for_writes"):
+        writes.wait()
     with _stage(times, "write_and_accounts"), connect(settings) as wh:
         tables = {"clusters": clusters, "account_contact_map": mapping, "golden_contacts": golden}
         with wh.transaction():  # every output or none: a kill here leaves the last run's tables
@@ -375,12 +383,11 @@ def _full(settings: Settings, policy: str, cfg: DedupConfig, progress: bool) -> 
     }
 
 
-def _stage_records(settings: Settings, records: pd.DataFrame, cfg: DedupConfig) -> Scorer:
+def _stage_records(settings: Settings, records: pd.DataFrame, cfg: DedupConfig, writes: store.Writes) -> Scorer:
     """Stage the normalised records and name frequencies (swapped in at the end of the run, so the
-    frame can be freed now: memory at a million rows); returns the scorer over them."""
-    with connect(settings) as wh:
-        store.write_df(wh, "_records_norm_next", records, replace=True)
-        store.write_df(wh, "_name_freq_next", name_frequencies(records), replace=True)
+    frame can be freed now: memory at a million rows; written while the run goes on); returns the
+    scorer over them."""
+    writes.add(settings, {"_records_norm_next": records, "_name_freq_next": name_frequencies(records)})
     return Scorer(records[COLS], cfg)
 
 

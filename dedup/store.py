@@ -8,6 +8,7 @@ its reads and writes, never across runs. On DuckDB, frames travel as Arrow (``fe
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import UTC, datetime
 
@@ -19,7 +20,7 @@ from kore.contracts import integrity
 from kore.contracts.person_fields import PERSON_RECORD_COLUMNS
 from kore.contracts.record_state import REVIEW_REQUEST_COLUMNS, REVIEW_REQUESTS
 from kore.errors import NotReady
-from kore.warehouse import Warehouse, connect
+from kore.warehouse import Warehouse, as_arrow, connect
 
 SCHEMA = "kore_dedup"
 VIEW_SCHEMA = "dedup"
@@ -100,6 +101,58 @@ def write_df(wh: Warehouse, table: str, df: pd.DataFrame, replace: bool = False)
     """Create/replace (``replace``) or append to kore_dedup.<table> from a frame (appends insert by
     column name; on DuckDB the frame travels as Arrow, see ``Warehouse.replace_table``)."""
     (wh.replace_table if replace else wh.append_df)(SCHEMA, table, df)
+
+
+class Writes:
+    """kore_dedup tables replaced from frames on a thread while the run goes on, one batch at a time.
+
+    Why: a full run's large staging writes (the normalised records, then 13.7M pair scores at a
+    million accounts: ~8 and ~10 s) kept one core busy and left the other idle, and the steps after
+    them are pandas and numpy in the run's thread. DuckDB writes the Arrow copies without holding
+    Python's lock, so the two overlap. :meth:`add` converts the frames at once (the caller may drop
+    them) after the previous batch is done (one writer at a time); :meth:`wait` before anything
+    reads or swaps the tables -- it raises a write's error, so a failed write fails the run as a
+    write in line did. Only ``*_next`` tables are written this way, swapped in by the run's final
+    transaction: a run that dies while a write goes on leaves the last run's tables.
+    """
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def __enter__(self) -> Writes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.settle()  # a run that failed for another reason still waits: no writer outlives it
+
+    def add(self, settings: Settings, tables: dict[str, pd.DataFrame]) -> None:
+        self.wait()
+        convert = as_arrow if settings.target == "duckdb" else (lambda df: df)
+        batch = {name: convert(df) for name, df in tables.items()}
+        self._thread = threading.Thread(target=self._write, args=(settings, batch), name="dedup-write", daemon=True)
+        self._thread.start()
+
+    def _write(self, settings: Settings, batch: dict) -> None:
+        try:
+            with connect(settings) as wh:
+                for name in list(batch):
+                    write_df(wh, name, batch.pop(name), replace=True)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the thread that waits
+            self._error = exc
+
+    def wait(self) -> None:
+        """Until the writes are done; a failed write's error (once)."""
+        self.settle()
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+    def settle(self) -> None:
+        """Until the writes are done, whatever their outcome (a run failing for another reason)."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
 
 
 def read_table(wh: Warehouse, table: str, schema: str = SCHEMA, where: str = "", columns: str = "*") -> pd.DataFrame:

@@ -20,14 +20,16 @@ from kore.config import Settings, mssql_connection
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def _as_arrow(df: pd.DataFrame) -> pa.Table | pd.DataFrame:
-    """A frame as the Arrow table DuckDB should read it from.
+def as_arrow(df: pd.DataFrame | pa.Table) -> pa.Table | pd.DataFrame:
+    """A frame as the Arrow table DuckDB should read it from (an Arrow table is returned as it is).
 
     Why: DuckDB reads Arrow buffers in place (numeric and Arrow-backed text columns are not copied,
     categoricals arrive as dictionaries and land as VARCHAR), so writing a multi-million-row frame
     builds no second copy of it. An all-null column becomes text, as DuckDB makes it from pandas. A
     frame Arrow cannot type (an object column of mixed Python types) is handed to DuckDB as it is.
     """
+    if isinstance(df, pa.Table):
+        return df
     try:
         tbl = pa.Table.from_pandas(df, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -139,7 +141,7 @@ class Warehouse:
         schema, table = _ident(schema), _ident(table)
         self.ensure_schema(schema)
         if self.target == "duckdb":
-            self.con.register("_kore_df", _as_arrow(df))
+            self.con.register("_kore_df", as_arrow(df))
             try:
                 with self.transaction():
                     self.con.execute(f"create or replace table {schema}.{table} as select * from _kore_df")
@@ -153,7 +155,7 @@ class Warehouse:
         schema, table = _ident(schema), _ident(table)
         self.ensure_schema(schema)
         if self.target == "duckdb":
-            self.con.register("_kore_df", _as_arrow(df))
+            self.con.register("_kore_df", as_arrow(df))
             try:
                 if self.table_exists(schema, table):
                     cols = ", ".join(f'"{c}"' for c in df.columns)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -60,7 +61,8 @@ def _kill_in_write(workdir: Path, table: str) -> int:
     return proc.returncode
 
 
-@pytest.mark.parametrize("table", ["account_contact_map", "golden_accounts"])
+# _pair_scores_next: written on the run's writer thread (store.Writes) while resolving goes on
+@pytest.mark.parametrize("table", ["account_contact_map", "golden_accounts", "_pair_scores_next"])
 def test_killed_first_dedup_run_is_repaired_by_a_plain_rerun(tmp_path: Path, table: str) -> None:
     clean, killed = tmp_path / "clean", tmp_path / "killed"
     for wd in (clean, killed):
@@ -100,6 +102,35 @@ def test_failed_incremental_write_keeps_the_last_state(tmp_path: Path, monkeypat
             pd.testing.assert_frame_equal(wh.query_df(f"select * from kore_dedup.{t}"), before[t], check_like=True)
     monkeypatch.setattr(store, "replace_rows", real)
     assert run_dedup(s, progress=False)["mode"] == "incremental"
+
+
+def test_a_failed_write_behind_fails_the_full_run_and_keeps_the_last_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The staging writes a full run leaves to its writer thread (the records, the pair scores): one
+    that fails fails the run with its own error, after the run waited for it, and the outputs of
+    the last run stay as they were."""
+    _seed(tmp_path)
+    s = get_settings(tmp_path)
+    run_dedup(s, progress=False)
+    with connect(s) as wh:
+        before = {t: wh.query_df(f"select * from kore_dedup.{t}") for t in OUTPUTS}
+    real = store.write_df
+
+    def fail_on_scores(wh, table, df, replace=False):
+        if table == "_pair_scores_next":
+            raise RuntimeError("disk full while writing the pair scores")
+        return real(wh, table, df, replace)
+
+    monkeypatch.setattr(store, "write_df", fail_on_scores)
+    with pytest.raises(RuntimeError, match="disk full while writing the pair scores"):
+        run_dedup(s, full=True, progress=False)
+    assert not any(t.name == "dedup-write" for t in threading.enumerate())
+    with connect(s) as wh:
+        for t in OUTPUTS:
+            pd.testing.assert_frame_equal(wh.query_df(f"select * from kore_dedup.{t}"), before[t], check_like=True)
+    monkeypatch.setattr(store, "write_df", real)
+    assert run_dedup(s, full=True, progress=False)["mode"] == "full"
 
 
 def test_half_written_state_of_an_older_version_is_rebuilt(tmp_path: Path) -> None:

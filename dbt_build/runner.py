@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -96,15 +97,21 @@ def dbt_cwd(settings: Settings) -> Path:
 
 
 PARSE_STATE = "partial_parse.msgpack"
+# left out of the cache key: the workdir (differs by design) and the cache's own folder; secrets never
+# enter it, not even hashed (dbt's own check still compares the profile)
+_NOT_IN_PARSE_KEY = frozenset({"KORE_WORKDIR", "KORE_DBT_PARSE_CACHE"})
+_SECRET = re.compile(r"PASSWORD|SECRET|TOKEN|CREDENTIAL", re.IGNORECASE)
 
 
 def _parse_state_key(env: dict[str, str], args: list[str]) -> str:
     """What dbt's saved parse state depends on besides the project files (which dbt compares file by
     file itself): the project's settings in the environment (flavour, excluded types, target,
-    warehouse file name, schema prefix, ...: every ``KORE_`` value but the workdir) and the command's
-    ``--vars``. A cached state per combination, named by a hash (no value is written out)."""
+    warehouse file name, schema prefix, ...: every ``KORE_`` value but the workdir, the cache folder
+    and secrets) and the command's ``--vars``. A cached state per combination, named by a hash."""
     vars_arg = args[args.index("--vars") + 1] if "--vars" in args[:-1] else ""
-    kore = {k: v for k, v in env.items() if k.startswith("KORE_") and k != "KORE_WORKDIR"}
+    kore = {
+        k: v for k, v in env.items() if k.startswith("KORE_") and k not in _NOT_IN_PARSE_KEY and not _SECRET.search(k)
+    }
     text = json.dumps([kore, vars_arg, str(DBT_PROJECT_DIR)], sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
 

@@ -56,3 +56,15 @@ def test_a_new_workdir_starts_from_the_cached_parse_and_a_damaged_cache_only_mea
     damaged = Settings(workdir=tmp_path / "damaged")
     assert run_dbt(damaged, ["parse"]).ok
     assert _full_parse(damaged)
+
+
+def test_the_cache_key_follows_the_projects_settings_and_vars_not_the_workdir_or_secrets() -> None:
+    from dbt_build.runner import _parse_state_key
+
+    env = {"KORE_WORKDIR": "/a", "KORE_CRM_FLAVOR": "dynamics", "KORE_MSSQL_PASSWORD": "x", "PATH": "/bin"}
+    key = _parse_state_key(env, ["build"])
+    assert (
+        _parse_state_key({**env, "KORE_WORKDIR": "/b", "KORE_MSSQL_PASSWORD": "y", "PATH": "/usr/bin"}, ["run"]) == key
+    )
+    assert _parse_state_key({**env, "KORE_CRM_FLAVOR": "salesforce"}, ["build"]) != key
+    assert _parse_state_key(env, ["build", "--vars", '{"crm_flavor": "salesforce"}']) != key

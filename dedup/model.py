@@ -117,7 +117,7 @@ class DedupConfig:
 # what a stored model was fitted and scored by: raised when the method changes (2: the data's own
 # prior and the ZIP within a town), so that a warehouse's next run re-fits instead of scoring new
 # pairs with a model of the old method
-MODEL_VERSION = 2
+MODEL_VERSION = 3  # 3: names and streets also agree exactly without separators; two more blocking keys
 
 
 @dataclass

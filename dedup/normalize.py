@@ -101,8 +101,14 @@ def norm_phone(s: pd.Series) -> pd.Series:
     return d.mask(d.isna() | (d.str.len() < 7))
 
 
+# the street types a typist runs into the name before them ("copeplace", "kingsburykstreet")
+_GLUED_TYPES = "street|avenue|road|drive|boulevard|lane|court|place|terrace|highway|parkway|circle|square"
+
+
 def norm_street(s: pd.Series) -> pd.Series:
     s = norm_text(s)
+    # a street type glued to the word before it is split off first, so it is abbreviated like any other
+    s = s.str.replace(rf"\b([a-z]{{3,}}?)({_GLUED_TYPES})\b", r"\1 \2", regex=True)
     for word, abbr in _STREET_ABBR.items():
         s = s.str.replace(rf"\b{word}\b", abbr, regex=True)
     return s

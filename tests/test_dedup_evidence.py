@@ -100,6 +100,12 @@ FAILURE_CLASSES = {
         ADDRESS_ONLY,
         {**ADDRESS_ONLY, "first_name": "Holmes", "last_name": "Jnae"},
     ),
+    # a swap together with a typo in one name, the street missing on one side: only a key on either
+    # name + ZIP brings the two together (the sorted name and the name + ZIP keys all differ)
+    "swapped with a typo, street missing on one side": (
+        {**ADDRESS_ONLY, "first_name": "Joselyn", "last_name": "Brus"},
+        {**ADDRESS_ONLY, "first_name": "Brus", "last_name": "Joselnyn", "street": None},
+    ),
     "address lines swapped": (
         {**ADDRESS_ONLY, "street": "14 Willow Close Rosebank Manor"},
         {**ADDRESS_ONLY, "street": "Rosebank Manor 14 Willow Close"},
@@ -219,7 +225,21 @@ STREET_LEVELS = [  # (street of one, of the other, level: 0 different, 1 similar
     ("12 Maltby Circuit", "12 Maltby Circuit", 2),
     ("13", "13 Durham Place Hamilton", 0),  # a shared word is not the same address
     ("1 Rosetta Village", "381 Marchant Circuit Rosetta Village", 0),
+    ("14 Bay View Terrace", "14 Bayview Terrace", 2),  # words run together
+    ("14 Cope Place", "14 Copeplace", 2),  # ... and the street type with them
+    ("6 Sargeant Place", "6 Sargeantnplace", 1),  # the space typed as a letter
+    ("6 Kingsbury Street", "6 Kingsburykstreet", 1),  # run together with a typo
 ]
+
+
+@pytest.mark.parametrize(
+    ("a", "b"), [("H O", "Ho"), ("Mc Donald", "McDonald"), ("O'Neill-Brady", "ONeill Brady"), ("Jord An", "Jordan")]
+)
+def test_names_agree_exactly_whatever_their_separators(a: str, b: str) -> None:
+    lv = _levels(
+        [({"record_id": "a", "first_name": a, "last_name": a}, {"record_id": "b", "first_name": b, "last_name": b})]
+    )
+    assert (int(lv["first_name"][0]), int(lv["last_name"][0])) == (6, 4)
 
 
 @pytest.mark.parametrize(("a", "b", "level"), STREET_LEVELS)

@@ -65,6 +65,44 @@ keys as (
     select
         record_id,
         concat(
+            'low_zip:',
+            case
+                when {{ kore_binary('first_name') }} < {{ kore_binary('last_name') }} then first_name
+                else last_name
+            end,
+            ':',
+            cast(zip5 as {{ dbt.type_string() }})
+        ) as blocking_key
+    from records
+    where
+        first_name is not null and cast(first_name as {{ dbt.type_string() }}) != ''
+        and last_name is not null and cast(last_name as {{ dbt.type_string() }}) != ''
+        and zip5 is not null and cast(zip5 as {{ dbt.type_string() }}) != ''
+
+    union all
+
+    select
+        record_id,
+        concat(
+            'high_zip:',
+            case
+                when {{ kore_binary('first_name') }} < {{ kore_binary('last_name') }} then last_name
+                else first_name
+            end,
+            ':',
+            cast(zip5 as {{ dbt.type_string() }})
+        ) as blocking_key
+    from records
+    where
+        first_name is not null and cast(first_name as {{ dbt.type_string() }}) != ''
+        and last_name is not null and cast(last_name as {{ dbt.type_string() }}) != ''
+        and zip5 is not null and cast(zip5 as {{ dbt.type_string() }}) != ''
+
+    union all
+
+    select
+        record_id,
+        concat(
             'last_zip:',
             cast(last_name as {{ dbt.type_string() }}),
             ':',

@@ -174,3 +174,46 @@ def household_first_weight(
     n_lv = len(odds) // 2 if established is not None and len(odds) > SAME_NAME_LEVEL + 3 else len(odds)
     cat = categories(first, None if n_lv == len(odds) else established[hh], n_lv)
     return odds[cat] - prior_log2 - shared
+
+
+# ---- a surname change at one address ----------------------------------------------------------
+FIRST_EXACT, STREET_EXACT, CITY_EXACT, ZIP_EXACT, LAST_FUZZY = 6, 2, 2, 3, 2
+
+
+def one_first_name_at_one_address(levels: dict[str, np.ndarray]) -> np.ndarray:
+    """The first name exact, the street exact and the ZIP or the town exact."""
+    at_address = (levels["street"] == STREET_EXACT) & ((levels["zip5"] == ZIP_EXACT) | (levels["city"] == CITY_EXACT))
+    return (levels["first_name"] == FIRST_EXACT) & at_address
+
+
+def renamed(levels: dict[str, np.ndarray]) -> np.ndarray:
+    """Pairs of one first name at one address whose surnames differ: a surname changed (a marriage),
+    or two people of one first name living together (rare: a father and son share the surname)."""
+    return one_first_name_at_one_address(levels) & (levels["last_name"] == 0)
+
+
+def fit_renamed_odds(
+    levels: dict[str, np.ndarray], m_last: np.ndarray, min_pairs: int = 100, max_excess: float = 2.0
+) -> np.ndarray:
+    """Posterior log2-odds of one person for a ``renamed`` pair, from the data's own pairs of one first
+    name at one address; empty when fewer than ``min_pairs`` such pairs, or when they hold more than
+    ``max_excess`` times the different surnames their matches explain (then they are people living
+    together, and the fields' own weights apply).
+
+    Why fitted: first name, street, town and ZIP agree *together* for such a pair, and the surname's u
+    from random pairs (0.99 differ) is not its rate among the few people who share an address and a
+    first name. The pairs whose surname also agrees (fuzzy, swapped or exact) are nearly all one
+    person: the context's matches are their count over m of those levels; the different surnames
+    beyond ``matches * m_last[different]`` are other people, as in ``fit_household_odds``.
+    """
+    ctx = one_first_name_at_one_address(levels) & (levels["last_name"] >= 0)
+    if int(ctx.sum()) < min_pairs:
+        return np.zeros(0)
+    counts = np.bincount(levels["last_name"][ctx], minlength=len(m_last)).astype(float)
+    matches = float(counts[LAST_FUZZY:].sum() / max(float(m_last[LAST_FUZZY:].sum()), 0.5))
+    expected = matches * float(m_last[0])
+    if counts[0] > max_excess * max(expected, 1.0):
+        return np.zeros(0)
+    non = max(float(counts.sum()) - matches, 1.0)
+    u_ctx = max(float(counts[0]) - expected, 0.5) / non
+    return np.array([np.log2(max(matches, 0.5) * max(float(m_last[0]), 1e-9) / (non * u_ctx))])

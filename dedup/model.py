@@ -25,7 +25,14 @@ import pandas as pd
 from dedup.blocking import DEFAULT_MAX_BLOCK
 from dedup.compare import FIELD_NAMES, FIELDS, MISSING, TF_FIELDS, ComparisonCutoffs, compare_pairs
 from dedup.em import estimate_m_em
-from dedup.household import NICKNAME_LEVEL, established_names, household, household_first_weight, name_counts
+from dedup.household import (
+    NICKNAME_LEVEL,
+    established_names,
+    household,
+    household_first_weight,
+    name_counts,
+    renamed,
+)
 
 # EM's starting point and smoothing: typical m rates (levels as in ``dedup.compare.FIELDS``)
 PRIOR_M: dict[str, tuple[float, ...]] = {
@@ -136,6 +143,9 @@ class Model:
     # per first-name level: are two established, merely similar names at one address a family's
     # (``dedup.household.sibling_levels``)? Empty (a model stored before this was fitted): all are
     household_siblings: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    # posterior log2-odds of one person for one first name at one address with another surname
+    # (``dedup.household.fit_renamed_odds``); empty: not fitted, the fields' own weights apply
+    renamed_odds: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def weights(self, cfg: DedupConfig) -> dict[str, np.ndarray]:
         lo, hi = cfg.weight_clip
@@ -163,6 +173,8 @@ class Model:
             rows.append(
                 {"field": "_household_sibling", "level": lvl, "label": "family_names", "m": float(sib), "u": 0.0}
             )
+        for lvl, odds in enumerate(self.renamed_odds):
+            rows.append({"field": "_renamed", "level": lvl, "label": "log2_odds_renamed", "m": float(odds), "u": 0.0})
         zip_labels = next(f.levels for f in FIELDS if f.name == "zip5")
         for lvl, u_town in enumerate(self.u_zip_in_town):
             rows.append(
@@ -189,12 +201,13 @@ class Model:
         mod.u_zip_in_town = df[df["field"] == "_zip5_in_town"].sort_values("level")["u"].to_numpy(dtype=float)
         sib = df[df["field"] == "_household_sibling"].sort_values("level")
         mod.household_siblings = sib["m"].to_numpy(dtype=float) > 0.5
+        mod.renamed_odds = df[df["field"] == "_renamed"].sort_values("level")["m"].to_numpy(dtype=float)
         version = df[df["field"] == "_version"]
         mod.version = int(version["m"].iloc[0]) if len(version) else 1  # stored before versions: 1
         for f, g in (
             df[
                 ~df["field"].isin(
-                    ["_prior", "_records", "_household", "_household_sibling", "_zip5_in_town", "_version"]
+                    ["_prior", "_records", "_household", "_household_sibling", "_zip5_in_town", "_version", "_renamed"]
                 )
             ]
             .sort_values(["field", "level"])
@@ -455,6 +468,12 @@ def field_weights(
             levels, out, fitted, model.household_odds, model.prior_log2, est
         )
         out["first_name"][sibling] = np.minimum(out["first_name"][sibling], 0.0) + cfg.household_weight
+    if len(model.renamed_odds):
+        # one first name at one address, another surname: the fitted odds of that context stand for
+        # the fields it shares (``dedup.household.fit_renamed_odds``); e-mail, phone, birth date add
+        ren = renamed(levels)
+        shared = sum(out[f][ren] for f in ("first_name", "street", "city", "zip5"))
+        out["last_name"][ren] = model.renamed_odds[0] - model.prior_log2 - shared
     return out
 
 

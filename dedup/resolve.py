@@ -261,9 +261,11 @@ def _golden_fields(
     g = g.reset_index(drop=True)
     # rank order within each cluster, found on the three sort columns only (the frame is wide): each
     # field's winner is then its first non-null value per cluster in this order
-    order = g[["_pos", "_rank", "_upd"]].sort_values(
-        ["_pos", "_rank", "_upd"], ascending=[True, True, False], na_position="last", kind="stable"
-    ).index.to_numpy()
+    order = (
+        g[["_pos", "_rank", "_upd"]]
+        .sort_values(["_pos", "_rank", "_upd"], ascending=[True, True, False], na_position="last", kind="stable")
+        .index.to_numpy()
+    )
     pos_sorted = g["_pos"].to_numpy()[order]
     golden = contacts.copy()
     at = np.arange(len(golden))

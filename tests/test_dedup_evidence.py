@@ -578,3 +578,53 @@ def test_a_recurring_first_name_typo_at_one_address_takes_the_fitted_odds_unless
     assert sum(typo[f][0] for f in SHARED) == pytest.approx(odds[7 + 3] + 10.0, abs=1e-6)
     family = weights(np.arange(7) == 3)
     assert family["first_name"][0] <= cfg.household_weight
+
+
+def _address_pairs(same_surname: int, other_surname: int) -> dict[str, np.ndarray]:
+    """Levels of pairs with one first name at one address: ``same_surname`` whose surnames agree,
+    ``other_surname`` whose surnames differ."""
+    n = same_surname + other_surname
+    levels = {f: np.full(n, -1, dtype=np.int8) for f in ("email", "phone", "company", "birth_date")}
+    levels |= {"first_name": np.full(n, 6, np.int8), "street": np.full(n, 2, np.int8),
+               "city": np.full(n, 2, np.int8), "zip5": np.full(n, 3, np.int8)}  # fmt: skip
+    levels["last_name"] = np.r_[np.full(same_surname, 4), np.zeros(other_surname)].astype(np.int8)
+    return levels
+
+
+def test_a_surname_change_at_one_address_is_fitted_from_the_data() -> None:
+    """One first name at one address with another surname: where the data's matches explain their
+    number (a surname changes in 5% of its matches), one person; where they far exceed it (people of
+    one first name living together), no fitted odds, the fields' own weights apply; too few such
+    pairs, no fit."""
+    from dedup.household import fit_renamed_odds
+
+    m_last = np.array([0.05, 0.01, 0.04, 0.0, 0.9])
+    assert fit_renamed_odds(_address_pairs(900, 30), m_last)[0] > 3.0  # ~47 name changes expected
+    assert len(fit_renamed_odds(_address_pairs(900, 400), m_last)) == 0
+    assert len(fit_renamed_odds(_address_pairs(50, 2), m_last)) == 0
+    from dedup.model import PRIOR_M, PRIOR_U, Model  # an incremental run scores with the stored model
+
+    model = Model(m={f: np.asarray(v) for f, v in PRIOR_M.items()}, u={f: np.asarray(v) for f, v in PRIOR_U.items()},
+                  renamed_odds=np.array([4.25]))  # fmt: skip
+    assert Model.from_frame(model.to_frame()).renamed_odds.tolist() == [4.25]
+
+
+def test_a_surname_change_at_one_address_matches_on_names_and_address_alone() -> None:
+    """A file of people each on two records at one address (no e-mail or phone, as FEBRL), some
+    surnames mistyped, a few changed (a marriage): the changed ones are one person each. (Where such
+    pairs far exceed what the matches explain, no odds are fitted: the unit test above.)"""
+    rows = []
+    for i in range(400):
+        person = {"first_name": FIRST[i % len(FIRST)], "last_name": f"{LAST[i % len(LAST)]}{chr(97 + i % 26)}{i}",
+                  "street": f"{10 + i} {STREETS[i % len(STREETS)]}", "city": ["boston", "denver"][i % 2],
+                  "zip5": f"{10000 + i * 113:05d}"}  # fmt: skip
+        twin = dict(person)
+        if i % 40 == 0:
+            twin["last_name"] = f"okonkwo{i}"  # the surname changed
+        elif i % 7 == 0:
+            twin["last_name"] = person["last_name"][:-1] + "x"  # a typo
+        rows += [{"record_id": f"R{i}", **person}, {"record_id": f"R{i}b", **twin}]
+    clusters, _ = match_frame(normalize_records(pd.DataFrame(rows)))
+    cl = clusters.set_index("record_id")["cluster_id"]
+    changed = [i for i in range(400) if i % 40 == 0]
+    assert all(cl[f"R{i}"] == cl[f"R{i}b"] for i in changed)

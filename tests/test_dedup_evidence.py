@@ -624,7 +624,17 @@ def test_a_surname_change_at_one_address_matches_on_names_and_address_alone() ->
         elif i % 7 == 0:
             twin["last_name"] = person["last_name"][:-1] + "x"  # a typo
         rows += [{"record_id": f"R{i}", **person}, {"record_id": f"R{i}b", **twin}]
-    clusters, _ = match_frame(normalize_records(pd.DataFrame(rows)))
+    from dedup.explain import explain_pair, summarise
+    from dedup.filemode import match_frame_scored
+    from dedup.model import DedupConfig
+
+    recs = normalize_records(pd.DataFrame(rows))
+    clusters, _, _, model = match_frame_scored(recs)
     cl = clusters.set_index("record_id")["cluster_id"]
     changed = [i for i in range(400) if i % 40 == 0]
     assert all(cl[f"R{i}"] == cl[f"R{i}b"] for i in changed)
+    # `kore dedup explain` says why: the fitted odds of a surname change, not the fields one by one
+    ex = explain_pair(recs, "R0", "R0b", model, DedupConfig())
+    assert ex["renamed_log2_odds"] == pytest.approx(model.renamed_odds[0])
+    assert "surname change" in summarise(ex)
+    assert explain_pair(recs, "R1", "R1b", model, DedupConfig())["renamed_log2_odds"] is None

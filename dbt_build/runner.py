@@ -116,13 +116,18 @@ def _parse_state_key(env: dict[str, str], args: list[str]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
 
 
+def _cached_state(env: dict[str, str], args: list[str]) -> Path | None:
+    """The cached parse state for these settings (``KORE_DBT_PARSE_CACHE``); None: no cache."""
+    cache = dbt_parse_cache()
+    return None if cache is None else cache / f"{_parse_state_key(env, args)}.msgpack"
+
+
 def seed_parse_state(settings: Settings, env: dict[str, str], args: list[str]) -> None:
     """A workdir without dbt's parse state starts from the cached one (``KORE_DBT_PARSE_CACHE``,
     :func:`kore.config.dbt_parse_cache`), if any: dbt then re-parses only what differs from it."""
-    cache, state = dbt_parse_cache(), settings.dbt_target_dir / PARSE_STATE
-    if cache is None or state.exists():
+    cached, state = _cached_state(env, args), settings.dbt_target_dir / PARSE_STATE
+    if cached is None or state.exists():
         return
-    cached = cache / f"{_parse_state_key(env, args)}.msgpack"
     if cached.exists():
         with contextlib.suppress(OSError):  # a cache that cannot be read only means a full parse
             shutil.copyfile(cached, state)
@@ -132,15 +137,12 @@ def keep_parse_state(settings: Settings, env: dict[str, str], args: list[str]) -
     """After a successful command, the workdir's parse state is cached for new workdirs when the cache
     has none for these settings yet (written under a temporary name and renamed: another process
     seeding from it reads a whole file or none)."""
-    cache, state = dbt_parse_cache(), settings.dbt_target_dir / PARSE_STATE
-    if cache is None or not state.exists():
-        return
-    cached = cache / f"{_parse_state_key(env, args)}.msgpack"
-    if cached.exists():
+    cached, state = _cached_state(env, args), settings.dbt_target_dir / PARSE_STATE
+    if cached is None or not state.exists() or cached.exists():
         return
     with contextlib.suppress(OSError):
-        cache.mkdir(parents=True, exist_ok=True)
-        tmp = cache / f".{cached.name}.{os.getpid()}.tmp"
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.parent / f".{cached.name}.{os.getpid()}.tmp"
         shutil.copyfile(state, tmp)
         os.replace(tmp, cached)
 

@@ -60,15 +60,22 @@ def prepare(records: pd.DataFrame) -> dict[str, np.ndarray]:
     """
     out: dict[str, np.ndarray] = {}
 
-    def put(name: str, s: pd.Series, text: bool = False) -> None:
+    def put(name: str, s: pd.Series, text: bool = False) -> pd.Index:
         s = s.astype("string")
-        codes, _ = pd.factorize(s, use_na_sentinel=True)
+        codes, uniques = pd.factorize(s, use_na_sentinel=True)
         out[name + "_code"] = codes.astype(np.int64)
         if text:  # Python strings only where a fuzzy scorer needs them (memory at a million rows)
             out[name] = s.fillna("").to_numpy(dtype=object)
+        return uniques
 
     for f in FIELD_NAMES:
-        put(f, records[f] if f in records.columns else pd.Series(pd.NA, index=records.index), f in FUZZY_FIELDS)
+        uniques = put(
+            f, records[f] if f in records.columns else pd.Series(pd.NA, index=records.index), f in FUZZY_FIELDS
+        )
+        if f in SQUASHED_FIELDS:
+            # the values without their spaces, hyphens, apostrophes and dots: "h o" / "ho", "mc donald"
+            # / "mcdonald", "bay view" / "bayview" are one spelling typed two ways (exact agreement)
+            out[f + "_sq_code"] = _squashed_codes(out[f + "_code"], uniques)
     first = records["first_name"].astype("string")
     # nicknames (many-to-many: Jake -> jacob, jakob): the first tokens as codes, and the sorted keys
     # tok_a * n + tok_b of the token pairs that share a reading (``related_first_names``)
@@ -87,10 +94,6 @@ def prepare(records: pd.DataFrame) -> dict[str, np.ndarray]:
     n_rec = len(records)
     out["first_x_code"], out["last_x_code"] = fl_codes[:n_rec].astype(np.int64), fl_codes[n_rec:].astype(np.int64)
     out["street_len"] = records["street"].astype("string").str.len().fillna(0).to_numpy(dtype=np.int32)
-    # the values without their spaces, hyphens, apostrophes and dots: "h o" / "ho", "mc donald" /
-    # "mcdonald", "cope place" / "copeplace" are one spelling typed two ways (exact agreement)
-    for f in SQUASHED_FIELDS:
-        out[f + "_sq_code"] = _squashed_codes(records[f])
     # the house number and the street's first word ("33 eungella"): a second address line present on
     # one side only leaves this start equal
     put("street_start", records["street"].astype("string").str.extract(r"^(\d+\w* \S+)", expand=False))
@@ -131,12 +134,11 @@ def prepare(records: pd.DataFrame) -> dict[str, np.ndarray]:
     return out
 
 
-def _squashed_codes(s: pd.Series) -> np.ndarray:
-    """Codes of the values without separators (``SQUASH``; -1 missing or nothing left), computed on
-    the distinct values with Arrow's regex (a per-row pandas replace took 1.5 s per field at 1.2M)."""
-    codes, uniq = pd.factorize(s.astype("string"), use_na_sentinel=True)
+def _squashed_codes(codes: np.ndarray, uniq: pd.Index) -> np.ndarray:
+    """Codes of the values without separators (``SQUASH``; -1 missing or nothing left), from a field's
+    codes and distinct values, with Arrow's regex (a per-row pandas replace took 1.5 s per field at 1.2M)."""
     if not len(uniq):
-        return codes.astype(np.int64)
+        return codes
     sq = pc.replace_substring_regex(pa.array(np.asarray(uniq, dtype=object), type=pa.string()), SQUASH, "")
     sq_codes = pc.dictionary_encode(sq).indices.to_numpy(zero_copy_only=False).astype(np.int64)
     sq_codes[pc.equal(sq, "").to_numpy(zero_copy_only=False)] = -1

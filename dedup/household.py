@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from dedup.compare import FIELDS
+
 # the fields a household shares: their weights are replaced by the household odds in that context
 SHARED = ("first_name", "last_name", "street", "city", "zip5", "phone")
 SAME_NAME_LEVEL = 4  # first-name levels >= this (nickname, swapped, exact): almost always one person
@@ -75,10 +77,10 @@ def categories(first: np.ndarray, established: np.ndarray | None, n_levels: int)
     return cat
 
 
-def _context_matches(level_counts: np.ndarray, m_first: np.ndarray) -> float:
-    """Matches among the household-context pairs: those with the same first name (levels >=
-    ``SAME_NAME_LEVEL``, nearly all one person) over m of those levels."""
-    return float(level_counts[SAME_NAME_LEVEL:].sum() / max(float(m_first[SAME_NAME_LEVEL:].sum()), 0.5))
+def _context_matches(level_counts: np.ndarray, m: np.ndarray, one_person_from: int = SAME_NAME_LEVEL) -> float:
+    """Matches among a context's pairs: those at the levels from ``one_person_from`` up (nearly all one
+    person: the same first name in a household context) over m of those levels."""
+    return float(level_counts[one_person_from:].sum() / max(float(m[one_person_from:].sum()), 0.5))
 
 
 def sibling_levels(
@@ -177,7 +179,12 @@ def household_first_weight(
 
 
 # ---- a surname change at one address ----------------------------------------------------------
-FIRST_EXACT, STREET_EXACT, CITY_EXACT, ZIP_EXACT, LAST_FUZZY = 6, 2, 2, 3, 2
+def _level(field_name: str, label: str) -> int:
+    return next(f.levels.index(label) for f in FIELDS if f.name == field_name)
+
+
+FIRST_EXACT, LAST_FUZZY = _level("first_name", "exact"), _level("last_name", "fuzzy")
+STREET_EXACT, CITY_EXACT, ZIP_EXACT = _level("street", "exact"), _level("city", "exact"), _level("zip5", "exact")
 
 
 def one_first_name_at_one_address(levels: dict[str, np.ndarray]) -> np.ndarray:
@@ -210,7 +217,7 @@ def fit_renamed_odds(
     if int(ctx.sum()) < min_pairs:
         return np.zeros(0)
     counts = np.bincount(levels["last_name"][ctx], minlength=len(m_last)).astype(float)
-    matches = float(counts[LAST_FUZZY:].sum() / max(float(m_last[LAST_FUZZY:].sum()), 0.5))
+    matches = _context_matches(counts, m_last, LAST_FUZZY)
     expected = matches * float(m_last[0])
     if counts[0] > max_excess * max(expected, 1.0):
         return np.zeros(0)

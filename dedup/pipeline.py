@@ -474,6 +474,7 @@ def _incremental(settings: Settings, policy: str, cfg: DedupConfig, progress: bo
                 str(k) for g in (aff.prev_golden, golden) if "account_key" in g for k in g["account_key"].dropna()
             }
             _account_tables(wh, crm_in, stamp, times, touched, dirty_names)
+            store.drop_scratch(wh)  # the id tables of this run (the account step writes some too)
         totals = store.totals(wh)
     log.info("dedup incremental run stage seconds %s", times)
     return {
@@ -546,4 +547,3 @@ def _write_changes(
     store.replace_rows(wh, "account_contact_map", ("acct_id",), tm, mapping)
     store.replace_rows(wh, "golden_contacts", ("cluster_id",), tc, golden)
     store.replace_rows(wh, "review_queue", ("record_id_l", "record_id_r"), t_aff, review)
-    store.drop_scratch(wh)

@@ -169,6 +169,9 @@ def test_incremental_equals_a_full_rerun_after_changes_and_removals(settings, tm
     g = _table(settings, "golden_contacts")
     assert set(g["cluster_id"]) == set(cl["cluster_id"]) and g["contact_key"].is_unique
     incremental = _partition(settings)
+    with connect(settings) as wh:  # the run's scratch id tables are gone
+        left = wh.query_rows("select table_name from duckdb_tables() where schema_name = 'kore_dedup'")
+    assert not [t for (t,) in left if t.startswith("_")], left
     ids_before = _table(settings, "clusters").set_index("record_id")["cluster_id"]
     full = run_dedup(settings, full=True, progress=False)
     assert full["mode"] == "full"

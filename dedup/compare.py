@@ -29,7 +29,7 @@ class FieldSpec:
 
 
 FIELDS: tuple[FieldSpec, ...] = (
-    FieldSpec("first_name", ("different", "initial", "similar", "fuzzy", "nickname", "swapped", "exact")),
+    FieldSpec("first_name", ("different", "crossed", "initial", "similar", "fuzzy", "nickname", "swapped", "exact")),
     FieldSpec("last_name", ("different", "similar", "fuzzy", "swapped", "exact")),
     FieldSpec("email", ("different", "similar_local_part", "same_local_part", "exact")),
     FieldSpec("phone", ("different", "same_last_7", "one_edit_or_transposed", "exact")),
@@ -40,6 +40,13 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("birth_date", ("different", "one_part_off", "exact")),
 )
 FIELD_NAMES = tuple(f.name for f in FIELDS)
+
+
+def level(field_name: str, label: str) -> int:
+    """The value of a field's level by its label (``FIELDS``): code names levels, never numbers them."""
+    return FIELDS[FIELD_NAMES.index(field_name)].levels.index(label)
+
+
 FUZZY_FIELDS = ("first_name", "last_name", "street", "city", "company", "zip5", "phone")
 # fields whose exact agreement is weighed by the value's frequency (a shared family mailbox, a
 # switchboard phone, a company's address or a common surname say less than a distinctive value)
@@ -278,20 +285,34 @@ def _one_edit(x: _Pairs, field: str, where: np.ndarray, min_len: int) -> np.ndar
     return out
 
 
+def _crossed(x: _Pairs) -> np.ndarray:
+    """One name of one record is the other record's name in the other field, its other name another:
+    "Harrison Capurso" / "Capurso Ruby", "Kelsey Waller" / "Warrior Kelsey" (a swap with one name then
+    replaced or mistyped). Only pairs no other level took (a full swap is "swapped"); a record whose
+    first and last name are one value does not cross."""
+    fl, fr = x.p["first_x_code"][x.li], x.p["first_x_code"][x.ri]
+    ll, lr = x.p["last_x_code"][x.li], x.p["last_x_code"][x.ri]
+    both = (fl >= 0) & (ll >= 0) & (fr >= 0) & (lr >= 0) & (fl != ll) & (fr != lr)
+    return both & ((fl == lr) | (ll == fr))
+
+
 def _first_name(x: _Pairs, c: ComparisonCutoffs) -> np.ndarray:
-    """exact / swapped with the last name / nickname / JW >= fuzzy or one edit / JW >= similar / initial."""
+    """exact / swapped with the last name / nickname / JW >= fuzzy or one edit / JW >= similar / initial
+    / crossed (one name in the other field, ``_crossed``) / different."""
+    lv = {label: level("first_name", label) for label in FIELDS[FIELD_NAMES.index("first_name")].levels}
     lvl, present = x.base("first_name")
     exact = x.eq("first_name") | x.eq("first_name_sq")
     jw = x.fuzzy("first_name", present & ~exact, JaroWinkler.normalized_similarity, c.first_name_similar)
     init_ok = present & x.eq("first_initial")
     lens_l, lens_r = x.p["first_name_len"][x.li], x.p["first_name_len"][x.ri]
-    lvl[init_ok & ((lens_l == 1) | (lens_r == 1))] = 1
-    lvl[present & (jw >= c.first_name_similar)] = 2
+    lvl[init_ok & ((lens_l == 1) | (lens_r == 1))] = lv["initial"]
+    lvl[present & (jw >= c.first_name_similar)] = lv["similar"]
     edit = _one_edit(x, "first_name", present & ~exact & (jw < c.first_name_fuzzy), 4)
-    lvl[present & ((jw >= c.first_name_fuzzy) | edit)] = 3
-    lvl[present & _same_reading(x)] = 4
-    lvl[_swapped(x, c.first_name_similar) & (lvl < 3)] = 5
-    lvl[exact] = 6
+    lvl[present & ((jw >= c.first_name_fuzzy) | edit)] = lv["fuzzy"]
+    lvl[present & _same_reading(x)] = lv["nickname"]
+    lvl[_swapped(x, c.first_name_similar) & (lvl < lv["fuzzy"])] = lv["swapped"]
+    lvl[exact] = lv["exact"]
+    lvl[(lvl == lv["different"]) & _crossed(x)] = lv["crossed"]
     return lvl
 
 

@@ -14,12 +14,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from dedup.compare import FIELDS
+from dedup.compare import level as _level
 
 # the fields a household shares: their weights are replaced by the household odds in that context
 SHARED = ("first_name", "last_name", "street", "city", "zip5", "phone")
-SAME_NAME_LEVEL = 4  # first-name levels >= this (nickname, swapped, exact): almost always one person
-NICKNAME_LEVEL = 4  # ... but two established names at this level in a household context: see ``household``
+# first-name levels >= this (nickname, swapped, exact): almost always one person
+SAME_NAME_LEVEL = _level("first_name", "nickname")
+NICKNAME_LEVEL = (
+    SAME_NAME_LEVEL  # ... but two established names at this level in a household context: see ``household``
+)
+# the first-name levels of a merely initial / similar / fuzzy spelling (an established-name pair there
+# may be two family members' names: ``categories``)
+INITIAL_LEVEL = _level("first_name", "initial")
 
 
 def context(levels: dict[str, np.ndarray]) -> np.ndarray:
@@ -72,7 +78,7 @@ def categories(first: np.ndarray, established: np.ndarray | None, n_levels: int)
     names, Regina/Reginq is one person's typo, and the data says how often each is one person."""
     cat = first.astype(np.int64)
     if established is not None:
-        shift = established & (first >= 1) & (first < SAME_NAME_LEVEL)
+        shift = established & (first >= INITIAL_LEVEL) & (first < SAME_NAME_LEVEL)
         cat = np.where(shift, cat + n_levels, cat)
     return cat
 
@@ -103,7 +109,7 @@ def sibling_levels(
     est = np.bincount(first[ctx & established], minlength=n_lv).astype(float)
     expected = _context_matches(level_counts, m_first) * m_first
     out = est > max_excess * np.maximum(expected, 1.0)
-    out[0] = False  # different first names: the fitted odds of their level, always
+    out[:INITIAL_LEVEL] = False  # different (or crossed) first names: the fitted odds of their level, always
     # two established names that are nicknames of one another (James / Jim): a father and son carry
     # them as often as one person does, and the data cannot tell (both read as the same name)
     out[SAME_NAME_LEVEL:] = True
@@ -179,10 +185,6 @@ def household_first_weight(
 
 
 # ---- a surname change at one address ----------------------------------------------------------
-def _level(field_name: str, label: str) -> int:
-    return next(f.levels.index(label) for f in FIELDS if f.name == field_name)
-
-
 FIRST_EXACT, LAST_FUZZY = _level("first_name", "exact"), _level("last_name", "fuzzy")
 STREET_EXACT, CITY_EXACT, ZIP_EXACT = _level("street", "exact"), _level("city", "exact"), _level("zip5", "exact")
 

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from dedup.blocking import DEFAULT_MAX_BLOCK
-from dedup.compare import FIELD_NAMES, FIELDS, MISSING, TF_FIELDS, ComparisonCutoffs, compare_pairs
+from dedup.compare import FIELD_NAMES, FIELDS, MISSING, TF_FIELDS, ComparisonCutoffs, compare_pairs, level
 from dedup.em import estimate_m_em
 from dedup.household import (
     NICKNAME_LEVEL,
@@ -36,7 +36,7 @@ from dedup.household import (
 
 # EM's starting point and smoothing: typical m rates (levels as in ``dedup.compare.FIELDS``)
 PRIOR_M: dict[str, tuple[float, ...]] = {
-    "first_name": (0.02, 0.02, 0.03, 0.06, 0.05, 0.02, 0.80),
+    "first_name": (0.02, 0.005, 0.02, 0.03, 0.06, 0.05, 0.02, 0.795),
     "last_name": (0.03, 0.02, 0.04, 0.02, 0.89),
     "email": (0.40, 0.03, 0.07, 0.50),
     "phone": (0.35, 0.03, 0.02, 0.60),
@@ -49,7 +49,7 @@ PRIOR_M: dict[str, tuple[float, ...]] = {
 
 # typical u (random-pair agreement) rates: a prior that dominates only on small inputs (file mode)
 PRIOR_U: dict[str, tuple[float, ...]] = {
-    "first_name": (0.95, 0.002, 0.008, 0.004, 0.001, 0.0001, 0.035),
+    "first_name": (0.95, 0.0005, 0.002, 0.008, 0.004, 0.001, 0.0001, 0.0345),
     "last_name": (0.965, 0.005, 0.005, 0.0001, 0.025),
     "email": (0.998, 0.001, 0.0005, 0.0005),
     "phone": (0.994, 0.001, 0.0001, 0.005),
@@ -124,7 +124,9 @@ class DedupConfig:
 # what a stored model was fitted and scored by: raised when the method changes (2: the data's own
 # prior and the ZIP within a town), so that a warehouse's next run re-fits instead of scoring new
 # pairs with a model of the old method
-MODEL_VERSION = 3  # 3: names and streets also agree exactly without separators; two more blocking keys
+MODEL_VERSION = (
+    4  # 3: names and streets also agree exactly without separators; two more blocking keys; 4: "crossed" first names
+)
 
 
 @dataclass
@@ -361,7 +363,8 @@ def tf_u(tf: np.ndarray, n_records: float, model: Model, field_name: str, cfg: D
     return np.maximum((n_records * tf + k * u_field) / (n_records + k), cfg.min_u)
 
 
-SWAP_LEVEL = {"first_name": 5, "last_name": 3}  # the "swapped" level (dedup.compare.FIELDS)
+SWAP_LEVEL = {f.name: f.levels.index("swapped") for f in FIELDS if "swapped" in f.levels}
+CROSSED_LEVEL = level("first_name", "crossed")
 
 
 def _exact_weight(
@@ -414,6 +417,11 @@ def field_weights(
             if spec.name == "first_name":
                 m_f, m_l = model.m["first_name"], model.m["last_name"]
                 w[swap] += np.log2(m_f[SWAP_LEVEL["first_name"]] / (m_f[-1] * m_l[-1]))
+            else:
+                # one name crossed into the other field, the other name replaced ("Harrison Capurso" /
+                # "Capurso Ruby") is ONE event too: the first name's "crossed" level, whose m is its
+                # rate among matches; the replaced surname's disagreement is part of it, not more
+                w[(levels["first_name"] == CROSSED_LEVEL) & (lv == 0)] = 0.0
         if spec.name == "email":
             # similar local parts are mostly the name again (megan.wilson vs meganwilson): cap it
             partial = (lv == 1) | (lv == 2)

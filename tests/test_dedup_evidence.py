@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dedup.compare import compare_pairs, prepare
+from dedup.compare import compare_pairs, level, prepare
 from dedup.engine import ensure_columns
 from dedup.filemode import match_frame
 from dedup.household import fit_household_odds
@@ -219,6 +219,27 @@ def _levels(rows: list[tuple[dict, dict]]) -> dict[str, np.ndarray]:
     return compare_pairs(prepare(recs), li, li + 1)
 
 
+CROSSED_NAMES = [  # (first, last) of one, of the other, the first-name level
+    (("Harrison", "Capurso"), ("Capurso", "Ruby"), "crossed"),  # the surname moved, the other replaced
+    (("Kelsey", "Waller"), ("Warrior", "Kelsey"), "crossed"),  # the first name moved, the other mistyped
+    (("Jane", "Holmes"), ("Holmes", "Jane"), "swapped"),  # both moved: a swap, not a crossing
+    (("Lee", "Lee"), ("Lee", "Smith"), "exact"),  # the same first name
+    (("Jordan", "Jordan"), ("Kim", "Jordan"), "different"),  # one record's two names are one value
+    (("Tom", "Baker"), ("Ann", "Smith"), "different"),
+]
+
+
+@pytest.mark.parametrize("one,other,expected", CROSSED_NAMES)
+def test_a_name_in_the_other_field_of_the_other_record_is_crossed_evidence(one, other, expected) -> None:
+    """FEBRL's "swap then replace" ("Harrison Capurso" / "Capurso Ruby", 20-40 of each set's missed
+    pairs): one name appears in the other field of the other record while the other name differs. It
+    is its own first-name level, "crossed", with m and u fitted like every level, so its weight comes
+    from the data at hand (rare in a club's buyers, common in FEBRL) instead of the "different" one."""
+    a = {"record_id": "a", "first_name": one[0], "last_name": one[1]}
+    b = {"record_id": "b", "first_name": other[0], "last_name": other[1]}
+    assert int(_levels([(a, b)])["first_name"][0]) == level("first_name", expected)
+
+
 STREET_LEVELS = [  # (street of one, of the other, level: 0 different, 1 similar, 2 exact)
     ("12 Maltby Circuit", "12 Maltby Circuit Coaling", 1),  # second line missing on one side
     ("12 Maltby Circuit Coaling", "12 Coaling Maltby Circuit", 2),  # lines swapped: the same tokens
@@ -239,7 +260,7 @@ def test_names_agree_exactly_whatever_their_separators(a: str, b: str) -> None:
     lv = _levels(
         [({"record_id": "a", "first_name": a, "last_name": a}, {"record_id": "b", "first_name": b, "last_name": b})]
     )
-    assert (int(lv["first_name"][0]), int(lv["last_name"][0])) == (6, 4)
+    assert (int(lv["first_name"][0]), int(lv["last_name"][0])) == (FIRST_EXACT, level("last_name", "exact"))
 
 
 @pytest.mark.parametrize(("a", "b", "level"), STREET_LEVELS)
@@ -261,19 +282,55 @@ def test_swap_is_one_event_weighed_below_two_exact_names() -> None:
     prep = prepare(recs)
     li, ri = np.array([0, 2]), np.array([1, 3])
     lv = compare_pairs(prep, li, ri)
-    assert (int(lv["first_name"][0]), int(lv["last_name"][0])) == (5, 3)
+    assert (int(lv["first_name"][0]), int(lv["last_name"][0])) == (
+        level("first_name", "swapped"),
+        level("last_name", "swapped"),
+    )
     model = Model(m={f: np.asarray(v) for f, v in PRIOR_M.items()}, u={f: np.asarray(v) for f, v in PRIOR_U.items()},
                   records=1000.0)  # fmt: skip
     w = field_weights(lv, li, ri, model, term_frequencies(prep), DedupConfig(), np.zeros(4, dtype=bool))
     swapped, exact = w["first_name"][0] + w["last_name"][0], w["first_name"][1] + w["last_name"][1]
     m_f, m_l = PRIOR_M["first_name"], PRIOR_M["last_name"]
-    assert swapped == pytest.approx(exact + np.log2(m_f[5] / (m_f[-1] * m_l[-1])), abs=1e-6)
+    assert swapped == pytest.approx(
+        exact + np.log2(m_f[level("first_name", "swapped")] / (m_f[-1] * m_l[-1])), abs=1e-6
+    )
+
+
+def test_a_crossed_name_with_the_other_replaced_is_one_event() -> None:
+    """ "Harrison Capurso" / "Capurso Ruby": the crossing's weight is log2(m/u) of the "crossed" level
+    (its rate among matches over its rate at random), and the replaced surname adds nothing more --
+    its disagreement is part of the event, not a second, independent one. Two people whose names
+    merely differ keep both "different" weights."""
+    from dedup.model import PRIOR_M, PRIOR_U, DedupConfig, Model, field_weights, term_frequencies
+
+    rows = [({"record_id": "a", "first_name": "Harrison", "last_name": "Capurso"},
+             {"record_id": "b", "first_name": "Capurso", "last_name": "Ruby"}),
+            ({"record_id": "c", "first_name": "Tom", "last_name": "Baker"},
+             {"record_id": "d", "first_name": "Ann", "last_name": "Smith"})]  # fmt: skip
+    recs = ensure_columns(normalize_records(pd.DataFrame([r for pr in rows for r in pr])))
+    prep = prepare(recs)
+    li, ri = np.array([0, 2]), np.array([1, 3])
+    lv = compare_pairs(prep, li, ri)
+    crossed, different = level("first_name", "crossed"), level("first_name", "different")
+    assert lv["first_name"].tolist() == [crossed, different] and lv["last_name"].tolist() == [0, 0]
+    model = Model(m={f: np.asarray(v) for f, v in PRIOR_M.items()}, u={f: np.asarray(v) for f, v in PRIOR_U.items()},
+                  records=1000.0)  # fmt: skip
+    w = field_weights(lv, li, ri, model, term_frequencies(prep), DedupConfig(), np.zeros(4, dtype=bool))
+    m_f, u_f = PRIOR_M["first_name"], PRIOR_U["first_name"]
+    assert w["first_name"][0] == pytest.approx(np.log2(m_f[crossed] / u_f[crossed]), abs=1e-6)
+    assert w["last_name"][0] == 0.0
+    assert w["first_name"][1] < 0 and w["last_name"][1] < 0
+
+
+FIRST_EXACT, FUZZY, NICKNAME = (level("first_name", x) for x in ("exact", "fuzzy", "nickname"))
+# m of the first-name levels (different, crossed, initial, similar, fuzzy, nickname, swapped, exact)
+M_FIRST = np.array([0.1, 0.0, 0.0, 0.01, 0.04, 0.02, 0.03, 0.8])
 
 
 def _context_levels(same_name: int, different: int) -> dict[str, np.ndarray]:
     """Pairs sharing surname and street: ``same_name`` with the same first name, ``different`` not."""
     n = same_name + different
-    first = np.r_[np.full(same_name, 6), np.zeros(different)].astype(np.int8)
+    first = np.r_[np.full(same_name, FIRST_EXACT), np.zeros(different)].astype(np.int8)
     levels = {f: np.full(n, -1, dtype=np.int8) for f in ("email", "phone", "city", "zip5", "company", "birth_date")}
     return levels | {"first_name": first, "last_name": np.full(n, 4, np.int8), "street": np.full(n, 2, np.int8)}
 
@@ -282,7 +339,7 @@ def test_household_odds_fitted_only_where_the_data_holds_no_households() -> None
     """Context pairs whose different first names the matches' own rate explains (a file of typos and
     replaced names, FEBRL) get positive fitted odds; an excess of them (families) gets none, so the
     configured household weight keeps the members apart."""
-    m_first = np.array([0.1, 0.0, 0.01, 0.04, 0.02, 0.03, 0.8])
+    m_first = M_FIRST
     no_families = fit_household_odds(_context_levels(900, 110), m_first, min_pairs=100)
     assert no_families[0] > 0
     assert len(fit_household_odds(_context_levels(900, 1500), m_first, min_pairs=100)) == 0
@@ -520,12 +577,12 @@ def test_explain_shows_the_u_each_zip_weight_was_scored_with():
 
 def _typo_or_family_levels(similar_established: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Context pairs: 900 with one first name, 50 with different ones, and ``similar_established``
-    whose first names are merely similar (level 3) and both established names of the data."""
+    whose first names are merely fuzzy and both established names of the data."""
     base = _context_levels(900, 50)
     n = 950 + similar_established
     levels = {f: np.full(n, -1, dtype=np.int8) for f in base}
     levels |= {"last_name": np.full(n, 4, np.int8), "street": np.full(n, 2, np.int8)}
-    levels["first_name"] = np.r_[base["first_name"], np.full(similar_established, 3)].astype(np.int8)
+    levels["first_name"] = np.r_[base["first_name"], np.full(similar_established, FUZZY)].astype(np.int8)
     return levels, np.r_[np.zeros(950, dtype=bool), np.ones(similar_established, dtype=bool)]
 
 
@@ -535,14 +592,14 @@ def test_family_names_are_told_from_recurring_typos_by_the_data() -> None:
     matches' typos; where they far exceed it (Kristen / Kristie, Michael / Michaela), a family's."""
     from dedup.household import sibling_levels
 
-    m_first = np.array([0.1, 0.0, 0.01, 0.04, 0.02, 0.03, 0.8])  # ~42 matches expected at level 3
+    m_first = M_FIRST  # ~42 matches expected at the fuzzy level
     levels, established = _typo_or_family_levels(30)
     typos = sibling_levels(levels, m_first, established)
-    assert not typos[:4].any()
+    assert not typos[: FUZZY + 1].any()
     levels, established = _typo_or_family_levels(400)
     families = sibling_levels(levels, m_first, established)
-    assert families[3] and not families[:3].any()
-    assert typos[4] and families[4]  # James / Jim: a father and son as often as one person
+    assert families[FUZZY] and not families[:FUZZY].any()
+    assert typos[NICKNAME] and families[NICKNAME]  # James / Jim: a father and son as often as one person
 
 
 def test_a_recurring_first_name_typo_at_one_address_takes_the_fitted_odds_unless_families() -> None:
@@ -563,8 +620,9 @@ def test_a_recurring_first_name_typo_at_one_address_takes_the_fitted_odds_unless
     prep = prepare(recs)
     li, ri = np.array([0]), np.array([1])
     lv = compare_pairs(prep, li, ri)
-    assert int(lv["first_name"][0]) == 3
-    odds = np.full(14, 3.0)
+    assert int(lv["first_name"][0]) == FUZZY
+    n_lv = len(PRIOR_M["first_name"])
+    odds = np.full(2 * n_lv, 3.0)
     cfg = DedupConfig()
 
     def weights(siblings: np.ndarray) -> dict[str, np.ndarray]:
@@ -574,9 +632,9 @@ def test_a_recurring_first_name_typo_at_one_address_takes_the_fitted_odds_unless
         assert (model.household_siblings == siblings).all()
         return field_weights(lv, li, ri, model, term_frequencies(prep), cfg, np.zeros(4, dtype=bool))
 
-    typo = weights(np.zeros(7, dtype=bool))
-    assert sum(typo[f][0] for f in SHARED) == pytest.approx(odds[7 + 3] + 10.0, abs=1e-6)
-    family = weights(np.arange(7) == 3)
+    typo = weights(np.zeros(n_lv, dtype=bool))
+    assert sum(typo[f][0] for f in SHARED) == pytest.approx(odds[n_lv + FUZZY] + 10.0, abs=1e-6)
+    family = weights(np.arange(n_lv) == FUZZY)
     assert family["first_name"][0] <= cfg.household_weight
 
 
@@ -585,7 +643,7 @@ def _address_pairs(same_surname: int, other_surname: int) -> dict[str, np.ndarra
     ``other_surname`` whose surnames differ."""
     n = same_surname + other_surname
     levels = {f: np.full(n, -1, dtype=np.int8) for f in ("email", "phone", "company", "birth_date")}
-    levels |= {"first_name": np.full(n, 6, np.int8), "street": np.full(n, 2, np.int8),
+    levels |= {"first_name": np.full(n, FIRST_EXACT, np.int8), "street": np.full(n, 2, np.int8),
                "city": np.full(n, 2, np.int8), "zip5": np.full(n, 3, np.int8)}  # fmt: skip
     levels["last_name"] = np.r_[np.full(same_surname, 4), np.zeros(other_surname)].astype(np.int8)
     return levels

@@ -269,26 +269,31 @@ def test_street_levels_read_address_lines_as_tokens(a: str, b: str, level: int) 
     assert int(lv["street"][0]) == level
 
 
+def _prior_model_weights(*pairs: tuple[tuple[str, str], tuple[str, str]]) -> tuple[dict, dict]:
+    """Levels and field weights of pairs of (first, last) names under the prior model (m, u priors)."""
+    from dedup.model import PRIOR_M, PRIOR_U, DedupConfig, Model, field_weights, term_frequencies
+
+    names = [n for pair in pairs for n in pair]
+    recs = pd.DataFrame([{"record_id": f"r{i}", "first_name": f, "last_name": la} for i, (f, la) in enumerate(names)])
+    prep = prepare(ensure_columns(normalize_records(recs)))
+    li = np.arange(0, len(names), 2)
+    lv = compare_pairs(prep, li, li + 1)
+    model = Model(m={f: np.asarray(v) for f, v in PRIOR_M.items()}, u={f: np.asarray(v) for f, v in PRIOR_U.items()},
+                  records=1000.0)  # fmt: skip
+    cfg = DedupConfig()
+    return lv, field_weights(lv, li, li + 1, model, term_frequencies(prep), cfg, np.zeros(len(names), dtype=bool))
+
+
 def test_swap_is_one_event_weighed_below_two_exact_names() -> None:
     """First/last swapped weighs the two names' exact agreement times the swap's rate among matches
     (not two independent, never-seen-at-random agreements): less than the same names unswapped."""
-    from dedup.model import PRIOR_M, PRIOR_U, DedupConfig, Model, field_weights, term_frequencies
+    from dedup.model import PRIOR_M
 
-    rows = [({"record_id": "a", "first_name": "Jane", "last_name": "Holmes"},
-             {"record_id": "b", "first_name": "Holmes", "last_name": "Jane"}),
-            ({"record_id": "c", "first_name": "Jane", "last_name": "Holmes"},
-             {"record_id": "d", "first_name": "Jane", "last_name": "Holmes"})]  # fmt: skip
-    recs = ensure_columns(normalize_records(pd.DataFrame([r for pr in rows for r in pr])))
-    prep = prepare(recs)
-    li, ri = np.array([0, 2]), np.array([1, 3])
-    lv = compare_pairs(prep, li, ri)
+    lv, w = _prior_model_weights((("Jane", "Holmes"), ("Holmes", "Jane")), (("Jane", "Holmes"), ("Jane", "Holmes")))
     assert (int(lv["first_name"][0]), int(lv["last_name"][0])) == (
         level("first_name", "swapped"),
         level("last_name", "swapped"),
     )
-    model = Model(m={f: np.asarray(v) for f, v in PRIOR_M.items()}, u={f: np.asarray(v) for f, v in PRIOR_U.items()},
-                  records=1000.0)  # fmt: skip
-    w = field_weights(lv, li, ri, model, term_frequencies(prep), DedupConfig(), np.zeros(4, dtype=bool))
     swapped, exact = w["first_name"][0] + w["last_name"][0], w["first_name"][1] + w["last_name"][1]
     m_f, m_l = PRIOR_M["first_name"], PRIOR_M["last_name"]
     assert swapped == pytest.approx(
@@ -301,21 +306,11 @@ def test_a_crossed_name_with_the_other_replaced_is_one_event() -> None:
     (its rate among matches over its rate at random), and the replaced surname adds nothing more --
     its disagreement is part of the event, not a second, independent one. Two people whose names
     merely differ keep both "different" weights."""
-    from dedup.model import PRIOR_M, PRIOR_U, DedupConfig, Model, field_weights, term_frequencies
+    from dedup.model import PRIOR_M, PRIOR_U
 
-    rows = [({"record_id": "a", "first_name": "Harrison", "last_name": "Capurso"},
-             {"record_id": "b", "first_name": "Capurso", "last_name": "Ruby"}),
-            ({"record_id": "c", "first_name": "Tom", "last_name": "Baker"},
-             {"record_id": "d", "first_name": "Ann", "last_name": "Smith"})]  # fmt: skip
-    recs = ensure_columns(normalize_records(pd.DataFrame([r for pr in rows for r in pr])))
-    prep = prepare(recs)
-    li, ri = np.array([0, 2]), np.array([1, 3])
-    lv = compare_pairs(prep, li, ri)
+    lv, w = _prior_model_weights((("Harrison", "Capurso"), ("Capurso", "Ruby")), (("Tom", "Baker"), ("Ann", "Smith")))
     crossed, different = level("first_name", "crossed"), level("first_name", "different")
     assert lv["first_name"].tolist() == [crossed, different] and lv["last_name"].tolist() == [0, 0]
-    model = Model(m={f: np.asarray(v) for f, v in PRIOR_M.items()}, u={f: np.asarray(v) for f, v in PRIOR_U.items()},
-                  records=1000.0)  # fmt: skip
-    w = field_weights(lv, li, ri, model, term_frequencies(prep), DedupConfig(), np.zeros(4, dtype=bool))
     m_f, u_f = PRIOR_M["first_name"], PRIOR_U["first_name"]
     assert w["first_name"][0] == pytest.approx(np.log2(m_f[crossed] / u_f[crossed]), abs=1e-6)
     assert w["last_name"][0] == 0.0

@@ -299,7 +299,7 @@ def _crossed(x: _Pairs) -> np.ndarray:
 def _first_name(x: _Pairs, c: ComparisonCutoffs) -> np.ndarray:
     """exact / swapped with the last name / nickname / JW >= fuzzy or one edit / JW >= similar / initial
     / crossed (one name in the other field, ``_crossed``) / different."""
-    lv = {label: level("first_name", label) for label in FIELDS[FIELD_NAMES.index("first_name")].levels}
+    lv = {label: i for i, label in enumerate(FIELDS[FIELD_NAMES.index("first_name")].levels)}
     lvl, present = x.base("first_name")
     exact = x.eq("first_name") | x.eq("first_name_sq")
     jw = x.fuzzy("first_name", present & ~exact, JaroWinkler.normalized_similarity, c.first_name_similar)

@@ -18,11 +18,9 @@ from dedup.compare import level as _level
 
 # the fields a household shares: their weights are replaced by the household odds in that context
 SHARED = ("first_name", "last_name", "street", "city", "zip5", "phone")
-# first-name levels >= this (nickname, swapped, exact): almost always one person
-SAME_NAME_LEVEL = _level("first_name", "nickname")
-NICKNAME_LEVEL = (
-    SAME_NAME_LEVEL  # ... but two established names at this level in a household context: see ``household``
-)
+# first-name levels >= this (nickname, swapped, exact): almost always one person; but two established
+# names at the nickname level in a household context are not (see ``household``)
+SAME_NAME_LEVEL = NICKNAME_LEVEL = _level("first_name", "nickname")
 # the first-name levels of a merely initial / similar / fuzzy spelling (an established-name pair there
 # may be two family members' names: ``categories``)
 INITIAL_LEVEL = _level("first_name", "initial")

@@ -285,15 +285,19 @@ def _one_edit(x: _Pairs, field: str, where: np.ndarray, min_len: int) -> np.ndar
     return out
 
 
-def _crossed(x: _Pairs) -> np.ndarray:
+def _crossed(x: _Pairs, where: np.ndarray) -> np.ndarray:
     """One name of one record is the other record's name in the other field, its other name another:
     "Harrison Capurso" / "Capurso Ruby", "Kelsey Waller" / "Warrior Kelsey" (a swap with one name then
-    replaced or mistyped). Only pairs no other level took (a full swap is "swapped"); a record whose
-    first and last name are one value does not cross."""
-    fl, fr = x.p["first_x_code"][x.li], x.p["first_x_code"][x.ri]
-    ll, lr = x.p["last_x_code"][x.li], x.p["last_x_code"][x.ri]
+    replaced or mistyped), among the pairs ``where`` (those no other level took: a full swap is
+    "swapped"); a record whose first and last name are one value does not cross."""
+    idx = np.flatnonzero(where)
+    li, ri = x.li[idx], x.ri[idx]
+    fl, fr = x.p["first_x_code"][li], x.p["first_x_code"][ri]
+    ll, lr = x.p["last_x_code"][li], x.p["last_x_code"][ri]
     both = (fl >= 0) & (ll >= 0) & (fr >= 0) & (lr >= 0) & (fl != ll) & (fr != lr)
-    return both & ((fl == lr) | (ll == fr))
+    out = np.zeros(x.n, dtype=bool)
+    out[idx] = both & ((fl == lr) | (ll == fr))
+    return out
 
 
 def _first_name(x: _Pairs, c: ComparisonCutoffs) -> np.ndarray:
@@ -312,7 +316,7 @@ def _first_name(x: _Pairs, c: ComparisonCutoffs) -> np.ndarray:
     lvl[present & _same_reading(x)] = lv["nickname"]
     lvl[_swapped(x, c.first_name_similar) & (lvl < lv["fuzzy"])] = lv["swapped"]
     lvl[exact] = lv["exact"]
-    lvl[(lvl == lv["different"]) & _crossed(x)] = lv["crossed"]
+    lvl[_crossed(x, lvl == lv["different"])] = lv["crossed"]
     return lvl
 
 

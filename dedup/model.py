@@ -123,10 +123,9 @@ class DedupConfig:
 
 # what a stored model was fitted and scored by: raised when the method changes (2: the data's own
 # prior and the ZIP within a town), so that a warehouse's next run re-fits instead of scoring new
-# pairs with a model of the old method
-MODEL_VERSION = (
-    4  # 3: names and streets also agree exactly without separators; two more blocking keys; 4: "crossed" first names
-)
+# pairs with a model of the old method; 3: names and streets also agree exactly without separators, two
+# more blocking keys; 4: the "crossed" first-name level
+MODEL_VERSION = 4
 
 
 @dataclass

@@ -133,19 +133,19 @@ def sort_keys(acc: pd.DataFrame, policy: RankingPolicy, facts: pd.DataFrame | No
     return cols
 
 
-def deciding_rule(acc: pd.DataFrame, cols: list[str], rules: tuple[str, ...], default: str) -> pd.Series:
-    """For each contact's primary row (first of its group in sorted ``acc``): the first rule whose
-    value differs from the runner-up's -- why this account is primary. ``default`` when alone/tied."""
-    out = pd.Series(default, index=acc.index, dtype=object)
-    grp = acc["contact_key"]
-    first = ~grp.duplicated(keep="first")
-    runner = acc[grp.duplicated(keep="first")].drop_duplicates("contact_key").set_index("contact_key")
-    if not len(runner):  # every contact has one account: nothing to tell apart
+def deciding_rule(
+    acc: pd.DataFrame, contact: np.ndarray, cols: list[str], rules: tuple[str, ...], default: str
+) -> np.ndarray:
+    """For each contact's primary row (the first of its run in ``acc``, sorted by ``contact``, the
+    contact's number): the first rule whose value differs from the runner-up's (the next row) -- why
+    this account is primary. ``default`` when alone or tied, and on the other rows."""
+    out = np.full(len(acc), default, dtype=object)
+    if not len(acc):
         return out
-    prim = acc[first]
-    at = runner.index.get_indexer(prim["contact_key"])
-    has, at = at >= 0, np.maximum(at, 0)
+    prim = np.flatnonzero(np.r_[True, contact[1:] != contact[:-1]])
+    runner = np.minimum(prim + 1, len(acc) - 1)
+    has = (prim + 1 < len(acc)) & (contact[runner] == contact[prim])
     for col, rule in zip(reversed(cols), reversed(rules), strict=True):
-        differs = has & (prim[col].to_numpy() != runner[col].to_numpy()[at])
-        out.loc[prim.index[differs]] = rule
+        values = acc[col].to_numpy()
+        out[prim[has & (values[prim] != values[runner])]] = rule
     return out

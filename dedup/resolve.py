@@ -126,12 +126,17 @@ def choose_primary(
         kept = _text_pairs(kept["acct_id"], kept["crm_contact_key"]).drop_duplicates().assign(_kept=0)
         now = _text_pairs(acc["acct_id"], acc["contact_key"]).merge(kept, how="left", on=["a", "c"])
         acc["_rank_kept"] = now["_kept"].fillna(1).astype(int).to_numpy()
-    acc["_acct_num"] = pd.to_numeric(acc["acct_id"], errors="coerce")
     cols = sort_keys(acc, pol, facts)
-    acc = acc.sort_values(["contact_key", "_rank_manual", *cols, "_acct_num"], na_position="last", kind="stable")
-    first = ~acc["contact_key"].duplicated(keep="first")
+    # sorted on a narrow set of numeric keys (the contact as its rank among the keys), then the wide
+    # frame taken once in that order: sorting the frame itself on the text key took ~10 s at 1M accounts
+    contact = pd.factorize(acc["contact_key"].astype(str), sort=True)[0]
+    acct_num = pd.to_numeric(acc["acct_id"], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    keys = [contact, acc["_rank_manual"].to_numpy(), *(acc[c].to_numpy() for c in cols), acct_num]
+    order = np.lexsort(keys[::-1])  # stable; NaN sorts last
+    acc, contact = acc.take(order), contact[order]
+    first = np.r_[True, contact[1:] != contact[:-1]] if len(contact) else np.zeros(0, dtype=bool)
     acc["is_primary"] = first.astype(int)
-    acc["rule"] = deciding_rule(acc, cols, pol.rules, pol.rules[-1] if pol.rules else "first_found")
+    acc["rule"] = deciding_rule(acc, contact, cols, pol.rules, pol.rules[-1] if pol.rules else "first_found")
     acc.loc[acc["_rank_manual"] == 0, "rule"] = "manual_primary"
     acc.loc[acc["is_primary"] == 0, "rule"] = "secondary"
     acc["decided_by"] = np.where((acc["_rank_manual"] == 0) & (acc["is_primary"] == 1), "person", "auto")

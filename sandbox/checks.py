@@ -9,7 +9,7 @@ this module. The audits read the sandbox-only admin endpoints, over real HTTP:
   sandbox Archtics API's ``GET /admin/state`` (after the catch-up the replica equals Archtics).
   Listed only when the caller gives an Archtics API URL.
 * ``pushed_rows_equal_crm_records`` (kore): every row ``ops.crm_sync_state`` records as pushed
-  exists in the sandbox CRM's store (``GET /admin/records``), by CRM id or KORE external key:
+  exists in the sandbox CRM's store (``GET /admin/record_keys``), by CRM id or KORE external key:
   what the push says it wrote is what the CRM holds. Skipped without a CRM URL.
 * ``crm_integrity_*[crm]`` (kore): the CRM integrity audit counted in the sandbox CRM's own records
   and, for duplicated people, the generator's ground truth (:mod:`sandbox.integrity_checks`).
@@ -31,6 +31,7 @@ from kore.contracts.checks import (
     audit_skipped,
     key_text,
     normalize_key,
+    normalize_keys,
 )
 from sandbox.integrity_checks import audits as integrity_audits
 
@@ -124,12 +125,13 @@ _STATUS_COLUMNS = ("status", "outcome", "result", "action")
 _PUSHED = {"synced", "created", "updated", "unchanged", "success"}
 
 
-def _crm_records(ctx: CheckContext, entity: str) -> tuple[str, list[dict[str, Any]]] | None:
-    """(CRM table name, records) from the CRM sandbox's ``GET /admin/records``; None if unknown."""
+def _crm_keys(ctx: CheckContext, entity: str) -> tuple[set[str], set[str]] | None:
+    """(CRM ids, KORE external keys) of an entity's records, from the CRM sandbox's
+    ``GET /admin/record_keys``; None if the CRM has no such entity."""
     import requests
 
     r = requests.get(
-        ctx.crm_url.rstrip("/") + "/admin/records",  # type: ignore[union-attr]
+        ctx.crm_url.rstrip("/") + "/admin/record_keys",  # type: ignore[union-attr]
         params={"entity": entity},
         headers=ctx.crm_headers,
         verify=ctx.crm_verify,
@@ -139,27 +141,13 @@ def _crm_records(ctx: CheckContext, entity: str) -> tuple[str, list[dict[str, An
         return None
     r.raise_for_status()
     payload = r.json()
-    return (str(payload.get("table", entity)) if isinstance(payload, dict) else entity), _rows_of(payload)
-
-
-def _record_ids(table: str, records: list[dict[str, Any]]) -> set[str]:
-    """Record ids: Salesforce ``Id``, Dynamics ``<logicalname>id``."""
-    fields = ("Id", f"{table}id", f"{table.lower()}id")
-    return {str(rec[f]) for rec in records for f in fields if rec.get(f)}
-
-
-def _record_keys(records: list[dict[str, Any]]) -> set[str]:
-    """KORE external keys (``koreps_externalkey``, ``kore_externalkey``, ``koreps__KORE_External_Key__c``)."""
-    out = set()
-    for rec in records:
-        for k, v in rec.items():
-            if "externalkey" in k.lower().replace("_", "") and v:
-                out.add(str(v))
-    return out
+    ids, keys = ({normalize_key(v) for v in payload[k]} - {None} for k in ("ids", "external_keys"))
+    return ids, keys
 
 
 def pushed_rows_in_crm(ctx: CheckContext) -> CheckResult:
-    """Every row ``ops.crm_sync_state`` records as synced exists in the CRM (by CRM id or external key)."""
+    """Every row ``ops.crm_sync_state`` records as synced exists in the CRM: by its CRM id, or, for a
+    row that has none, by its external key (the CRM record's own key field, not a lookup to a parent)."""
     name, layer, table = "pushed_rows_equal_crm_records", "kore", "ops.crm_sync_state"
     if not ctx.crm_url:
         return audit_skipped(name, layer, table, "fail", "no CRM URL given")
@@ -176,21 +164,19 @@ def pushed_rows_in_crm(ctx: CheckContext) -> CheckResult:
     if status_col:
         state = state[state[status_col].astype(str).str.lower().isin(_PUSHED)]
     bad: list[dict[str, Any]] = []
-    checked = 0
     for entity, rows in state.groupby("entity"):
-        got = _crm_records(ctx, str(entity))
+        got = _crm_keys(ctx, str(entity))
         if got is None:
             bad.append({"entity": entity, "problem": "the CRM has no such entity"})
             continue
-        crm_table, records = got
-        ids, keys = _record_ids(crm_table, records), _record_keys(records)
-        for rec in rows.to_dict("records"):
-            checked += 1
-            cid, ek = normalize_key(rec.get("crm_id")), normalize_key(rec.get("external_key"))
-            if (cid and cid in ids) or (not cid and ek and ek in keys):
-                continue
-            bad.append({"entity": entity, "external_key": ek, "crm_id": cid})
-    detail = f"{checked} pushed rows compared with the CRM, {len(bad)} not found there"
+        ids, keys = got
+        cid = normalize_keys(rows["crm_id"]) if "crm_id" in rows else pd.Series(None, index=rows.index)
+        ek = normalize_keys(rows["external_key"]) if "external_key" in rows else pd.Series(None, index=rows.index)
+        found = cid.isin(ids) | (cid.isna() & ek.isin(keys))
+        bad.extend(
+            {"entity": entity, "external_key": k, "crm_id": c} for k, c in zip(ek[~found], cid[~found], strict=True)
+        )
+    detail = f"{len(state)} pushed rows compared with the CRM, {len(bad)} not found there"
     return audit_result(name, layer, table, "fail", len(bad), bad, detail)
 
 

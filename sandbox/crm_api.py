@@ -20,7 +20,8 @@ the service document and ``$metadata``; Salesforce ``sobjects/`` and ``sobjects/
 Single records: Dataverse ``POST {set}`` (create), Salesforce ``PATCH sobjects/{Object}/{ExtId}/{v}``.
 Admin (sandbox only, no auth): ``POST/GET/DELETE /admin/faults``, ``GET /admin/stats``,
 ``POST /admin/revoke_tokens`` (every session expires),
-``POST /admin/stats/reset``, ``GET /admin/records?entity=``, ``POST /admin/touch``,
+``POST /admin/stats/reset``, ``GET /admin/records?entity=``, ``GET /admin/record_keys?entity=`` (ids
+and external keys only), ``POST /admin/touch``,
 ``GET /admin/ground_truth`` (the generator's ``ground_truth.csv``: record_id, person_id).
 
 Records live in ``<sandbox_dir>/crm_<flavor>.sqlite`` (see ``crm_store``) and are validated like a
@@ -129,6 +130,10 @@ class CrmApp(DynamicsApi, SalesforceApi):
         if path == "/admin/records":
             spec = crm_schema.resolve(self.flavor, query.get("entity", [""])[0])
             raise Reply(200, {"table": spec.name, "records": self.store.all_records(spec)})
+        if path == "/admin/record_keys":
+            spec = crm_schema.resolve(self.flavor, query.get("entity", [""])[0])
+            ids, external_keys = self.store.record_keys(spec)
+            raise Reply(200, {"table": spec.name, "ids": ids, "external_keys": external_keys})
         if path == "/admin/revoke_tokens" and method == "POST":  # sessions expire: clients must re-authenticate
             self.tokens.clear()
             raise Reply(200, {})

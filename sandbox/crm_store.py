@@ -181,6 +181,12 @@ class CrmStore:
     def all_records(self, spec: TableSpec) -> list[dict[str, Any]]:
         return self.changes(spec, None, None, 10**9)
 
+    def record_keys(self, spec: TableSpec) -> tuple[list[str], list[str]]:
+        """(CRM ids, external keys) of a table's records: what a reconciliation compares, without
+        decoding every record (at a million pushed rows the whole records are a gigabyte of JSON)."""
+        rows = self._conn().execute("select id, ext_key from records where tbl = ?", [spec.name]).fetchall()
+        return [r[0] for r in rows], [r[1] for r in rows if r[1] is not None]
+
     # -- writing ---------------------------------------------------------------------------
     def insert_raw(
         self, con: sqlite3.Connection, spec: TableSpec, rid: str, data: dict[str, Any], modified: str | None = None

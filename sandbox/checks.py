@@ -30,7 +30,6 @@ from kore.contracts.checks import (
     audit_result,
     audit_skipped,
     key_text,
-    normalize_key,
     normalize_keys,
 )
 from sandbox.integrity_checks import audits as integrity_audits
@@ -141,7 +140,7 @@ def _crm_keys(ctx: CheckContext, entity: str) -> tuple[set[str], set[str]] | Non
         return None
     r.raise_for_status()
     payload = r.json()
-    ids, keys = ({normalize_key(v) for v in payload[k]} - {None} for k in ("ids", "external_keys"))
+    ids, keys = (set(normalize_keys(pd.Series(payload[k], dtype=object)).dropna()) for k in ("ids", "external_keys"))
     return ids, keys
 
 

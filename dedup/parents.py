@@ -14,6 +14,7 @@ Columns added to golden contacts:
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from dedup.accounts import canonical_key, crm_account_frame, match_accounts
@@ -22,11 +23,19 @@ from dedup.accounts import canonical_key, crm_account_frame, match_accounts
 def crm_owned(golden: pd.DataFrame, crm_keys: pd.Series, previous_owned: pd.Series) -> pd.Series:
     """1 for contacts the CRM had before KORE: a CRM contact without a KORE key, or one the last run
     already called so (``previous_owned``: by contact key). ``crm_keys``: CRM id -> its KORE key."""
-    in_crm = golden["crm_contact_id"].notna()
-    key = golden["crm_contact_id"].map(crm_keys)
-    untouched = key.isna() | (key.astype("string").str.len() == 0).fillna(True)
-    before = golden["contact_key"].map(previous_owned).fillna(0).astype(int) == 1
-    return (in_crm & (untouched | before)).astype(int)
+    in_crm = golden["crm_contact_id"].notna().to_numpy()
+    out = np.zeros(len(golden), dtype=int)
+    if not in_crm.any():
+        return pd.Series(out, index=golden.index)
+    # looked up for the contacts with a CRM id only (a fifth of a million golden rows: mapping every
+    # row's text key took ~4 s)
+    ids = golden["crm_contact_id"].to_numpy(dtype=object)[in_crm].astype(str)
+    key = crm_keys.reindex(ids)
+    untouched = key.isna().to_numpy() | (key.astype("string").str.len() == 0).fillna(True).to_numpy()
+    contact = golden["contact_key"].to_numpy(dtype=object)[in_crm]
+    before = previous_owned.reindex(contact).fillna(0).astype(int).to_numpy() == 1
+    out[in_crm] = untouched | before
+    return pd.Series(out, index=golden.index)
 
 
 def attach(

@@ -239,7 +239,17 @@ class _Pairs:
         gathering their strings cost more than scoring them."""
         idx = np.nonzero(where)[0]
         sim = np.zeros(self.n, dtype=np.float32)
-        sim[idx] = _sim(self.p[field][self.li[idx]], self.p[field][self.ri[idx]], scorer, cutoff)
+        if not len(idx):
+            return sim
+        li, ri = self.li[idx], self.ri[idx]
+        codes = self.p[field + "_code"]
+        # each distinct pair of values scored once, spread back to its pairs: a club's buyers share
+        # first names, surnames and streets, so most pairs repeat a combination already scored
+        width = int(codes.max(initial=-1)) + 2
+        inverse, distinct = pd.factorize((codes[li] + 1) * width + (codes[ri] + 1))
+        first = np.empty(len(distinct), dtype=np.int64)
+        first[inverse[::-1]] = np.arange(len(inverse) - 1, -1, -1)  # the first pair of each combination
+        sim[idx] = _sim(self.p[field][li[first]], self.p[field][ri[first]], scorer, cutoff)[inverse]
         return sim
 
     def eq(self, key: str) -> np.ndarray:

@@ -68,6 +68,21 @@ class Warehouse:
             return self.con.execute(sql, params or []).df()
         return pd.read_sql(sql, self.con, params=params)
 
+    def query_batches(self, sql: str, params: list[Any] | None = None, size: int = 50_000) -> Iterator[pd.DataFrame]:
+        """The result at most ``size`` rows at a time, so a table larger than memory can be read
+        through (DuckDB: on a cursor of its own, in whole vectors of 2,048 rows, then cut to size)."""
+        if self.target != "duckdb":
+            yield from pd.read_sql(sql, self.con, params=params, chunksize=size)
+            return
+        cur = self.con.cursor()
+        try:
+            cur.execute(sql, params or [])
+            while len(df := cur.fetch_df_chunk(max(1, size // 2048))):
+                for at in range(0, len(df), size):
+                    yield df.iloc[at : at + size]
+        finally:
+            cur.close()
+
     def query_rows(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
         cur = self.con.execute(sql, params or []) if self.target == "duckdb" else self._cursor(sql, params)
         return [tuple(r) for r in cur.fetchall()]

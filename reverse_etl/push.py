@@ -163,47 +163,68 @@ def hold_too_long(
 
 
 def _push_entity(run: PushRun, entity: Entity) -> EntityResult:
-    """Read, plan and send one entity's rows; record each row's outcome in the sync state."""
+    """Read, plan and send one entity's rows, a batch at a time (``Sources.batches``); record each
+    row's outcome in the sync state, saved once the entity is done."""
     res = EntityResult()
     t0 = time.perf_counter()
-    rows = run.sources.rows(entity, res)
-    if rows is None:
+    batches = run.sources.batches(entity, res)
+    if batches is None:
         return res
-    unique = {r.key: r for r in rows}
-    res.invalid += len(rows) - len(unique)  # duplicate external keys: the last row wins
-    res.rows = len(unique)
     name = entity.entity
-    current = set(unique)
-    kept, withheld = withhold(name, list(unique.values()), run.state, run.removed)
-    send, unchanged, waiting = plan_rows(kept, run.state, name, run.would_exist)
-    send, too_long = hold_too_long(send, name, run.limits)
-    res.unchanged, res.waiting_parent, res.withheld = len(unchanged), len(waiting), len(withheld)
-    res.held_too_long = len(too_long)
+    current: set[str] = set()
+    withheld: list[PushRow] = []
+    synced_before: int | None = None
+    changed = False
+    for rows in batches:
+        unique = {r.key: r for r in rows}
+        res.invalid += len(rows) - len(unique)  # duplicate external keys (one batch): the last row wins
+        current |= unique.keys()
+        kept, held = withhold(name, list(unique.values()), run.state, run.removed)
+        withheld += held
+        if synced_before is None:  # the retraction guard's count, before this push changes the state
+            synced_before = retractions.synced_rows(run.state, name)
+        changed |= _push_batch(run, entity, kept, res) or bool(held)
+    res.rows, res.withheld = len(current), len(withheld)
     retraction = retractions.plan(
-        name, current, run.state, retractions.policy(run.settings, name), run.preexisting, run.removed.ids
+        name, current, run.state, retractions.policy(run.settings, name), run.preexisting, run.removed.ids,
+        synced=synced_before,
     )  # fmt: skip
     res.retraction_note = retraction.held
     if run.dry_run:
         res.retracted = len(retraction.rows)
-        res.created = sum(1 for r in send if not (run.state.get((name, r.key)) or {}).get("crm_id") and not r.crm_id)
-        res.updated = len(send) - res.created
-        run.would_exist.update((name, r.key) for r in send + unchanged)
     else:
-        retractions.reactivate(send, run.state, name, run.flavor)
-        _send(run, entity, send, res)
-        for r, why in waiting:
-            record_waiting(run.state, run.flavor, name, r, why)
-        for r, why in too_long:
-            record_waiting(run.state, run.flavor, name, r, why, status=HELD_TOO_LONG)
         res.retracted, res.retract_failed = retractions.withdraw(
             run.client, run.client.target(entity), retraction.rows, run.state, run.flavor
         )
         if withheld:
             write_review_requests(run.wh, run.flavor, name, withheld)
-        if send or waiting or too_long or withheld or retraction.rows:
+        if changed or retraction.rows:
             save_state(run.wh, run.flavor, name, entity_rows(run.state, name))
     res.seconds = round(time.perf_counter() - t0, 3)
     return res
+
+
+def _push_batch(run: PushRun, entity: Entity, kept: list[PushRow], res: EntityResult) -> bool:
+    """Plan and send one batch of rows (counted into ``res``); True when the sync state changed."""
+    name = entity.entity
+    send, unchanged, waiting = plan_rows(kept, run.state, name, run.would_exist)
+    send, too_long = hold_too_long(send, name, run.limits)
+    res.unchanged += len(unchanged)
+    res.waiting_parent += len(waiting)
+    res.held_too_long += len(too_long)
+    if run.dry_run:
+        created = sum(1 for r in send if not (run.state.get((name, r.key)) or {}).get("crm_id") and not r.crm_id)
+        res.created += created
+        res.updated += len(send) - created
+        run.would_exist.update((name, r.key) for r in send + unchanged)
+        return False
+    retractions.reactivate(send, run.state, name, run.flavor)
+    _send(run, entity, send, res)
+    for r, why in waiting:
+        record_waiting(run.state, run.flavor, name, r, why)
+    for r, why in too_long:
+        record_waiting(run.state, run.flavor, name, r, why, status=HELD_TOO_LONG)
+    return bool(send or waiting or too_long)
 
 
 def _send(run: PushRun, entity: Entity, send: list[PushRow], res: EntityResult) -> None:
@@ -211,7 +232,7 @@ def _send(run: PushRun, entity: Entity, send: list[PushRow], res: EntityResult) 
     task = run.progress.add_task(f"  {entity.entity}", total=len(send))
     upserted = run.client.upsert(run.client.target(entity), send, lambda n: run.progress.advance(task, n))
     run.progress.remove_task(task)
-    res.requests = upserted.requests
+    res.requests += upserted.requests
     now = datetime.now(UTC).replace(tzinfo=None)
     for r in send:
         o = upserted.outcomes[r.key]

@@ -84,8 +84,11 @@ def plan(
     pol: str,
     preexisting: set[str] | None,
     removed: set[str] = frozenset(),  # type: ignore[assignment]
+    synced: int | None = None,
 ) -> Plan:
-    """The retraction candidates of one entity (see the module docstring)."""
+    """The retraction candidates of one entity (see the module docstring). ``synced``: the guard's
+    count of synced rows (:func:`synced_rows`) as it was before this push sent anything, when the
+    push has already sent rows of the entity (it plans once every batch is read)."""
     if pol == "keep":
         return Plan([], "policy keep")
     if entity in CRM_OWNED and preexisting is None:
@@ -97,12 +100,22 @@ def plan(
         for k, st in in_crm
         if k not in current and st.get("status") in IN_CRM and str(st["crm_id"]) not in protected
     ]
-    synced = sum(1 for _, st in in_crm if st.get("status") in ("synced", "retracted"))
+    if synced is None:
+        synced = synced_rows(state, entity)
     if gone and len(gone) >= GUARD_MIN_ROWS and len(gone) > MAX_FRACTION * max(synced, 1):
         return Plan([], f"guard: {len(gone)} of {synced} synced rows would be withdrawn")
     rows = [PushRow(key=k, row_hash=str(st.get("row_hash") or ""), body={}, parents=[], crm_id=str(st["crm_id"]))
             for k, st in sorted(gone)]  # fmt: skip
     return Plan(rows)
+
+
+def synced_rows(state: State, entity: str) -> int:
+    """The entity's rows in the CRM as synced or retracted: the guard's measure of its size."""
+    return sum(
+        1
+        for (e, _), st in state.items()
+        if e == entity and st.get("crm_id") and st.get("status") in ("synced", "retracted")
+    )
 
 
 def withdraw(client: CrmClient, target: Target, rows: list[PushRow], state: State, flavor: str) -> tuple[int, int]:

@@ -31,9 +31,10 @@ def needed_fields(entity: Entity, client: CrmClient, sources: Sources | None) ->
         fields |= {f for f in client.kore_fields("k", "n") if f}
         for lk in crm_names.lookups(entity):
             fields.add(client.lookup_field(lk, "k")[0])
-    rows = sources.rows(entity, EntityResult()) if sources is not None else None
-    for row in rows or []:
-        fields |= set(row.body)
+    batches = sources.batches(entity, EntityResult()) if sources is not None else None
+    for rows in batches or []:
+        for row in rows:
+            fields |= set(row.body)
     # Dataverse: `nav@odata.bind` sets the lookup attribute `nav`
     return {f.split("@", 1)[0] for f in fields if not f.startswith("@")}
 

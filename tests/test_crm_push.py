@@ -182,3 +182,37 @@ def test_account_types_are_excluded_ignoring_case_and_spaces(env):
     assert "K3" in contacts and "APN3" in accounts
     for contact_key, account_key in flagged:
         assert contact_key not in contacts and account_key not in accounts
+
+
+def test_kore_entities_are_pushed_in_batches_and_a_shared_key_once(env, monkeypatch):
+    """A KORE entity is read, planned and sent ``BATCH_ROWS`` rows at a time (millions of ticket rows
+    would not fit in memory at once). With batches of two rows every row still arrives, each
+    entity's counts are whole, two rows sharing an external key are sent once (the last), and a
+    rerun sends nothing."""
+    from reverse_etl import sources
+
+    settings, sb = env
+    monkeypatch.setattr(sources, "BATCH_ROWS", 2)
+    tables = kore_tables(5, _user_id(sb))
+    season = tables["kore_seasonbase"]
+    latest = season.iloc[[0]].assign(name="Season 1 (latest)", row_hash="changed")
+    tables["kore_seasonbase"] = pd.concat([season, latest], ignore_index=True)
+    write_tables(settings, tables, CONTACTS)
+
+    result = push(settings, sb.url, sb.flavor, sb.credentials)
+    assert result["failed"] == 0 and result["waiting_parent"] == 0
+    assert result["rows"] == 5 * len(ALL_KORE) + 3 + 3 and result["entities"]["Season"]["invalid"] == 1
+    for ent in kore_to_crm(sb.flavor):
+        assert sorted(_ext_keys(sb, ent.entity)) == [f"{ent.entity}-{i}" for i in range(1, 6)], ent.entity
+    spec = resolve(sb.flavor, crm_names.crm_entity_name(by_name("Season"), sb.flavor))
+    [first] = [r for r in sb.records("Season") if r.get(spec.ext_field) == "Season-1"]
+    assert "Season 1 (latest)" in first.values()
+    assert set(sync_state(settings)["status"]) == {"synced"}
+    # five rows in batches of two: three requests an entity (one batch fits one request); Season's
+    # shared key is sent in a fourth batch of its own
+    sent_in = {e: r["requests"] for e, r in result["entities"].items() if e in ALL_KORE}
+    assert sent_in == {**dict.fromkeys(ALL_KORE, 3), "Season": 4}
+
+    before = _writes(sb)
+    again = push(settings, sb.url, sb.flavor, sb.credentials)
+    assert again["sent"] == 0 and again["unchanged"] == result["rows"] and _writes(sb) == before

@@ -374,7 +374,9 @@ def test_ensure_columns_gives_every_id_one_text_form_whatever_it_receives() -> N
         assert isinstance(out["acct_id"].dtype, pd.StringDtype), name
 
 
-_ODD_TEXT = st.one_of(st.none(), st.just(float("nan")), st.text(max_size=6), st.sampled_from(['a"b', "a\\b", "é", "名"]))
+_ODD_TEXT = st.one_of(
+    st.none(), st.just(float("nan")), st.text(max_size=6), st.sampled_from(['a"b', "a\\b", "é", "名"])
+)
 
 
 @settings(max_examples=60, deadline=None)

@@ -5,8 +5,9 @@
   Contacts in ``kore_dedup.push_holds`` (a possible match of a CRM contact waiting for review) are
   not sent (counted as excluded, the source says how many were held); records on the protected list
   (``kore_dedup.protected_records``) get KORE's key only, never field updates.
-- every KORE-owned entity: its ``kore.kore_*base`` table; a row without an external key cannot be
-  upserted (counted as invalid, never sent).
+- every KORE-owned entity: its ``kore.kore_*base`` table, read ``BATCH_ROWS`` rows at a time
+  (``Sources.batches``); a row without an external key cannot be upserted (counted as invalid, never
+  sent); rows sharing an external key come together in a last batch, where the push keeps one.
 
 Rows of an excluded Account Type are left out (counted as excluded): the dbt flag
 ``is_excluded_account_type`` when the row carries it, else the row's ``acct_type_desc`` under the one

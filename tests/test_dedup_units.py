@@ -322,7 +322,7 @@ def _near(draw, alphabet: str, min_size: int, max_size: int) -> tuple[str, str]:
     return a, b
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     st.lists(_near("0123", 3, 8), min_size=1, max_size=6),
     st.lists(_near("aelnr", 3, 9), min_size=1, max_size=6),

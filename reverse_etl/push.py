@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from rich.progress import Progress
+from rich.progress import Progress, TaskID
 
 from crm_clients import CrmClient, make_client
 from crm_clients.http import RetryPolicy, set_run_policy
@@ -177,6 +177,7 @@ def _push_entity(run: PushRun, entity: Entity) -> EntityResult:
     withheld: list[PushRow] = []
     synced_before: int | None = None
     changed = False
+    task = run.progress.add_task(f"  {name}", total=0)  # one bar for the entity, grown batch by batch
     for rows in batches:
         unique = {r.key: r for r in rows}
         res.invalid += len(rows) - len(unique)  # duplicate external keys (one batch): the last row wins
@@ -185,7 +186,10 @@ def _push_entity(run: PushRun, entity: Entity) -> EntityResult:
         withheld += held
         if synced_before is None:  # the retraction guard's count, before this push changes the state
             synced_before = retractions.synced_rows(run.state, name)
-        changed |= _push_batch(run, entity, kept, res) or bool(held)
+        run.progress.update(task, total=len(current))
+        changed |= _push_batch(run, entity, kept, res, task) or bool(held)
+        run.progress.update(task, completed=len(current))
+    run.progress.remove_task(task)
     res.rows, res.withheld = len(current), len(withheld)
     retraction = retractions.plan(
         name, current, run.state, retractions.policy(run.settings, name), run.preexisting, run.removed.ids,
@@ -206,7 +210,7 @@ def _push_entity(run: PushRun, entity: Entity) -> EntityResult:
     return res
 
 
-def _push_batch(run: PushRun, entity: Entity, kept: list[PushRow], res: EntityResult) -> bool:
+def _push_batch(run: PushRun, entity: Entity, kept: list[PushRow], res: EntityResult, task: TaskID) -> bool:
     """Plan and send one batch of rows (counted into ``res``); True when the sync state changed."""
     name = entity.entity
     send, unchanged, waiting = plan_rows(kept, run.state, name, run.would_exist)
@@ -221,7 +225,7 @@ def _push_batch(run: PushRun, entity: Entity, kept: list[PushRow], res: EntityRe
         run.would_exist.update((name, r.key) for r in send + unchanged)
         return False
     retractions.reactivate(send, run.state, name, run.flavor)
-    _send(run, entity, send, res)
+    _send(run, entity, send, res, task)
     for r, why in waiting:
         record_waiting(run.state, run.flavor, name, r, why)
     for r, why in too_long:
@@ -229,11 +233,9 @@ def _push_batch(run: PushRun, entity: Entity, kept: list[PushRow], res: EntityRe
     return bool(send or waiting or too_long)
 
 
-def _send(run: PushRun, entity: Entity, send: list[PushRow], res: EntityResult) -> None:
+def _send(run: PushRun, entity: Entity, send: list[PushRow], res: EntityResult, task: TaskID) -> None:
     """Upsert the rows to send and count their outcomes into ``res`` and the sync state."""
-    task = run.progress.add_task(f"  {entity.entity}", total=len(send))
     upserted = run.client.upsert(run.client.target(entity), send, lambda n: run.progress.advance(task, n))
-    run.progress.remove_task(task)
     res.requests += upserted.requests
     now = datetime.now(UTC).replace(tzinfo=None)
     for r in send:

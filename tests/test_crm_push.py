@@ -216,3 +216,33 @@ def test_kore_entities_are_pushed_in_batches_and_a_shared_key_once(env, monkeypa
     before = _writes(sb)
     again = push(settings, sb.url, sb.flavor, sb.credentials)
     assert again["sent"] == 0 and again["unchanged"] == result["rows"] and _writes(sb) == before
+
+
+def test_rows_are_json_values_of_every_column_type():
+    """``records`` turns whole columns into JSON values (a million push rows): every value is what
+    ``jsonable`` makes of it, type included (1 and 1.0 are different JSON), for each column type the
+    warehouse hands back."""
+    import datetime as dt
+    import decimal
+
+    import numpy as np
+
+    from reverse_etl.payloads import jsonable, records
+
+    df = pd.DataFrame({
+        "nullable_int": pd.array([1, None, 3], dtype="Int64"), "float32": np.array([1.5, np.nan, 2], dtype="float32"),
+        "flag": [True, False, True], "nullable_flag": pd.array([True, None, False], dtype="boolean"),
+        "small": np.array([1, 2, 3], dtype="uint8"), "int": [1, 2, 3], "float": [1.0, np.nan, np.inf],
+        "decimal": [decimal.Decimal("1.10"), None, decimal.Decimal("3")], "date": [dt.date(2024, 1, 2), None, None],
+        "ts": pd.to_datetime(["2024-01-01 10:00", None, "2024-01-01 10:00:00.000123"], format="mixed"),
+        "ts_utc": pd.to_datetime(["2024-01-01 10:00", None, "2024-01-01 10:00:00.5"], format="mixed", utc=True),
+        "text": pd.array(["a", None, "c"], dtype="string"), "arrow_text": pd.array(["a", None, "c"], dtype="string[pyarrow]"),
+        "mixed": ["x", np.int64(4), np.nan],
+    })  # fmt: skip
+    got = records(df)
+    for row, values in zip(got, df.itertuples(index=False, name=None), strict=True):  # value by value
+        assert list(row) == list(df.columns)
+        for (col, value), raw in zip(row.items(), values, strict=True):
+            want = jsonable(raw)
+            assert type(value) is type(want) and (value == want or (value != value and want != want)), (col, value)
+    assert got[1]["nullable_int"] is None and got[0]["nullable_int"] == 1 and type(got[0]["float"]) is float

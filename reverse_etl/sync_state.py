@@ -17,7 +17,7 @@ import pandas as pd
 
 from crm_clients import Outcome
 from kore.warehouse import Warehouse
-from reverse_etl.payloads import PushRow
+from reverse_etl.payloads import PushRow, records
 
 STATE_SCHEMA, STATE_TABLE = "ops", "crm_sync_state"
 STATE_COLUMNS = [
@@ -41,9 +41,7 @@ def load_state(wh: Warehouse, flavor: str) -> State:
     if not wh.table_exists(STATE_SCHEMA, STATE_TABLE):
         return {}
     df = wh.query_df(f"select * from {STATE_SCHEMA}.{STATE_TABLE} where crm_flavor = ?", [flavor])
-    # nulls as None, column by column (each value made JSON-ready one by one took 30 s at 1.2M rows)
-    rows = df.astype(object).where(df.notna(), None).to_dict("records")
-    return {(r["entity"], r["external_key"]): r for r in rows}
+    return {(r["entity"], r["external_key"]): r for r in records(df)}
 
 
 def ensure_state_table(wh: Warehouse) -> None:

@@ -70,27 +70,38 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return (os.cpu_count() or 1) + 1
 
 
-# The slowest modules first (longest-first scheduling, from `pytest --durations`): with a file per
-# worker (`--dist loadfile`), a long module handed out last decides when the suite ends; started
-# first, the short ones fill in beside it.
+# The slowest modules first (longest-first scheduling; seconds per module from `pytest --junitxml`, session
+# 22): with a file per worker (`--dist loadfile`), a long module handed out last decides when the suite
+# ends; started first, the short ones fill in beside it. xdist hands out files by their number of tests
+# unless told `--no-loadscope-reorder` (pyproject's addopts): with its default this order was ignored
+# and the demo's module (7 tests, the longest) started among the last.
 SLOW_FIRST = (
     "test_demo.py",
+    "test_dbt_incremental.py",
     "test_dbt_build.py",
     "test_run.py",
-    "test_dbt_incremental.py",
-    "test_lint.py",
-    "test_crm_push_faults.py",
     "test_kore_apps.py",
-    "test_kore_apps_landing.py",
-    "test_tsql_parity.py",
     "test_atomic_writes.py",
-    "test_crm_cli.py",
-    "test_dbt_session.py",
-    "test_dbt_conventions.py",
-    "test_dbt_parse_cache.py",
-    "test_dedup_blocking.py",
-    "test_landing_deltas.py",
+    "test_kore_apps_landing.py",
+    "test_crm_push.py",
+    "test_lint.py",
     "test_landing_export_crash.py",
+    "test_crm_cli.py",
+    "test_crm_retractions.py",
+    "test_dedup_pipeline.py",
+    "test_landing_export.py",
+    "test_dbt_conventions.py",
+    "test_crm_push_faults.py",
+    "test_crm_pull.py",
+    "test_landing_deltas.py",
+    "test_tsql_parity.py",
+    "test_dbt_parse_cache.py",
+    "test_checks.py",
+    "test_dedup_evidence.py",
+    "test_dedup_units.py",
+    "test_account_types_dbt.py",
+    "test_dbt_session.py",
+    "test_dedup_crm_accounts.py",
 )
 
 

@@ -70,9 +70,17 @@ class Warehouse:
 
     def query_batches(self, sql: str, params: list[Any] | None = None, size: int = 50_000) -> Iterator[pd.DataFrame]:
         """The result at most ``size`` rows at a time, so a table larger than memory can be read
-        through (DuckDB: on a cursor of its own, in whole vectors of 2,048 rows, then cut to size)."""
+        through. On a connection of its own (DuckDB: a cursor, read in whole vectors of 2,048 rows, then
+        cut to size; SQL Server: a second connection), so the caller may write through this one between
+        batches (a SQL Server connection without MARS refuses a statement while a result is pending)."""
         if self.target != "duckdb":
-            yield from pd.read_sql(sql, self.con, params=params, chunksize=size)
+            import pyodbc
+
+            con = pyodbc.connect(mssql_connection().odbc_connect_string(), autocommit=True)
+            try:
+                yield from pd.read_sql(sql, con, params=params, chunksize=size)
+            finally:
+                con.close()
             return
         cur = self.con.cursor()
         try:

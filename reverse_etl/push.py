@@ -12,7 +12,8 @@ back) differs from the last successful push, that now point at another CRM recor
 or waited last time. Rows with a value longer than its CRM field (``kore.contracts.field_limits``)
 are held (``held_too_long``), not sent; their children wait. A parent counts as in the CRM once a
 push put it there under KORE's key. Each row's outcome goes to ``ops.crm_sync_state``
-(``reverse_etl.sync_state``).
+(``reverse_etl.sync_state``), a batch at a time: each batch reads the state of its own rows and
+their parents, and writes what it changed once it is sent.
 Writes are upserts by external key, so repeating a request after a timeout never creates a duplicate.
 
 The modules: ``sources`` reads the rows, ``payloads`` turns them into upsert bodies and plans what
@@ -20,8 +21,8 @@ to send, the flavour's client (``crm_clients``) sends them in batches (Salesforc
 Collections of 200; Dynamics ``$batch`` of up to 1,000 in change sets, a failed change set re-sent
 request by request) from a few threads, retrying throttled requests after ``Retry-After``;
 ``results`` reports. This module runs the entities in order, a KORE entity's rows a batch at a time
-(``sources.BATCH_ROWS``: memory stays bounded whatever the number of ticket rows); each entity's
-sync state is saved once all its batches are sent.
+(``sources.BATCH_ROWS``), with the sync state of that batch only: memory stays bounded whatever the
+number of ticket rows.
 """
 
 from __future__ import annotations
@@ -48,11 +49,11 @@ from reverse_etl.sources import Sources
 from reverse_etl.sync_state import (
     HELD_TOO_LONG,
     State,
-    entity_rows,
-    load_state,
+    drop_scratch,
+    read_state,
     record_sent,
     record_waiting,
-    save_state,
+    save_rows,
 )
 
 CRM_OWNED_FIRST = ("Account", "Contact")  # from dedup, before any KORE entity references them
@@ -60,12 +61,11 @@ CRM_OWNED_FIRST = ("Account", "Contact")  # from dedup, before any KORE entity r
 
 @dataclass
 class PushRun:
-    """What every entity of one push shares: the connection, the client, the sync state."""
+    """What every entity of one push shares: the connection, the client, the sources."""
 
     wh: Warehouse
     client: CrmClient
     sources: Sources
-    state: State
     dry_run: bool
     progress: Progress
     settings: Settings | None = None
@@ -116,9 +116,9 @@ def push(
         order = push_order(flavor, entities)
         if not dry_run:
             client.open()
-        # One warehouse connection for the stage: sources are read and sync state written per entity.
+        # One warehouse connection for the stage: sources are read and sync state written per batch.
         with connect(settings) as wh, Progress(console=results.console, transient=True) as progress:
-            run = PushRun(wh, client, Sources(settings, wh, client), load_state(wh, flavor), dry_run, progress)
+            run = PushRun(wh, client, Sources(settings, wh, client), dry_run, progress)
             run.settings, run.removed = settings, load_removed(wh, flavor)
             run.preexisting = retractions.preexisting_ids(wh, flavor)
             run.limits = field_limits_of(client)
@@ -132,6 +132,8 @@ def push(
                     progress.advance(task)
                     records.append(results.entity_record(rec, res, dry_run))
             finally:
+                drop_scratch(wh)
+                retractions.drop_current(wh)
                 write_records(settings, records, wh)
         summary = results.summary(flavor, dry_run, entity_results, time.perf_counter() - t_all)
         results.total_record(total_rec, summary)
@@ -165,82 +167,87 @@ def hold_too_long(
 
 
 def _push_entity(run: PushRun, entity: Entity) -> EntityResult:
-    """Read, plan and send one entity's rows, a batch at a time (``Sources.batches``); record each
-    row's outcome in the sync state, saved once the entity is done."""
+    """Read, plan and send one entity's rows, a batch at a time (``Sources.batches``); each batch's
+    outcomes are written to the sync state once it is sent, then the retractions are planned."""
     res = EntityResult()
     t0 = time.perf_counter()
     batches = run.sources.batches(entity, res)
     if batches is None:
         return res
     name = entity.entity
-    current: set[str] = set()
+    rows_seen = 0
     withheld: list[PushRow] = []
-    synced_before: int | None = None
-    changed = False
+    # the retraction guard's count, before this push changes the state
+    synced_before = retractions.synced_rows(run.wh, run.flavor, name)
+    retractions.start_current(run.wh)
     task = run.progress.add_task(f"  {name}", total=0)  # one bar for the entity, grown batch by batch
     for rows in batches:
         unique = {r.key: r for r in rows}
         res.invalid += len(rows) - len(unique)  # duplicate external keys (one batch): the last row wins
-        current |= unique.keys()
-        kept, held = withhold(name, list(unique.values()), run.state, run.removed)
+        rows_seen += len(unique)  # a key is in one batch only (``Sources.batches``)
+        retractions.add_current(run.wh, unique)
+        state = read_state(
+            run.wh, run.flavor, {(name, k) for k in unique} | {p for r in unique.values() for p in r.parents}
+        )
+        kept, held = withhold(name, list(unique.values()), state, run.removed)
         withheld += held
-        if synced_before is None:  # the retraction guard's count, before this push changes the state
-            synced_before = retractions.synced_rows(run.state, name)
-        run.progress.update(task, total=len(current))
-        changed |= _push_batch(run, entity, kept, res, task) or bool(held)
-        run.progress.update(task, completed=len(current))
+        run.progress.update(task, total=rows_seen)
+        _push_batch(run, entity, kept, state, res, task)
+        if not run.dry_run:
+            save_rows(run.wh, run.flavor, state)
+        run.progress.update(task, completed=rows_seen)
     run.progress.remove_task(task)
-    res.rows, res.withheld = len(current), len(withheld)
+    res.rows, res.withheld = rows_seen, len(withheld)
+    gone = retractions.gone_rows(run.wh, run.flavor, name)
     retraction = retractions.plan(
-        name, current, run.state, retractions.policy(run.settings, name), run.preexisting, run.removed.ids,
-        synced=synced_before,
-    )  # fmt: skip
+        name, gone, retractions.policy(run.settings, name), run.preexisting, run.removed.ids, synced=synced_before
+    )
     res.retraction_note = retraction.held
     if run.dry_run:
         res.retracted = len(retraction.rows)
     else:
         res.retracted, res.retract_failed = retractions.withdraw(
-            run.client, run.client.target(entity), retraction.rows, run.state, run.flavor
+            run.client, run.client.target(entity), retraction.rows, gone, run.flavor
         )
+        save_rows(run.wh, run.flavor, gone)
         if withheld:
             write_review_requests(run.wh, run.flavor, name, withheld)
-        if changed or retraction.rows:
-            save_state(run.wh, run.flavor, name, entity_rows(run.state, name))
     res.seconds = round(time.perf_counter() - t0, 3)
     return res
 
 
-def _push_batch(run: PushRun, entity: Entity, kept: list[PushRow], res: EntityResult, task: TaskID) -> bool:
-    """Plan and send one batch of rows (counted into ``res``); True when the sync state changed."""
+def _push_batch(
+    run: PushRun, entity: Entity, kept: list[PushRow], state: State, res: EntityResult, task: TaskID
+) -> None:
+    """Plan and send one batch of rows (counted into ``res``; outcomes into ``state``)."""
     name = entity.entity
-    send, unchanged, waiting = plan_rows(kept, run.state, name, run.would_exist)
+    send, unchanged, waiting = plan_rows(kept, state, name, run.would_exist)
     send, too_long = hold_too_long(send, name, run.limits)
     res.unchanged += len(unchanged)
     res.waiting_parent += len(waiting)
     res.held_too_long += len(too_long)
     if run.dry_run:
-        created = sum(1 for r in send if not (run.state.get((name, r.key)) or {}).get("crm_id") and not r.crm_id)
+        created = sum(1 for r in send if not (state.get((name, r.key)) or {}).get("crm_id") and not r.crm_id)
         res.created += created
         res.updated += len(send) - created
         run.would_exist.update((name, r.key) for r in send + unchanged)
-        return False
-    retractions.reactivate(send, run.state, name, run.flavor)
-    _send(run, entity, send, res, task)
+        return
+    retractions.reactivate(send, state, name, run.flavor)
+    _send(run, entity, send, state, res, task)
     for r, why in waiting:
-        record_waiting(run.state, run.flavor, name, r, why)
+        record_waiting(state, run.flavor, name, r, why)
     for r, why in too_long:
-        record_waiting(run.state, run.flavor, name, r, why, status=HELD_TOO_LONG)
-    return bool(send or waiting or too_long)
+        record_waiting(state, run.flavor, name, r, why, status=HELD_TOO_LONG)
 
 
-def _send(run: PushRun, entity: Entity, send: list[PushRow], res: EntityResult, task: TaskID) -> None:
+def _send(run: PushRun, entity: Entity, send: list[PushRow], state: State, res: EntityResult, task: TaskID) -> None:
     """Upsert the rows to send and count their outcomes into ``res`` and the sync state."""
     upserted = run.client.upsert(run.client.target(entity), send, lambda n: run.progress.advance(task, n))
     res.requests += upserted.requests
     now = datetime.now(UTC).replace(tzinfo=None)
     for r in send:
         o = upserted.outcomes[r.key]
-        record_sent(run.state, run.flavor, entity.entity, r, o, now)
+        record_sent(state, run.flavor, entity.entity, r, o, now)
         res.sent += 1
         if o.status == "synced":
             res.created += int(o.created)

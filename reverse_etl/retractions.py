@@ -27,15 +27,18 @@ reports it: a half-built source table must not empty the CRM.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+import pandas as pd
 
 from crm_clients import CrmClient, Target
 from kore.config import Settings
 from kore.contracts import record_state
 from kore.warehouse import Warehouse
 from reverse_etl.payloads import PushRow
-from reverse_etl.sync_state import State
+from reverse_etl.sync_state import STATE_SCHEMA, STATE_TABLE, State, entity_state
 
 POLICIES = ("deactivate", "keep")
 DEFAULT_POLICY = "deactivate"
@@ -77,44 +80,67 @@ class Plan:
     held: str = ""
 
 
+CURRENT_TABLE = "_kore_push_current"  # scratch: the external keys of the entity's source rows this push
+
+
+def start_current(wh: Warehouse) -> None:
+    """An empty list of the entity's current keys (:func:`add_current` fills it batch by batch)."""
+    wh.replace_table(STATE_SCHEMA, CURRENT_TABLE, pd.DataFrame({"external_key": pd.Series(dtype="string")}))
+
+
+def drop_current(wh: Warehouse) -> None:
+    wh.execute(f"drop table if exists {STATE_SCHEMA}.{CURRENT_TABLE}")
+
+
+def add_current(wh: Warehouse, keys: Iterable[str]) -> None:
+    wh.append_df(STATE_SCHEMA, CURRENT_TABLE, pd.DataFrame({"external_key": pd.Series(list(keys), dtype="string")}))
+
+
+def gone_rows(wh: Warehouse, flavor: str, entity: str) -> State:
+    """The entity's rows that may be in the CRM (a CRM id, a status of :data:`IN_CRM`) whose external
+    key is not among the current ones (:func:`add_current`): the retraction candidates."""
+    statuses = ", ".join(f"'{s}'" for s in IN_CRM)
+    return entity_state(
+        wh, flavor, entity,
+        f"crm_id is not null and status in ({statuses}) and external_key not in "
+        f"(select external_key from {STATE_SCHEMA}.{CURRENT_TABLE})",
+    )  # fmt: skip
+
+
 def plan(
     entity: str,
-    current: set[str],
-    state: State,
+    gone_state: State,
     pol: str,
     preexisting: set[str] | None,
     removed: set[str] = frozenset(),  # type: ignore[assignment]
-    synced: int | None = None,
+    synced: int = 0,
 ) -> Plan:
-    """The retraction candidates of one entity (see the module docstring). ``synced``: the guard's
-    count of synced rows (:func:`synced_rows`) as it was before this push sent anything, when the
-    push has already sent rows of the entity (it plans once every batch is read)."""
+    """The retractions of one entity (see the module docstring) among its candidates
+    (:func:`gone_rows`). ``synced``: the guard's count of synced rows (:func:`synced_rows`) as it
+    was before this push sent anything."""
     if pol == "keep":
         return Plan([], "policy keep")
     if entity in CRM_OWNED and preexisting is None:
         return Plan([], "no CRM baseline")
     protected = (preexisting or set()) | set(removed)
-    in_crm = [(k, st) for (e, k), st in state.items() if e == entity and st.get("crm_id")]
-    gone = [
-        (k, st)
-        for k, st in in_crm
-        if k not in current and st.get("status") in IN_CRM and str(st["crm_id"]) not in protected
-    ]
-    if synced is None:
-        synced = synced_rows(state, entity)
+    gone = [(k, st) for (e, k), st in gone_state.items() if e == entity and str(st["crm_id"]) not in protected]
     if gone and len(gone) >= GUARD_MIN_ROWS and len(gone) > MAX_FRACTION * max(synced, 1):
         return Plan([], f"guard: {len(gone)} of {synced} synced rows would be withdrawn")
     rows = [PushRow(key=k, row_hash=str(st.get("row_hash") or ""), body={}, parents=[], crm_id=str(st["crm_id"]))
-            for k, st in sorted(gone)]  # fmt: skip
+            for k, st in sorted(gone, key=lambda g: g[0])]  # fmt: skip
     return Plan(rows)
 
 
-def synced_rows(state: State, entity: str) -> int:
+def synced_rows(wh: Warehouse, flavor: str, entity: str) -> int:
     """The entity's rows in the CRM as synced or retracted: the guard's measure of its size."""
-    return sum(
-        1
-        for (e, _), st in state.items()
-        if e == entity and st.get("crm_id") and st.get("status") in ("synced", "retracted")
+    if not wh.table_exists(STATE_SCHEMA, STATE_TABLE):
+        return 0
+    return int(
+        wh.scalar(
+            f"select count(*) from {STATE_SCHEMA}.{STATE_TABLE} where crm_flavor = ? and entity = ? "
+            "and crm_id is not null and status in ('synced', 'retracted')",
+            [flavor, entity],
+        )
     )
 
 

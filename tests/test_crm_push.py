@@ -218,6 +218,39 @@ def test_kore_entities_are_pushed_in_batches_and_a_shared_key_once(env, monkeypa
     assert again["sent"] == 0 and again["unchanged"] == result["rows"] and _writes(sb) == before
 
 
+def test_a_push_killed_during_an_entity_keeps_the_batches_it_sent(env, monkeypatch):
+    """The sync state is written batch by batch (a million accounts' state does not fit in memory):
+    a push that dies while sending an entity's second batch has recorded the first batch, and the
+    rerun sends only the rest."""
+    import importlib
+
+    from reverse_etl import sources
+
+    push_module = importlib.import_module("reverse_etl.push")
+    settings, sb = env
+    monkeypatch.setattr(sources, "BATCH_ROWS", 2)
+    write_tables(settings, kore_tables(5, _user_id(sb)), CONTACTS)
+    real_send, batches = push_module._send, []
+
+    def dies_in_the_second_batch(run, entity, send, *args):
+        batches.append(entity.entity)
+        if len(batches) == 2:
+            raise RuntimeError("killed")
+        real_send(run, entity, send, *args)
+
+    monkeypatch.setattr(push_module, "_send", dies_in_the_second_batch)
+    with pytest.raises(RuntimeError, match="killed"):
+        push(settings, sb.url, sb.flavor, sb.credentials, entities=["Season"])
+    state = sync_state(settings)
+    assert len(state) == 2 and set(state["status"]) == {"synced"}  # the first batch of two
+    assert sorted(_ext_keys(sb, "Season")) == sorted(state["external_key"])
+
+    monkeypatch.setattr(push_module, "_send", real_send)
+    again = push(settings, sb.url, sb.flavor, sb.credentials, entities=["Season"])["entities"]["Season"]
+    assert (again["sent"], again["unchanged"], again["failed"]) == (3, 2, 0)
+    assert sorted(_ext_keys(sb, "Season")) == [f"Season-{i}" for i in range(1, 6)]
+
+
 def test_rows_are_json_values_of_every_column_type():
     """``records`` turns whole columns into JSON values (a million push rows): every value is what
     ``jsonable`` makes of it, type included (1 and 1.0 are different JSON), for each column type the

@@ -138,6 +138,11 @@ def ensure_state_table(wh: Warehouse) -> None:
         f"external_key {text}(200), crm_id {text}(100), row_hash {text}(100), status {text}(20), "
         f"error {text}(1000), attempts integer, last_attempt_at {ts})"
     )
+    if wh.target != "duckdb":  # each batch looks its keys up and replaces them: by the key, not a scan
+        wh.execute(
+            f"create clustered index ix_{STATE_TABLE}_key on {STATE_SCHEMA}.{STATE_TABLE} "
+            "(crm_flavor, entity, external_key)"
+        )
 
 
 def record_sent(state: State, flavor: str, entity: str, r: PushRow, o: Outcome, now: datetime) -> None:

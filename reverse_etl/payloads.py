@@ -18,6 +18,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from crm_clients import CrmClient
@@ -71,11 +72,31 @@ def records(df: pd.DataFrame) -> list[dict[str, Any]]:
 def _json_column(s: pd.Series) -> list[Any]:
     """:func:`jsonable` of a column's values, a whole column at a time where its type allows (numbers,
     text, flags: each value one by one took most of the time of building a million push rows);
-    timestamps and mixed object columns value by value."""
+    timestamps and mixed object columns value by value. Text read from DuckDB comes as an object
+    column of strings and nulls: a whole column too."""
     kind = s.dtype.kind
-    if kind in "iufb" or isinstance(s.dtype, pd.StringDtype):
+    whole = kind in "iufb" or isinstance(s.dtype, pd.StringDtype)
+    if not whole and kind == "O":
+        whole = pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty")
+    if whole:
         return s.astype(object).where(s.notna(), None).tolist()
+    if isinstance(s.dtype, np.dtype) and kind == "M":  # tz-naive timestamps (aware ones value by value)
+        iso = _iso_column(s)
+        if iso is not None:
+            return iso
     return [jsonable(v) for v in s.tolist()]
+
+
+def _iso_column(s: pd.Series) -> list[Any] | None:
+    """``isoformat()`` of a tz-naive timestamp column, whole (seconds, with microseconds where a value has
+    them, as ``isoformat`` writes them); None when a value has nanoseconds (value by value then)."""
+    at = s.to_numpy(dtype="datetime64[ns]")
+    null = np.isnat(at)
+    frac = np.where(null, 0, at.astype("int64") % 1_000_000_000)
+    if (frac % 1000).any():
+        return None
+    text = np.where(frac == 0, np.datetime_as_string(at, unit="s"), np.datetime_as_string(at, unit="us"))
+    return pd.Series(text, dtype=object).where(~null, None).tolist()
 
 
 def payload_hash(body: dict[str, Any]) -> str:

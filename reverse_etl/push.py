@@ -133,7 +133,6 @@ def push(
                     records.append(results.entity_record(rec, res, dry_run))
             finally:
                 drop_scratch(wh)
-                retractions.drop_current(wh)
                 write_records(settings, records, wh)
         summary = results.summary(flavor, dry_run, entity_results, time.perf_counter() - t_all)
         results.total_record(total_rec, summary)

@@ -38,7 +38,7 @@ from kore.config import Settings
 from kore.contracts import record_state
 from kore.warehouse import Warehouse
 from reverse_etl.payloads import PushRow
-from reverse_etl.sync_state import STATE_SCHEMA, STATE_TABLE, State, entity_state
+from reverse_etl.sync_state import CURRENT_TABLE, STATE_SCHEMA, STATE_TABLE, State, entity_state
 
 POLICIES = ("deactivate", "keep")
 DEFAULT_POLICY = "deactivate"
@@ -80,16 +80,9 @@ class Plan:
     held: str = ""
 
 
-CURRENT_TABLE = "_kore_push_current"  # scratch: the external keys of the entity's source rows this push
-
-
 def start_current(wh: Warehouse) -> None:
     """An empty list of the entity's current keys (:func:`add_current` fills it batch by batch)."""
     wh.replace_table(STATE_SCHEMA, CURRENT_TABLE, pd.DataFrame({"external_key": pd.Series(dtype="string")}))
-
-
-def drop_current(wh: Warehouse) -> None:
-    wh.execute(f"drop table if exists {STATE_SCHEMA}.{CURRENT_TABLE}")
 
 
 def add_current(wh: Warehouse, keys: Iterable[str]) -> None:

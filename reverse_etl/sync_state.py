@@ -22,7 +22,7 @@ import pandas as pd
 
 from crm_clients import Outcome
 from kore.warehouse import Warehouse
-from reverse_etl.payloads import PushRow
+from reverse_etl.payloads import PushRow, records
 
 STATE_SCHEMA, STATE_TABLE = "ops", "crm_sync_state"
 STATE_COLUMNS = [
@@ -39,7 +39,9 @@ STATE_COLUMNS = [
 
 HELD_TOO_LONG = "held_too_long"  # a value longer than its CRM field: not sent, flagged by kore check
 
-KEYS_TABLE = "_kore_sync_keys"  # scratch: the (entity, external_key) pairs a batch reads or writes
+# scratch tables of a push, dropped at its end (:func:`drop_scratch`)
+KEYS_TABLE = "_kore_sync_keys"  # the (entity, external_key) pairs a batch reads or writes
+CURRENT_TABLE = "_kore_push_current"  # the external keys of the entity's source rows (``retractions``)
 
 
 class State(dict):
@@ -57,17 +59,14 @@ class State(dict):
 
 def _loaded(df: pd.DataFrame) -> State:
     """Stored rows as a State with nothing to write (``dirty`` empty)."""
-    cols = list(df.columns)
-    values = [df[c].astype(object).where(df[c].notna(), None).tolist() for c in cols]  # a column at a time
     out = State()
-    for row in zip(*values, strict=True):
-        r = dict(zip(cols, row, strict=True))
+    for r in records(df):
         dict.__setitem__(out, (r["entity"], r["external_key"]), r)
     return out
 
 
 def _write_keys(wh: Warehouse, keys: Iterable[tuple[str, str]]) -> None:
-    pairs = sorted(set(keys))
+    pairs = list(set(keys))
     df = pd.DataFrame({"entity": [e for e, _ in pairs], "external_key": [k for _, k in pairs]}, dtype="string")
     wh.replace_table(STATE_SCHEMA, KEYS_TABLE, df)
 
@@ -112,19 +111,20 @@ def save_rows(wh: Warehouse, flavor: str, state: State) -> int:
     return len(df)
 
 
-def entity_state(wh: Warehouse, flavor: str, entity: str, where: str = "", params: list[Any] | None = None) -> State:
+def entity_state(wh: Warehouse, flavor: str, entity: str, where: str = "") -> State:
     """The entity's stored rows (those ``where`` selects, a condition on the state table's columns)."""
     if not wh.table_exists(STATE_SCHEMA, STATE_TABLE):
         return State()
     df = wh.query_df(
         f"select * from {STATE_SCHEMA}.{STATE_TABLE} where crm_flavor = ? and entity = ?{' and ' + where if where else ''}",
-        [flavor, entity, *(params or [])],
+        [flavor, entity],
     )
     return _loaded(df)
 
 
 def drop_scratch(wh: Warehouse) -> None:
-    wh.execute(f"drop table if exists {STATE_SCHEMA}.{KEYS_TABLE}")
+    for table in (KEYS_TABLE, CURRENT_TABLE):
+        wh.execute(f"drop table if exists {STATE_SCHEMA}.{table}")
 
 
 def ensure_state_table(wh: Warehouse) -> None:

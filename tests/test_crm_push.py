@@ -216,6 +216,9 @@ def test_kore_entities_are_pushed_in_batches_and_a_shared_key_once(env, monkeypa
     before = _writes(sb)
     again = push(settings, sb.url, sb.flavor, sb.credentials)
     assert again["sent"] == 0 and again["unchanged"] == result["rows"] and _writes(sb) == before
+    with connect(settings) as wh:  # the batches' scratch tables (keys looked up, current keys) are gone
+        assert wh.query_rows("select table_name from information_schema.tables where table_schema = 'ops' "
+                             "and table_name like '\\_%' escape '\\'") == []  # fmt: skip
 
 
 def test_a_push_killed_during_an_entity_keeps_the_batches_it_sent(env, monkeypatch):
@@ -271,6 +274,8 @@ def test_rows_are_json_values_of_every_column_type():
         "ts_utc": pd.to_datetime(["2024-01-01 10:00", None, "2024-01-01 10:00:00.5"], format="mixed", utc=True),
         "text": pd.array(["a", None, "c"], dtype="string"), "arrow_text": pd.array(["a", None, "c"], dtype="string[pyarrow]"),
         "mixed": ["x", np.int64(4), np.nan],
+        "object_text": ["a", None, "c"],
+        "ts_ns": pd.to_datetime(["2024-01-01 10:00:00.000000001", None, "2024-01-01 10:00"], format="mixed"),
     })  # fmt: skip
     got = records(df)
     for row, values in zip(got, df.itertuples(index=False, name=None), strict=True):  # value by value

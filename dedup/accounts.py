@@ -113,35 +113,56 @@ def _distinct(names: pd.Series) -> np.ndarray:
     return pd.unique(names[names != ""].to_numpy(dtype=object))
 
 
+def _token_sorted(names: np.ndarray) -> np.ndarray:
+    """Each name's words sorted and joined by one space: what ``fuzz.token_sort_ratio`` compares."""
+    return np.array([" ".join(sorted(str(n).split())) for n in names], dtype=object)
+
+
 def similar_names(left: pd.Series, right: pd.Series, chunk: int = SIMILAR_CHUNK) -> pd.DataFrame:
     """Distinct non-empty names (``name_l``, ``name_r``) whose token-sort ratio is >= ``FUZZY_NAME``.
 
     Each distinct name is compared once (households share their family name: at 20k accounts 10,840
     candidate accounts carry 2,031 names), and the left side in chunks of ``chunk`` names, so the
     score matrix stays ``chunk`` x CRM names bytes. One matrix of every candidate by every CRM
-    account ran out of memory at 1M accounts (std::bad_alloc)."""
+    account ran out of memory at 1M accounts (std::bad_alloc).
+
+    The token-sort ratio is the plain ratio of the token-sorted texts, so those are made once per
+    name (``fuzz.ratio`` then takes rapidfuzz's vectorised path), and each chunk of left names, taken
+    in order of length, is compared only with the CRM names whose length can reach the ratio: it is
+    ``100 * (1 - distance / (len_l + len_r))`` and the distance is at least the lengths' difference.
+    At 1M accounts (51,827 x 41,114 names) 20.3 s -> 9 s, the same pairs."""
     ul, ur = _distinct(left), _distinct(right)
     out = [pd.DataFrame({"name_l": pd.Series(dtype=object), "name_r": pd.Series(dtype=object)})]
     if not len(ul) or not len(ur):
         return out[0]
-    # the CRM names padded with empty ones (their hits dropped) to a multiple of 8 columns: the mostly
-    # zero score matrix is then searched 8 bytes at a time (np.nonzero over every byte took 6 s of a
-    # million-account run), and only the 8-byte words with a hit are searched byte by byte (searching
-    # whole rows with a hit still took 4.5 s: most rows have one)
-    width = -(-len(ur) // 8) * 8
-    targets = list(ur) + [""] * (width - len(ur))
+    sl, sr = _token_sorted(ul), _token_sorted(ur)
+    len_l = np.fromiter(map(len, sl), dtype=np.int64, count=len(sl))
+    len_r = np.fromiter(map(len, sr), dtype=np.int64, count=len(sr))
+    by_len_l, by_len_r = np.argsort(len_l, kind="stable"), np.argsort(len_r, kind="stable")
+    sorted_len_r = len_r[by_len_r]
+    slack = (100 - FUZZY_NAME) / 100  # |len_l - len_r| <= slack * (len_l + len_r)
     for start in range(0, len(ul), chunk):
-        part = ul[start : start + chunk]
+        rows = by_len_l[start : start + chunk]
+        lo = np.searchsorted(sorted_len_r, np.floor(len_l[rows[0]] * (1 - slack) / (1 + slack)), "left")
+        hi = np.searchsorted(sorted_len_r, np.ceil(len_l[rows[-1]] * (1 + slack) / (1 - slack)), "right")
+        cols = by_len_r[lo:hi]
+        if not len(cols):
+            continue
+        # the band padded with empty names (their hits dropped) to a multiple of 8 columns: the mostly
+        # zero score matrix is then searched 8 bytes at a time (np.nonzero over every byte took 6 s of a
+        # million-account run), and only the 8-byte words with a hit are searched byte by byte
+        width = -(-len(cols) // 8) * 8
+        targets = list(sr[cols]) + [""] * (width - len(cols))
         sim = process.cdist(
-            list(part), targets, scorer=fuzz.token_sort_ratio, score_cutoff=FUZZY_NAME, dtype=np.uint8, workers=-1
+            list(sl[rows]), targets, scorer=fuzz.ratio, score_cutoff=FUZZY_NAME, dtype=np.uint8, workers=-1
         )
         sim = np.ascontiguousarray(sim)
         words = np.flatnonzero(sim.view(np.uint64))
         in_word, byte = np.nonzero(sim.reshape(-1, 8)[words])
         li, ri = np.divmod(words[in_word] * 8 + byte, width)  # row-major order, as np.nonzero(sim) gives
-        real = ri < len(ur)  # a blank name is "similar" to the padding
+        real = ri < len(cols)  # a blank name is "similar" to the padding
         li, ri = li[real], ri[real]
-        out.append(pd.DataFrame({"name_l": part[li], "name_r": ur[ri]}))
+        out.append(pd.DataFrame({"name_l": ul[rows[li]], "name_r": ur[cols[ri]]}))
     return pd.concat(out, ignore_index=True)
 
 

@@ -39,6 +39,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 DEFAULT_MAX_BLOCK = 60
 VIEW_FILE = Path(__file__).resolve().parents[1] / "dbt_project" / "models" / "dedup" / "dedup_candidate_pairs.sql"
@@ -94,30 +96,31 @@ FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(k.family for k in BLOCKING_KEYS)
 
 
 # ---- Python ---------------------------------------------------------------------------------------
-def _text(records: pd.DataFrame, column: str) -> pd.Series:
+def _text(records: pd.DataFrame, column: str) -> pa.ChunkedArray:
+    """The column as Arrow text, empty text as null."""
     s = records[column] if column in records.columns else pd.Series(pd.NA, index=records.index)
-    s = s.astype("string")
-    return s.mask(s == "")
+    arr = pa.chunked_array(s.astype("string").array.__arrow_array__()).cast(pa.large_string())
+    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
 
 
-def _part(records: pd.DataFrame, part: Part) -> pd.Series:
+def _part(records: pd.DataFrame, part: Part) -> pa.ChunkedArray:
     if part.sorted_names >= 0:
         first, last = _text(records, "first_name"), _text(records, "last_name")
-        low = (first < last).fillna(False)
-        if part.sorted_names == 0:
-            return first.where(low, last)
-        return last.where(low, first)
+        low = pc.fill_null(pc.less(first, last), False)
+        return pc.if_else(low, first, last) if part.sorted_names == 0 else pc.if_else(low, last, first)
     s = _text(records, part.column)
-    return s.str.slice(0, part.n) if part.n else s
+    return pc.utf8_slice_codeunits(s, 0, part.n) if part.n else s
 
 
 def _key(records: pd.DataFrame, spec: KeySpec) -> pd.Series:
-    key = pd.Series(spec.family + ":", index=records.index, dtype="string")
-    for i, part in enumerate(spec.parts):
-        key = key + ("" if i == 0 else ":") + _part(records, part)  # a null part makes the key null
+    """'<family>:<part>:<part>', null when a part is null. Joined by Arrow's compute functions: the same
+    text as pandas' ``+`` on the string columns, which took ~6 s for the keys of 1.3M records."""
+    parts = [_part(records, part) for part in spec.parts]
+    text = pa.large_string()
+    key = pc.binary_join_element_wise(pa.scalar(spec.family, text), *parts, pa.scalar(":", text))  # null part: null key
     for column, value in spec.where:
-        key = key.where((_text(records, column) == value).fillna(False))
-    return key
+        key = pc.if_else(pc.fill_null(pc.equal(_text(records, column), value), False), key, pa.scalar(None, key.type))
+    return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array(key)), index=records.index)
 
 
 def blocking_keys(records: pd.DataFrame) -> dict[str, pd.Series]:

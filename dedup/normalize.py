@@ -26,6 +26,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from nicknames import NickNamer
 
 from kore.contracts.person_fields import DISPLAY_FIELDS, PERSON_FIELDS
@@ -76,7 +78,12 @@ _NAME_SUFFIXES = ("jr", "sr", "ii", "iii", "iv")
 def norm_text(s: pd.Series) -> pd.Series:
     """Fold accents, lower-case, keep letters/digits separated by single spaces; '' -> null."""
     s = s.astype("string")
-    s = s.str.normalize("NFKD").str.encode("ascii", "ignore").str.decode("ascii")
+    # only text with a non-ASCII character needs folding (a round trip through Python objects)
+    accented = ~s.str.isascii().fillna(True)
+    if accented.any():
+        s = s.copy()
+        s[accented] = s[accented].str.normalize("NFKD").str.encode("ascii", "ignore").str.decode("ascii")
+    s = s.astype("str")  # the default text type (missing = NaN), as the fold's decoding always gave
     s = s.str.lower().str.replace(r"[^a-z0-9]+", " ", regex=True).str.strip()
     return s.mask(s == "")
 
@@ -109,9 +116,21 @@ def norm_street(s: pd.Series) -> pd.Series:
     s = norm_text(s)
     # a street type glued to the word before it is split off first, so it is abbreviated like any other
     s = s.str.replace(rf"\b([a-z]{{3,}}?)({_GLUED_TYPES})\b", r"\1 \2", regex=True)
-    for word, abbr in _STREET_ABBR.items():
-        s = s.str.replace(rf"\b{word}\b", abbr, regex=True)
-    return s
+    return _abbreviated(s)
+
+
+def _abbreviated(s: pd.Series) -> pd.Series:
+    """Each word of ``_STREET_ABBR`` replaced by its abbreviation. The text is ``norm_text``'s (words
+    of letters and digits between single spaces), so a word boundary is a space and each word is
+    looked up once: one regular expression per abbreviation over every street took 4 s at 1M."""
+    arr = pa.chunked_array(s.astype("string").array.__arrow_array__()).combine_chunks()
+    words = pc.split_pattern(arr, " ")
+    flat = pc.list_flatten(words)
+    at = pc.index_in(flat, value_set=pa.array(list(_STREET_ABBR), flat.type))
+    abbr = pc.take(pa.array(list(_STREET_ABBR.values()), flat.type), at)
+    words = pa.ListArray.from_arrays(words.offsets, pc.coalesce(abbr, flat), mask=words.is_null())
+    joined = pc.binary_join(words, pa.scalar(" ", flat.type))
+    return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([joined])), index=s.index).astype(s.dtype)
 
 
 def norm_zip5(s: pd.Series) -> pd.Series:

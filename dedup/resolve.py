@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from dedup.ranking import RankingPolicy, deciding_rule, load_policy, sort_keys
+from dedup.ranking import RankingPolicy, deciding_rule, load_policy, sort_keys, timestamps
 from kore.contracts.person_fields import DISPLAY_FIELDS, GOLDEN_FIELDS
 
 
@@ -45,10 +45,6 @@ def _key(prefix: str, value: str) -> str:
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _ts(s: pd.Series) -> pd.Series:
-    return pd.to_datetime(s, errors="coerce", format="mixed")
 
 
 def contact_keys(clusters: pd.DataFrame, records: pd.DataFrame, previous_golden: pd.DataFrame) -> pd.DataFrame:
@@ -246,7 +242,7 @@ def _golden_fields(
     prim = acc[acc["is_primary"] == 1][["cluster_id", "record_id"]].rename(columns={"record_id": "_prim"})
     g = recs.merge(prim, on="cluster_id", how="left")
     g["_pos"] = gpos.get_indexer(g["cluster_id"])
-    g["_upd"] = _ts(g["updated_at"])
+    g["_upd"] = timestamps(g["updated_at"])
     is_crm = g["source"] == "crm"
     crm_upd = g.loc[is_crm].groupby("_pos")["_upd"].max()
     g["_crm_upd"] = crm_upd.reindex(g["_pos"].to_numpy()).to_numpy()

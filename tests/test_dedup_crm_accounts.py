@@ -388,18 +388,41 @@ def test_an_incremental_run_recomputes_the_same_name_pairs_of_the_names_it_touch
 
 @settings(max_examples=60, deadline=None)
 @given(
-    st.lists(st.text("abn ", min_size=1, max_size=7), min_size=0, max_size=30),
-    st.lists(st.text("abn ", min_size=1, max_size=7), min_size=0, max_size=21),
+    st.lists(st.text("abn ", min_size=1, max_size=24), min_size=0, max_size=30),
+    st.lists(st.text("abn ", min_size=1, max_size=24), min_size=0, max_size=21),
     st.integers(1, 9),
 )
 def test_similar_names_are_every_pair_at_the_fuzzy_ratio(left, right, chunk) -> None:
-    """Whatever the numbers of names (the matrix is padded to 8 columns and searched in words) and
-    the chunking, the pairs are exactly the distinct non-empty names at token-sort ratio >= FUZZY_NAME."""
+    """Whatever the numbers and lengths of the names (each chunk is compared with the names whose
+    length can reach the ratio, padded to 8 columns and searched in words) and the chunking, the pairs
+    are exactly the distinct non-empty names at token-sort ratio >= FUZZY_NAME."""
     from rapidfuzz import fuzz
 
     from dedup.accounts import FUZZY_NAME, similar_names
 
     got = similar_names(pd.Series(left, dtype=object), pd.Series(right, dtype=object), chunk=chunk)
     want = {(a, b) for a in set(left) - {""} for b in set(right) - {""} if fuzz.token_sort_ratio(a, b) >= FUZZY_NAME}
+    assert set(zip(got["name_l"], got["name_r"], strict=True)) == want
+    assert len(got) == len(want)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.text("abcdefgh ", min_size=8, max_size=60), min_size=1, max_size=12), st.data())
+def test_similar_names_of_another_length_are_found(names, data) -> None:
+    """A CRM name a few letters shorter or longer than a candidate's (up to what the ratio allows:
+    "sporting service solutions" / "sporting service solution") is found whatever the lengths of the
+    other names beside it and the chunking: the length band each chunk is compared within loses none."""
+    from rapidfuzz import fuzz
+
+    from dedup.accounts import FUZZY_NAME, similar_names
+
+    right = []
+    for name in names:  # each name with up to a tenth of its letters dropped, and one with letters added
+        drop = set(data.draw(st.lists(st.integers(0, len(name) - 1), max_size=len(name) // 10)))
+        right.append("".join(c for i, c in enumerate(name) if i not in drop))
+        right.append(name + "x" * data.draw(st.integers(0, len(name) // 9)))
+    chunk = data.draw(st.integers(1, 4))
+    got = similar_names(pd.Series(names, dtype=object), pd.Series(right, dtype=object), chunk=chunk)
+    want = {(a, b) for a in set(names) - {""} for b in set(right) - {""} if fuzz.token_sort_ratio(a, b) >= FUZZY_NAME}
     assert set(zip(got["name_l"], got["name_r"], strict=True)) == want
     assert len(got) == len(want)

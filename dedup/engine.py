@@ -17,7 +17,14 @@ from rich.progress import Progress
 from dedup.cluster import assign_cluster_ids, constrained_components
 from dedup.compare import FIELD_NAMES, TF_FIELDS, compare_pairs, prepare
 from dedup.em import candidate_match_share
-from dedup.household import established_names, fit_household_odds, fit_renamed_odds, name_counts, sibling_levels
+from dedup.household import (
+    established_names,
+    fit_household_odds,
+    fit_renamed_both_odds,
+    fit_renamed_odds,
+    name_counts,
+    sibling_levels,
+)
 from dedup.model import (
     DedupConfig,
     Model,
@@ -145,6 +152,13 @@ class Scorer:
             ),
             renamed_odds=(
                 fit_renamed_odds(levels, m["last_name"], self.cfg.household_min_pairs, self.cfg.household_max_excess)
+                if self.cfg.household_min_pairs > 0
+                else np.zeros(0)
+            ),
+            renamed_both_odds=(
+                fit_renamed_both_odds(
+                    levels, m["first_name"], m["last_name"], self.cfg.household_min_pairs, self.cfg.household_max_excess
+                )
                 if self.cfg.household_min_pairs > 0
                 else np.zeros(0)
             ),

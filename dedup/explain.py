@@ -8,7 +8,7 @@ import pandas as pd
 from dedup import store
 from dedup.compare import FIELDS
 from dedup.engine import Scorer
-from dedup.household import name_counts, renamed
+from dedup.household import name_counts, renamed, renamed_both
 from dedup.model import DedupConfig, Model, household, zip_in_town
 from dedup.normalize import normalize_records
 from kore.config import Settings
@@ -62,6 +62,10 @@ def explain_pair(records: pd.DataFrame, id1: str, id2: str, model: Model, cfg: D
         "household_weight": cfg.household_weight,
         # one first name at one address, another surname: the fitted odds of that context (if fitted)
         "renamed_log2_odds": float(model.renamed_odds[0]) if len(model.renamed_odds) and renamed(levels)[0] else None,
+        # both names different at one address: the fitted odds of that context (if fitted)
+        "renamed_both_log2_odds": (
+            float(model.renamed_both_odds[0]) if len(model.renamed_both_odds) and renamed_both(levels)[0] else None
+        ),
         "match_probability": round(float(1.0 / (1.0 + 2.0 ** (-odds))), 6),
         "record_id_l": id1,
         "record_id_r": id2,
@@ -122,6 +126,11 @@ def summarise(ex: dict) -> str:
         s += (
             f"; one first name at one address with another surname: the shared fields weigh the data's "
             f"fitted odds of a surname change ({ex['renamed_log2_odds']:+.1f} log2-odds, in last_name)"
+        )
+    if ex.get("renamed_both_log2_odds") is not None:
+        s += (
+            f"; both names different at one address: the shared fields weigh the data's fitted odds of one "
+            f"person there ({ex['renamed_both_log2_odds']:+.1f} log2-odds, in last_name)"
         )
     if ex.get("veto"):
         s += f"; rule veto: {ex['veto']}"

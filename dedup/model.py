@@ -32,6 +32,7 @@ from dedup.household import (
     household_first_weight,
     name_counts,
     renamed,
+    renamed_both,
 )
 
 # EM's starting point and smoothing: typical m rates (levels as in ``dedup.compare.FIELDS``)
@@ -147,6 +148,8 @@ class Model:
     # posterior log2-odds of one person for one first name at one address with another surname
     # (``dedup.household.fit_renamed_odds``); empty: not fitted, the fields' own weights apply
     renamed_odds: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # the same for both names different at one address (``dedup.household.fit_renamed_both_odds``)
+    renamed_both_odds: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def weights(self, cfg: DedupConfig) -> dict[str, np.ndarray]:
         lo, hi = cfg.weight_clip
@@ -176,6 +179,10 @@ class Model:
             )
         for lvl, odds in enumerate(self.renamed_odds):
             rows.append({"field": "_renamed", "level": lvl, "label": "log2_odds_renamed", "m": float(odds), "u": 0.0})
+        for lvl, odds in enumerate(self.renamed_both_odds):
+            rows.append(
+                {"field": "_renamed_both", "level": lvl, "label": "log2_odds_renamed_both", "m": float(odds), "u": 0.0}
+            )
         zip_labels = next(f.levels for f in FIELDS if f.name == "zip5")
         for lvl, u_town in enumerate(self.u_zip_in_town):
             rows.append(
@@ -203,12 +210,22 @@ class Model:
         sib = df[df["field"] == "_household_sibling"].sort_values("level")
         mod.household_siblings = sib["m"].to_numpy(dtype=float) > 0.5
         mod.renamed_odds = df[df["field"] == "_renamed"].sort_values("level")["m"].to_numpy(dtype=float)
+        mod.renamed_both_odds = df[df["field"] == "_renamed_both"].sort_values("level")["m"].to_numpy(dtype=float)
         version = df[df["field"] == "_version"]
         mod.version = int(version["m"].iloc[0]) if len(version) else 1  # stored before versions: 1
         for f, g in (
             df[
                 ~df["field"].isin(
-                    ["_prior", "_records", "_household", "_household_sibling", "_zip5_in_town", "_version", "_renamed"]
+                    [
+                        "_prior",
+                        "_records",
+                        "_household",
+                        "_household_sibling",
+                        "_zip5_in_town",
+                        "_version",
+                        "_renamed",
+                        "_renamed_both",
+                    ]
                 )
             ]
             .sort_values(["field", "level"])
@@ -481,6 +498,11 @@ def field_weights(
         ren = renamed(levels)
         shared = sum(out[f][ren] for f in ("first_name", "street", "city", "zip5"))
         out["last_name"][ren] = model.renamed_odds[0] - model.prior_log2 - shared
+    if len(model.renamed_both_odds):
+        # both names different at one address: likewise (``dedup.household.fit_renamed_both_odds``)
+        both = renamed_both(levels)
+        shared = sum(out[f][both] for f in ("first_name", "street", "city", "zip5"))
+        out["last_name"][both] = model.renamed_both_odds[0] - model.prior_log2 - shared
     return out
 
 

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
 
+from dedup.arrays import member
 from dedup.normalize import first_token, related_first_names
 
 MISSING = -1
@@ -339,7 +340,7 @@ def _same_reading(x: _Pairs) -> np.ndarray:
     if not len(keys) or not cand.any():
         return np.zeros(x.n, dtype=bool)
     out = np.zeros(x.n, dtype=bool)
-    out[cand] = np.isin(tl[cand] * n_tok + tr[cand], keys, assume_unique=False)
+    out[cand] = member(tl[cand] * n_tok + tr[cand], keys)
     return out
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from rich.progress import Progress
 
+from dedup.arrays import member
 from dedup.cluster import assign_cluster_ids, constrained_components
 from dedup.compare import FIELD_NAMES, TF_FIELDS, compare_pairs, prepare
 from dedup.em import candidate_match_share
@@ -421,21 +422,21 @@ def cluster_records(
     sk = sl * n + sr
     forbid_k = keys(forbid, both_ways=True)
     force_k = keys(force)
-    not_forbidden = ~np.isin(sk, forbid_k)
+    not_forbidden = ~member(sk, forbid_k)
     # masks straight from the (categorical) columns: no Python str per pair
     veto_cl = scores["veto"].isin(CANNOT_LINK_VETOES).to_numpy(dtype=bool)
     is_match = (scores["decision"] == "match").fillna(False).to_numpy(dtype=bool)
-    is_det = np.isin(sk, keys(deterministic)) & ~veto_cl
+    is_det = member(sk, keys(deterministic)) & ~veto_cl
     w = scores["weight"].to_numpy(dtype=float)
     link = (is_match | is_det) & not_forbidden & present
     fl, fr = force_k // n, force_k % n
-    fok = ~np.isin(force_k, forbid_k)
+    fok = ~member(force_k, forbid_k)
     el = np.concatenate([sl[link], fl[fok]])
     er = np.concatenate([sr[link], fr[fok]])
     ew = np.concatenate([np.where(is_det[link], FORCE_WEIGHT / 2, w[link]), np.full(int(fok.sum()), FORCE_WEIGHT)])
 
     cannot = (veto_cl | (w <= cfg.cannot_link_threshold)) & present
-    cannot &= ~np.isin(sk, force_k)
+    cannot &= ~member(sk, force_k)
     cannot &= ~(bound[np.maximum(sl, 0)] | bound[np.maximum(sr, 0)])
     fb = keys(forbid)
     cl_a = np.concatenate([sl[cannot], fb // n])

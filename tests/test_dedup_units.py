@@ -200,6 +200,36 @@ def test_no_cluster_holds_two_crm_contacts_or_a_cannot_link(edges, crm_nodes, ca
     assert np.array_equal(labels, again)
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(edge, max_size=30),
+    st.sets(st.integers(0, 11), max_size=5),
+    st.lists(st.tuples(st.integers(0, 11), st.integers(0, 11)), max_size=6),
+)
+def test_clusters_equal_the_greedy_union_run_over_every_link(edges, crm_nodes, cannot):
+    """Only the components where a guard can refuse a link go through the greedy union: the clusters
+    and the refused links are the greedy union's over all links (the labels' values aside)."""
+    from dedup.cluster import _greedy
+
+    n = 12
+    edges = [(a, b, w) for a, b, w in edges if a != b]
+    is_crm = np.zeros(n, dtype=bool)
+    is_crm[list(crm_nodes)] = True
+    args = (
+        n,
+        np.array([e[0] for e in edges], dtype=np.int64),
+        np.array([e[1] for e in edges], dtype=np.int64),
+        np.array([e[2] for e in edges], dtype=float),
+        is_crm,
+        np.array([c[0] for c in cannot if c[0] != c[1]], dtype=np.int64),
+        np.array([c[1] for c in cannot if c[0] != c[1]], dtype=np.int64),
+    )
+    got, want = constrained_components(*args), _greedy(*args)
+    pairs = pd.DataFrame({"got": got.labels, "want": want.labels}).drop_duplicates()
+    assert pairs["got"].is_unique and pairs["want"].is_unique
+    assert got.refused == want.refused
+
+
 def test_weak_link_does_not_chain_two_people():
     # Bob(0) -- strong -- B.(1) -- weak -- Barbara(2); Bob and Barbara cannot link (first names differ)
     labels = constrained_components(
@@ -450,3 +480,18 @@ def test_account_facts_are_each_accounts_own_plan_and_ticket_sums(rows, accounts
         assert out.loc[acct, "current"] == int(sum(r[2] for r in mine if r[1] == 1) > 0)
         assert out.loc[acct, "prior"] == int(sum(r[2] for r in mine if r[1] == 2) > 0)
         assert out.loc[acct, "recent"] == sum(r[3] for r in mine if r[1] <= recent)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.integers(-(2**62), 2**62), max_size=40),
+    st.lists(st.integers(-(2**62), 2**62), max_size=15),
+    st.randoms(use_true_random=False),
+)
+def test_member_is_isin(values, keys, rnd):
+    """The pair keys' hash look-up (clustering and nicknames) answers as ``np.isin``, repeats included."""
+    from dedup.arrays import member
+
+    values = values + [rnd.choice(keys) for _ in range(len(keys))] if keys else values
+    v, k = np.array(values, dtype=np.int64), np.array(keys + keys[:2], dtype=np.int64)
+    assert (member(v, k) == np.isin(v, k)).all() and member(v, k).dtype == bool

@@ -84,6 +84,11 @@ def prepare(records: pd.DataFrame) -> dict[str, np.ndarray]:
             # the values without their spaces, hyphens, apostrophes and dots: "h o" / "ho", "mc donald"
             # / "mcdonald", "bay view" / "bayview" are one spelling typed two ways (exact agreement)
             out[f + "_sq_code"] = _squashed_codes(out[f + "_code"], uniques)
+        if f == "street":
+            # each street's words in sorted order, made once per distinct street: the token-sort ratio
+            # is the plain ratio of these (rapidfuzz's token_sort_ratio sorted both texts per pair)
+            words = [" ".join(sorted(str(u).split())) for u in uniques]
+            out["street_sorted"] = np.array([*words, ""], dtype=object)[out["street_code"]]
     first = records["first_name"].astype("string")
     # nicknames (many-to-many: Jake -> jacob, jakob): the first tokens as codes, and the sorted keys
     # tok_a * n + tok_b of the token pairs that share a reading (``related_first_names``)
@@ -233,11 +238,12 @@ class _Pairs:
         lvl[present] = 0
         return lvl, present
 
-    def fuzzy(self, field: str, where: np.ndarray, scorer, cutoff: float) -> np.ndarray:
+    def fuzzy(self, field: str, where: np.ndarray, scorer, cutoff: float, text: str | None = None) -> np.ndarray:
         """Similarity of the pairs ``where`` (0 elsewhere). The comparators pass the pairs whose values
         are present and differ: equal values are exact agreement, a higher level in every comparator,
         and at a million accounts most candidate pairs share the name they were blocked on --
-        gathering their strings cost more than scoring them."""
+        gathering their strings cost more than scoring them. ``text``: another text of the same values
+        (``street_sorted``) to score instead of the field's own."""
         idx = np.nonzero(where)[0]
         sim = np.zeros(self.n, dtype=np.float32)
         if not len(idx):
@@ -250,7 +256,8 @@ class _Pairs:
         inverse, distinct = pd.factorize((codes[li] + 1) * width + (codes[ri] + 1))
         first = np.empty(len(distinct), dtype=np.int64)
         first[inverse[::-1]] = np.arange(len(inverse) - 1, -1, -1)  # the first pair of each combination
-        sim[idx] = _sim(self.p[field][li[first]], self.p[field][ri[first]], scorer, cutoff)[inverse]
+        values = self.p[text or field]
+        sim[idx] = _sim(values[li[first]], values[ri[first]], scorer, cutoff)[inverse]
         return sim
 
     def eq(self, key: str) -> np.ndarray:
@@ -397,7 +404,7 @@ def _street(x: _Pairs, c: ComparisonCutoffs) -> np.ndarray:
     lvl, present = x.base("street")
     exact = x.eq("street") | x.eq("street_sq")
     differ = present & ~exact
-    srt = x.fuzzy("street", differ, fuzz.token_sort_ratio, c.street_similar)
+    srt = x.fuzzy("street", differ, fuzz.ratio, c.street_similar, text="street_sorted")  # the token-sort ratio
     # the set similarity only where the shorter text is most of the longer: "13" or "1 rosetta
     # village" inside "381 marchant circuit rosetta village" is a shared word, not the same address
     ln, rn = x.p["street_len"][x.li], x.p["street_len"][x.ri]

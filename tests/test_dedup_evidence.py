@@ -662,6 +662,14 @@ def test_a_surname_change_at_one_address_is_fitted_from_the_data() -> None:
     assert Model.from_frame(model.to_frame()).renamed_odds.tolist() == [4.25]
 
 
+def _person_at_home(i: int, zip_step: int) -> dict[str, str]:
+    """Person ``i`` of a file with one address each (no e-mail or phone, as FEBRL): a common first
+    name, a surname of its own, a street, town and ZIP of its own."""
+    return {"first_name": FIRST[i % len(FIRST)], "last_name": f"{LAST[i % len(LAST)]}{chr(97 + i % 26)}{i}",
+            "street": f"{10 + i} {STREETS[i % len(STREETS)]}", "city": ["boston", "denver"][i % 2],
+            "zip5": f"{10000 + i * zip_step:05d}"}  # fmt: skip
+
+
 def _both_names_pairs(same_names: int, other_names: int, one_name: int = 150) -> dict[str, np.ndarray]:
     """Levels of pairs at one address: ``same_names`` whose first names and surnames agree exactly,
     ``one_name`` with only the first name different and as many with only the surname different, and
@@ -710,9 +718,7 @@ def test_both_names_replaced_at_one_address_match_only_where_the_data_holds_no_c
 
     rows = []
     for i in range(1200):
-        person = {"first_name": FIRST[i % len(FIRST)], "last_name": f"{LAST[i % len(LAST)]}{chr(97 + i % 26)}{i}",
-                  "street": f"{10 + i} {STREETS[i % len(STREETS)]}", "city": ["boston", "denver"][i % 2],
-                  "zip5": f"{10000 + i * 71:05d}"}  # fmt: skip
+        person = _person_at_home(i, zip_step=71)
         twin = dict(person)
         if i % 4 == 0:  # each name replaced on its own, as FEBRL's errors are: both in 5% of the twins
             twin["first_name"] = f"zebulon{i}"
@@ -748,9 +754,7 @@ def test_a_surname_change_at_one_address_matches_on_names_and_address_alone() ->
     pairs far exceed what the matches explain, no odds are fitted: the unit test above.)"""
     rows = []
     for i in range(400):
-        person = {"first_name": FIRST[i % len(FIRST)], "last_name": f"{LAST[i % len(LAST)]}{chr(97 + i % 26)}{i}",
-                  "street": f"{10 + i} {STREETS[i % len(STREETS)]}", "city": ["boston", "denver"][i % 2],
-                  "zip5": f"{10000 + i * 113:05d}"}  # fmt: skip
+        person = _person_at_home(i, zip_step=113)
         twin = dict(person)
         if i % 40 == 0:
             twin["last_name"] = f"okonkwo{i}"  # the surname changed

@@ -172,14 +172,16 @@ def test_common_surname_weighs_less_than_rare_surname():
 
 # ---- clustering -----------------------------------------------------------------------------
 edge = st.tuples(st.integers(0, 11), st.integers(0, 11), st.floats(1, 40))
-
-
-@settings(max_examples=60, deadline=None)
-@given(
+# a link graph of 12 records: weighted links, the CRM contacts, the cannot-links
+graph = (
     st.lists(edge, max_size=30),
     st.sets(st.integers(0, 11), max_size=5),
     st.lists(st.tuples(st.integers(0, 11), st.integers(0, 11)), max_size=6),
 )
+
+
+@settings(max_examples=60, deadline=None)
+@given(*graph)
 def test_no_cluster_holds_two_crm_contacts_or_a_cannot_link(edges, crm_nodes, cannot):
     n = 12
     edges = [(a, b, w) for a, b, w in edges if a != b]
@@ -201,11 +203,7 @@ def test_no_cluster_holds_two_crm_contacts_or_a_cannot_link(edges, crm_nodes, ca
 
 
 @settings(max_examples=100, deadline=None)
-@given(
-    st.lists(edge, max_size=30),
-    st.sets(st.integers(0, 11), max_size=5),
-    st.lists(st.tuples(st.integers(0, 11), st.integers(0, 11)), max_size=6),
-)
+@given(*graph)
 def test_clusters_equal_the_greedy_union_run_over_every_link(edges, crm_nodes, cannot):
     """Only the components where a guard can refuse a link go through the greedy union: the clusters
     and the refused links are the greedy union's over all links (the labels' values aside)."""

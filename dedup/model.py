@@ -125,8 +125,9 @@ class DedupConfig:
 # what a stored model was fitted and scored by: raised when the method changes (2: the data's own
 # prior and the ZIP within a town), so that a warehouse's next run re-fits instead of scoring new
 # pairs with a model of the old method; 3: names and streets also agree exactly without separators, two
-# more blocking keys; 4: the "crossed" first-name level
-MODEL_VERSION = 4
+# more blocking keys; 4: the "crossed" first-name level; 5: both names different at one address
+# (``_renamed_both``), and a surname change there also with a typo or nickname of the first name
+MODEL_VERSION = 5
 
 
 @dataclass

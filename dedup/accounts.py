@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz, process
 
-from dedup.normalize import norm_company, norm_phone, norm_street, norm_text, norm_zip5, per_value
+from dedup.normalize import norm_company, norm_phone, norm_street, norm_text, norm_zip5, per_value, token_sorted
 
 MATCH_BITS = 6
 POSSIBLE_BITS = 3
@@ -113,11 +113,6 @@ def _distinct(names: pd.Series) -> np.ndarray:
     return pd.unique(names[names != ""].to_numpy(dtype=object))
 
 
-def _token_sorted(names: np.ndarray) -> np.ndarray:
-    """Each name's words sorted and joined by one space: what ``fuzz.token_sort_ratio`` compares."""
-    return np.array([" ".join(sorted(str(n).split())) for n in names], dtype=object)
-
-
 def similar_names(left: pd.Series, right: pd.Series, chunk: int = SIMILAR_CHUNK) -> pd.DataFrame:
     """Distinct non-empty names (``name_l``, ``name_r``) whose token-sort ratio is >= ``FUZZY_NAME``.
 
@@ -135,7 +130,7 @@ def similar_names(left: pd.Series, right: pd.Series, chunk: int = SIMILAR_CHUNK)
     out = [pd.DataFrame({"name_l": pd.Series(dtype=object), "name_r": pd.Series(dtype=object)})]
     if not len(ul) or not len(ur):
         return out[0]
-    sl, sr = _token_sorted(ul), _token_sorted(ur)
+    sl, sr = (np.array(token_sorted(names), dtype=object) for names in (ul, ur))
     len_l = np.fromiter(map(len, sl), dtype=np.int64, count=len(sl))
     len_r = np.fromiter(map(len, sr), dtype=np.int64, count=len(sr))
     by_len_l, by_len_r = np.argsort(len_l, kind="stable"), np.argsort(len_r, kind="stable")

@@ -1,9 +1,10 @@
-"""Array helpers shared by the comparators and the clustering."""
+"""Array helpers shared by the normalisation, blocking, comparators and clustering."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 
 def member(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
@@ -13,3 +14,13 @@ def member(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
     if not len(keys) or not len(values):
         return np.zeros(len(values), dtype=bool)
     return pd.Index(np.unique(np.asarray(keys))).get_indexer(values) >= 0
+
+
+def arrow_text(s: pd.Series) -> pa.ChunkedArray:
+    """The text column as Arrow ``large_string`` (nulls kept), for Arrow's compute functions."""
+    return pa.chunked_array(s.astype("string").array.__arrow_array__()).cast(pa.large_string())
+
+
+def text_series(arr: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
+    """Arrow text back as a pandas ``string`` column on ``index`` (no copy of the values)."""
+    return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array(arr)), index=index)

@@ -42,6 +42,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dedup.arrays import arrow_text, text_series
+
 DEFAULT_MAX_BLOCK = 60
 VIEW_FILE = Path(__file__).resolve().parents[1] / "dbt_project" / "models" / "dedup" / "dedup_candidate_pairs.sql"
 
@@ -99,7 +101,7 @@ FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(k.family for k in BLOCKING_KEYS)
 def _text(records: pd.DataFrame, column: str) -> pa.ChunkedArray:
     """The column as Arrow text, empty text as null."""
     s = records[column] if column in records.columns else pd.Series(pd.NA, index=records.index)
-    arr = pa.chunked_array(s.astype("string").array.__arrow_array__()).cast(pa.large_string())
+    arr = arrow_text(s)
     return pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
 
 
@@ -120,7 +122,7 @@ def _key(records: pd.DataFrame, spec: KeySpec) -> pd.Series:
     key = pc.binary_join_element_wise(pa.scalar(spec.family, text), *parts, pa.scalar(":", text))  # null part: null key
     for column, value in spec.where:
         key = pc.if_else(pc.fill_null(pc.equal(_text(records, column), value), False), key, pa.scalar(None, key.type))
-    return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array(key)), index=records.index)
+    return text_series(key, records.index)
 
 
 def blocking_keys(records: pd.DataFrame) -> dict[str, pd.Series]:

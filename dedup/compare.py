@@ -18,7 +18,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
 
 from dedup.arrays import member
-from dedup.normalize import first_token, related_first_names
+from dedup.normalize import first_token, related_first_names, token_sorted
 
 MISSING = -1
 
@@ -87,8 +87,7 @@ def prepare(records: pd.DataFrame) -> dict[str, np.ndarray]:
         if f == "street":
             # each street's words in sorted order, made once per distinct street: the token-sort ratio
             # is the plain ratio of these (rapidfuzz's token_sort_ratio sorted both texts per pair)
-            words = [" ".join(sorted(str(u).split())) for u in uniques]
-            out["street_sorted"] = np.array([*words, ""], dtype=object)[out["street_code"]]
+            out["street_sorted"] = np.array([*token_sorted(uniques), ""], dtype=object)[out["street_code"]]
     first = records["first_name"].astype("string")
     # nicknames (many-to-many: Jake -> jacob, jakob): the first tokens as codes, and the sorted keys
     # tok_a * n + tok_b of the token pairs that share a reading (``related_first_names``)

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
 
-from dedup.arrays import member
+from dedup.arrays import arrow_text, member, text_series
 from dedup.normalize import first_token, related_first_names, token_sorted
 
 MISSING = -1
@@ -53,7 +53,8 @@ FUZZY_FIELDS = ("first_name", "last_name", "street", "city", "company", "zip5", 
 # switchboard phone, a company's address or a common surname say less than a distinctive value)
 TF_FIELDS = ("first_name", "last_name", "email", "phone", "street", "company")
 ONE_EDIT_FIELDS = ("first_name", "last_name", "phone", "zip5")
-SQUASHED_FIELDS = ("first_name", "last_name", "street")  # exact also without separators (``prepare``)
+SQUASHED_FIELDS = ("first_name", "last_name", "street")
+STREET_HEADS = 4  # the longest first address line (in words) compared with the head of a longer one  # exact also without separators (``prepare``)
 SQUASH = r"[\s\-'.]"
 DIGIT_FIELDS = ("phone", "zip5")  # short ASCII codes: one edit between equal lengths is found in numpy
 
@@ -109,6 +110,16 @@ def prepare(records: pd.DataFrame) -> dict[str, np.ndarray]:
     # the house number and the street's first word ("33 eungella"): a second address line present on
     # one side only leaves this start equal
     put("street_start", records["street"].astype("string").str.extract(r"^(\d+\w* \S+)", expand=False))
+    # the street's first 2..STREET_HEADS words where it has more: a second address line on one side only,
+    # together with a typo in the first ("12 steffanonui circuit" / "12 steffanoni circuit stonehouse")
+    words = pc.split_pattern(arrow_text(records["street"]), " ")
+    out["street_words"] = pc.fill_null(pc.list_value_length(words), 0).to_numpy().astype(np.int16)
+    for k in range(2, STREET_HEADS + 1):
+        head = pc.binary_join(pc.list_slice(words, 0, k), pa.scalar(" ", pa.large_string()))
+        head = pc.if_else(pc.greater(pc.list_value_length(words), k), head, pa.scalar(None, head.type))
+        # codes per record, text per distinct head (not a Python string per record: memory at a million)
+        uniques = put(f"street_head{k}", text_series(head, records.index))
+        out[f"street_head{k}"] = np.asarray(uniques, dtype=object)
     # what a one-edit comparison (``_one_edit``) filters on, once per record, not per pair: the length
     # and the first and last characters (one edit leaves one of the two ends as it was)
     for f in ONE_EDIT_FIELDS:
@@ -412,9 +423,36 @@ def _street(x: _Pairs, c: ComparisonCutoffs) -> np.ndarray:
     tset = x.fuzzy("street", differ & most & (srt < c.street_similar), fuzz.token_set_ratio, c.street_similar)
     similar = (srt >= c.street_similar) | (most & (tset >= c.street_similar))
     plain = x.fuzzy("street", differ & ~similar, fuzz.ratio, c.street_similar)
-    lvl[present & (similar | (plain >= c.street_similar))] = 1
+    similar |= plain >= c.street_similar
+    similar |= _street_head(x, differ & ~similar, c.street_similar)
+    lvl[present & similar] = 1
     lvl[exact | (present & (srt >= c.street_same))] = 2
     return lvl
+
+
+def _street_head(x: _Pairs, where: np.ndarray, cutoff: float) -> np.ndarray:
+    """The shorter street (2..``STREET_HEADS`` words) at least ``cutoff`` similar to as many first
+    words of the longer one: the first address line typed with a typo on one record and the second
+    line present on the other only. Each distinct (street, head) combination scored once."""
+    wl, wr = x.p["street_words"][x.li], x.p["street_words"][x.ri]
+    k = np.minimum(wl, wr)
+    out = np.zeros(x.n, dtype=bool)
+    codes = x.p["street_code"]
+    for n in range(2, STREET_HEADS + 1):
+        idx = np.flatnonzero(where & (k == n) & (wl != wr))
+        if not len(idx):
+            continue
+        short = np.where(wl[idx] == n, x.li[idx], x.ri[idx])
+        long = np.where(wl[idx] == n, x.ri[idx], x.li[idx])
+        heads = x.p[f"street_head{n}_code"]
+        width = int(heads.max(initial=-1)) + 2
+        inverse, distinct = pd.factorize(codes[short] * width + heads[long] + 1)
+        first = np.empty(len(distinct), dtype=np.int64)
+        first[inverse[::-1]] = np.arange(len(inverse) - 1, -1, -1)
+        head = x.p[f"street_head{n}"][heads[long[first]]]  # the longer side has more than n words: a head
+        sim = _sim(x.p["street"][short[first]], head, fuzz.ratio, cutoff)
+        out[idx] = sim[inverse] >= cutoff
+    return out
 
 
 def _birth_date(x: _Pairs) -> np.ndarray:

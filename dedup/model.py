@@ -126,8 +126,10 @@ class DedupConfig:
 # prior and the ZIP within a town), so that a warehouse's next run re-fits instead of scoring new
 # pairs with a model of the old method; 3: names and streets also agree exactly without separators, two
 # more blocking keys; 4: the "crossed" first-name level; 5: both names different at one address
-# (``_renamed_both``), and a surname change there also with a typo or nickname of the first name
-MODEL_VERSION = 5
+# (``_renamed_both``), and a surname change there also with a typo or nickname of the first name; 6: a
+# mistyped street type read as the type, a first address line compared with the head of a longer one,
+# and four more blocking keys (street name without the house number, first-name prefix)
+MODEL_VERSION = 6
 
 
 @dataclass

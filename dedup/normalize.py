@@ -9,7 +9,9 @@ as an idempotent safety net over the view's output. Rules (kept equal to the SQL
 * ``email``: trimmed, lower case, must contain exactly one ``@`` with text on both sides;
 * ``phone``: digits only; 10 digits get the North-American country code ``1`` (E.164 digits);
   fewer than 7 digits -> null;
-* ``street``: text rule plus the USPS suffix/direction abbreviations (street -> st, north -> n);
+* ``street``: text rule plus the USPS suffix/direction abbreviations (street -> st, north -> n), also
+  of a street type mistyped by one edit behind the street's name (strreet -> st; Python only: the
+  view leaves the typo, this safety net reads it);
 * ``zip5``: the first five digits of the ZIP;
 * ``company``: text rule without legal-form suffixes (inc, ltd, llc, corp ...) and ``&`` -> ``and``;
 * ``birth_date``: ISO ``YYYY-MM-DD`` (anything unparseable -> null).
@@ -25,10 +27,13 @@ from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from nicknames import NickNamer
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
 
 from dedup.arrays import arrow_text, text_series
 from kore.contracts.person_fields import DISPLAY_FIELDS, PERSON_FIELDS
@@ -134,10 +139,58 @@ def _abbreviated(s: pd.Series) -> pd.Series:
     words = pc.split_pattern(arr, " ")
     flat = pc.list_flatten(words)
     at = pc.index_in(flat, value_set=pa.array(list(_STREET_ABBR), flat.type))
+    at = pc.coalesce(at, _mistyped_types(words, flat, at))
     abbr = pc.take(pa.array(list(_STREET_ABBR.values()), flat.type), at)
     words = pa.ListArray.from_arrays(words.offsets, pc.coalesce(abbr, flat), mask=words.is_null())
     joined = pc.binary_join(words, pa.scalar(" ", flat.type))
     return text_series(joined, s.index).astype(s.dtype)
+
+
+def _mistyped_types(words: pa.ListArray, flat: pa.Array, at: pa.Array) -> pa.Array:
+    """For each word, the ``_STREET_ABBR`` position of the street type it is a typo of, else null.
+
+    A word one edit (OSA) from a street type of five letters or more ("strreet", "lwtreet", "poace")
+    after a word with a letter in it -- the street's name, so "12 palace st" keeps its name -- is
+    that type: typed correctly on one record and mistyped on the other, the abbreviation made them
+    differ by a whole word ("9 eleanora strreet" / "9 eleanora st"). Each distinct word is looked
+    up once."""
+    idx = np.arange(len(flat))
+    parent = pc.list_parent_indices(words).to_numpy()
+    first = words.offsets.to_numpy()[parent] == idx
+    prev = np.roll(np.asarray(pc.fill_null(pc.match_substring_regex(flat, "[a-z]"), False)), 1)
+    cand = np.asarray(pc.fill_null(pc.is_null(at), False)) & ~first & prev
+    cand &= np.asarray(pc.fill_null(pc.greater_equal(pc.utf8_length(flat), 4), False))
+    out = np.full(len(flat), -1, dtype=np.int64)
+    if cand.any():
+        pick = np.flatnonzero(cand)
+        codes, uniques = pd.factorize(np.asarray(flat.take(pa.array(pick)).to_pylist(), dtype=object))
+        found = np.array([_type_of(w) for w in uniques], dtype=np.int64)
+        out[pick] = found[codes] if len(found) else -1
+    return pa.array(out, mask=out < 0, type=pa.int32())
+
+
+_LONG_TYPES = [
+    w
+    for w in (
+        "street",
+        "avenue",
+        "drive",
+        "boulevard",
+        "court",
+        "place",
+        "terrace",
+        "highway",
+        "parkway",
+        "circle",
+        "square",
+    )
+    if w in _STREET_ABBR
+]
+
+
+def _type_of(word: str) -> int:
+    hit = process.extractOne(word, _LONG_TYPES, scorer=OSA.distance, score_cutoff=1)
+    return list(_STREET_ABBR).index(hit[0]) if hit else -1
 
 
 def norm_zip5(s: pd.Series) -> pd.Series:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import pyarrow as pa
 
+from dedup.blocking import FAMILIES
 from kore.config import Settings
 from kore.contracts import integrity
 from kore.contracts.person_fields import PERSON_RECORD_COLUMNS
@@ -281,14 +282,17 @@ STATE_TABLES = ("records_norm", "name_freq", "pair_scores", "model_params", "clu
 
 
 def has_state(wh: Warehouse) -> bool:
-    """Whether a full run's state is stored (and in today's record columns: older state is rebuilt).
+    """Whether a full run's state is stored (and in today's record columns and blocking keys: older
+    state is rebuilt -- a stored record without a key family of today's blocking would never be
+    blocked on it).
 
     Every output table must be there: a warehouse written by a run killed between its table writes
     (before they were one transaction) is rebuilt by a full run instead of failing every re-run.
     """
     if not all(wh.table_exists(SCHEMA, t) for t in STATE_TABLES):
         return False
-    return set(PERSON_RECORD_COLUMNS) <= set(wh.query_df(f"select * from {SCHEMA}.records_norm where 1 = 0").columns)
+    stored = set(wh.query_df(f"select * from {SCHEMA}.records_norm where 1 = 0").columns)
+    return {*PERSON_RECORD_COLUMNS, *("k_" + f for f in FAMILIES)} <= stored
 
 
 def read_previous(wh: Warehouse) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

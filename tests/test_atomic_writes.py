@@ -144,6 +144,19 @@ def test_half_written_state_of_an_older_version_is_rebuilt(tmp_path: Path) -> No
     assert "review_queue" in _tables(tmp_path)
 
 
+def test_state_without_a_blocking_key_of_today_is_rebuilt(tmp_path: Path) -> None:
+    """Records stored before a blocking key family existed would never be blocked on it: an
+    incremental run would miss every pair only that key finds. Such state gets a full run."""
+    _seed(tmp_path)
+    s = get_settings(tmp_path)
+    run_dedup(s, progress=False)
+    with connect(s) as wh:
+        wh.execute("alter table kore_dedup.records_norm drop column k_sname_zip")
+    assert run_dedup(s, progress=False)["mode"] == "full"
+    with connect(s) as wh:
+        assert "k_sname_zip" in wh.query_df("select * from kore_dedup.records_norm where 1 = 0").columns
+
+
 def test_build_state_write_is_one_transaction(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A failure between the delete and the insert of the build state keeps the previous state."""
     from types import SimpleNamespace

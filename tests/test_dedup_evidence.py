@@ -250,6 +250,11 @@ STREET_LEVELS = [  # (street of one, of the other, level: 0 different, 1 similar
     ("14 Cope Place", "14 Copeplace", 2),  # ... and the street type with them
     ("6 Sargeant Place", "6 Sargeantnplace", 1),  # the space typed as a letter
     ("6 Kingsbury Street", "6 Kingsburykstreet", 1),  # run together with a typo
+    ("9 Eleanora Strreet", "9 Eleanora Street", 2),  # the street type mistyped (read as the type)
+    ("12 Palace Street", "12 Place Street", 0),  # ... but not the street's own name
+    ("12 Steffanonui Circuit", "12 Steffanoni Circuit Stonehouse", 1),  # a typo, and the second line on one side
+    ("175 Muntz St", "19 Muntz Street Dorothy Genders Village", 1),  # ... or the house number mistyped
+    ("12 Maltby Circuit", "40 Wattle Avenue Maltby", 0),  # other street: its first words differ
 ]
 
 

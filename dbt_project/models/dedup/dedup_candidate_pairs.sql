@@ -289,6 +289,60 @@ keys as (
     select
         record_id,
         concat(
+            'sname_zip:',
+            case
+                when left(cast(street as {{ dbt.type_string() }}), 1) between '0' and '9' and {{ dbt.position("' '", 'street') }} > 0 then substring(cast(street as {{ dbt.type_string() }}), {{ dbt.position("' '", 'street') }} + 1, 8)
+                else left(cast(street as {{ dbt.type_string() }}), 8)
+            end,
+            ':',
+            cast(zip5 as {{ dbt.type_string() }})
+        ) as blocking_key
+    from records
+    where
+        street is not null and cast(street as {{ dbt.type_string() }}) != ''
+        and zip5 is not null and cast(zip5 as {{ dbt.type_string() }}) != ''
+
+    union all
+
+    select
+        record_id,
+        concat(
+            'first3_zip:',
+            left(cast(first_name as {{ dbt.type_string() }}), 3),
+            ':',
+            cast(zip5 as {{ dbt.type_string() }})
+        ) as blocking_key
+    from records
+    where
+        first_name is not null and cast(first_name as {{ dbt.type_string() }}) != ''
+        and zip5 is not null and cast(zip5 as {{ dbt.type_string() }}) != ''
+
+    union all
+
+    select
+        record_id,
+        concat(
+            'first3_sname:',
+            left(cast(first_name as {{ dbt.type_string() }}), 3),
+            ':',
+            case
+                when left(cast(street as {{ dbt.type_string() }}), 1) between '0' and '9' and {{ dbt.position("' '", 'street') }} > 0 then substring(cast(street as {{ dbt.type_string() }}), {{ dbt.position("' '", 'street') }} + 1, 8)
+                else left(cast(street as {{ dbt.type_string() }}), 8)
+            end,
+            ':',
+            left(cast(zip5 as {{ dbt.type_string() }}), 3)
+        ) as blocking_key
+    from records
+    where
+        first_name is not null and cast(first_name as {{ dbt.type_string() }}) != ''
+        and street is not null and cast(street as {{ dbt.type_string() }}) != ''
+        and zip5 is not null and cast(zip5 as {{ dbt.type_string() }}) != ''
+
+    union all
+
+    select
+        record_id,
+        concat(
             'birth_f1:',
             cast(birth_date as {{ dbt.type_string() }}),
             ':',

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import queue
 import shutil
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from kore.contracts.archtics import RAW_SCHEMA, SOURCE_FILE_COLUMN, Dataset
+
+T = TypeVar("T")
 
 RAW_DATASET = RAW_SCHEMA
 
@@ -192,3 +196,55 @@ class StageTimes(dict):
                 return
             self.add(step, time.perf_counter() - t0)
             yield item
+
+
+_DONE = object()
+
+
+def read_ahead(items: Iterable[T], depth: int = 2, name: str = "read-ahead") -> Iterator[T]:
+    """``items``, produced by a thread up to ``depth`` items ahead of the consumer.
+
+    Why: the delta API is paged and each page's request waits for the server; fetched one after the
+    other, the wait and our work on the page (hashing, the raw-table look-ups) add up. Here the next
+    pages are requested while the current one is worked on. The items and their order are the
+    same; an error the producer raises is raised to the consumer where the item would have come,
+    and a consumer that stops early (an error of its own) stops the producer and closes ``items``.
+    """
+    slots: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:  # a generator left unfinished is closed when the thread drops it
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((_DONE, None))
+        except BaseException as exc:  # raised in the consumer
+            put((_DONE, exc))
+
+    thread = threading.Thread(target=produce, name=name, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, exc = slots.get()
+            if item is _DONE:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    slots.get_nowait()
+            thread.join(timeout=0.2)

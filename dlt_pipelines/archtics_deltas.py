@@ -55,6 +55,7 @@ from dlt_pipelines.archtics_common import (
     business_key,
     discard_interrupted_packages,
     is_direct,
+    read_ahead,
     registered,
 )
 from dlt_pipelines.archtics_deltas_direct import DirectMerge
@@ -275,7 +276,8 @@ def dataset_changes(
     held: list[dict[str, Any]] = []  # child lists: the last parent of a page may continue on the next
     parent = ds.parent_key[0] if ds.is_child_list else None
     hasher = RowHasher()
-    for page in times.iterate("http_fetch", client.changes(ds.name, since, page_size)):
+    pages = read_ahead(client.changes(ds.name, since, page_size), name=f"fetch-{ds.name}")
+    for page in times.iterate("http_fetch", pages):
         st["pages"] += 1
         newest = max([newest, *(str(r[CHANGE_TS]) for r in page if r.get(CHANGE_TS))])
         st["fetched"] += len(page)

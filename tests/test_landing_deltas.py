@@ -340,3 +340,41 @@ def test_the_catchups_row_hasher_equals_the_row_hash_definition(rows: list[dict]
     hasher = RowHasher()
     for row in rows + [dict(reversed(list(r.items()))) for r in rows]:
         assert hasher(row) == row_hash(row)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(), max_size=20), st.integers(1, 3))
+def test_pages_read_ahead_come_in_order_and_errors_where_they_happened(items: list[int], depth: int) -> None:
+    """The delta pages are fetched ahead by a thread (``read_ahead``): the consumer sees the same
+    pages in the same order, and a fetch error after them is raised after them, not earlier."""
+
+    def pages():
+        yield from items
+        raise RuntimeError("page fetch failed")
+
+    got = []
+    with pytest.raises(RuntimeError, match="page fetch failed"):
+        for item in archtics_common.read_ahead(pages(), depth=depth):
+            got.append(item)
+    assert got == items
+
+
+def test_a_consumer_that_stops_early_stops_the_fetching_thread() -> None:
+    """A run that fails while working on a page (a look-up error, a kill) leaves no thread fetching
+    further pages: the producer stops and the page iterator is closed."""
+    import threading
+
+    closed = threading.Event()
+
+    def pages():
+        try:
+            yield from range(1000)
+        finally:
+            closed.set()
+
+    with pytest.raises(ValueError):
+        for item in archtics_common.read_ahead(pages(), name="fetch-test"):
+            if item == 3:
+                raise ValueError("look-up failed")
+    assert closed.wait(5)
+    assert not any(t.name == "fetch-test" for t in threading.enumerate())

@@ -149,7 +149,7 @@ def _abbreviated(s: pd.Series) -> pd.Series:
 def _mistyped_types(words: pa.ListArray, flat: pa.Array, at: pa.Array) -> pa.Array:
     """For each word, the ``_STREET_ABBR`` position of the street type it is a typo of, else null.
 
-    A word one edit (OSA) from a street type of five letters or more ("strreet", "lwtreet", "poace")
+    A word one edit (OSA) from a street type of five letters or more ("strreet", "steet", "poace")
     after a word with a letter in it -- the street's name, so "12 palace st" keeps its name -- is
     that type: typed correctly on one record and mistyped on the other, the abbreviation made them
     differ by a whole word ("9 eleanora strreet" / "9 eleanora st"). Each distinct word is looked
@@ -159,13 +159,14 @@ def _mistyped_types(words: pa.ListArray, flat: pa.Array, at: pa.Array) -> pa.Arr
     first = words.offsets.to_numpy()[parent] == idx
     prev = np.roll(np.asarray(pc.fill_null(pc.match_substring_regex(flat, "[a-z]"), False)), 1)
     cand = np.asarray(pc.fill_null(pc.is_null(at), False)) & ~first & prev
-    cand &= np.asarray(pc.fill_null(pc.greater_equal(pc.utf8_length(flat), 4), False))
+    size = pc.utf8_length(flat)  # one edit from a type of 5-9 letters
+    cand &= np.asarray(pc.fill_null(pc.and_(pc.greater_equal(size, 4), pc.less_equal(size, 10)), False))
     out = np.full(len(flat), -1, dtype=np.int64)
     if cand.any():
         pick = np.flatnonzero(cand)
-        codes, uniques = pd.factorize(np.asarray(flat.take(pa.array(pick)).to_pylist(), dtype=object))
-        found = np.array([_type_of(w) for w in uniques], dtype=np.int64)
-        out[pick] = found[codes] if len(found) else -1
+        distinct = pc.dictionary_encode(flat.take(pa.array(pick)))
+        found = np.array([_type_of(w) for w in distinct.dictionary.to_pylist()], dtype=np.int64)
+        out[pick] = found[distinct.indices.to_numpy()] if len(found) else -1
     return pa.array(out, mask=out < 0, type=pa.int32())
 
 

@@ -104,6 +104,10 @@ def test_catchup_through_faults_equals_live_state(work: Path, landed: Path) -> N
         assert summary["http"]["retries"] >= injected["429"] + injected["500"] + injected["drop"]
         assert summary["rows_written"] > 0
         assert_replica_equals_state(work, sb)
+        # the pages were fetched ahead by a thread (dataset after dataset): none is left fetching
+        import threading
+
+        assert not [t.name for t in threading.enumerate() if t.name.startswith("fetch-")]
         # account merges land as note rows (old rows kept: the source marks them inactive itself);
         # dbt parses them (int_archtics_account_merges, held to the contract in test_account_merge_notes)
         merge_notes = [r for r in live_state(sb, "note") if (r.get("text") or "").startswith("Merged account")]

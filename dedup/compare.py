@@ -206,6 +206,17 @@ def _sim(a: np.ndarray, b: np.ndarray, scorer, cutoff: float) -> np.ndarray:
     return process.cpdist(a, b, scorer=scorer, score_cutoff=cutoff, workers=-1, dtype=np.float32).ravel()
 
 
+def _distinct_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each distinct (a, b) code combination's number per pair (``inverse``) and its first pair
+    (``first``): scored once, spread back to its pairs -- a club's buyers share first names, surnames
+    and streets, so most pairs repeat a combination already scored. Codes are >= -1 (missing)."""
+    width = int(max(a.max(initial=-1), b.max(initial=-1))) + 2
+    inverse, distinct = pd.factorize((a + 1) * width + (b + 1))
+    first = np.empty(len(distinct), dtype=np.int64)
+    first[inverse[::-1]] = np.arange(len(inverse) - 1, -1, -1)
+    return inverse, first
+
+
 def _eq(p: dict[str, np.ndarray], key: str, li: np.ndarray, ri: np.ndarray) -> np.ndarray:
     cl, cr = p[key + "_code"][li], p[key + "_code"][ri]
     return (cl == cr) & (cl >= 0)
@@ -260,12 +271,7 @@ class _Pairs:
             return sim
         li, ri = self.li[idx], self.ri[idx]
         codes = self.p[field + "_code"]
-        # each distinct pair of values scored once, spread back to its pairs: a club's buyers share
-        # first names, surnames and streets, so most pairs repeat a combination already scored
-        width = int(codes.max(initial=-1)) + 2
-        inverse, distinct = pd.factorize((codes[li] + 1) * width + (codes[ri] + 1))
-        first = np.empty(len(distinct), dtype=np.int64)
-        first[inverse[::-1]] = np.arange(len(inverse) - 1, -1, -1)  # the first pair of each combination
+        inverse, first = _distinct_pairs(codes[li], codes[ri])
         values = self.p[text or field]
         sim[idx] = _sim(values[li[first]], values[ri[first]], scorer, cutoff)[inverse]
         return sim
@@ -445,10 +451,7 @@ def _street_head(x: _Pairs, where: np.ndarray, cutoff: float) -> np.ndarray:
         short = np.where(wl[idx] == n, x.li[idx], x.ri[idx])
         long = np.where(wl[idx] == n, x.ri[idx], x.li[idx])
         heads = x.p[f"street_head{n}_code"]
-        width = int(heads.max(initial=-1)) + 2
-        inverse, distinct = pd.factorize(codes[short] * width + heads[long] + 1)
-        first = np.empty(len(distinct), dtype=np.int64)
-        first[inverse[::-1]] = np.arange(len(inverse) - 1, -1, -1)
+        inverse, first = _distinct_pairs(codes[short], heads[long])
         head = x.p[f"street_head{n}"][heads[long[first]]]  # the longer side has more than n words: a head
         sim = _sim(x.p["street"][short[first]], head, fuzz.ratio, cutoff)
         out[idx] = sim[inverse] >= cutoff

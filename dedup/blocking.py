@@ -221,11 +221,13 @@ def _sql_part(part: Part) -> str:
     col = _sql_text(part.column)
     if part.after_number:
         space = "{{ dbt.position(\"' '\", '" + part.column + "') }}"
-        rest = f"substring({col}, {space} + 1, {part.n or 4000})"
         head = f"left({col}, {part.n})" if part.n else col
         return (
-            f"case\n                when left({col}, 1) between '0' and '9' and {space} > 0 then {rest}"
-            f"\n                else {head}\n            end"
+            f"case\n                when\n                    left({col}, 1) between '0' and '9'"
+            f"\n                    and {space} > 0\n                    then"
+            f"\n                        substring(\n                            {col},"
+            f"\n                            {space} + 1,\n                            {part.n or 4000}"
+            f"\n                        )\n                else {head}\n            end"
         )
     return f"left({col}, {part.n})" if part.n else col
 

@@ -53,8 +53,8 @@ FUZZY_FIELDS = ("first_name", "last_name", "street", "city", "company", "zip5", 
 # switchboard phone, a company's address or a common surname say less than a distinctive value)
 TF_FIELDS = ("first_name", "last_name", "email", "phone", "street", "company")
 ONE_EDIT_FIELDS = ("first_name", "last_name", "phone", "zip5")
-SQUASHED_FIELDS = ("first_name", "last_name", "street")
-STREET_HEADS = 4  # the longest first address line (in words) compared with the head of a longer one  # exact also without separators (``prepare``)
+SQUASHED_FIELDS = ("first_name", "last_name", "street")  # exact also without separators (``prepare``)
+STREET_HEADS = 4  # the longest first address line (in words) compared with the head of a longer one
 SQUASH = r"[\s\-'.]"
 DIGIT_FIELDS = ("phone", "zip5")  # short ASCII codes: one edit between equal lengths is found in numpy
 

@@ -170,28 +170,17 @@ def _mistyped_types(words: pa.ListArray, flat: pa.Array, at: pa.Array) -> pa.Arr
     return pa.array(out, mask=out < 0, type=pa.int32())
 
 
-_LONG_TYPES = [
-    w
-    for w in (
-        "street",
-        "avenue",
-        "drive",
-        "boulevard",
-        "court",
-        "place",
-        "terrace",
-        "highway",
-        "parkway",
-        "circle",
-        "square",
-    )
-    if w in _STREET_ABBR
-]
+# the street types a typo is read as (one edit away; five letters or more, so "road" / "read" stay apart)
+_LONG_TYPES = (
+    "street", "avenue", "drive", "boulevard", "court", "place", "terrace", "highway", "parkway", "circle", "square",
+)  # fmt: skip
+_ABBR_POSITION = {word: i for i, word in enumerate(_STREET_ABBR)}
 
 
 def _type_of(word: str) -> int:
+    """The ``_STREET_ABBR`` position of the street type ``word`` is one edit from, else -1."""
     hit = process.extractOne(word, _LONG_TYPES, scorer=OSA.distance, score_cutoff=1)
-    return list(_STREET_ABBR).index(hit[0]) if hit else -1
+    return _ABBR_POSITION[hit[0]] if hit else -1
 
 
 def norm_zip5(s: pd.Series) -> pd.Series:

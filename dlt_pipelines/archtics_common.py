@@ -201,14 +201,16 @@ class StageTimes(dict):
 _DONE = object()
 
 
-def read_ahead(items: Iterable[T], depth: int = 2, name: str = "read-ahead") -> Iterator[T]:
+def read_ahead(items: Iterable[T], depth: int = 2, name: str = "read-ahead", wait: float = 10.0) -> Iterator[T]:
     """``items``, produced by a thread up to ``depth`` items ahead of the consumer.
 
     Why: the delta API is paged and each page's request waits for the server; fetched one after the
     other, the wait and our work on the page (hashing, the raw-table look-ups) add up. Here the next
     pages are requested while the current one is worked on. The items and their order are the
     same; an error the producer raises is raised to the consumer where the item would have come,
-    and a consumer that stops early (an error of its own) stops the producer and closes ``items``.
+    and a consumer that stops early (an error of its own) stops the producer: it ends, and drops
+    ``items``, when the item it is producing is done -- the consumer waits for that at most
+    ``wait`` seconds (a request in the middle of its retries), then leaves the daemon thread to it.
     """
     slots: queue.Queue = queue.Queue(maxsize=max(1, depth))
     stop = threading.Event()
@@ -243,7 +245,8 @@ def read_ahead(items: Iterable[T], depth: int = 2, name: str = "read-ahead") -> 
             yield item
     finally:
         stop.set()
-        while thread.is_alive():
+        deadline = time.monotonic() + wait
+        while thread.is_alive() and time.monotonic() < deadline:
             with contextlib.suppress(queue.Empty):
                 while True:
                     slots.get_nowait()

@@ -291,7 +291,15 @@ keys as (
         concat(
             'sname_zip:',
             case
-                when left(cast(street as {{ dbt.type_string() }}), 1) between '0' and '9' and {{ dbt.position("' '", 'street') }} > 0 then substring(cast(street as {{ dbt.type_string() }}), {{ dbt.position("' '", 'street') }} + 1, 8)
+                when
+                    left(cast(street as {{ dbt.type_string() }}), 1) between '0' and '9'
+                    and {{ dbt.position("' '", 'street') }} > 0
+                    then
+                        substring(
+                            cast(street as {{ dbt.type_string() }}),
+                            {{ dbt.position("' '", 'street') }} + 1,
+                            8
+                        )
                 else left(cast(street as {{ dbt.type_string() }}), 8)
             end,
             ':',
@@ -326,7 +334,15 @@ keys as (
             left(cast(first_name as {{ dbt.type_string() }}), 3),
             ':',
             case
-                when left(cast(street as {{ dbt.type_string() }}), 1) between '0' and '9' and {{ dbt.position("' '", 'street') }} > 0 then substring(cast(street as {{ dbt.type_string() }}), {{ dbt.position("' '", 'street') }} + 1, 8)
+                when
+                    left(cast(street as {{ dbt.type_string() }}), 1) between '0' and '9'
+                    and {{ dbt.position("' '", 'street') }} > 0
+                    then
+                        substring(
+                            cast(street as {{ dbt.type_string() }}),
+                            {{ dbt.position("' '", 'street') }} + 1,
+                            8
+                        )
                 else left(cast(street as {{ dbt.type_string() }}), 8)
             end,
             ':',

@@ -139,6 +139,11 @@ class Scorer:
             if self.cfg.household_min_pairs > 0
             else np.zeros(0)
         )
+        renamed_odds = renamed_both_odds = np.zeros(0)
+        if self.cfg.household_min_pairs > 0:
+            min_pairs, excess = self.cfg.household_min_pairs, self.cfg.household_max_excess
+            renamed_odds = fit_renamed_odds(levels, m["last_name"], min_pairs, excess)
+            renamed_both_odds = fit_renamed_both_odds(levels, m["first_name"], m["last_name"], min_pairs, excess)
         return Model(
             m=m,
             u=u,
@@ -151,18 +156,8 @@ class Scorer:
                 if len(household_odds)
                 else np.zeros(0, dtype=bool)
             ),
-            renamed_odds=(
-                fit_renamed_odds(levels, m["last_name"], self.cfg.household_min_pairs, self.cfg.household_max_excess)
-                if self.cfg.household_min_pairs > 0
-                else np.zeros(0)
-            ),
-            renamed_both_odds=(
-                fit_renamed_both_odds(
-                    levels, m["first_name"], m["last_name"], self.cfg.household_min_pairs, self.cfg.household_max_excess
-                )
-                if self.cfg.household_min_pairs > 0
-                else np.zeros(0)
-            ),
+            renamed_odds=renamed_odds,
+            renamed_both_odds=renamed_both_odds,
         )
 
     def _established(self, li: np.ndarray, ri: np.ndarray) -> np.ndarray:

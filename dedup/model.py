@@ -128,7 +128,7 @@ class DedupConfig:
 # more blocking keys; 4: the "crossed" first-name level; 5: both names different at one address
 # (``_renamed_both``), and a surname change there also with a typo or nickname of the first name; 6: a
 # mistyped street type read as the type, a first address line compared with the head of a longer one,
-# and four more blocking keys (street name without the house number, first-name prefix)
+# and three more blocking keys (street name without the house number, first-name prefix)
 MODEL_VERSION = 6
 
 
@@ -495,17 +495,14 @@ def field_weights(
             levels, out, fitted, model.household_odds, model.prior_log2, est
         )
         out["first_name"][sibling] = np.minimum(out["first_name"][sibling], 0.0) + cfg.household_weight
-    if len(model.renamed_odds):
-        # one first name at one address, another surname: the fitted odds of that context stand for
-        # the fields it shares (``dedup.household.fit_renamed_odds``); e-mail, phone, birth date add
-        ren = renamed(levels)
-        shared = sum(out[f][ren] for f in ("first_name", "street", "city", "zip5"))
-        out["last_name"][ren] = model.renamed_odds[0] - model.prior_log2 - shared
-    if len(model.renamed_both_odds):
-        # both names different at one address: likewise (``dedup.household.fit_renamed_both_odds``)
-        both = renamed_both(levels)
-        shared = sum(out[f][both] for f in ("first_name", "street", "city", "zip5"))
-        out["last_name"][both] = model.renamed_both_odds[0] - model.prior_log2 - shared
+    # one first name at one address with another surname, and both names different there: the fitted
+    # odds of the context stand for the fields it shares (``dedup.household.fit_renamed_odds``,
+    # ``fit_renamed_both_odds``); e-mail, phone, birth date add. The two contexts are disjoint
+    for context, odds in ((renamed, model.renamed_odds), (renamed_both, model.renamed_both_odds)):
+        if len(odds):
+            rows = context(levels)
+            shared = sum(out[f][rows] for f in ("first_name", "street", "city", "zip5"))
+            out["last_name"][rows] = odds[0] - model.prior_log2 - shared
     return out
 
 

@@ -89,6 +89,7 @@ def prepare(records: pd.DataFrame) -> dict[str, np.ndarray]:
             # each street's words in sorted order, made once per distinct street: the token-sort ratio
             # is the plain ratio of these (rapidfuzz's token_sort_ratio sorted both texts per pair)
             out["street_sorted"] = np.array([*token_sorted(uniques), ""], dtype=object)[out["street_code"]]
+            _street_heads(out, uniques)
     first = records["first_name"].astype("string")
     # nicknames (many-to-many: Jake -> jacob, jakob): the first tokens as codes, and the sorted keys
     # tok_a * n + tok_b of the token pairs that share a reading (``related_first_names``)
@@ -110,16 +111,6 @@ def prepare(records: pd.DataFrame) -> dict[str, np.ndarray]:
     # the house number and the street's first word ("33 eungella"): a second address line present on
     # one side only leaves this start equal
     put("street_start", records["street"].astype("string").str.extract(r"^(\d+\w* \S+)", expand=False))
-    # the street's first 2..STREET_HEADS words where it has more: a second address line on one side only,
-    # together with a typo in the first ("12 steffanonui circuit" / "12 steffanoni circuit stonehouse")
-    words = pc.split_pattern(arrow_text(records["street"]), " ")
-    out["street_words"] = pc.fill_null(pc.list_value_length(words), 0).to_numpy().astype(np.int16)
-    for k in range(2, STREET_HEADS + 1):
-        head = pc.binary_join(pc.list_slice(words, 0, k), pa.scalar(" ", pa.large_string()))
-        head = pc.if_else(pc.greater(pc.list_value_length(words), k), head, pa.scalar(None, head.type))
-        # codes per record, text per distinct head (not a Python string per record: memory at a million)
-        uniques = put(f"street_head{k}", text_series(head, records.index))
-        out[f"street_head{k}"] = np.asarray(uniques, dtype=object)
     # what a one-edit comparison (``_one_edit``) filters on, once per record, not per pair: the length
     # and the first and last characters (one edit leaves one of the two ends as it was)
     for f in ONE_EDIT_FIELDS:
@@ -155,6 +146,24 @@ def prepare(records: pd.DataFrame) -> dict[str, np.ndarray]:
     n = len(records)
     out["bd_m_code"], out["bd_d_code"] = md_codes[:n].astype(np.int64), md_codes[n:].astype(np.int64)
     return out
+
+
+def _street_heads(out: dict[str, np.ndarray], streets: pd.Index) -> None:
+    """Each record's number of street words (``street_words``) and, where it has more than k, its first
+    k words for k = 2..STREET_HEADS (``street_head<k>_code`` per record, ``street_head<k>`` the text
+    per distinct head): a second address line on one side only, together with a typo in the first
+    ("12 steffanonui circuit" / "12 steffanoni circuit stonehouse"). Made once per distinct street
+    (``streets``, the values ``street_code`` numbers), as ``street_sorted``; no Python string per record."""
+    code = out["street_code"]  # -1 (missing) takes the appended last entry below
+    words = pc.split_pattern(arrow_text(pd.Series(streets, dtype="string")), " ")
+    count = pc.fill_null(pc.list_value_length(words), 0).to_numpy(zero_copy_only=False)
+    out["street_words"] = np.append(count, 0).astype(np.int16)[code]
+    for k in range(2, STREET_HEADS + 1):
+        head = pc.binary_join(pc.list_slice(words, 0, k), pa.scalar(" ", pa.large_string()))
+        head = pc.if_else(pc.greater(pc.list_value_length(words), k), head, pa.scalar(None, head.type))
+        head_codes, heads = pd.factorize(text_series(head, pd.RangeIndex(len(streets))), use_na_sentinel=True)
+        out[f"street_head{k}_code"] = np.append(head_codes, -1).astype(np.int64)[code]
+        out[f"street_head{k}"] = np.asarray(heads, dtype=object)
 
 
 def _squashed_codes(codes: np.ndarray, uniq: pd.Index) -> np.ndarray:

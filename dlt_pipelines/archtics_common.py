@@ -142,6 +142,28 @@ def business_key(row: Mapping[str, str | None], ds: Dataset) -> str:
     return HASH_SEP.join(HASH_NULL if row.get(c) is None else str(row.get(c)) for c in ds.business_key)
 
 
+def sql_name(name: str) -> str:
+    """A column name quoted for DuckDB."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _joined_sql(columns: Iterable[str]) -> str:
+    """The text columns joined by HASH_SEP, NULL written as HASH_NULL (as :func:`_digest` joins them)."""
+    parts = [f"coalesce({sql_name(c)}, chr({ord(HASH_NULL)}))" for c in columns]
+    return f"concat_ws(chr({ord(HASH_SEP)}), {', '.join(parts)})" if parts else "''"
+
+
+def row_hash_sql(columns: Iterable[str]) -> str:
+    """:func:`row_hash` of rows with these text columns, as a DuckDB expression (the export is hashed
+    by DuckDB, the fetched changes are too on DuckDB: one definition, equal hashes -- tests)."""
+    return f"md5({_joined_sql(hash_columns(columns))})"
+
+
+def business_key_sql(ds: Dataset) -> str:
+    """:func:`business_key` as a DuckDB expression over the dataset's text columns."""
+    return _joined_sql(ds.business_key)
+
+
 def discard_interrupted_packages(working_dir: str | Path) -> list[str]:
     """Remove extracted dlt packages that a kill left half-deleted; returns their load ids.
 

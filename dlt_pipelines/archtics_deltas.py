@@ -20,7 +20,8 @@ Why it is built this way:
   (:func:`merge_scope`), so a merge costs what changed, not a comparison with every raw row.
 * **Unchanged rows write nothing**: each row's ``_row_hash`` (same definition as the export's)
   is looked up in the raw table; rows already there are skipped (child lists: a parent's list is
-  skipped when every row is there and the row count is the same).
+  skipped when every row is there and the row count is the same). On DuckDB the hashing and the
+  look-up are SQL over each fetched batch (``archtics_deltas_direct``), elsewhere Python.
 * **Account merges** ("Merged account <old> into <new>" notes) land as ordinary ``note`` rows;
   dbt parses them (``int_archtics_account_merges``). The rows of the old account are kept:
   Archtics itself marks them (``rec_status`` 'I') and moves the tickets, and those changes arrive
@@ -187,8 +188,13 @@ def changed_rows(ds: Dataset, rows: list[dict[str, Any]], existing: ExistingRows
 # dlt source
 
 
+def _text(value: Any) -> str | None:
+    """A fetched value as the raw tables hold it: text, empty as NULL."""
+    return None if value is None or value == "" else str(value)
+
+
 def _prepare(row: dict[str, Any], ds: Dataset, hasher: RowHasher) -> dict[str, Any]:
-    row = {k: (None if v is None or v == "" else str(v)) for k, v in row.items()}
+    row = {k: _text(v) for k, v in row.items()}
     row[ROW_HASH] = hasher(row)
     row[BUSINESS_KEY] = business_key(row, ds)
     return row
@@ -273,33 +279,64 @@ def dataset_changes(
     the pages are exhausted, ``cursor[dataset]`` holds the newest change time fetched. ``pages``:
     the dataset's pages when the caller fetches them (:func:`fetch_ahead`), else fetched here."""
     times = times if times is not None else StageTimes()
+    hasher = RowHasher()
+    if pages is None:
+        pages = read_ahead(client.changes(ds.name, since, page_size), name=f"fetch-{ds.name}")
+    for rows in fetched_batches(ds, pages, since, stats, cursor, on_page, times):
+        rows = [_prepare(r, ds, hasher) for r in rows]
+        with times.timed("lookup"):
+            keep = changed_rows(ds, rows, existing)
+        count_written(stats, ds, len(rows), len(keep))
+        if keep:
+            yield as_arrow(keep)
+
+
+def fetched_batches(
+    ds: Dataset,
+    pages: Iterable[list[dict[str, Any]]],
+    since: str,
+    stats: dict,
+    cursor: dict[str, str],
+    on_page: Callable[[str, int], Any] | None,
+    times: StageTimes,
+) -> Iterator[list[dict[str, Any]]]:
+    """The fetched rows as they came, in batches of at least ``LOOKUP_BATCH_ROWS`` (one look-up, one
+    scan of the raw table, per batch, not per page); a child list's parent is never split between
+    two batches (its list is compared whole). Counts pages and rows fetched into ``stats``; at the
+    end ``cursor[dataset]`` holds the newest change time fetched."""
     newest = since
     st = stats.setdefault(ds.name, {"fetched": 0, "written": 0, "unchanged": 0, "pages": 0})
     held: list[dict[str, Any]] = []  # child lists: the last parent of a page may continue on the next
     parent = ds.parent_key[0] if ds.is_child_list else None
-    hasher = RowHasher()
-    if pages is None:
-        pages = read_ahead(client.changes(ds.name, since, page_size), name=f"fetch-{ds.name}")
     for page in times.iterate("http_fetch", pages):
         st["pages"] += 1
         newest = max([newest, *(str(r[CHANGE_TS]) for r in page if r.get(CHANGE_TS))])
         st["fetched"] += len(page)
         if on_page is not None:
             on_page(ds.name, len(page))
-        rows = held + [_prepare(r, ds, hasher) for r in page]
+        rows = held + page
         held = []
-        if len(rows) < LOOKUP_BATCH_ROWS:  # one look-up (one scan of the raw table) per batch, not per page
+        if len(rows) < LOOKUP_BATCH_ROWS:
             held = rows
             continue
         if parent and rows:
-            last = rows[-1].get(parent)
+            last = _text(rows[-1].get(parent))
             cut = len(rows)
-            while cut > 0 and rows[cut - 1].get(parent) == last:
+            while cut > 0 and _text(rows[cut - 1].get(parent)) == last:
                 cut -= 1
             rows, held = rows[:cut], rows[cut:]
-        yield from _emit(ds, rows, existing, st, times)
-    yield from _emit(ds, held, existing, st, times)
+        if rows:
+            yield rows
+    if held:
+        yield held
     cursor[ds.name] = newest
+
+
+def count_written(stats: dict, ds: Dataset, rows: int, written: int) -> None:
+    """Count a batch's rows written and skipped as unchanged."""
+    st = stats[ds.name]
+    st["written"] += written
+    st["unchanged"] += rows - written
 
 
 def fetch_ahead(
@@ -329,19 +366,6 @@ def fetch_ahead(
             yield one_dataset()
     finally:
         stream.close()
-
-
-def _emit(
-    ds: Dataset, rows: list[dict[str, Any]], existing: ExistingRows, st: dict, times: StageTimes
-) -> Iterator[Any]:
-    if not rows:
-        return
-    with times.timed("lookup"):
-        keep = changed_rows(ds, rows, existing)
-    st["unchanged"] += len(rows) - len(keep)
-    st["written"] += len(keep)
-    if keep:
-        yield as_arrow(keep)
 
 
 def as_arrow(rows: list[dict[str, Any]]) -> pa.Table:
@@ -434,18 +458,18 @@ def merge_direct(
             sinces = {name: saved.get(name) or resume_cursor(resources.get(name, {}), cutoff) for name in names}
             with contextlib.closing(fetch_ahead(client, sinces, page_size)) as fetched:
                 for name, pages in zip(names, fetched, strict=True):
-                    for batch in dataset_changes(
-                        DATASETS[name], client, existing, sinces[name], page_size, stats, cursor, on_page, times, pages
-                    ):
-                        with times.timed("stage"):
-                            merge.stage(name, batch)
+                    ds = DATASETS[name]
+                    for rows in fetched_batches(ds, pages, sinces[name], stats, cursor, on_page, times):
+                        with times.timed("stage"):  # prepared, looked up and staged in DuckDB
+                            count_written(stats, ds, len(rows), merge.stage_changed(ds, rows))
         with times.timed("load_merge"):
             merge.commit({n: merge_scope(DATASETS[n]) for n in merge.staged}, cursor)
 
 
 def _split_extract(times: StageTimes, direct: bool) -> dict[str, float]:
-    """Seconds per step, with the extract's own work (dlt writing its files; on DuckDB preparing
-    the rows) apart from the HTTP fetch, the look-ups and the staging it includes."""
+    """Seconds per step, with the extract's own work (dlt writing its files; on DuckDB batching the
+    pages) apart from the HTTP fetch, the look-ups and the staging it includes (on DuckDB
+    ``stage`` holds the preparing, the look-up and the staging of each batch, all in SQL)."""
     out = dict(times)
     if "extract" in out:
         own = out.pop("extract") - out.get("http_fetch", 0.0) - out.get("lookup", 0.0) - out.get("stage", 0.0)

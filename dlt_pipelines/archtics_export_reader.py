@@ -38,15 +38,15 @@ import pyarrow.csv as pacsv
 from dlt_pipelines.archtics_common import (
     BUSINESS_KEY,
     DATE_PATTERN,
-    HASH_NULL,
-    HASH_SEP,
     INTEGER_PATTERN,
     ROW_HASH,
     SOURCE_FILE,
     SOURCE_LINE,
     TIMESTAMP_PATTERN,
-    hash_columns,
+    business_key_sql,
     registered,
+    row_hash_sql,
+    sql_name,
 )
 from kore.contracts.archtics import DATASETS, Dataset
 from kore.errors import KoreError
@@ -209,35 +209,28 @@ class Parsed:
     records: int = 0
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def check_sql(columns: list[str], ds: Dataset) -> str:
     """SELECT computing each row's hash and the reason it is malformed (NULL when it is fine)."""
-    parts = [f"coalesce({_q(c)}, chr({ord(HASH_NULL)}))" for c in hash_columns(columns)]
-    hash_expr = f"md5(concat_ws(chr({ord(HASH_SEP)}), {', '.join(parts)}))"
-    key_parts = [f"coalesce({_q(c)}, chr({ord(HASH_NULL)}))" for c in ds.business_key]
-    key_expr = f"concat_ws(chr({ord(HASH_SEP)}), {', '.join(key_parts)})"
+    hash_expr, key_expr = row_hash_sql(columns), business_key_sql(ds)
     whens = []
     for c in ds.integer_columns:
         if c in columns:
             whens.append(
-                f"when {_q(c)} is not null and not regexp_full_match({_q(c)}, '{INTEGER_PATTERN[1:-1]}') "
+                f"when {sql_name(c)} is not null and not regexp_full_match({sql_name(c)}, '{INTEGER_PATTERN[1:-1]}') "
                 f"then '{c} is not an integer'"
             )
     for c in ds.timestamp_columns:
         if c in columns:
             whens.append(
-                f"when {_q(c)} is not null and (not regexp_full_match({_q(c)}, '{TIMESTAMP_PATTERN[1:-1]}') "
-                f"or try_strptime(substr({_q(c)}, 1, 19), ['%Y-%m-%d %H:%M:%S', '%Y-%m-%d']) is null) "
+                f"when {sql_name(c)} is not null and (not regexp_full_match({sql_name(c)}, '{TIMESTAMP_PATTERN[1:-1]}') "
+                f"or try_strptime(substr({sql_name(c)}, 1, 19), ['%Y-%m-%d %H:%M:%S', '%Y-%m-%d']) is null) "
                 f"then '{c} is not a valid timestamp'"
             )
     for c in ds.date_columns:
         if c in columns:
             whens.append(
-                f"when {_q(c)} is not null and (not regexp_full_match({_q(c)}, '{DATE_PATTERN[1:-1]}') "
-                f"or try_strptime({_q(c)}, '%Y-%m-%d') is null) then '{c} is not a valid date'"
+                f"when {sql_name(c)} is not null and (not regexp_full_match({sql_name(c)}, '{DATE_PATTERN[1:-1]}') "
+                f"or try_strptime({sql_name(c)}, '%Y-%m-%d') is null) then '{c} is not a valid date'"
             )
     reason = f"case {' '.join(whens)} end" if whens else "cast(null as varchar)"
     return f"select {hash_expr} as h, {key_expr} as k, {reason} as reason from chunk"

@@ -407,7 +407,10 @@ def dlt_destination(settings: Settings):
 
         # memory_limit/threads applied on each connection dlt opens (its loads and merges); rows of a
         # raw table have no meaningful order, and not keeping it makes DuckDB's inserts ~40% faster
-        credentials = DuckDbCredentials(str(settings.duckdb_path))
+        credentials = DuckDbCredentials()
+        # the path set, not parsed: parsing it as a connection string imports SQLAlchemy (0.2 s of a
+        # routine incremental)
+        credentials.database = str(settings.duckdb_path)
         credentials.global_config = {**settings.duckdb_config(), "preserve_insertion_order": False}
         from kore.dlt_duckdb import duckdb  # dlt's, with quoted file paths (a workdir may hold a ')
 

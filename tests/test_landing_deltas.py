@@ -346,6 +346,82 @@ def test_the_catchups_row_hasher_equals_the_row_hash_definition(rows: list[dict]
         assert hasher(row) == row_hash(row)
 
 
+_VALUE = st.one_of(_TEXT, st.integers(-5, 5), st.floats(allow_nan=False, width=32), st.booleans())
+_FETCHED = st.lists(
+    st.dictionaries(st.sampled_from(["acct_id", "name_last", "change_ts", "zip", "_note", 'b"q']), _VALUE),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(_FETCHED)
+def test_rows_prepared_in_duckdb_hash_as_the_row_hash_definition(rows: list[dict]) -> None:
+    """On DuckDB a fetched batch is prepared in SQL: every row must get the hash and business key
+    the Python definition gives it (as the export's rows do), whatever its column list, values that
+    are not text, empty text, separators or quotes in names; else unchanged rows are written again
+    or changed ones skipped."""
+    ds = DATASETS["cust"]
+    table, select = archtics_deltas_direct.prepare_sql(rows, ds)
+    con = duckdb.connect()
+    con.register(archtics_deltas_direct.BATCH_VIEW, table)
+    got = con.sql(f"select _row_hash, _business_key from ({select})").fetchall()
+    hasher = RowHasher()
+    want = [(r["_row_hash"], r["_business_key"]) for r in (archtics_deltas._prepare(r, ds, hasher) for r in rows)]
+    assert got == want
+
+
+def test_both_lookup_paths_keep_the_same_changed_rows(work: Path) -> None:
+    """What a batch changes is decided in DuckDB's SQL on DuckDB and row by row elsewhere: both keep
+    the same rows. A changed row is kept, an unchanged one dropped; a child list is kept whole when
+    one row changed, one was removed or the parent is new, and dropped when it is the same."""
+    con = duckdb.connect(str(work / "warehouse.duckdb"), read_only=True)
+
+    def rows(table: str, where: str) -> list[dict]:
+        cur = con.sql(
+            f"select * exclude (_row_hash, _business_key, _source_file, _source_line, _dlt_load_id, _dlt_id) from raw_archtics.{table} where {where}"
+        )
+        return [dict(zip(cur.columns, r, strict=True)) for r in cur.fetchall()]
+
+    accts = [
+        a
+        for (a,) in con.sql(
+            "select acct_id from raw_archtics.cust_address group by acct_id having count(*) >= 2 order by acct_id limit 3"
+        ).fetchall()
+    ]
+    same, edited, shortened = (rows("cust_address", f"acct_id = '{a}'") for a in accts)
+    custs = rows("cust", f"acct_id in ('{accts[0]}', '{accts[1]}')")
+    con.close()
+    edited[0] = {**edited[0], "street_addr_1": "1 Changed Street"}
+    new_parent = [{**r, "acct_id": "99999999"} for r in same]
+    custs[1] = {**custs[1], "name_last": "Changed"}
+    batches = {"cust_address": same + edited + shortened[1:] + new_parent, "cust": custs}
+
+    pipeline = archtics_deltas.make_pipeline(get_settings(work))
+    kept: dict[str, dict[str, list]] = {}
+    with (
+        archtics_deltas.ExistingRows(pipeline) as existing,
+        archtics_deltas_direct.DirectMerge(pipeline, existing.client) as merge,
+    ):
+        for name, batch in batches.items():
+            ds, hasher = DATASETS[name], RowHasher()
+            python = archtics_deltas.changed_rows(
+                ds, [archtics_deltas._prepare(r, ds, hasher) for r in batch], existing
+            )
+            merge.stage_changed(ds, batch)
+            staged = existing.client.native_connection.sql(f"select _business_key from kore_delta_stage_{name}")
+            kept[name] = {
+                "python": sorted(r["_business_key"] for r in python),
+                "sql": sorted(k for (k,) in staged.fetchall()),
+            }
+    want_addr = sorted(
+        business_key(archtics_deltas._prepare(r, DATASETS["cust_address"], RowHasher()), DATASETS["cust_address"])
+        for r in edited + shortened[1:] + new_parent
+    )
+    assert kept["cust_address"]["python"] == kept["cust_address"]["sql"] == want_addr
+    assert kept["cust"]["python"] == kept["cust"]["sql"] == [business_key(custs[1], DATASETS["cust"])]
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.integers(), max_size=20), st.integers(1, 3))
 def test_pages_read_ahead_come_in_order_and_errors_where_they_happened(items: list[int], depth: int) -> None:

@@ -90,11 +90,12 @@ def push_holds(pairs: pd.DataFrame, stamp: str, apart: set[tuple[str, str]] | No
     for side, other in (("l", "r"), ("r", "l")):
         held = pairs[f"crm_{side}"].isna() & pairs[f"crm_{other}"].notna()
         new = pairs[held | both_new] if side == "r" else pairs[held]
-        free = [
-            tuple(sorted((str(a), str(b)))) in decided
-            for a, b in zip(new[f"record_id_{side}"], new[f"record_id_{other}"], strict=True)
-        ]
-        new = new[~pd.Series(free, index=new.index, dtype=bool)]
+        if decided:  # most runs have no such verdicts: no Python tuple per pair (~200k at a million)
+            free = [
+                tuple(sorted((str(a), str(b)))) in decided
+                for a, b in zip(new[f"record_id_{side}"], new[f"record_id_{other}"], strict=True)
+            ]
+            new = new[~pd.Series(free, index=new.index, dtype=bool)]
         out.append(
             pd.DataFrame(
                 {

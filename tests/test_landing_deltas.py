@@ -16,7 +16,6 @@ from collections import Counter
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 import pytest
 import requests
 from hypothesis import given, settings
@@ -311,17 +310,15 @@ def test_direct_merge_keeps_the_newest_version_of_a_key_changed_twice_in_one_run
     con.close()
     row = dict(zip(cols, first, strict=True))
 
-    def version(name: str, ts: str) -> pa.Table:
-        return pa.Table.from_pylist(
-            [{**row, "name_last": name, "change_ts": ts, "_row_hash": name, "_source_file": None}]
-        )
+    def version(name: str, ts: str) -> list[dict]:
+        return [{**row, "name_last": name, "change_ts": ts}]
 
     with (
         archtics_deltas.ExistingRows(pipeline) as existing,
         archtics_deltas_direct.DirectMerge(pipeline, existing.client) as merge,
     ):
-        merge.stage("cust", version("Newest", "2026-10-05 10:00:00"))
-        merge.stage("cust", version("Older", "2026-10-04 10:00:00"))
+        merge.stage_changed(DATASETS["cust"], version("Newest", "2026-10-05 10:00:00"))
+        merge.stage_changed(DATASETS["cust"], version("Older", "2026-10-04 10:00:00"))
         merge.commit({"cust": archtics_deltas.merge_scope(DATASETS["cust"])}, {"cust": "2026-10-05 10:00:00"})
     got = replica(work, "cust", f"name_last, _business_key = '{row['_business_key']}'")
     assert [r[0] for r in got if r[1]] == ["Newest"] and len(got) == total

@@ -273,15 +273,13 @@ def dataset_changes(
     cursor: dict[str, str],
     on_page: Callable[[str, int], Any] | None = None,
     times: StageTimes | None = None,
-    pages: Iterable[list[dict[str, Any]]] | None = None,
 ) -> Iterator[pa.Table]:
     """One dataset's changed rows since ``since``, as Arrow batches (unchanged rows dropped); when
-    the pages are exhausted, ``cursor[dataset]`` holds the newest change time fetched. ``pages``:
-    the dataset's pages when the caller fetches them (:func:`fetch_ahead`), else fetched here."""
+    the pages are exhausted, ``cursor[dataset]`` holds the newest change time fetched. The pages
+    are fetched a few ahead by a thread (:func:`read_ahead`)."""
     times = times if times is not None else StageTimes()
     hasher = RowHasher()
-    if pages is None:
-        pages = read_ahead(client.changes(ds.name, since, page_size), name=f"fetch-{ds.name}")
+    pages = read_ahead(client.changes(ds.name, since, page_size), name=f"fetch-{ds.name}")
     for rows in fetched_batches(ds, pages, since, stats, cursor, on_page, times):
         rows = [_prepare(r, ds, hasher) for r in rows]
         with times.timed("lookup"):

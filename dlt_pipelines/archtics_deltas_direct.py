@@ -155,7 +155,7 @@ class DirectMerge:
         table, select = prepare_sql(rows, ds)
         with registered(con, BATCH_VIEW, table):
             con.execute(f"create or replace temp table {PREPARED} as {select}")
-        columns = [d[0] for d in con.execute(f"select * from {PREPARED} limit 0").description]
+        columns = [*(c for c in table.column_names if c != SHAPE), ROW_HASH, BUSINESS_KEY]  # the SELECT's
         if self._raw is None:
             self._raw = dataset_columns(self.client)
         raw = self._table(ds.name) if ROW_HASH in self._raw.get(ds.name, ()) else None

@@ -133,28 +133,28 @@ def test_a_failed_write_behind_fails_the_full_run_and_keeps_the_last_state(
     assert run_dedup(s, full=True, progress=False)["mode"] == "full"
 
 
-def test_half_written_state_of_an_older_version_is_rebuilt(tmp_path: Path) -> None:
-    """A warehouse an older version left half-written (review_queue missing) gets a full run."""
+@pytest.mark.parametrize(
+    ("damage", "table", "column"),
+    [
+        # a warehouse an older version left half-written (review_queue missing)
+        ("drop table kore_dedup.review_queue", "review_queue", "record_id_l"),
+        # records stored before a blocking key family existed would never be blocked on it: an
+        # incremental run would miss every pair only that key finds
+        ("alter table kore_dedup.records_norm drop column k_sname_zip", "records_norm", "k_sname_zip"),
+    ],
+    ids=["half-written-older-version", "without-a-blocking-key-of-today"],
+)
+def test_state_an_incremental_run_cannot_trust_is_rebuilt(tmp_path: Path, damage: str, table: str, column: str) -> None:
+    """Stored state the incremental run cannot build on gets a full run, which writes it whole again."""
     _seed(tmp_path)
     s = get_settings(tmp_path)
     run_dedup(s, progress=False)
     with connect(s) as wh:
-        wh.execute("drop table kore_dedup.review_queue")
-    assert run_dedup(s, progress=False)["mode"] == "full"
-    assert "review_queue" in _tables(tmp_path)
-
-
-def test_state_without_a_blocking_key_of_today_is_rebuilt(tmp_path: Path) -> None:
-    """Records stored before a blocking key family existed would never be blocked on it: an
-    incremental run would miss every pair only that key finds. Such state gets a full run."""
-    _seed(tmp_path)
-    s = get_settings(tmp_path)
-    run_dedup(s, progress=False)
-    with connect(s) as wh:
-        wh.execute("alter table kore_dedup.records_norm drop column k_sname_zip")
+        wh.execute(damage)
     assert run_dedup(s, progress=False)["mode"] == "full"
     with connect(s) as wh:
-        assert "k_sname_zip" in wh.query_df("select * from kore_dedup.records_norm where 1 = 0").columns
+        assert wh.table_exists("kore_dedup", table)
+        assert column in wh.query_df(f"select * from kore_dedup.{table} where 1 = 0").columns
 
 
 def test_build_state_write_is_one_transaction(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

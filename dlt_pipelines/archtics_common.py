@@ -223,53 +223,77 @@ class StageTimes(dict):
 _DONE = object()
 
 
-def read_ahead(items: Iterable[T], depth: int = 2, name: str = "read-ahead", wait: float = 10.0) -> Iterator[T]:
-    """``items``, produced by a thread up to ``depth`` items ahead of the consumer.
+class ReadAhead(Iterator[T]):
+    """``items``, produced by a thread (started here) up to ``depth`` items ahead of the consumer.
 
-    Why: the delta API is paged and each page's request waits for the server; fetched one after the
-    other, the wait and our work on the page (hashing, the raw-table look-ups) add up. Here the next
-    pages are requested while the current one is worked on. The items and their order are the
-    same; an error the producer raises is raised to the consumer where the item would have come,
-    and a consumer that stops early (an error of its own) stops the producer: it ends, and drops
-    ``items``, when the item it is producing is done -- the consumer waits for that at most
-    ``wait`` seconds (a request in the middle of its retries), then leaves the daemon thread to it.
+    The items and their order are the same; an error the producer raises is raised to the consumer
+    where the item would have come. :meth:`close` stops the producer: it ends when the item it is
+    producing is done, and drops ``items`` (a generator's ``finally`` runs then, in the thread) --
+    close waits for that at most ``wait`` seconds (an HTTP request in the middle of its retries),
+    then leaves the daemon thread to it. Used by :func:`read_ahead` (the delta pages) and by the
+    export's parse thread (``archtics_export_prefetch``).
     """
-    slots: queue.Queue = queue.Queue(maxsize=max(1, depth))
-    stop = threading.Event()
 
-    def put(item: Any) -> bool:
-        while not stop.is_set():
+    def __init__(self, items: Iterable[T], depth: int = 2, name: str = "read-ahead", wait: float = 10.0):
+        self._slots: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self._wait = wait
+        self._thread = threading.Thread(target=self._produce, args=(items,), name=name, daemon=True)
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
             try:
-                slots.put(item, timeout=0.2)
+                self._slots.put(item, timeout=0.2)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def produce() -> None:  # a generator left unfinished is closed when the thread drops it
+    def _produce(self, items: Iterable[T]) -> None:  # an unfinished generator is closed as it is dropped
         try:
             for item in items:
-                if not put((item, None)):
+                if not self._put((item, None)):
                     return
-            put((_DONE, None))
+            self._put((_DONE, None))
         except BaseException as exc:  # raised in the consumer
-            put((_DONE, exc))
+            self._put((_DONE, exc))
 
-    thread = threading.Thread(target=produce, name=name, daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, exc = slots.get()
-            if item is _DONE:
-                if exc is not None:
-                    raise exc
-                return
-            yield item
-    finally:
-        stop.set()
-        deadline = time.monotonic() + wait
-        while thread.is_alive() and time.monotonic() < deadline:
+    def __iter__(self) -> ReadAhead[T]:
+        return self
+
+    def __next__(self) -> T:
+        item, exc = self._slots.get()
+        if item is _DONE:
+            self._slots.put((_DONE, exc))  # asked again: the same end
+            if exc is not None:
+                raise exc
+            raise StopIteration
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        deadline = time.monotonic() + self._wait
+        while self._thread.is_alive() and time.monotonic() < deadline:
             with contextlib.suppress(queue.Empty):
                 while True:
-                    slots.get_nowait()
-            thread.join(timeout=0.2)
+                    self._slots.get_nowait()
+            self._thread.join(timeout=0.2)
+
+    def __enter__(self) -> ReadAhead[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_ahead(items: Iterable[T], depth: int = 2, name: str = "read-ahead", wait: float = 10.0) -> Iterator[T]:
+    """``items`` fetched a few ahead by a thread (:class:`ReadAhead`), as a generator: a consumer
+    that stops early (an error of its own, or closing it) stops the producer.
+
+    Why: the delta API is paged and each page's request waits for the server; fetched one after the
+    other, the wait and our work on the page (hashing, the raw-table look-ups) add up. Here the next
+    pages are requested while the current one is worked on.
+    """
+    with ReadAhead(items, depth, name, wait) as stream:
+        yield from stream

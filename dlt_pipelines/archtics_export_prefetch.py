@@ -15,22 +15,21 @@ blocks of parts the extract never asks for are dropped.
 
 from __future__ import annotations
 
-import queue
-import threading
+import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 
-from dlt_pipelines.archtics_common import StageTimes
+from dlt_pipelines.archtics_common import ReadAhead, StageTimes
 from dlt_pipelines.archtics_export_reader import CHUNK_BYTES, Parsed, PartFile, read_part
 
 _END = object()  # the last item of a part that was read without error
 
 
 class Prefetcher:
-    """Parsed blocks of ``parts``, in order, produced by a background thread."""
+    """Parsed blocks of ``parts``, in order, produced by a background thread (a :class:`ReadAhead`)."""
 
     def __init__(
         self,
@@ -47,21 +46,12 @@ class Prefetcher:
         self._parts = list(parts)
         self._index = {p.path: i for i, p in enumerate(self._parts)}
         self._started = -1  # index of the last part taken from the queue
-        self._queue: queue.Queue = queue.Queue(maxsize=max(1, max_blocks))
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="export-prefetch", daemon=True)
-        self._thread.start()
+        # close() waits for the block being parsed, however long it takes (its connection is closed then)
+        self._stream = ReadAhead(self._parsed(), max_blocks, "export-prefetch", wait=math.inf)
 
-    def _put(self, item: tuple) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self) -> None:
+    def _parsed(self) -> Iterator[tuple]:
+        """(part path, parsed block), then (part path, ``_END`` or the error reading it raised), for
+        every part in order; runs in the thread, with a DuckDB connection of its own."""
         con = duckdb.connect(config={"threads": 2})
         try:
             for part in self._parts:
@@ -69,15 +59,13 @@ class Prefetcher:
                 try:
                     for parsed in read_part(self.export_dir, part, con, self.block):
                         self._parse_times.add("parse", time.perf_counter() - t0)
-                        if not self._put((part.path, parsed)):
-                            return
+                        yield part.path, parsed
                         t0 = time.perf_counter()
                     item: object = _END
                 except Exception as exc:  # FileRefused and any reader error: raised in the consumer
                     item = exc
                 self._parse_times.add("parse", time.perf_counter() - t0)
-                if not self._put((part.path, item)):
-                    return
+                yield part.path, item
         finally:
             con.close()
 
@@ -90,8 +78,10 @@ class Prefetcher:
         self._started = idx
         while True:
             t0 = time.perf_counter()
-            path, item = self._next()
+            path, item = next(self._stream, (None, None))
             self.times.add("parse_wait", time.perf_counter() - t0)
+            if path is None:
+                raise RuntimeError("the export's parse thread ended before the extract had all parts")
             if path != part.path:
                 continue  # a part whose extract was abandoned or never asked for
             if item is _END:
@@ -100,24 +90,9 @@ class Prefetcher:
                 raise item
             yield item
 
-    def _next(self) -> tuple:
-        while True:
-            try:
-                return self._queue.get(timeout=0.5)
-            except queue.Empty:
-                if not self._thread.is_alive() and self._queue.empty():
-                    raise RuntimeError("the export's parse thread ended before the extract had all parts") from None
-
     def close(self) -> None:
         """Stop the thread, drop what it parsed ahead, add its parse seconds to ``times``."""
-        self._stop.set()
-        while self._thread.is_alive():
-            try:
-                while True:
-                    self._queue.get_nowait()
-            except queue.Empty:
-                pass
-            self._thread.join(timeout=0.2)
+        self._stream.close()
         for step, seconds in self._parse_times.items():
             self.times.add(step, seconds)
         self._parse_times.clear()

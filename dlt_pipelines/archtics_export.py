@@ -44,6 +44,7 @@ from dlt_pipelines.archtics_export_prefetch import Prefetcher
 from dlt_pipelines.archtics_export_reader import CHUNK_BYTES, FileRefused, Manifest, PartFile, read_manifest
 from dlt_pipelines.archtics_export_replace import replacements, settle_replacements
 from dlt_pipelines.archtics_export_source import PIPELINE_NAME, cutoff_source, export_files_source, natural_key
+from dlt_pipelines.duckdb_row_groups import gather_short_row_groups
 from kore.config import Settings, dlt_pipeline
 from kore.errors import RunFailed
 from kore.runlog import RunRecord, run_record
@@ -278,9 +279,10 @@ def extract_and_load(
     The files are parsed ahead in a thread (:mod:`dlt_pipelines.archtics_export_prefetch`) while
     the previous group is written. On DuckDB a group's rows go straight into the tables in one
     transaction (:mod:`dlt_pipelines.archtics_export_direct`); elsewhere a group is one dlt load
-    package (extract, normalize, load). ``times`` receives the seconds per step (``parse`` in the
-    parse thread, ``parse_wait`` the writer spent waiting for it, ``dlt_extract``, ``normalize``,
-    ``load``).
+    package (extract, normalize, load); on DuckDB the short row groups the transactions left are
+    then moved to the tables' ends (:mod:`dlt_pipelines.duckdb_row_groups`). ``times`` receives
+    the seconds per step (``parse`` in the parse thread, ``parse_wait`` the writer spent waiting for
+    it, ``dlt_extract``, ``normalize``, ``load``, ``row_groups``).
     """
     extracted: list[str] = []
     replaces = replaces or {}
@@ -317,7 +319,18 @@ def extract_and_load(
                 pipeline.normalize()
             with times.timed("load"):
                 pipeline.load().raise_on_failed_jobs()
+    if direct and extracted:
+        with times.timed("row_groups"):
+            gather_landed_row_groups(pipeline, {p.dataset for p in todo if p.path in set(extracted)})
     return extracted
+
+
+def gather_landed_row_groups(pipeline: dlt.Pipeline, datasets: set[str]) -> dict[str, int]:
+    """On DuckDB, the short row groups the landing's transactions left inside the datasets' tables
+    moved to their ends (:mod:`dlt_pipelines.duckdb_row_groups`); returns the rows moved per table."""
+    with pipeline.sql_client() as client:
+        tables = [client.make_qualified_table_name(d) for d in sorted(datasets)]
+        return gather_short_row_groups(client.native_connection, tables)
 
 
 @contextlib.contextmanager

@@ -132,7 +132,13 @@ def test_generator_export_lands_whole_and_rerun_writes_nothing(workdir: Path, sm
 
 @pytest.mark.parametrize(
     ("damage", "loader"),
-    [("checksum", "direct"), ("row_count", "direct"), ("truncated_gzip", "direct"), ("truncated_gzip", "packages")],
+    [
+        ("checksum", "direct"),
+        ("row_count", "direct"),
+        ("truncated_gzip", "direct"),
+        ("truncated_gzip", "packages"),
+        ("corrupted_gzip", "direct"),
+    ],  # fmt: skip
     indirect=["loader"],
 )
 def test_damaged_file_is_refused_whole(workdir: Path, damage: str, loader: str) -> None:
@@ -146,6 +152,11 @@ def test_damaged_file_is_refused_whole(workdir: Path, damage: str, loader: str) 
         bad.write_bytes(gzip.compress(bytes(raw), mtime=0))
     elif damage == "row_count":  # sha matches, but the manifest promises another row count
         set_manifest(export, rel, rows=3001)
+    elif damage == "corrupted_gzip":  # the deflate stream's block header garbled; the manifest describes it
+        data = bytearray(bad.read_bytes())
+        data[12:16] = bytes(b ^ 0xFF for b in data[12:16])  # after gzip's 10-byte header: an invalid block
+        bad.write_bytes(bytes(data))
+        set_manifest(export, rel, sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
     else:  # cut short in transit, and the manifest describes the cut file (so only gzip can tell)
         data = bad.read_bytes()[:-2000]
         bad.write_bytes(data)

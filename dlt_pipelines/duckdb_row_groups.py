@@ -14,9 +14,11 @@ a 139-row group in ``cust_email``.
 So after the export is landed, the rows of every row group under ``1 / SHORT_SHARE`` of a full one
 (and of the last row group, so they join it rather than start another short one) are deleted and
 appended again at the table's end, in one transaction: the table holds the same rows (not the same
-row ids: nothing here keys on them), in full row groups and one last one. Longer partial groups
-stay: DuckDB merges them once ~1/8 of a row group's rows were deleted around them (about six 1%
-incrementals), the compaction its vacuum is meant to do; moving all of them cost ~6 s at 1M.
+row ids: nothing here keys on them), in full row groups and one last one. A run killed during the
+move leaves the table as it was (only the layout is then the landing's: it costs speed, not rows).
+Longer partial groups stay: DuckDB merges them once ~1/8 of a row group's rows were deleted around
+them (about six 1% incrementals), the compaction its vacuum is meant to do; moving all of them cost
+~6 s at 1M.
 """
 
 from __future__ import annotations

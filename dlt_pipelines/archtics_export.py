@@ -320,8 +320,9 @@ def extract_and_load(
             with times.timed("load"):
                 pipeline.load().raise_on_failed_jobs()
     if direct and extracted:
+        landed = set(extracted)
         with times.timed("row_groups"):
-            gather_landed_row_groups(pipeline, {p.dataset for p in todo if p.path in set(extracted)})
+            gather_landed_row_groups(pipeline, {p.dataset for p in todo if p.path in landed})
     return extracted
 
 

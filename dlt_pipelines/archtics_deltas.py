@@ -39,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import dlt
@@ -297,11 +298,12 @@ def fetched_batches(
     cursor: dict[str, str],
     on_page: Callable[[str, int], Any] | None,
     times: StageTimes,
+    batch_rows: int = LOOKUP_BATCH_ROWS,
 ) -> Iterator[list[dict[str, Any]]]:
-    """The fetched rows as they came, in batches of at least ``LOOKUP_BATCH_ROWS`` (one look-up, one
-    scan of the raw table, per batch, not per page); a child list's parent is never split between
-    two batches (its list is compared whole). Counts pages and rows fetched into ``stats``; at the
-    end ``cursor[dataset]`` holds the newest change time fetched."""
+    """The fetched rows as they came, in batches of at least ``batch_rows`` (the package path: one
+    look-up, one scan of the raw table, per batch, not per page); a child list's parent is never
+    split between two batches (its list is compared whole). Counts pages and rows fetched into
+    ``stats``; at the end ``cursor[dataset]`` holds the newest change time fetched."""
     newest = since
     st = stats.setdefault(ds.name, {"fetched": 0, "written": 0, "unchanged": 0, "pages": 0})
     held: list[dict[str, Any]] = []  # child lists: the last parent of a page may continue on the next
@@ -314,7 +316,7 @@ def fetched_batches(
             on_page(ds.name, len(page))
         rows = held + page
         held = []
-        if len(rows) < LOOKUP_BATCH_ROWS:
+        if len(rows) < batch_rows:
             held = rows
             continue
         if parent and rows:
@@ -340,10 +342,10 @@ def count_written(stats: dict, ds: Dataset, rows: int, written: int) -> None:
 def fetch_ahead(
     client: ArchticsClient, sinces: dict[str, str], page_size: int
 ) -> Iterator[Iterator[list[dict[str, Any]]]]:
-    """Each dataset's pages (in ``sinces`` order), fetched by one thread a few pages ahead of the
-    consumer -- across datasets too: the next dataset's first page is requested while the last
-    pages of the one before are hashed and looked up. Each dataset's page iterator must be
-    consumed to its end before the next one is taken (as the run does)."""
+    """Each dataset's pages (in ``sinces`` order), fetched by one thread ahead of the consumer --
+    across datasets too: the next datasets' pages are requested while the one before is staged and
+    merged (up to 16 pages wait: 80,000 rows at the default page size). Each dataset's page
+    iterator must be consumed to its end before the next one is taken (as the run does)."""
     end = object()
 
     def every_page() -> Iterator[Any]:
@@ -351,7 +353,7 @@ def fetch_ahead(
             yield from client.changes(name, since, page_size)
             yield end
 
-    stream = read_ahead(every_page(), depth=3, name="fetch-changes")
+    stream = read_ahead(every_page(), depth=16, name="fetch-changes")
 
     def one_dataset() -> Iterator[list[dict[str, Any]]]:
         for page in stream:
@@ -405,9 +407,10 @@ def archtics_changes(
 # running
 
 
-def read_cutoff(pipeline: dlt.Pipeline) -> str:
-    """The export cutoff from raw_archtics.load_cutoff (written by the export pipeline)."""
-    with pipeline.sql_client() as client:
+def read_cutoff(pipeline: dlt.Pipeline, existing: ExistingRows | None = None) -> str:
+    """The export cutoff from raw_archtics.load_cutoff (written by the export pipeline); through the
+    run's open connection when there is one."""
+    with existing._conn() if existing is not None else pipeline.sql_client() as client:
         try:
             with client.execute_query(f"select cutoff from {client.make_qualified_table_name('load_cutoff')}") as cur:
                 rows = [str(r[0]) for r in cur.fetchall()]
@@ -437,6 +440,7 @@ def finish_pending(pipeline: dlt.Pipeline) -> int:
 
 def merge_direct(
     pipeline: dlt.Pipeline,
+    existing: ExistingRows,
     client: ArchticsClient,
     cutoff: str,
     page_size: int,
@@ -450,27 +454,34 @@ def merge_direct(
     run left it, else where the package path's dlt state left it, else at the export cutoff."""
     resources = pipeline.state.get("sources", {}).get(PIPELINE_NAME, {}).get("resources", {})
     cursor: dict[str, str] = {}
-    with ExistingRows(pipeline) as existing, DirectMerge(pipeline, existing.client) as merge:
+    with DirectMerge(pipeline, existing.client) as merge:
         with times.timed("extract"):
             saved = merge.cursors()
-            sinces = {name: saved.get(name) or resume_cursor(resources.get(name, {}), cutoff) for name in names}
+            order = merge.largest_first(names)
+            sinces = {name: saved.get(name) or resume_cursor(resources.get(name, {}), cutoff) for name in order}
+            merge.begin()
             with contextlib.closing(fetch_ahead(client, sinces, page_size)) as fetched:
-                for name, pages in zip(names, fetched, strict=True):
-                    ds = DATASETS[name]
-                    for rows in fetched_batches(ds, pages, sinces[name], stats, cursor, on_page, times):
-                        with times.timed("stage"):  # prepared, looked up and staged in DuckDB
-                            count_written(stats, ds, len(rows), merge.stage_changed(ds, rows))
-        with times.timed("load_merge"):
-            merge.commit({n: merge_scope(DATASETS[n]) for n in merge.staged}, cursor)
+                for name, pages in zip(order, fetched, strict=True):
+                    ds, staged = DATASETS[name], 0
+                    # each page staged as it comes: the raw table is looked up once, by the merge
+                    for rows in fetched_batches(ds, pages, sinces[name], stats, cursor, on_page, times, 1):
+                        with times.timed("stage"):  # prepared and staged in DuckDB
+                            staged += merge.stage(ds, rows)
+                    with times.timed("merge"):  # while the next datasets' pages are fetched
+                        count_written(stats, ds, staged, merge.merge(ds, merge_scope(ds)))
+        with times.timed("commit"):  # the cursors, the load's record, DuckDB's commit
+            merge.commit({}, cursor)
 
 
 def _split_extract(times: StageTimes, direct: bool) -> dict[str, float]:
     """Seconds per step, with the extract's own work (dlt writing its files; on DuckDB batching the
-    pages) apart from the HTTP fetch, the look-ups and the staging it includes (on DuckDB
-    ``stage`` holds the preparing, the look-up and the staging of each batch, all in SQL)."""
+    pages) apart from the HTTP fetch, the look-ups, the staging and the merges it includes (on DuckDB
+    ``stage`` holds the preparing, the look-up and the staging of each batch, all in SQL, and
+    ``merge`` each dataset's delete and insert, done while the next datasets are fetched)."""
     out = dict(times)
     if "extract" in out:
-        own = out.pop("extract") - out.get("http_fetch", 0.0) - out.get("lookup", 0.0) - out.get("stage", 0.0)
+        inner = sum(out.get(step, 0.0) for step in ("http_fetch", "lookup", "stage", "merge"))
+        own = out.pop("extract") - inner
         out["prepare" if direct else "dlt_extract"] = max(0.0, own)
     return {k: round(v, 3) for k, v in out.items()}
 
@@ -497,18 +508,31 @@ def land_deltas(
         creds = archtics_credentials()
         client_id = client_id or creds.get("client_id", "")
         client_secret = client_secret or creds.get("client_secret", "")
-    with run_record(settings, "land_deltas", "archtics") as rec:
+    with run_record(settings, "land_deltas", "archtics") as rec, contextlib.ExitStack() as run:
         times = StageTimes()
         with times.timed("setup"):  # fixed cost: pipeline, pending packages, cutoff, token + catalogue
             pipeline = make_pipeline(settings)
             direct = is_direct(pipeline.destination.destination_name)
             resumed = finish_pending(pipeline)
-            # merging into a half-landed export would put older export rows after newer deltas
-            require_landing_complete(settings, "kore land deltas", pipelines=("archtics_export",))
-            cutoff = read_cutoff(pipeline)
-            deadlines = {"call_deadline": settings.http_call_deadline, "run_deadline": settings.http_run_deadline}
-            client = ArchticsClient(api_url, client_id, client_secret, **{**deadlines, **(client_options or {})})
-            offered = client.datasets()
+            # merging into a half-landed export would put older export rows after newer deltas.
+            # On DuckDB one connection serves the run (cutoff, look-ups, merge), and the guard's
+            # scans (each export file's rows counted: ~0.2 s at 1M) run on a cursor of it, in a
+            # thread, while the rest is set up; a second connection with other options is refused
+            guard: tuple[Any, ...] = (require_landing_complete, settings, "kore land deltas", ("archtics_export",))
+            existing = run.enter_context(ExistingRows(pipeline)) if direct else None
+            if existing is not None:
+                pool = run.enter_context(ThreadPoolExecutor(1, thread_name_prefix="landing-guard"))
+                complete = pool.submit(*guard, existing.client.native_connection.cursor())
+            else:
+                complete = Future()
+                complete.set_result(guard[0](*guard[1:]))
+            try:
+                cutoff = read_cutoff(pipeline, existing)
+                deadlines = {"call_deadline": settings.http_call_deadline, "run_deadline": settings.http_run_deadline}
+                client = ArchticsClient(api_url, client_id, client_secret, **{**deadlines, **(client_options or {})})
+                offered = client.datasets()
+            finally:  # the guard's refusal comes first, as when it ran before the rest
+                complete.result()
         missing = [n for n in names if n not in offered]
         if missing:
             raise RuntimeError(f"the Archtics API does not offer datasets {missing}")
@@ -525,8 +549,8 @@ def land_deltas(
                 fetched[0] += n
                 progress.update(task, description=f"fetching Archtics changes: {dataset}, {fetched[0]:,} rows")
 
-            if direct:
-                merge_direct(pipeline, client, cutoff, page_size, names, stats, on_page, times)
+            if existing is not None:
+                merge_direct(pipeline, existing, client, cutoff, page_size, names, stats, on_page, times)
             else:
                 # one connection for every look-up of the extract (each new one resolves dlt's config)
                 with times.timed("extract"), ExistingRows(pipeline) as existing:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kore.config import Settings
 from kore.contracts.archtics import DATASETS, RAW_SCHEMA, SOURCE_FILE_COLUMN
@@ -148,21 +149,24 @@ def _columns(wh: Warehouse, table: str) -> set[str]:
     return {str(r[0]).lower() for r in rows}
 
 
-def landing_problems(settings: Settings, pipelines: tuple[str, ...] | None = None) -> list[Problem]:
+def landing_problems(settings: Settings, pipelines: tuple[str, ...] | None = None, con: Any = None) -> list[Problem]:
     """Everything that makes the landed data incomplete; [] when the stages may run. ``pipelines``
-    limits the pending-package check to some landings (see :func:`pending_packages`)."""
+    limits the pending-package check to some landings (see :func:`pending_packages`); ``con``: a
+    warehouse connection to read through (closed after), else one is opened."""
     problems = pending_packages(settings, pipelines)
-    if settings.target == "duckdb" and not settings.duckdb_path.exists():
+    if con is None and settings.target == "duckdb" and not settings.duckdb_path.exists():
         return problems
-    with connect(settings) as wh:
+    with connect(settings, con) as wh:
         problems += ledger_problems(wh)
     return problems
 
 
-def require_landing_complete(settings: Settings, stage: str, pipelines: tuple[str, ...] | None = None) -> None:
+def require_landing_complete(
+    settings: Settings, stage: str, pipelines: tuple[str, ...] | None = None, con: Any = None
+) -> None:
     """Raise :class:`LandingIncomplete` (one line: what, and which landing to re-run) if the landing
-    is incomplete; ``stage`` names the caller in the message."""
-    problems = landing_problems(settings, pipelines)
+    is incomplete; ``stage`` names the caller in the message; ``con`` as in :func:`landing_problems`."""
+    problems = landing_problems(settings, pipelines, con)
     if not problems:
         return
     commands = list(dict.fromkeys(p.command for p in problems))

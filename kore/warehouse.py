@@ -48,11 +48,15 @@ def _ident(name: str) -> str:
 class Warehouse:
     """A connection to the configured warehouse with a handful of dialect-neutral helpers."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, con: Any = None):
+        """``con``: a DuckDB connection to use instead of opening one (e.g. a ``cursor()`` of a
+        pipeline's open connection: a second connection opened with other options is refused)."""
         self.settings = settings
         self.target = settings.target
         self._tx_depth = 0  # open transaction() blocks: inner ones join the outermost
-        if self.target == "duckdb":
+        if con is not None:
+            self.con = con
+        elif self.target == "duckdb":
             import duckdb
 
             settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
@@ -210,8 +214,8 @@ class Warehouse:
 
 
 @contextlib.contextmanager
-def connect(settings: Settings) -> Iterator[Warehouse]:
-    wh = Warehouse(settings)
+def connect(settings: Settings, con: Any = None) -> Iterator[Warehouse]:
+    wh = Warehouse(settings, con)
     try:
         yield wh
     finally:

@@ -317,12 +317,37 @@ def test_direct_merge_keeps_the_newest_version_of_a_key_changed_twice_in_one_run
         archtics_deltas.ExistingRows(pipeline) as existing,
         archtics_deltas_direct.DirectMerge(pipeline, existing.client) as merge,
     ):
-        merge.stage_changed(DATASETS["cust"], version("Newest", "2026-10-05 10:00:00"))
-        merge.stage_changed(DATASETS["cust"], version("Older", "2026-10-04 10:00:00"))
+        merge.stage(DATASETS["cust"], version("Newest", "2026-10-05 10:00:00"))
+        merge.stage(DATASETS["cust"], version("Older", "2026-10-04 10:00:00"))
         merge.commit({"cust": archtics_deltas.merge_scope(DATASETS["cust"])}, {"cust": "2026-10-05 10:00:00"})
     got = replica(work, "cust", f"name_last, _business_key = '{row['_business_key']}'")
     assert [r[0] for r in got if r[1]] == ["Newest"] and len(got) == total
     assert (other[cols.index("name_last")], False) in got
+
+
+def test_a_change_reverted_within_one_run_leaves_the_landed_row(work: Path) -> None:
+    """Incremental batches repeat rows: a run may fetch a row's change and, later, its change back
+    to what the warehouse holds. The newest version wins even then: nothing is written for that
+    key (the older, intermediate version must not replace the landed row), and the run reports no
+    row written."""
+    pipeline = archtics_deltas.make_pipeline(get_settings(work))
+    con = duckdb.connect(str(work / "warehouse.duckdb"))
+    cols = [c for c in con.sql("select * from raw_archtics.cust limit 0").columns if not c.startswith("_")]
+    (landed,) = con.sql(f"select {', '.join(cols)} from raw_archtics.cust order by acct_id limit 1").fetchall()
+    before = sorted(con.sql("select * from raw_archtics.cust").fetchall(), key=repr)
+    con.close()
+    row = dict(zip(cols, landed, strict=True))
+    with (
+        archtics_deltas.ExistingRows(pipeline) as existing,
+        archtics_deltas_direct.DirectMerge(pipeline, existing.client) as merge,
+    ):
+        merge.stage(DATASETS["cust"], [{**row, "name_last": "Intermediate", "change_ts": "2026-10-04 10:00:00"}])
+        merge.stage(DATASETS["cust"], [{**row, "change_ts": "2026-10-05 10:00:00"}])
+        assert merge.merge(DATASETS["cust"], archtics_deltas.merge_scope(DATASETS["cust"])) == 0
+        merge.commit({}, {"cust": "2026-10-05 10:00:00"})
+    con = duckdb.connect(str(work / "warehouse.duckdb"), read_only=True)
+    assert sorted(con.sql("select * from raw_archtics.cust").fetchall(), key=repr) == before
+    con.close()
 
 
 _TEXT = st.one_of(st.none(), st.text(max_size=5), st.sampled_from(["\x1f", "\x1e", "é", "", "a b"]))
@@ -405,11 +430,14 @@ def test_both_lookup_paths_keep_the_same_changed_rows(work: Path) -> None:
             python = archtics_deltas.changed_rows(
                 ds, [archtics_deltas._prepare(r, ds, hasher) for r in batch], existing
             )
-            merge.stage_changed(ds, batch)
-            staged = existing.client.native_connection.sql(f"select _business_key from kore_delta_stage_{name}")
+            merge.stage(ds, batch)
+            merge.merge(ds, archtics_deltas.merge_scope(ds))  # in the run's transaction, never committed
+            written = existing.client.native_connection.execute(
+                f"select _business_key from raw_archtics.{name} where _dlt_load_id = ?", [merge.load_id]
+            )
             kept[name] = {
                 "python": sorted(r["_business_key"] for r in python),
-                "sql": sorted(k for (k,) in staged.fetchall()),
+                "sql": sorted(k for (k,) in written.fetchall()),
             }
     want_addr = sorted(
         business_key(archtics_deltas._prepare(r, DATASETS["cust_address"], RowHasher()), DATASETS["cust_address"])

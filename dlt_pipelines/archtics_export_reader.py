@@ -141,6 +141,7 @@ class Records:
     starts: np.ndarray  # byte offset of each record in data
     ends: np.ndarray  # byte offset of each record's terminating newline
     lines: np.ndarray  # physical line number (header = 1) where each record starts
+    newlines: int = -1  # line breaks in data (as many as records: none inside a value); -1 unknown
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -157,10 +158,17 @@ def split_records(data: bytes, first_line: int) -> tuple[Records, bytes, int]:
     tail starts on. A newline ends a record iff an even number of quote characters precede it.
     """
     buf = np.frombuffer(data, dtype=np.uint8)
-    quotes = np.flatnonzero(buf == 34)
     newlines = np.flatnonzero(buf == 10)
-    if len(quotes):
-        ends_idx = np.flatnonzero((np.searchsorted(quotes, newlines) & 1) == 0)
+    if len(newlines) and b'"' in data:
+        # the parity of the quotes of each line (the bytes up to and including its newline), then
+        # the running parity: XOR reductions over bytes, ~4x faster than locating every quote of
+        # an export that quotes each field (a quarter of a ticket part's bytes are quotes)
+        line_starts = np.empty(len(newlines), np.int64)
+        line_starts[0] = 0
+        line_starts[1:] = newlines[:-1] + 1
+        is_quote = (buf[: int(newlines[-1]) + 1] == 34).view(np.uint8)
+        odd_before = np.bitwise_xor.accumulate(np.bitwise_xor.reduceat(is_quote, line_starts))
+        ends_idx = np.flatnonzero(odd_before == 0)
     else:
         ends_idx = np.arange(len(newlines))
     if not len(ends_idx):
@@ -173,7 +181,8 @@ def split_records(data: bytes, first_line: int) -> tuple[Records, bytes, int]:
     lines[0] = first_line
     lines[1:] = first_line + ends_idx[:-1] + 1
     cut = int(ends[-1]) + 1
-    return Records(data[:cut], starts, ends, lines), data[cut:], first_line + int(ends_idx[-1]) + 1
+    n_lines = int(ends_idx[-1]) + 1
+    return Records(data[:cut], starts, ends, lines, n_lines), data[cut:], first_line + n_lines
 
 
 def iter_records(stream: io.BufferedIOBase, first_line: int, block: int) -> Iterator[Records]:
@@ -283,7 +292,8 @@ class BlockParser:
 
         # pyarrow's parser is ~35% faster when it need not look for line breaks inside quoted
         # values: safe when every line break of the block ends a record and there is no CR at all
-        plain = b"\r" not in data and data.count(b"\n") == len(idx)
+        n_lines = recs.newlines if data is recs.data and recs.newlines >= 0 else data.count(b"\n")
+        plain = b"\r" not in data and n_lines == len(idx)
         parse_opts = pacsv.ParseOptions(
             newlines_in_values=not plain, ignore_empty_lines=False, invalid_row_handler=on_invalid
         )

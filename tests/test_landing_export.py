@@ -12,8 +12,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dlt_pipelines.archtics_export import ExportFailed, land_export
+from dlt_pipelines.archtics_export_reader import split_records
 from kore.config import get_settings
 from kore.contracts.account_types import excluded_account_types, is_excluded_account_type
 
@@ -361,3 +364,31 @@ def test_a_part_with_more_columns_adds_them_on_the_next_run_too(workdir: Path) -
     con.close()
     assert got == [("1", None, None), ("2", None, None), ("3", None, None), ("10", "x0", None),
                    ("11", "x1", None), ("20", "y", "z")]  # fmt: skip
+
+
+def _records_by_counting(data: bytes, first_line: int) -> tuple[list[tuple[int, int, int]], bytes]:
+    """RFC 4180 record boundaries the plain way: a newline ends a record when the quotes before it
+    are even in number. Returns (start, end, line) of each record and the unfinished tail."""
+    out, start, line, quotes = [], 0, first_line, 0
+    record_line = first_line
+    for i, byte in enumerate(data):
+        if byte == 34:
+            quotes += 1
+        elif byte == 10:
+            if quotes % 2 == 0:
+                out.append((start, i, record_line))
+                start, record_line = i + 1, line + 1
+            line += 1
+    return out, data[start:]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b'"', b"\n", b",", b"a", b"\r", b'""']), max_size=60).map(b"".join))
+def test_record_boundaries_and_start_lines_follow_the_quote_rule(data: bytes) -> None:
+    """The reader cuts blocks into records by quote parity (vectorised): every record's start, end
+    and physical start line, and the tail left for the next block, are those of the plain rule --
+    with quoted newlines, doubled quotes, CRs and a last record cut off mid-value."""
+    records, tail, _ = split_records(data, 7)
+    want, want_tail = _records_by_counting(data, 7)
+    got = list(zip(records.starts.tolist(), records.ends.tolist(), records.lines.tolist(), strict=True))
+    assert got == want and tail == want_tail

@@ -410,7 +410,7 @@ def archtics_changes(
 def read_cutoff(pipeline: dlt.Pipeline, existing: ExistingRows | None = None) -> str:
     """The export cutoff from raw_archtics.load_cutoff (written by the export pipeline); through the
     run's open connection when there is one."""
-    with existing._conn() if existing is not None else pipeline.sql_client() as client:
+    with contextlib.nullcontext(existing.client) if existing is not None else pipeline.sql_client() as client:
         try:
             with client.execute_query(f"select cutoff from {client.make_qualified_table_name('load_cutoff')}") as cur:
                 rows = [str(r[0]) for r in cur.fetchall()]
@@ -476,8 +476,8 @@ def merge_direct(
 def _split_extract(times: StageTimes, direct: bool) -> dict[str, float]:
     """Seconds per step, with the extract's own work (dlt writing its files; on DuckDB batching the
     pages) apart from the HTTP fetch, the look-ups, the staging and the merges it includes (on DuckDB
-    ``stage`` holds the preparing, the look-up and the staging of each batch, all in SQL, and
-    ``merge`` each dataset's delete and insert, done while the next datasets are fetched)."""
+    ``stage`` holds the preparing and staging of each page in SQL, and ``merge`` each dataset's
+    look-up, delete and insert, done while the next datasets are fetched)."""
     out = dict(times)
     if "extract" in out:
         inner = sum(out.get(step, 0.0) for step in ("http_fetch", "lookup", "stage", "merge"))

@@ -123,7 +123,8 @@ def changed_sql(ds: Dataset, new: str, held: str) -> str:
 
 
 class DirectMerge:
-    """Stages a run's changed rows per dataset, then merges them all in one transaction."""
+    """Stages a run's fetched rows per dataset and merges each dataset, all in one transaction
+    (:meth:`begin` ... :meth:`commit`)."""
 
     def __init__(self, pipeline: dlt.Pipeline, client: Any):
         """``client``: an open dlt sql client of the pipeline's destination (the run's look-ups' one:
@@ -133,7 +134,6 @@ class DirectMerge:
         self.staged: dict[str, list[str]] = {}  # dataset -> the staging table's columns
         self.merged: set[str] = set()  # datasets merged in the open transaction
         self.load_id: str | None = None  # the open transaction's load id
-        self._raw: dict[str, list[str]] | None = None  # the raw tables' columns, read once per run
 
     def __enter__(self) -> DirectMerge:
         return self

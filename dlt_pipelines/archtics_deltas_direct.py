@@ -245,14 +245,17 @@ class DirectMerge:
         )
         keys = list(dict.fromkeys([BUSINESS_KEY, *(ds.parent_key if ds.is_child_list else ())]))
         probe = scope.format(staging_table=NEWEST)
-        if ds.is_child_list and set(ds.parent_key) <= set(ds.business_key):  # a key's rows are among
+        if ds.is_child_list and set(ds.parent_key) <= set(ds.business_key):
+            # a key's rows are among its parent's: one semi-join instead of two (~half the scan)
             probe = " or ".join(f"{self._q(k)} in (select {self._q(k)} from {NEWEST})" for k in ds.parent_key)
-        if ROW_HASH in raw_columns:  # its parent's: one semi-join instead of two (~half the scan)
+        if ROW_HASH in raw_columns:
             held = f"rowid as _kore_rowid, {', '.join(self._q(k) for k in [*keys, ROW_HASH])}"
             con.execute(f"create or replace temp table {HELD} as select {held} from {table} where {probe}")
         else:  # no hashed rows yet: nothing is held
-            con.execute(f"create or replace temp table {HELD} as select {', '.join(self._q(k) + ' varchar' for k in keys)}, "
-                        f"cast(null as varchar) as {ROW_HASH}, cast(null as bigint) as _kore_rowid where false")  # fmt: skip
+            nothing = ", ".join(f"cast(null as varchar) as {self._q(k)}" for k in [*keys, ROW_HASH])
+            con.execute(
+                f"create or replace temp table {HELD} as select cast(null as bigint) as _kore_rowid, {nothing} where false"
+            )
         con.execute(f"create or replace temp table {CHANGED} as {changed_sql(ds, NEWEST, HELD)}")
         con.execute(
             f"delete from {table} where rowid in (select _kore_rowid from {HELD} where {scope.format(staging_table=CHANGED)})"

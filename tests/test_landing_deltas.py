@@ -350,6 +350,27 @@ def test_a_change_reverted_within_one_run_leaves_the_landed_row(work: Path) -> N
     con.close()
 
 
+def test_a_raw_table_without_row_hashes_takes_every_fetched_row(work: Path) -> None:
+    """A raw table with no ``_row_hash`` column (landed before hashes existed) holds nothing the
+    merge can compare: every fetched row is written, the hash column added."""
+    pipeline = archtics_deltas.make_pipeline(get_settings(work))
+    con = duckdb.connect(str(work / "warehouse.duckdb"))
+    con.execute("alter table raw_archtics.note drop column _row_hash")
+    cols = [c for c in con.sql("select * from raw_archtics.note limit 0").columns if not c.startswith("_")]
+    (landed,) = con.sql(f"select {', '.join(cols)} from raw_archtics.note limit 1").fetchall()
+    con.close()
+    row = {**dict(zip(cols, landed, strict=True)), "change_ts": "2026-10-05 10:00:00"}
+    with (
+        archtics_deltas.ExistingRows(pipeline) as existing,
+        archtics_deltas_direct.DirectMerge(pipeline, existing.client) as merge,
+    ):
+        merge.stage(DATASETS["note"], [row])
+        assert merge.merge(DATASETS["note"], archtics_deltas.merge_scope(DATASETS["note"])) == 1
+        merge.commit({}, {"note": "2026-10-05 10:00:00"})
+    got = replica(work, "note", "_row_hash")
+    assert sum(h is not None for (h,) in got) == 1
+
+
 _TEXT = st.one_of(st.none(), st.text(max_size=5), st.sampled_from(["\x1f", "\x1e", "é", "", "a b"]))
 _ROWS = st.lists(
     st.dictionaries(st.sampled_from(["acct_id", "name", "_row_hash", "change_ts", "zip", "b"]), _TEXT, min_size=1),

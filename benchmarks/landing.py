@@ -6,8 +6,8 @@ accounts in <= 5 minutes, the 1% catch-up in <= 5% of the initial landing time, 
 The landing is one ``land_export`` call (as in production); ``landing_times`` splits it into
 setup, parse, dlt_extract, normalize and load, and ``catchup_times`` splits the catch-up into
 setup, http_fetch, lookup, dlt_extract, normalize and load_merge (on DuckDB: setup, http_fetch,
-stage -- prepared, looked up and staged in SQL --, merge -- each dataset's, while the next ones are
-fetched --, prepare and commit). The DuckDB reference
+stage -- each page prepared and staged in SQL --, merge -- each dataset's look-up, delete and
+insert, while the next ones are fetched --, prepare and commit). The DuckDB reference
 reads the same part files into one table per dataset in a separate database file in the same run.
 The disk is flushed (``os.sync``) before the catch-up is timed: a routine incremental starts hours
 after the landing, not while the reference's gigabyte is still being written back.

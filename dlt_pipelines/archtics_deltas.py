@@ -37,6 +37,7 @@ Why it is built this way:
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -518,14 +519,14 @@ def land_deltas(
             # On DuckDB one connection serves the run (cutoff, look-ups, merge), and the guard's
             # scans (each export file's rows counted: ~0.2 s at 1M) run on a cursor of it, in a
             # thread, while the rest is set up; a second connection with other options is refused
-            guard: tuple[Any, ...] = (require_landing_complete, settings, "kore land deltas", ("archtics_export",))
+            guard = functools.partial(require_landing_complete, settings, "kore land deltas", ("archtics_export",))
             existing = run.enter_context(ExistingRows(pipeline)) if direct else None
             if existing is not None:
                 pool = run.enter_context(ThreadPoolExecutor(1, thread_name_prefix="landing-guard"))
-                complete = pool.submit(*guard, existing.client.native_connection.cursor())
+                complete = pool.submit(guard, existing.client.native_connection.cursor())
             else:
                 complete = Future()
-                complete.set_result(guard[0](*guard[1:]))
+                complete.set_result(guard())
             try:
                 cutoff = read_cutoff(pipeline, existing)
                 deadlines = {"call_deadline": settings.http_call_deadline, "run_deadline": settings.http_run_deadline}

@@ -62,7 +62,7 @@ class Partners:
 
     records: pd.DataFrame  # changed records first, then stored neighbours (contract columns)
     decided: set[str]  # records named in manual pair decisions
-    keys: pd.DataFrame  # the records' stored (or, changed ones, fresh) ``k_<family>`` blocking keys
+    keys: pd.DataFrame  # the records' ``k_<family>`` blocking-key codes (``dedup.records.key_codes``), row for row
 
 
 @dataclass
@@ -112,13 +112,31 @@ def stored_neighbours(
     """
     kcols = key_columns(changed)
     keys = pd.concat(
-        [pd.DataFrame({"fam": pd.Series(dtype="string"), "id": pd.Series(dtype="string")})]
+        [pd.DataFrame({"fam": pd.Series(dtype="string"), "id": pd.Series(dtype="Int64")})]
         + [pd.DataFrame({"fam": c, "id": changed[c].dropna().unique()}) for c in kcols],
         ignore_index=True,
-    ).astype("string")
+    ).astype({"fam": "string", "id": "Int64"})
     ids = {"record_id": record_ids, "acct_id": acct_ids, "archtics_account_id_on_crm": crm_acct_ids}
     found = store.read_neighbours(wh, keys, max_block_size, ids, kcols, exclude or set())
     return changed[[*COLS, *kcols]].iloc[:0] if found is None else found
+
+
+def stored_keys_current(wh: Warehouse, sample: int = 50) -> bool:
+    """Whether records_norm's blocking-key codes are today's: a few stored records' keys made again
+    must equal the stored ones. A changed blocking-key definition, or a DuckDB that hashes otherwise
+    (``dedup.records.key_codes``), would leave every stored code stale and the changed records' keys
+    would find no neighbour: the run is then a full one."""
+    stored = store.sample_records(wh, sample)
+    if not len(stored):
+        return True
+    kcols = [c for c in stored.columns if c.startswith("k_")]
+    fresh = norm_with_keys(stored[COLS])[kcols].reset_index(drop=True)
+    try:
+        held = stored[kcols].apply(pd.to_numeric, dtype_backend="numpy_nullable").astype("Int64")
+    except (ValueError, TypeError):  # the text keys of a state stored before the codes: stale too
+        return False
+    held = held.reset_index(drop=True)
+    return bool(fresh.equals(held))
 
 
 def key_columns(changed: pd.DataFrame) -> tuple[str, ...]:
@@ -142,8 +160,11 @@ def find_partners(wh: Warehouse, delta: Delta, dec: pd.DataFrame, max_block_size
     )
     kcols = list(key_columns(delta.changed))
     others = ensure_columns(others).drop_duplicates("record_id")
-    records = pd.concat([delta.changed[[*COLS, *kcols]], others], ignore_index=True)
-    return Partners(records=records[COLS], decided=decided, keys=records[kcols])
+    records = pd.concat([delta.changed[COLS], others[COLS]], ignore_index=True)
+    # the key codes as one type whatever the warehouse returned them as (SQL Server: text)
+    stored = others[kcols].apply(pd.to_numeric, dtype_backend="numpy_nullable").astype("Int64")
+    keys = pd.concat([delta.changed[kcols], stored], ignore_index=True)
+    return Partners(records=records, decided=decided, keys=keys)
 
 
 def seed_clusters(

@@ -49,7 +49,15 @@ from dedup.engine import (
     tf_values,
 )
 from dedup.model import DedupConfig, Model
-from dedup.neighbourhood import Affected, Delta, Partners, find_affected, find_partners, read_delta
+from dedup.neighbourhood import (
+    Affected,
+    Delta,
+    Partners,
+    find_affected,
+    find_partners,
+    read_delta,
+    stored_keys_current,
+)
 from dedup.parents import attach, crm_owned
 from dedup.records import excluded, norm_with_keys
 from dedup.resolve import resolve
@@ -80,6 +88,8 @@ def run_dedup(
             has_state = store.has_state(wh)
             # state stored under other comparison levels or blocking keys: re-fit everything once
             has_state = has_state and Model.from_frame(store.read_table(wh, "model_params")).fits_comparisons()
+            # ... or under other blocking-key codes: every stored record's keys are made again
+            has_state = has_state and stored_keys_current(wh)
         if full or not has_state:
             counts = _full(settings, policy, cfg, progress)
         else:

@@ -243,12 +243,13 @@ def write_ids(wh: Warehouse, ids: set[str] | list[str], name: str = "_ids") -> s
     return f"{SCHEMA}.{name}"
 
 
-def name_freq_for(wh: Warehouse, values: set[str]) -> pd.DataFrame:
-    """The stored term frequencies of ``values`` (in any field) and the ``_records`` row: an
-    incremental run scores a neighbourhood, not the million values the table holds."""
+def name_freq_for(wh: Warehouse, values: pd.Series) -> pd.DataFrame:
+    """The stored term frequencies of ``values`` (in any field; text, each once) and the ``_records``
+    row: an incremental run scores a neighbourhood, not the million values the table holds."""
     if not wh.table_exists(SCHEMA, "name_freq"):
         return pd.DataFrame(columns=["field", "value", "freq"])
-    ids = write_ids(wh, values, "_tf_values")
+    write_df(wh, "_tf_values", pd.DataFrame({"id": values.astype("string")}), replace=True)
+    ids = f"{SCHEMA}._tf_values"
     return fetch_df(
         wh,
         f"select field, value, freq from {SCHEMA}.name_freq where field = '_records' or value in (select id from {ids})",
@@ -293,6 +294,14 @@ def has_state(wh: Warehouse) -> bool:
         return False
     stored = set(wh.query_df(f"select * from {SCHEMA}.records_norm where 1 = 0").columns)
     return {*PERSON_RECORD_COLUMNS, *("k_" + f for f in FAMILIES)} <= stored
+
+
+def sample_records(wh: Warehouse, n: int) -> pd.DataFrame:
+    """A few stored records with their blocking-key codes (whichever rows come first)."""
+    keys = ", ".join("k_" + f for f in FAMILIES)
+    if wh.target == "duckdb":
+        return fetch_df(wh, f"select {RECORD_COLS}, {keys} from {SCHEMA}.records_norm limit {int(n)}")
+    return fetch_df(wh, f"select top {int(n)} {RECORD_COLS}, {keys} from {SCHEMA}.records_norm")
 
 
 def read_previous(wh: Warehouse) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

@@ -60,6 +60,8 @@ class FlowContext:
     allow_empty: bool = False
     # each line of dbt's output as it comes (None: quiet)
     echo: Callable[[str], None] | None = None
+    # the registry entities the push sends (None: every pushable one)
+    push_entities: list[str] | None = None
 
 
 class StageSkipped(Exception):
@@ -215,7 +217,7 @@ def _crm_push(ctx: FlowContext) -> dict[str, Any]:
     if not ctx.endpoints.crm_url:
         raise StageSkipped("no CRM URL")
     s = ctx.settings
-    out = push(s, ctx.endpoints.crm_url, s.crm_flavor, ctx.endpoints.crm_credentials)
+    out = push(s, ctx.endpoints.crm_url, s.crm_flavor, ctx.endpoints.crm_credentials, entities=ctx.push_entities)
     problem = push_problem(out, ctx.allow_failed_rows)
     if problem:
         raise fail_with(problem, out)

@@ -17,6 +17,7 @@ from dedup.engine import Scorer
 from dedup.evaluate import evaluate_clusters
 from dedup.model import DedupConfig
 from dedup.normalize import _STREET_ABBR, FIELD_RULES, norm_phone, normalize_records, per_value, related_first_names
+from dedup.records import key_codes
 from tests.test_dedup_fixtures import all_records, colleague_records, frame, gabriel_records, household_records
 
 text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=25)
@@ -523,3 +524,22 @@ def test_member_is_isin(values, keys, rnd):
     values = values + [rnd.choice(keys) for _ in range(len(keys))] if keys else values
     v, k = np.array(values, dtype=np.int64), np.array(keys + keys[:2], dtype=np.int64)
     assert (member(v, k) == np.isin(v, k)).all() and member(v, k).dtype == bool
+
+
+_KEY_TEXT = st.one_of(st.text(max_size=12), st.text(alphabet="0123456789 :", min_size=8, max_size=24))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.one_of(st.none(), _KEY_TEXT.map(lambda t: "phone:" + t)), max_size=40))
+def test_blocking_key_codes_are_equal_exactly_where_the_keys_are(keys: list[str | None]) -> None:
+    """Blocking compares codes instead of key texts (``dedup.records.key_codes``): two records share a
+    code when, and only when, they share a key, and a record without a key has no code. The first
+    two keys gave one code under DuckDB's ``hash`` (with hundreds of others at a million accounts)."""
+    keys = ["phone:12255280675", "phone:19255280625", *keys]
+    codes = key_codes({"email": pd.Series(keys, dtype="string")})["k_email"]
+    assert str(codes.dtype) == "Int64"
+    assert codes.isna().tolist() == [k is None for k in keys]
+    for i, a in enumerate(keys):
+        for j, b in enumerate(keys):
+            if a is not None and b is not None:
+                assert (codes[i] == codes[j]) == (a == b)

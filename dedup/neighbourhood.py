@@ -161,8 +161,10 @@ def find_partners(wh: Warehouse, delta: Delta, dec: pd.DataFrame, max_block_size
     kcols = list(key_columns(delta.changed))
     others = ensure_columns(others).drop_duplicates("record_id")
     records = pd.concat([delta.changed[COLS], others[COLS]], ignore_index=True)
-    # the key codes as one type whatever the warehouse returned them as (SQL Server: text)
-    stored = others[kcols].apply(pd.to_numeric, dtype_backend="numpy_nullable").astype("Int64")
+    stored = others[kcols]
+    if not all(pd.api.types.is_integer_dtype(t) for t in stored.dtypes):  # SQL Server returns the codes as text
+        stored = stored.apply(pd.to_numeric, dtype_backend="numpy_nullable")
+    stored = stored.astype("Int64")
     keys = pd.concat([delta.changed[kcols], stored], ignore_index=True)
     return Partners(records=records, decided=decided, keys=keys)
 

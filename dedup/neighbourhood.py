@@ -123,8 +123,8 @@ def stored_neighbours(
 
 def stored_keys_current(wh: Warehouse, sample: int = 50) -> bool:
     """Whether records_norm's blocking-key codes are today's: a few stored records' keys made again
-    must equal the stored ones. A changed blocking-key definition, or a DuckDB that hashes otherwise
-    (``dedup.records.key_codes``), would leave every stored code stale and the changed records' keys
+    must equal the stored ones. A changed blocking-key definition, or a DuckDB that computes the
+    codes otherwise (``dedup.records.key_codes``), would leave every stored code stale and the changed records' keys
     would find no neighbour: the run is then a full one."""
     stored = store.sample_records(wh, sample)
     if not len(stored):
@@ -132,11 +132,18 @@ def stored_keys_current(wh: Warehouse, sample: int = 50) -> bool:
     kcols = [c for c in stored.columns if c.startswith("k_")]
     fresh = norm_with_keys(stored[COLS])[kcols].reset_index(drop=True)
     try:
-        held = stored[kcols].apply(pd.to_numeric, dtype_backend="numpy_nullable").astype("Int64")
+        held = _stored_codes(stored[kcols]).reset_index(drop=True)
     except (ValueError, TypeError):  # the text keys of a state stored before the codes: stale too
         return False
-    held = held.reset_index(drop=True)
     return bool(fresh.equals(held))
+
+
+def _stored_codes(keys: pd.DataFrame) -> pd.DataFrame:
+    """Stored ``k_<family>`` codes as Int64, whatever the warehouse returned them as (SQL Server:
+    text, parsed exactly); raises ValueError on text that is no code."""
+    if not all(pd.api.types.is_integer_dtype(t) for t in keys.dtypes):
+        keys = keys.apply(pd.to_numeric, dtype_backend="numpy_nullable")
+    return keys.astype("Int64")
 
 
 def key_columns(changed: pd.DataFrame) -> tuple[str, ...]:
@@ -161,11 +168,7 @@ def find_partners(wh: Warehouse, delta: Delta, dec: pd.DataFrame, max_block_size
     kcols = list(key_columns(delta.changed))
     others = ensure_columns(others).drop_duplicates("record_id")
     records = pd.concat([delta.changed[COLS], others[COLS]], ignore_index=True)
-    stored = others[kcols]
-    if not all(pd.api.types.is_integer_dtype(t) for t in stored.dtypes):  # SQL Server returns the codes as text
-        stored = stored.apply(pd.to_numeric, dtype_backend="numpy_nullable")
-    stored = stored.astype("Int64")
-    keys = pd.concat([delta.changed[kcols], stored], ignore_index=True)
+    keys = pd.concat([delta.changed[kcols], _stored_codes(others[kcols])], ignore_index=True)
     return Partners(records=records, decided=decided, keys=keys)
 
 

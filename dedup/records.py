@@ -44,12 +44,10 @@ def key_codes(keys: dict[str, pd.Series]) -> pd.DataFrame:
     no longer match and the next run is a full one (``dedup.neighbourhood.stored_keys_current``).
     """
     names = ["k_" + fam for fam in keys]
-    n = len(next(iter(keys.values()))) if keys else 0
-    arrays = [pa.array(k, from_pandas=True) for k in keys.values()]
-    table = pa.table(dict(zip(names, arrays, strict=True))) if names else pa.table({})
-    if not names or not n:
+    if not names or not len(next(iter(keys.values()))):
         return pd.DataFrame({c: pd.Series(dtype="Int64") for c in names})
-    con = duckdb.connect()  # in memory: the same hash whichever warehouse the codes go to
+    table = pa.table({c: pa.array(k, from_pandas=True) for c, k in zip(names, keys.values(), strict=True)})
+    con = duckdb.connect()  # in memory: the same codes whichever warehouse they go to
     try:
         con.register("_kore_keys", table)
         sql = ", ".join(f"cast(md5_number({c}) >> 65 as bigint) as {c}" for c in names)  # null stays null

@@ -141,7 +141,7 @@ def test_a_failed_write_behind_fails_the_full_run_and_keeps_the_last_state(
         # records stored before a blocking key family existed would never be blocked on it: an
         # incremental run would miss every pair only that key finds
         ("alter table kore_dedup.records_norm drop column k_sname_zip", "records_norm", "k_sname_zip"),
-        # blocking-key codes another hash made (a DuckDB that hashes otherwise): no changed record's
+        # blocking-key codes made otherwise (a DuckDB that computed them otherwise): no changed record's
         # key would find its stored neighbours
         ("update kore_dedup.records_norm set k_email = k_email + 1", "records_norm", "k_email"),
         # the text keys a version before the codes stored

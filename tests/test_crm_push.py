@@ -221,6 +221,38 @@ def test_kore_entities_are_pushed_in_batches_and_a_shared_key_once(env, monkeypa
                              "and table_name like '\\_%' escape '\\'") == []  # fmt: skip
 
 
+def test_contacts_and_accounts_are_pushed_in_batches_with_holds_and_exclusions(env, monkeypatch):
+    """Golden contacts and golden accounts are read ``BATCH_ROWS`` at a time too (a million golden
+    contacts read at once as rows took ~5 GB). With batches of two: every contact and account
+    arrives, the contact held for review (``push_holds``) and the excluded Account Type are left out
+    and counted whichever batch they sit in, the source names the held count, and a rerun sends
+    nothing."""
+    from reverse_etl import sources
+
+    settings, sb = env
+    monkeypatch.setattr(sources, "BATCH_ROWS", 2)
+    golden = [dict(c, contact_key=f"K{i}", account_key=f"A{i}", is_excluded_account_type=int(i == 4))
+              for i, c in enumerate([*CONTACTS, *CONTACTS], start=1)]  # fmt: skip
+    accounts = pd.DataFrame({"account_key": [f"A{i}" for i in range(1, 7)], "name": [f"Acct {i}" for i in range(1, 7)],
+                             "crm_account_id": None, "update_fields": 1, "is_excluded_account_type": [0, 0, 0, 1, 0, 0]})  # fmt: skip
+    write_tables(settings, {}, golden)
+    with connect(settings) as wh:
+        wh.replace_table("kore_dedup", "golden_accounts", accounts)
+        wh.replace_table("kore_dedup", "push_holds", pd.DataFrame({"contact_key": ["K5"]}))
+
+    result = push(settings, sb.url, sb.flavor, sb.credentials, entities=["Account", "Contact"])
+    contact, account = result["entities"]["Contact"], result["entities"]["Account"]
+    assert result["failed"] == 0 and result["waiting_parent"] == 0
+    assert (contact["rows"], contact["excluded"], contact["requests"]) == (4, 2, 3)  # K4 excluded, K5 held
+    assert (account["rows"], account["excluded"], account["requests"]) == (5, 1, 3)
+    assert sorted(_ext_keys(sb, "Contact")) == ["K1", "K2", "K3", "K6"]
+    assert sorted(_ext_keys(sb, "Account")) == ["A1", "A2", "A3", "A5", "A6"]
+    assert contact["source"] == "kore_dedup.golden_contacts (1 held for review)"
+    before = _writes(sb)
+    again = push(settings, sb.url, sb.flavor, sb.credentials, entities=["Account", "Contact"])
+    assert again["sent"] == 0 and _writes(sb) == before
+
+
 def test_a_push_killed_during_an_entity_keeps_the_batches_it_sent(env, monkeypatch):
     """The sync state is written batch by batch (a million accounts' state does not fit in memory):
     a push that dies while sending an entity's second batch has recorded the first batch, and the

@@ -39,6 +39,20 @@ def as_arrow(df: pd.DataFrame | pa.Table) -> pa.Table | pd.DataFrame:
     return tbl
 
 
+# pandas dtypes -> SQL Server column types; the nullable ones too (dedup's blocking-key codes are
+# Int64: as text they were stored, compared and read back as nvarchar)
+MSSQL_TYPES = {
+    "int64": "bigint", "Int64": "bigint", "int32": "int", "Int32": "int", "float64": "float",
+    "Float64": "float", "bool": "bit", "boolean": "bit", "datetime64[ns]": "datetime2",
+}  # fmt: skip
+
+
+def mssql_column_types(df: pd.DataFrame) -> list[tuple[str, str]]:
+    """(column, SQL Server type) of a frame a table is created from: text (and anything else) as
+    nvarchar(4000)."""
+    return [(str(c), MSSQL_TYPES.get(str(t), "nvarchar(4000)")) for c, t in df.dtypes.items()]
+
+
 def _ident(name: str) -> str:
     if not _IDENT.match(name):
         raise ValueError(f"not a plain SQL identifier: {name!r}")
@@ -195,8 +209,7 @@ class Warehouse:
             self._mssql_write(schema, table, df, replace=False)
 
     def _mssql_write(self, schema: str, table: str, df: pd.DataFrame, replace: bool) -> None:
-        type_map = {"int64": "bigint", "float64": "float", "bool": "bit", "datetime64[ns]": "datetime2"}
-        cols = [(c, type_map.get(str(t), "nvarchar(4000)")) for c, t in df.dtypes.items()]
+        cols = mssql_column_types(df)
         cur = self.con.cursor()
         if replace or not self.table_exists(schema, table):
             cur.execute(f"if object_id('{schema}.{table}') is not null drop table {schema}.{table}")

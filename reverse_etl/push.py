@@ -20,9 +20,9 @@ The modules: ``sources`` reads the rows, ``payloads`` turns them into upsert bod
 to send, the flavour's client (``crm_clients``) sends them in batches (Salesforce sObject
 Collections of 200; Dynamics ``$batch`` of up to 1,000 in change sets, a failed change set re-sent
 request by request) from a few threads, retrying throttled requests after ``Retry-After``;
-``results`` reports. This module runs the entities in order, a KORE entity's rows a batch at a time
+``results`` reports. This module runs the entities in order, each entity's rows a batch at a time
 (``sources.BATCH_ROWS``), with the sync state of that batch only: memory stays bounded whatever the
-number of ticket rows.
+number of contacts, accounts or ticket rows.
 """
 
 from __future__ import annotations

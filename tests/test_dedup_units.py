@@ -543,3 +543,27 @@ def test_blocking_key_codes_are_equal_exactly_where_the_keys_are(keys: list[str 
         for j, b in enumerate(keys):
             if a is not None and b is not None:
                 assert (codes[i] == codes[j]) == (a == b)
+
+
+def test_blocking_key_codes_are_bigint_columns_on_sql_server() -> None:
+    """On SQL Server the dedup tables are created from the frames' dtypes: the nullable Int64 codes
+    (and other nullable numbers and flags) are bigint / int / bit columns there, text nvarchar --
+    the codes were created as nvarchar before, stored, compared and read back as text."""
+    from kore.warehouse import mssql_column_types
+
+    codes = key_codes({"email": pd.Series(["email:ann@example.org", None], dtype="string")})
+    df = codes.assign(
+        record_id=["a1", "a2"],
+        n=np.array([1, 2]),
+        small=pd.array([1, None], dtype="Int32"),
+        flag=pd.array([True, None], dtype="boolean"),
+        score=pd.array([0.5, None], dtype="Float64"),
+    )
+    assert mssql_column_types(df) == [
+        ("k_email", "bigint"),
+        ("record_id", "nvarchar(4000)"),
+        ("n", "bigint"),
+        ("small", "int"),
+        ("flag", "bit"),
+        ("score", "float"),
+    ]

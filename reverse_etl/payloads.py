@@ -209,25 +209,23 @@ def _account_name(g: dict[str, Any]) -> str | None:
     return str(name)[:160] if name else None
 
 
-def account_rows(
-    golden: list[dict[str, Any]],
-    accounts: list[dict[str, Any]] | None,
-    client: CrmClient,
-    protected: set[str] | None = None,
-) -> list[PushRow]:
-    """Accounts from ``kore_dedup.golden_accounts`` when it exists (a reused CRM account is updated by
-    its CRM id; one KORE only adopts, ``update_fields`` 0, or a protected one gets KORE's key only),
-    else derived from golden contacts (one per ``account_key``, named by :func:`_account_name`)."""
-    if accounts is not None:
-        out = []
-        for a in accounts:
-            key_only = _flag(a.get("update_fields"), 1) == 0 or locked(
-                a, "crm_account_id", "account_key", protected or set()
-            )
-            values = {} if key_only else _values(a, ACCOUNT_COLUMNS)
-            crm_id = a.get("crm_account_id") or None
-            out.append(_crm_owned_row("Account", values, str(a["account_key"]), crm_id, client, a.get("row_hash")))
-        return out
+def account_rows(accounts: list[dict[str, Any]], client: CrmClient, protected: set[str] | None = None) -> list[PushRow]:
+    """Accounts from ``kore_dedup.golden_accounts``: a reused CRM account is updated by its CRM id;
+    one KORE only adopts (``update_fields`` 0) or a protected one gets KORE's key only."""
+    out = []
+    for a in accounts:
+        key_only = _flag(a.get("update_fields"), 1) == 0 or locked(
+            a, "crm_account_id", "account_key", protected or set()
+        )
+        values = {} if key_only else _values(a, ACCOUNT_COLUMNS)
+        crm_id = a.get("crm_account_id") or None
+        out.append(_crm_owned_row("Account", values, str(a["account_key"]), crm_id, client, a.get("row_hash")))
+    return out
+
+
+def derived_account_rows(golden: list[dict[str, Any]], client: CrmClient) -> list[PushRow]:
+    """Accounts derived from golden contacts where dedup wrote no ``golden_accounts`` (an older
+    state): one per ``account_key``, named by :func:`_account_name`."""
     out: list[PushRow] = []
     seen: set[str] = set()
     for g in sorted(golden, key=lambda r: (str(r.get("account_key")), str(r.get("contact_key")))):

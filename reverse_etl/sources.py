@@ -27,7 +27,7 @@ from kore.config import Settings
 from kore.contracts.account_types import is_excluded_account_type
 from kore.registry import Entity
 from kore.warehouse import Warehouse
-from reverse_etl.payloads import PushRow, account_rows, contact_rows, kore_row, records
+from reverse_etl.payloads import PushRow, account_rows, contact_rows, derived_account_rows, kore_row, records
 from reverse_etl.results import EntityResult
 
 DEDUP_SCHEMA = "kore_dedup"
@@ -54,7 +54,6 @@ class Sources:
         self.wh = wh
         self.client = client
         self._lists: tuple[set[str], set[str]] | None = None  # held contact keys, protected record keys
-        self._held_count = 0  # contacts of the Contact batches read so far that are held for review
 
     def _read(self, schema: str, table: str) -> list[dict[str, Any]] | None:
         if not self.wh.table_exists(schema, table):
@@ -115,31 +114,27 @@ class Sources:
             return None
         held, protected = self._held_and_protected()
         if entity == "Contact":
-            res.source = f"{DEDUP_SCHEMA}.golden_contacts"
-            self._held_count = 0
-            return self._batched(
-                res.source, "contact_key", size, lambda rows: self._contact_rows(rows, res, held, protected)
-            )
+            table = res.source = f"{DEDUP_SCHEMA}.golden_contacts"
+            held_rows = 0
+
+            def to_contacts(rows: list[dict[str, Any]]) -> list[PushRow]:
+                nonlocal held_rows
+                kept = self._kept(rows, res)
+                sent = [g for g in kept if str(g.get("contact_key")) not in held]
+                res.excluded += len(kept) - len(sent)
+                held_rows += len(kept) - len(sent)
+                res.source = table + (f" ({held_rows} held for review)" if held_rows else "")
+                return contact_rows(sent, self.client, protected)
+
+            return self._batched(table, "contact_key", size, to_contacts)
         if self.wh.table_exists(DEDUP_SCHEMA, "golden_accounts"):
             res.source = f"{DEDUP_SCHEMA}.golden_accounts"
             return self._batched(
                 res.source,
                 "account_key",
                 size,
-                lambda rows: account_rows([], self._kept(rows, res), self.client, protected),
+                lambda rows: account_rows(self._kept(rows, res), self.client, protected),
             )
         res.source = f"{DEDUP_SCHEMA}.golden_contacts (account_key)"
         golden = self._read(DEDUP_SCHEMA, "golden_contacts") or []
-        return iter([account_rows(self._kept(golden, res), None, self.client)])
-
-    def _contact_rows(
-        self, rows: list[dict[str, Any]], res: EntityResult, held: set[str], protected: set[str]
-    ) -> list[PushRow]:
-        kept = self._kept(rows, res)
-        sent = [g for g in kept if str(g.get("contact_key")) not in held]
-        res.excluded += len(kept) - len(sent)
-        self._held_count += len(kept) - len(sent)
-        res.source = f"{DEDUP_SCHEMA}.golden_contacts" + (
-            f" ({self._held_count} held for review)" if self._held_count else ""
-        )
-        return contact_rows(sent, self.client, protected)
+        return iter([derived_account_rows(self._kept(golden, res), self.client)])

@@ -173,6 +173,23 @@ def read_manifest(settings: Settings) -> dict[str, Any] | None:
         return None
 
 
+def phase_relations(settings: Settings, phase: str) -> set[str] | None:
+    """Lower-case ``schema.name`` of every relation (model, seed, snapshot) a build of ``phase``
+    writes, from the manifest on disk; None when that cannot be known (no manifest, or a selector
+    other than a tag). Schemas are the models' own (``marts``), not the target's prefixed ones."""
+    selected = PHASES[phase].select
+    tags = {s.removeprefix("tag:") for s in selected if s.startswith("tag:")}
+    manifest = read_manifest(settings)
+    if manifest is None or not selected or len(tags) != len(selected):
+        return None
+    out: set[str] = set()
+    for node in manifest.get("nodes", {}).values():
+        if node.get("resource_type") in ("model", "seed", "snapshot") and tags & set(node.get("tags") or ()):
+            schema = (node.get("config") or {}).get("schema") or node.get("schema") or ""
+            out.add(f"{schema}.{node.get('alias') or node['name']}".lower())
+    return out
+
+
 def current_manifest(settings: Settings, phash: str) -> dict[str, Any] | None:
     """The manifest of the project as it is now (see the module docstring): the one on disk when
     ``dbt parse`` last stamped it with this project hash, else a fresh ``dbt parse``. Builds of the

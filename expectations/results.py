@@ -73,10 +73,11 @@ class CheckReport:
         return c
 
     def slowest(self, n: int = 10) -> dict[str, float]:
-        """The ``n`` slowest suites/audits and the totals per kind (``setups``, ``suites``, ``audits``), in seconds."""
+        """The ``n`` slowest suites/audits and the totals per kind (``setups``, ``suites``, ``audits``, and
+        ``aheads``: the items run ahead of the stage, ``expectations.runner.run_checks_ahead``), in seconds."""
         top = sorted(self.seconds.items(), key=lambda kv: kv[1], reverse=True)[:n]
         out = {k: round(v, 2) for k, v in top}
-        for kind in ("setup", "suite", "audit"):
+        for kind in ("setup", "suite", "audit", "ahead"):
             out[f"{kind}s_total"] = round(sum(v for k, v in self.seconds.items() if k.startswith(kind + " ")), 2)
         return out
 

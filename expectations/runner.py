@@ -13,10 +13,12 @@ results are reported but do not block (raw Archtics data is dirty by nature).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,7 @@ from kore.contracts.checks import Audit, CheckContext, CheckPlugin
 from kore.errors import UsageError
 from kore.landing import require_landing_complete
 from kore.runlog import RUN_ID, RunRecord, run_record
-from kore.warehouse import connect
+from kore.warehouse import Warehouse, connect
 
 ROW_COUNT_TYPES = ("expect_table_row_count_to_be_between",)
 COMPOUND_TYPES = ("expect_compound_columns_to_be_unique", "expect_select_column_values_to_be_unique_within_record")
@@ -190,6 +192,18 @@ def _configs(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return [r.get("expectation_config") or {} for r in doc.get("results", [])]
 
 
+@dataclass
+class HeadStart:
+    """Checks run ahead of their stage (:func:`run_checks_ahead`), by item (``suite <name>`` /
+    ``audit <name> on <table>``): their results, validation documents and seconds; :func:`run_checks`
+    takes them instead of running those items again."""
+
+    results: dict[str, list[CheckResult]] = field(default_factory=dict)
+    docs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+
+
 def run_checks(
     settings: Settings,
     layer: str = "all",
@@ -205,6 +219,7 @@ def run_checks(
     suites_dir: Path = SUITES_DIR,
     show_progress: bool = True,
     suites: bool = True,
+    head_start: HeadStart | None = None,
 ) -> CheckReport:
     """Run the suites and audits of ``layer`` ("all" or one of raw|staging|kore|dedup|marts).
 
@@ -214,44 +229,129 @@ def run_checks(
     ``crm_credentials`` may carry ``ca_bundle`` (the CRM sandbox's certificate, as
     ``CrmSandbox.credentials`` gives it). ``suites=False`` runs the audits only (the reconciliation
     after a push: the push changes the CRM and the sync state, not the tables the suites check).
+    ``head_start``: items already run by :func:`run_checks_ahead` (same options); their results are
+    taken as they are, in their place in the report.
     Results go to ``ops.check_results`` and
     ``<reports_dir>/data_docs/index.html`` unless ``write_results`` is False.
     """
-    if layer not in ("all", *LAYERS):
-        raise UsageError(f"unknown layer {layer!r}", f"use --layer all or one of {', '.join(LAYERS)}")
-    specs = [s for s in load_suites(suites_dir) if suites and layer in ("all", s.layer)]
+    _check_layer(layer)
+    options = _Options(
+        layer, archtics_api_url, crm_url, archtics_client_id, archtics_client_secret, crm_headers, crm_credentials,
+        plugins, suites_dir, suites,
+    )  # fmt: skip
     report = CheckReport(layer=layer, run_id=RUN_ID)
     validations: dict[str, dict[str, Any]] = {}
-    archtics = archtics_credentials()
-    if archtics_client_id:
-        archtics["client_id"] = archtics_client_id
-    if archtics_client_secret:
-        archtics["client_secret"] = archtics_client_secret
     with run_record(settings, "check", entity=layer) as rec:
-        require_landing_complete(settings, "kore check")
-        with connect(settings) as wh:
-            reader = TableReader(settings, wh)
-            try:
-                ctx = AuditContext(settings=settings, reader=reader)
-                sources = CheckContext(
-                    tables=ReaderTables(reader),
-                    crm_flavor=settings.crm_flavor,
-                    archtics_api_url=archtics_api_url,
-                    archtics_credentials=archtics,
-                    crm_url=crm_url,
-                    crm_headers=crm_headers or {},
-                    crm_verify=(crm_credentials or {}).get("ca_bundle") or True,
-                )
-                audits = audits_for(layer, ctx, plugin_audits(plugins, sources))
-                _run_all(report, validations, specs, audits, _RunState(settings, reader, ctx), show_progress)
-                if write_results and report.results:
-                    wh.append_df("ops", "check_results", report.to_frame())
-            finally:
-                reader.close()
+        with _session(settings, options) as (wh, specs, audits, state):
+            _run_all(report, validations, specs, audits, state, show_progress, head_start or HeadStart())
+            if write_results and report.results:
+                wh.append_df("ops", "check_results", report.to_frame())
+        if head_start is not None:
+            report.seconds["wall time ahead"] = round(head_start.wall_seconds, 3)
         if write_results:
             report.data_docs = str(write_data_docs(report, settings.reports_dir / "data_docs", validations))
         _record(rec, report)
     return report
+
+
+def run_checks_ahead(
+    settings: Settings,
+    final: Callable[[str], bool],
+    layer: str = "all",
+    archtics_api_url: str | None = None,
+    crm_url: str | None = None,
+    *,
+    archtics_client_id: str | None = None,
+    archtics_client_secret: str | None = None,
+    crm_headers: dict[str, str] | None = None,
+    crm_credentials: dict[str, str] | None = None,
+    plugins: Sequence[CheckPlugin] | None = None,
+    suites_dir: Path = SUITES_DIR,
+    suites: bool = True,
+) -> HeadStart:
+    """Run now, without writing anything, the checks of ``layer`` whose every relation is ``final``
+    (its content will not change before the checks' own stage): what :func:`run_checks` then takes.
+
+    Why: the flow's checks stage waits for the dedup step and the post-dedup build, though most of
+    its work (the raw and staged tickets, the landing and replica audits: about half of it at a
+    million accounts) reads tables neither of them writes. The dedup step keeps one core busy;
+    these checks run on the other one meanwhile. A suite reads its table (and the table its row
+    count is relative to); an audit reads its table and its ``reads`` -- an audit that does not
+    declare them waits for its stage. No progress bar (the flow's stage shows one), no run record.
+    """
+    _check_layer(layer)
+    options = _Options(
+        layer, archtics_api_url, crm_url, archtics_client_id, archtics_client_secret, crm_headers, crm_credentials,
+        plugins, suites_dir, suites,
+    )  # fmt: skip
+    t0 = time.perf_counter()
+    report = CheckReport(layer=layer, run_id=RUN_ID)
+    validations: dict[str, dict[str, Any]] = {}
+    with _session(settings, options) as (_wh, specs, audits, state):
+        flavor = settings.crm_flavor
+        specs = [s for s in specs if all(final(t) for t in _suite_reads(s, flavor))]
+        audits = [a for a in audits if a.reads is not None and all(final(t) for t in (a.table, *a.reads))]
+        head = HeadStart()
+        _run_all(report, validations, specs, audits, state, False, HeadStart(), head.results)
+    head.docs = {f"suite {name}": doc for name, doc in validations.items()}
+    head.seconds = dict(report.seconds)
+    head.wall_seconds = time.perf_counter() - t0
+    return head
+
+
+def _check_layer(layer: str) -> None:
+    if layer not in ("all", *LAYERS):
+        raise UsageError(f"unknown layer {layer!r}", f"use --layer all or one of {', '.join(LAYERS)}")
+
+
+def _suite_reads(spec: SuiteSpec, flavor: str) -> tuple[str, ...]:
+    """The relations a suite reads: its table (under any of its names) and the table its row-count
+    bound is relative to."""
+    kind, _, what = str((spec.row_count or {}).get("relative_to", "")).partition(":")
+    return (*spec.tables, *((what.format(flavor=flavor),) if kind == "table" else ()))
+
+
+@dataclass(frozen=True)
+class _Options:
+    layer: str
+    archtics_api_url: str | None
+    crm_url: str | None
+    archtics_client_id: str | None
+    archtics_client_secret: str | None
+    crm_headers: dict[str, str] | None
+    crm_credentials: dict[str, str] | None
+    plugins: Sequence[CheckPlugin] | None
+    suites_dir: Path
+    suites: bool
+
+
+@contextlib.contextmanager
+def _session(settings: Settings, o: _Options) -> Iterator[tuple[Warehouse, list[SuiteSpec], list[Audit], _RunState]]:
+    """A check run's connection, suites, audits and shared state."""
+    specs = [s for s in load_suites(o.suites_dir) if o.suites and o.layer in ("all", s.layer)]
+    archtics = archtics_credentials()
+    if o.archtics_client_id:
+        archtics["client_id"] = o.archtics_client_id
+    if o.archtics_client_secret:
+        archtics["client_secret"] = o.archtics_client_secret
+    require_landing_complete(settings, "kore check")
+    with connect(settings) as wh:
+        reader = TableReader(settings, wh)
+        try:
+            ctx = AuditContext(settings=settings, reader=reader)
+            sources = CheckContext(
+                tables=ReaderTables(reader),
+                crm_flavor=settings.crm_flavor,
+                archtics_api_url=o.archtics_api_url,
+                archtics_credentials=archtics,
+                crm_url=o.crm_url,
+                crm_headers=o.crm_headers or {},
+                crm_verify=(o.crm_credentials or {}).get("ca_bundle") or True,
+            )
+            audits = audits_for(o.layer, ctx, plugin_audits(o.plugins, sources))
+            yield wh, specs, audits, _RunState(settings, reader, ctx)
+        finally:
+            reader.close()
 
 
 def _record(rec: RunRecord, report: CheckReport) -> None:
@@ -271,16 +371,36 @@ def _run_all(
     audits: list[Audit],
     state: _RunState,
     show_progress: bool,
+    head: HeadStart,
+    by_item: dict[str, list[CheckResult]] | None = None,
 ) -> None:
+    """Run the suites, then the audits, in order; an item ``head`` holds is taken from it. ``by_item``
+    collects each item's results (``suite <name>`` / ``audit <name> on <table>``)."""
     from rich.progress import Progress
+
+    by_item = {} if by_item is None else by_item
+
+    def taken(key: str) -> bool:
+        """The item ran ahead: its results (and document) go in its place."""
+        if key not in head.results:
+            return False
+        report.results.extend(head.results[key])
+        by_item[key] = head.results[key]
+        if key in head.docs:
+            validations[key.removeprefix("suite ")] = head.docs[key]
+        report.seconds[f"ahead {key}"] = head.seconds.get(key.partition(" on ")[0], 0.0)
+        progress.advance(task)
+        return True
 
     with Progress(transient=True, disable=not show_progress) as progress:
         task = progress.add_task("data checks", total=len(specs) + len(audits))
-        if specs:  # GX's context and data sources: timed apart from the first suite
+        if any(f"suite {s.name}" not in head.results for s in specs):  # GX's context: timed apart
             t0 = time.perf_counter()
             state.validator.ready()
             report.seconds["setup gx"] = round(time.perf_counter() - t0, 3)
         for spec in specs:
+            if taken(f"suite {spec.name}"):
+                continue
             progress.update(task, description=f"suite {spec.name}")
             t0 = time.perf_counter()
             try:
@@ -289,16 +409,21 @@ def _run_all(
                 res, doc = [CheckResult("suite", spec.layer, spec.table, "fail", "error", detail=_err(exc))], {}
             report.seconds[f"suite {spec.name}"] = round(time.perf_counter() - t0, 3)
             report.results.extend(res)
+            by_item[f"suite {spec.name}"] = res
             if doc:
                 validations[spec.name] = doc
             progress.advance(task)
-        for lay, name, table, fn in audits:
+        for lay, name, table, fn, _reads in audits:
+            if taken(f"audit {name} on {table}"):  # a reference audit's name repeats for each child table
+                continue
             progress.update(task, description=f"audit {name}")
             t0 = time.perf_counter()
             try:
-                report.results.append(fn())
+                result = fn()
             except Exception as exc:
-                report.results.append(CheckResult(name, lay, table, "fail", "error", detail=_err(exc), kind="audit"))
+                result = CheckResult(name, lay, table, "fail", "error", detail=_err(exc), kind="audit")
+            report.results.append(result)
+            by_item[f"audit {name} on {table}"] = [result]
             report.seconds[f"audit {name}"] = round(time.perf_counter() - t0, 3)
             progress.advance(task)
 

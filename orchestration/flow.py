@@ -19,6 +19,7 @@ import importlib
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,14 @@ class FlowContext:
     echo: Callable[[str], None] | None = None
     # the registry entities the push sends (None: every pushable one)
     push_entities: list[str] | None = None
+    # the checks run ahead of their stage (``_checks_ahead``), on a thread of their own
+    checks_ahead: Future | None = None
+
+    def settle(self) -> None:
+        """Wait for work running ahead on this process's warehouse connection: dbt builds in a
+        process of its own, which must find the DuckDB file free."""
+        if self.checks_ahead is not None:
+            self.checks_ahead.exception()  # waits; its error, if any, is the checks stage's to report
 
 
 class StageSkipped(Exception):
@@ -83,6 +92,8 @@ class Stage:
     # work that may start while the ``lead`` stages before this one run (it must need none of their output)
     ahead: Callable[[FlowContext], None] | None = None
     lead: int = 1
+    # the earliest stage of the flow the ``ahead`` work may start with (what it reads is final by then)
+    ahead_from: str | None = None
 
 
 @dataclass
@@ -157,7 +168,13 @@ def _dbt_phase(phase: str) -> Callable[[FlowContext], dict[str, Any]]:
     def run(ctx: FlowContext) -> dict[str, Any]:
         from dbt_build.scope import build_phase
 
-        return build_phase(ctx.settings, phase, echo=ctx.echo).summary()
+        t0 = time.perf_counter()
+        ctx.settle()
+        waited = time.perf_counter() - t0
+        out = build_phase(ctx.settings, phase, echo=ctx.echo).summary()
+        if waited >= 0.05:  # the stage's seconds include the wait: said apart
+            out["waited_for_checks_ahead_seconds"] = round(waited, 2)
+        return out
 
     return run
 
@@ -185,13 +202,62 @@ def _import_checks(ctx: FlowContext) -> None:
     threading.Thread(target=importlib.import_module, args=(GX_MODULE,), name="import-gx", daemon=True).start()
 
 
+def _final_after_pre_dedup_build(settings: Settings) -> Callable[[str], bool] | None:
+    """Whether a relation (``schema.table``) holds its final content for this run's checks once the
+    pre-dedup build is done: anything but the dedup step's tables (``kore_dedup``), the post-dedup
+    build's models (from dbt's manifest) and the run's own records (``ops``). None when the
+    post-dedup build's models are not known."""
+    from dbt_build.scope import phase_relations
+
+    later = phase_relations(settings, "post-dedup")
+    if later is None:
+        return None
+
+    def final(relation: str) -> bool:
+        schema, dot, _ = relation.lower().partition(".")
+        return bool(dot) and schema not in ("kore_dedup", "ops") and relation.lower() not in later
+
+    return final
+
+
+def _checks_ahead(ctx: FlowContext) -> None:
+    """Start, on a thread, the checks whose tables the dedup step and the post-dedup build do not
+    write (``expectations.runner.run_checks_ahead``): at a million accounts about half the checks'
+    time (raw and staged tickets, replica and ticket audits), on the core the dedup step leaves
+    idle. The checks stage takes their results. Without dbt's manifest, only Great Expectations'
+    import goes ahead (``_import_checks``)."""
+    final = _final_after_pre_dedup_build(ctx.settings)
+    if final is None:
+        _import_checks(ctx)
+        return
+    from expectations.runner import run_checks_ahead
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checks-ahead")
+    ctx.checks_ahead = pool.submit(run_checks_ahead, ctx.settings, final, "all", **ctx.endpoints.check_options)
+    pool.shutdown(wait=False)  # the thread ends with its one task
+
+
+def _take_checks_ahead(ctx: FlowContext) -> Any:
+    """The checks run ahead (``HeadStart``), or None: none started, or they failed (then every check
+    runs in its stage; the failure is shown)."""
+    future, ctx.checks_ahead = ctx.checks_ahead, None
+    if future is None:
+        return None
+    try:
+        return future.result()
+    except Exception as exc:  # noqa: BLE001 - the stage runs them itself
+        ctx.console.print(f"[yellow]checks run ahead failed, running them now ({type(exc).__name__}: {exc})[/]")
+        return None
+
+
 def _checks(
     layer: str, options: Callable[[Endpoints], dict[str, Any]], suites: bool = True
 ) -> Callable[[FlowContext], dict[str, Any]]:
     def run(ctx: FlowContext) -> dict[str, Any]:
         from expectations.runner import run_checks
 
-        report = run_checks(ctx.settings, layer=layer, suites=suites, **options(ctx.endpoints))
+        head = _take_checks_ahead(ctx)
+        report = run_checks(ctx.settings, layer=layer, suites=suites, head_start=head, **options(ctx.endpoints))
         ctx.check_reports.append(report)
         counts = report.counts()
         if report.failures():
@@ -243,7 +309,9 @@ FLOW: tuple[Stage, ...] = (
         "ops.check_results",
         _checks("all", lambda e: e.check_options),
         ("checks", "passed"),
-        _import_checks,
+        _checks_ahead,
+        lead=2,
+        ahead_from="dedup",
     ),
     Stage("CRM push", "CRM + ops.crm_sync_state", _crm_push, ("rows", "synced")),
     Stage(
@@ -345,12 +413,20 @@ def select_stages(only: Iterable[str] | None = None, skip: Iterable[str] | None 
 
 def with_head_starts(stages: Iterable[Stage]) -> list[tuple[Stage, list[Stage]]]:
     """Each chosen stage with the later stages whose ``ahead`` work starts with it: ``lead`` chosen
-    stages before their own (or with the first stage of the run)."""
+    stages before their own (or with the first stage of the run), never before a chosen stage that
+    comes before its ``ahead_from`` stage in the flow (such a stage writes what the work reads)."""
     chosen = list(stages)
+    order = {s.name: i for i, s in enumerate(FLOW)}
     starts: list[list[Stage]] = [[] for _ in chosen]
     for i, stage in enumerate(chosen):
-        if stage.ahead is not None and i > 0:
-            starts[max(0, i - stage.lead)].append(stage)
+        if stage.ahead is None or i == 0:
+            continue
+        at = max(0, i - stage.lead)
+        if stage.ahead_from is not None:
+            first = order[stage.ahead_from]
+            at = next(j for j in range(at, i + 1) if j == i or order.get(chosen[j].name, first) >= first)
+        if at < i:
+            starts[at].append(stage)
     return list(zip(chosen, starts, strict=True))
 
 

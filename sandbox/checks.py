@@ -187,7 +187,7 @@ def audits(ctx: CheckContext) -> list[Audit]:
         for ds in DATASETS:
             items.append(
                 Audit("raw", f"replica_equals_live_archtics[{ds}]", f"raw_archtics.{ds}",
-                      lambda ds=ds: replica_equals_live(ctx, ds))
+                      lambda ds=ds: replica_equals_live(ctx, ds), ())
             )  # fmt: skip
     items.append(Audit("kore", "pushed_rows_equal_crm_records", "ops.crm_sync_state", lambda: pushed_rows_in_crm(ctx)))
     if ctx.crm_url:

@@ -23,7 +23,7 @@ from expectations.audits import references, tickets
 from expectations.audits.plugins import discover_plugins
 from expectations.frames import mssql_engine
 from expectations.results import CheckReport
-from expectations.runner import run_checks
+from expectations.runner import run_checks, run_checks_ahead
 from kore.config import REPO_ROOT, Settings
 from kore.contracts.field_limits import as_sent, sent_lengths
 from sandbox import checks as sandbox_checks
@@ -307,6 +307,42 @@ def test_results_written_to_ops_and_data_docs(clean):
     assert index.exists() and "manifest_rows_equal_landed_plus_quarantined" in index.read_text()
     assert (index.parent / "validations" / "kore.SyncedContacts.json").exists()
     assert "crm_id" in report.summary_table()
+
+
+def test_checks_run_ahead_are_those_of_final_tables_and_are_taken_in_their_place(wh):
+    """The flow runs, while the dedup step runs, the checks whose every table is final by then
+    (``run_checks_ahead``); the checks stage takes their results instead of running them again, in
+    their place: the report equals one run whole. Never ahead: a check of a table written later, a
+    reference to such a table, an audit that does not declare what it reads."""
+    written_later = ("kore_dedup.", "ops.", "marts.dim_contact")
+
+    def final(relation: str) -> bool:
+        return not relation.lower().startswith(written_later)
+
+    head = run_checks_ahead(wh, final, plugins=[sandbox_checks.audits])
+    ahead = set(head.results)
+    assert {
+        "suite raw_archtics.cust",
+        "suite marts.fct_ticket_purchases",
+        "audit manifest_rows_equal_landed_plus_quarantined on raw_archtics.file_ledger",
+        "audit ticket_totals_per_event_and_price_code on marts.fct_ticket_purchases",
+        "audit reference:acct_id->raw_archtics.cust.acct_id on raw_archtics.ticket",
+    } <= ahead
+    assert not {k for k in ahead if "kore_dedup" in k or "dim_contact" in k}, ahead
+    # reads not declared (the CRM-integrity audits read the run's records and the decisions too)
+    assert not {k for k in ahead if "crm_integrity" in k}
+    whole = check(wh)
+    taken = check(wh, head_start=head)
+
+    def rows(report: CheckReport) -> list[tuple]:
+        return [(r.check, r.table, r.status, r.failing_rows) for r in report.results]
+
+    assert rows(taken) == rows(whole) and whole.ok
+    assert {k.removeprefix("ahead ") for k in taken.seconds if k.startswith("ahead ")} == ahead
+    # taken as they were: the flow runs ahead only what no later stage writes
+    sql(wh, "update marts.fct_ticket_purchases set purchase_price = 81.5 where ticket_key = 'T2'")
+    assert not check(wh).ok
+    assert check(wh, head_start=head).ok
 
 
 # -- defects ----------------------------------------------------------------------------------------

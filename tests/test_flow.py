@@ -52,7 +52,7 @@ def test_a_stage_s_head_start_begins_lead_stages_before_it_and_never_after_a_fai
     from rich.console import Console
 
     from kore.config import Settings
-    from orchestration.flow import FlowContext, FlowRun, Stage, run_flow
+    from orchestration.flow import FlowContext, FlowRun, Stage, run_flow, with_head_starts
 
     events: list[str] = []
 
@@ -70,12 +70,18 @@ def test_a_stage_s_head_start_begins_lead_stages_before_it_and_never_after_a_fai
     ctx = FlowContext(settings=settings, endpoints=None, console=Console(quiet=True))  # type: ignore[arg-type]
     build = FLOW[STAGE_NAMES.index("dbt build")]
     assert build.ahead is not None and STAGE_NAMES[STAGE_NAMES.index("dbt build") - build.lead] == "catch-up deltas"
-    # Great Expectations is imported while the post-dedup build runs in dbt's process, not in the checks
+    # the checks of tables final after the pre-dedup build run while the dedup step runs; never
+    # with a chosen stage that writes what they read (the pre-dedup build): then they wait their turn
     checks = FLOW[STAGE_NAMES.index("data-quality checks")]
-    assert (
-        checks.ahead is not None
-        and STAGE_NAMES[STAGE_NAMES.index(checks.name) - checks.lead] == "dbt build (post-dedup)"
-    )
+
+    def started_with(names: list[str]) -> str | None:
+        chosen = [FLOW[STAGE_NAMES.index(n)] for n in names]
+        return next((s.name for s, later in with_head_starts(chosen) if checks in later), None)
+
+    assert started_with(list(STAGE_NAMES)) == "dedup"
+    assert started_with(["dbt build", "data-quality checks"]) is None
+    assert started_with(["dbt build", "dbt build (post-dedup)", "data-quality checks"]) == "dbt build (post-dedup)"
+    assert started_with(["dbt build (post-dedup)", "data-quality checks"]) == "dbt build (post-dedup)"
 
     run_flow(FlowRun(settings, ctx.console), ctx, [stage("land"), stage("pull"), stage("apps"), stage("build", lead=2)])
     assert events == ["run land", "ahead build", "run pull", "run apps", "run build"]
@@ -85,3 +91,78 @@ def test_a_stage_s_head_start_begins_lead_stages_before_it_and_never_after_a_fai
     events.clear()
     run_flow(FlowRun(settings, ctx.console), ctx, [stage("land", fail=True), stage("pull"), stage("build", lead=1)])
     assert events == ["run land"]
+
+
+def test_a_dbt_build_waits_for_the_checks_running_ahead(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """dbt builds in a process of its own, which must find the DuckDB file free: the post-dedup build
+    starts only once the checks running ahead on this process's connection are done, and says how
+    long it waited; their error (if any) stays for the checks stage to report."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rich.console import Console
+
+    import dbt_build.scope
+    from kore.config import Settings
+    from orchestration.flow import FlowContext
+
+    release = threading.Event()
+    seen: list[bool] = []
+
+    class Built:
+        def summary(self) -> dict:
+            return {"nodes": 1}
+
+    def build_phase(settings: Settings, phase: str, echo=None) -> Built:
+        seen.append(ctx.checks_ahead is not None and ctx.checks_ahead.done())
+        return Built()
+
+    def checks() -> None:
+        release.wait(5)
+        raise RuntimeError("a check run ahead failed")
+
+    monkeypatch.setattr(dbt_build.scope, "build_phase", build_phase)
+    ctx = FlowContext(settings=Settings(workdir=workdir), endpoints=None, console=Console(quiet=True))  # type: ignore[arg-type]
+    with ThreadPoolExecutor(1) as pool:
+        ctx.checks_ahead = pool.submit(checks)
+        threading.Timer(0.3, release.set).start()
+        out = FLOW[STAGE_NAMES.index("dbt build (post-dedup)")].run(ctx)
+    assert seen == [True]
+    assert out["waited_for_checks_ahead_seconds"] >= 0.2
+    assert isinstance(ctx.checks_ahead.exception(), RuntimeError)
+
+
+def test_what_the_checks_may_read_ahead_of_dedup_comes_from_dbt_s_manifest(workdir: Path) -> None:
+    """Final once the pre-dedup build is done: anything but the dedup step's tables, the run's own
+    records and the models the post-dedup build writes (tag ``needs_dedup`` in dbt's manifest, by
+    their own schema); without a manifest nothing is known, so nothing runs ahead."""
+    from kore.config import Settings
+    from orchestration.flow import _final_after_pre_dedup_build
+
+    settings = Settings(workdir=workdir)
+    assert _final_after_pre_dedup_build(settings) is None
+
+    def node(name: str, schema: str, tags: list[str], kind: str = "model") -> dict:
+        return {"resource_type": kind, "name": name, "alias": name, "schema": f"dev_{schema}",
+                "config": {"schema": schema}, "tags": tags}  # fmt: skip
+
+    nodes = [
+        node("dim_contact", "marts", ["needs_dedup"]),
+        node("SyncedTicketPurchases", "kore", ["needs_dedup"]),
+        node("fct_ticket_purchases", "marts", []),
+        node("dim_contact_test", "marts", ["needs_dedup"], kind="test"),
+    ]
+    settings.dbt_target_dir.mkdir(parents=True, exist_ok=True)
+    (settings.dbt_target_dir / "manifest.json").write_text(json.dumps({"nodes": {n["name"]: n for n in nodes}}))
+    final = _final_after_pre_dedup_build(settings)
+    assert final is not None
+    assert final("marts.fct_ticket_purchases") and final("raw_archtics.ticket") and final("raw_crm.dynamics_contact")
+    assert final("raw_archtics.*") and final("marts.dim_contact_test")
+    for later in (
+        "marts.dim_contact",
+        "kore.syncedticketpurchases",
+        "kore_dedup.clusters",
+        "ops.crm_sync_state",
+        "crm",
+    ):
+        assert not final(later), later

@@ -290,3 +290,28 @@ def test_serve_writes_credentials_file_not_stdout(dirs):
         out, _ = proc.communicate(timeout=60)
     assert creds["url"] in out and str(cred) in out
     assert creds["client_secret"] not in out
+
+
+def test_the_api_reads_its_state_under_a_small_memory_limit(
+    dirs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sandbox serves from the flow's own process in the demo and the benchmarks: what its
+    read-only connection caches of the tables it scanned (a sample reads a whole table) counts in
+    the flow's memory, so that connection has a limit of its own, small by default."""
+    from sandbox.archtics_state import ArchticsState
+
+    export, live, cache = dirs[1], tmp_path / "live", tmp_path / "cache"  # a state file of its own
+    monkeypatch.delenv("KORE_SANDBOX_SERVE_DUCKDB_MEMORY", raising=False)
+    monkeypatch.setenv("KORE_SANDBOX_DUCKDB_MEMORY", "1GB")  # the build's limit is not the serving one
+    state = ArchticsState(export, live, cache)
+    try:
+        assert state.con.execute("select current_setting('memory_limit')").fetchone()[0] == "244.1 MiB"
+        assert len(state.sample("ticket", 5, seed=1)) == 5
+    finally:
+        state.close()
+    monkeypatch.setenv("KORE_SANDBOX_SERVE_DUCKDB_MEMORY", "64MB")
+    state = ArchticsState(export, live, cache)
+    try:
+        assert state.con.execute("select current_setting('memory_limit')").fetchone()[0] == "61.0 MiB"
+    finally:
+        state.close()

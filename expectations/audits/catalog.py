@@ -22,18 +22,21 @@ def builtin_audits(ctx: AuditContext) -> list[Audit]:
             "manifest_rows_equal_landed_plus_quarantined",
             "raw_archtics.file_ledger",
             lambda: manifest_reconciliation(ctx),
+            ("raw_archtics.*",),  # the ledger, the cut-off, the quarantine and each dataset's table
         ),
         Audit(
             "marts",
             "ticket_totals_per_event_and_price_code",
             "marts.fct_ticket_purchases",
             lambda: ticket_totals_match(ctx),
+            ("raw_archtics.ticket",),
         ),
         Audit(
             "marts",
             "ticket_rows_per_event_and_price_code",
             "marts.fct_ticket_purchases",
             lambda: ticket_rows_match(ctx),
+            ("raw_archtics.ticket",),
         ),
         Audit(
             "dedup",
@@ -66,5 +69,5 @@ def audits_for(layer: str, ctx: AuditContext, plugin_audits: Sequence[Audit] = (
     """Every audit in the layer (or in all layers): the runner's own, the plug-ins', the references."""
     items = [*builtin_audits(ctx), *plugin_audits]
     for ref in references(ctx.settings):
-        items.append(Audit(ref.layer, ref.name, ref.child, lambda ref=ref: reference_holds(ctx, ref)))
+        items.append(Audit(ref.layer, ref.name, ref.child, lambda ref=ref: reference_holds(ctx, ref), (ref.parent,)))
     return [item for item in items if "all" in (layer, item.layer) or item.layer == layer]

@@ -135,12 +135,19 @@ class CheckContext:
 
 
 class Audit(NamedTuple):
-    """One audit, not yet run: ``run()`` returns its :class:`CheckResult`."""
+    """One audit, not yet run: ``run()`` returns its :class:`CheckResult`.
+
+    ``reads``: the other warehouse relations (``schema.table``) the audit reads besides ``table``,
+    when that list is complete. Only such an audit may run ahead of the stages that write after its
+    tables are final (``expectations.runner.run_checks_ahead``); None, the default, means unknown: it
+    runs with the checks' own stage, after every writer.
+    """
 
     layer: str
     name: str
     table: str
     run: Callable[[], CheckResult]
+    reads: tuple[str, ...] | None = None
 
 
 CheckPlugin = Callable[[CheckContext], list[Audit]]

@@ -235,7 +235,9 @@ def _account_tables(
         holds = account_table.push_holds(pairs.drop(columns="_r"), stamp, apart_pairs(store.decisions(wh)))
         held = set(holds["contact_key"].astype(str))
     with _stage(times, "accounts.golden_accounts"):
-        if touched is None or not wh.table_exists(store.SCHEMA, "golden_accounts"):
+        versions = crm_account_versions(crm_in.accounts)
+        changed = store.changed_crm_accounts(wh, versions)
+        if touched is None or changed is None or not wh.table_exists(store.SCHEMA, "golden_accounts"):
             golden = store.read_table(wh, "golden_contacts")
             store.write_df(
                 wh,
@@ -244,10 +246,12 @@ def _account_tables(
                 replace=True,
             )
         else:
-            keys = store.write_ids(wh, _accounts_to_rebuild(wh, touched, held, crm_in.protected), "_account_keys")
+            rebuild = _accounts_to_rebuild(wh, touched, held, crm_in.protected, changed)
+            keys = store.write_ids(wh, rebuild, "_account_keys")
             golden = store.read_table(wh, "golden_contacts", where=f"where account_key in (select id from {keys})")
             accounts = account_table.golden_accounts(golden, crm_in.accounts, held, crm_in.protected)
             store.replace_rows(wh, "golden_accounts", ("account_key",), keys, _text_columns(accounts))
+        store.write_df(wh, "crm_account_versions", versions, replace=True)
     with _stage(times, "accounts.review"):
         review = account_table.account_review(
             store.read_table(
@@ -292,19 +296,37 @@ def _text_columns(df: pd.DataFrame) -> pd.DataFrame:
     return df.astype({c: "string" for c in df.columns if df[c].dtype == object})
 
 
-def _accounts_to_rebuild(wh: Warehouse, touched: set[str], held: set[str], protected: set[str]) -> set[str]:
-    """The account keys whose golden_accounts row an incremental run recomputes (``_account_tables``)."""
+def _accounts_to_rebuild(
+    wh: Warehouse, touched: set[str], held: set[str], protected: set[str], changed_crm: set[str]
+) -> set[str]:
+    """The account keys whose golden_accounts row an incremental run recomputes (``_account_tables``):
+    ``touched``, the protected ones (listed now or when last built), those of contacts whose hold
+    flipped, and those reusing a CRM account whose pulled row changed (``changed_crm``: CRM ids)."""
     was_held = set(store.read_table(wh, "push_holds", columns="contact_key")["contact_key"].astype(str)) \
         if wh.table_exists(store.SCHEMA, "push_holds") else set()  # fmt: skip
     flipped = store.write_ids(wh, was_held ^ held, "_hold_flips")
+    crm = store.write_ids(wh, changed_crm, "_crm_accounts_changed")
     keys = set(touched) | set(protected)
     keys |= set(store.fetch_df(
         wh, f"select account_key from {store.SCHEMA}.golden_contacts "
         f"where account_key is not null and contact_key in (select id from {flipped})")["account_key"].astype(str))  # fmt: skip
     keys |= set(store.fetch_df(
         wh, f"select account_key from {store.SCHEMA}.golden_accounts "
-        "where crm_account_id is not null or cast(is_protected as varchar) = '1'")["account_key"].astype(str))  # fmt: skip
+        f"where crm_account_id in (select id from {crm}) or cast(is_protected as varchar) = '1'")["account_key"].astype(str))  # fmt: skip
     return {k for k in keys if k}
+
+
+def crm_account_versions(accounts: pd.DataFrame) -> pd.DataFrame:
+    """One row per CRM account KORE may reuse: its id and a hash of the pulled row (``version``).
+    An incremental run rebuilds the golden accounts of the CRM accounts whose version changed (or
+    that appeared or went), not of every reused one: at a million accounts that was ~34k accounts
+    rebuilt on every run whatever changed."""
+    if not len(accounts):
+        return pd.DataFrame({"crm_id": pd.Series(dtype="string"), "version": pd.Series(dtype="string")})
+    rows = accounts.drop_duplicates("crm_id").reset_index(drop=True)
+    return pd.DataFrame(
+        {"crm_id": rows["crm_id"].astype(str), "version": account_table.row_hashes(rows.astype(object))}
+    ).astype("string")
 
 
 # ---- full run -----------------------------------------------------------------------------------

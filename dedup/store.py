@@ -65,6 +65,7 @@ SCRATCH_TABLES = (
     "_tf_values",
     "_account_keys",
     "_hold_flips",
+    "_crm_accounts_changed",
     "_names",
 )
 
@@ -499,6 +500,18 @@ def _has_columns(wh: Warehouse, schema: str, table: str, columns: set[str]) -> b
 def read_crm_accounts(wh: Warehouse) -> pd.DataFrame:
     """The CRM's accounts as the last pull left them (``kore.SyncedAccounts``); empty without a pull."""
     return read_table(wh, "SyncedAccounts", schema=CRM_SCHEMA, columns=CRM_ACCOUNT_COLS)
+
+
+def changed_crm_accounts(wh: Warehouse, versions: pd.DataFrame) -> set[str] | None:
+    """CRM ids whose version (``dedup.pipeline.crm_account_versions``) differs from the last run's,
+    appeared or went; None when no run stored versions yet (then everything counts as changed)."""
+    if not wh.table_exists(SCHEMA, "crm_account_versions"):
+        return None
+    stored = read_table(wh, "crm_account_versions", columns="crm_id, version").astype(str)
+    now = versions.astype(str)
+    both = now.merge(stored, on="crm_id", how="outer", suffixes=("", "_stored"), indicator=True)
+    differ = (both["_merge"] != "both") | (both["version"] != both["version_stored"])
+    return set(both.loc[differ, "crm_id"])
 
 
 def read_crm_parents(wh: Warehouse) -> pd.Series:

@@ -171,6 +171,8 @@ def _dbt_phase(phase: str) -> Callable[[FlowContext], dict[str, Any]]:
         t0 = time.perf_counter()
         ctx.settle()
         waited = time.perf_counter() - t0
+        if phase == "post-dedup":  # this process waits for dbt's: the checks' import meanwhile
+            _import_checks(ctx)
         out = build_phase(ctx.settings, phase, echo=ctx.echo).summary()
         if waited >= 0.05:  # the stage's seconds include the wait: said apart
             out["waited_for_checks_ahead_seconds"] = round(waited, 2)
@@ -195,10 +197,11 @@ def _dedup(ctx: FlowContext) -> dict[str, Any]:
 
 
 def _import_checks(ctx: FlowContext) -> None:
-    """Great Expectations takes ~2 s to import (``setup gx`` in the checks' times). The post-dedup
+    """Great Expectations takes ~2-3 s to import (``setup gx`` in the checks' times). The post-dedup
     build runs in dbt's own process while this one waits for it, so the import happens then, in a
-    daemon thread; the checks' own import finds the module loaded, or waits on Python's import lock
-    for this one to finish (never imports twice)."""
+    daemon thread (started by that build's stage: during the dedup step it would take turns with
+    the dedup step's Python); the checks' own import finds the module loaded, or waits on Python's
+    import lock for this one to finish (never imports twice)."""
     threading.Thread(target=importlib.import_module, args=(GX_MODULE,), name="import-gx", daemon=True).start()
 
 
@@ -221,14 +224,12 @@ def _final_after_pre_dedup_build(settings: Settings) -> Callable[[str], bool] | 
 
 
 def _checks_ahead(ctx: FlowContext) -> None:
-    """Start, on a thread, the checks whose tables the dedup step and the post-dedup build do not
-    write (``expectations.runner.run_checks_ahead``): at a million accounts about half the checks'
-    time (raw and staged tickets, replica and ticket audits), on the core the dedup step leaves
-    idle. The checks stage takes their results. Without dbt's manifest, only Great Expectations'
-    import goes ahead (``_import_checks``)."""
+    """Start, on a thread, the checks of large tables that the dedup step and the post-dedup build
+    do not write (``expectations.runner.run_checks_ahead``): at a million accounts the ticket
+    tables' checks, over half the checks' time, on the core the dedup step leaves idle. The checks
+    stage takes their results. Without dbt's manifest nothing goes ahead."""
     final = _final_after_pre_dedup_build(ctx.settings)
     if final is None:
-        _import_checks(ctx)
         return
     from expectations.runner import run_checks_ahead
 

@@ -257,20 +257,7 @@ def run_checks(
 
 
 def run_checks_ahead(
-    settings: Settings,
-    final: Callable[[str], bool],
-    layer: str = "all",
-    archtics_api_url: str | None = None,
-    crm_url: str | None = None,
-    *,
-    archtics_client_id: str | None = None,
-    archtics_client_secret: str | None = None,
-    crm_headers: dict[str, str] | None = None,
-    crm_credentials: dict[str, str] | None = None,
-    plugins: Sequence[CheckPlugin] | None = None,
-    suites_dir: Path = SUITES_DIR,
-    suites: bool = True,
-    min_rows: int = AHEAD_MIN_ROWS,
+    settings: Settings, final: Callable[[str], bool], min_rows: int = AHEAD_MIN_ROWS, **options: Any
 ) -> HeadStart:
     """Run now, without writing anything, the checks of ``layer`` whose every relation is ``final``
     (its content will not change before the checks' own stage): what :func:`run_checks` then takes.
@@ -286,17 +273,15 @@ def run_checks_ahead(
     dedup step's (at 100k accounts, with every check ahead or only those of the 1.5M-row ticket
     tables, the dedup step slowed by more than the checks stage gained: 4-7 s against 3-6 s; at 1M
     accounts the ticket tables' checks, 50 of the checks' 90 s, cost it nothing). No progress bar
-    (the flow's stage shows one), no run record.
+    (the flow's stage shows one), no run record. ``options``: :func:`run_checks`' own (``layer``,
+    the source systems, ``plugins``, ``suites_dir``, ``suites``), as the checks stage passes them.
     """
-    _check_layer(layer)
-    options = _Options(
-        layer, archtics_api_url, crm_url, archtics_client_id, archtics_client_secret, crm_headers, crm_credentials,
-        plugins, suites_dir, suites,
-    )  # fmt: skip
+    o = _Options(**options)
+    _check_layer(o.layer)
     t0 = time.perf_counter()
-    report = CheckReport(layer=layer, run_id=RUN_ID)
+    report = CheckReport(layer=o.layer, run_id=RUN_ID)
     validations: dict[str, dict[str, Any]] = {}
-    with _session(settings, options) as (_wh, specs, audits, state):
+    with _session(settings, o) as (_wh, specs, audits, state):
         flavor = settings.crm_flavor
         rows: dict[str, int] = {}
 
@@ -333,16 +318,18 @@ def _suite_reads(spec: SuiteSpec, flavor: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class _Options:
-    layer: str
-    archtics_api_url: str | None
-    crm_url: str | None
-    archtics_client_id: str | None
-    archtics_client_secret: str | None
-    crm_headers: dict[str, str] | None
-    crm_credentials: dict[str, str] | None
-    plugins: Sequence[CheckPlugin] | None
-    suites_dir: Path
-    suites: bool
+    """:func:`run_checks`' options other than the settings and the output switches."""
+
+    layer: str = "all"
+    archtics_api_url: str | None = None
+    crm_url: str | None = None
+    archtics_client_id: str | None = None
+    archtics_client_secret: str | None = None
+    crm_headers: dict[str, str] | None = None
+    crm_credentials: dict[str, str] | None = None
+    plugins: Sequence[CheckPlugin] | None = None
+    suites_dir: Path = SUITES_DIR
+    suites: bool = True
 
 
 @contextlib.contextmanager

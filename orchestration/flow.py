@@ -234,7 +234,7 @@ def _checks_ahead(ctx: FlowContext) -> None:
     from expectations.runner import run_checks_ahead
 
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checks-ahead")
-    ctx.checks_ahead = pool.submit(run_checks_ahead, ctx.settings, final, "all", **ctx.endpoints.check_options)
+    ctx.checks_ahead = pool.submit(run_checks_ahead, ctx.settings, final, layer="all", **ctx.endpoints.check_options)
     pool.shutdown(wait=False)  # the thread ends with its one task
 
 

@@ -236,7 +236,7 @@ def _account_tables(
         held = set(holds["contact_key"].astype(str))
     with _stage(times, "accounts.golden_accounts"):
         versions = crm_account_versions(crm_in.accounts)
-        changed = store.changed_crm_accounts(wh, versions)
+        changed = None if touched is None else store.changed_crm_accounts(wh, versions)
         if touched is None or changed is None or not wh.table_exists(store.SCHEMA, "golden_accounts"):
             golden = store.read_table(wh, "golden_contacts")
             store.write_df(

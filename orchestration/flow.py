@@ -164,15 +164,19 @@ def _crm_pull(ctx: FlowContext) -> dict[str, Any]:
     return pull(s, ctx.endpoints.crm_url, s.crm_flavor, ctx.endpoints.crm_credentials)
 
 
-def _dbt_phase(phase: str) -> Callable[[FlowContext], dict[str, Any]]:
+def _dbt_phase(
+    phase: str, meanwhile: Callable[[FlowContext], None] | None = None
+) -> Callable[[FlowContext], dict[str, Any]]:
+    """The build of ``phase``; ``meanwhile``: work this process starts while dbt builds in its own."""
+
     def run(ctx: FlowContext) -> dict[str, Any]:
         from dbt_build.scope import build_phase
 
         t0 = time.perf_counter()
         ctx.settle()
         waited = time.perf_counter() - t0
-        if phase == "post-dedup":  # this process waits for dbt's: the checks' import meanwhile
-            _import_checks(ctx)
+        if meanwhile is not None:
+            meanwhile(ctx)
         out = build_phase(ctx.settings, phase, echo=ctx.echo).summary()
         if waited >= 0.05:  # the stage's seconds include the wait: said apart
             out["waited_for_checks_ahead_seconds"] = round(waited, 2)
@@ -301,7 +305,7 @@ FLOW: tuple[Stage, ...] = (
     Stage(
         "dbt build (post-dedup)",
         "marts.*, kore.SyncedTicketPurchases",
-        _dbt_phase("post-dedup"),
+        _dbt_phase("post-dedup", meanwhile=_import_checks),
         ("nodes", "nodes_ok"),
     ),
     # a hard failure here stops the run before anything reaches the CRM

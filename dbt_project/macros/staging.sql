@@ -25,6 +25,16 @@
     materialised by DuckDB, and `source_rows` read twice held the whole raw table (10M ticket rows x
     ~50 text columns) in memory -- at 1M accounts ~4 GB more and a tickets build several times slower.
 
+    A full build of a keyed model ranks only the rows of keys that occur more than once, on a narrow
+    projection (`row_keys`: the key, the order columns and the row's identity), and leaves the
+    superseded rows out of the scan (`superseded`, `source_rows`); every other row wins alone. Why: the
+    window over the typed rows sorted every column of every row -- at 1M accounts (10.2M ticket
+    rows, every key once) 67 s of the tickets model's ~70 s on DuckDB; this way 32 s, the same
+    rows. A row's identity is (load id, `_dlt_id`, source line: `landed_row_id`, `landed_line`), nulls as '' (a unit test's fixture
+    rows have no `_dlt_id`); an identity that also wins its key is never left out, so two rows sharing
+    one can only leave a duplicate key (which the model's unique test reports), never lose a key.
+    Incremental runs rank their few candidates with the window, as before.
+
     `renames` maps a typed column to its raw name when the source's name cannot be used as is (evnt's
     `plan` is a T-SQL reserved word: it is read quoted and named plan_code). -#}
 {% macro kore_staged_latest(source_relation, columns, key_columns, order_by, key_name=none, renames=none) -%}
@@ -32,11 +42,92 @@
 {%- set incremental = key_name is not none and kore_is_incremental() -%}
 {#- the raw rows of loads newer than the newest one already staged (source_rows and batch) -#}
 {%- set newer_loads = "where _dlt_load_id > (select coalesce(max(load_id), '') from " ~ this ~ ")" -%}
+{%- set prefilter = key_name is not none and not incremental -%}
+{%- if prefilter %}
+{#- the typed columns the ranking reads: the business key's and the order's (load_id and source_line
+    are the landing's columns, typed as `typed` types them) -#}
+{%- set order_columns = [] -%}
+{%- for part in order_by.split(',') -%}
+    {%- do order_columns.append(part.strip().split(' ')[0]) -%}
+{%- endfor -%}
+{%- set rank_columns = [] -%}
+{%- for column in key_columns + order_columns -%}
+    {%- if column in columns and column not in rank_columns -%}{%- do rank_columns.append(column) -%}{%- endif -%}
+{%- endfor %}
+row_keys as (
+
+    select
+        {{ kore_row_hash(key_columns) }} as row_key,
+        narrow.*
+    from (
+        select
+            {%- for column in rank_columns %}
+            {%- set raw_name = (renames or {}).get(column) %}
+            {{ kore_raw_column(available, raw_name or column, columns[column], quoted=raw_name is not none) }} as {{ column }},
+            {%- endfor %}
+            _dlt_load_id as load_id,
+            {{ kore_to_bigint('_source_line') }} as source_line,
+            coalesce({{ kore_raw_column(available, '_dlt_id', 'varchar') }}, '') as landed_row_id,
+            coalesce({{ kore_to_string('_source_line') }}, '') as landed_line
+        from {{ source_relation }}
+    ) as narrow
+
+),
+
+ranked_rows as (
+
+    select
+        load_id,
+        landed_row_id,
+        landed_line,
+        row_number() over (
+            partition by row_key
+            order by {{ order_by }}
+        ) as latest_rank
+    from row_keys
+    where row_key in (
+        select dupes.row_key
+        from row_keys as dupes
+        group by dupes.row_key
+        having count(*) > 1
+    )
+
+),
+
+superseded as (
+
+    select
+        load_id,
+        landed_row_id,
+        landed_line
+    from ranked_rows
+    where latest_rank > 1
+    except
+    select
+        load_id,
+        landed_row_id,
+        landed_line
+    from ranked_rows
+    where latest_rank = 1
+
+),
+{%- endif %}
+
 source_rows as (
 
-    select * from {{ source_relation }}
+    select * from {{ source_relation }} as landed
     {%- if incremental %}
     {{ newer_loads }}
+    {%- elif prefilter %}
+    {%- set landed_id = 'landed._dlt_id' if available is none or '_dlt_id' in available else "''" %}
+    where not exists (
+        select 1
+        from superseded
+        where
+            superseded.load_id = landed._dlt_load_id
+            and superseded.landed_row_id = coalesce({{ kore_to_string(landed_id) }}, '')
+            and superseded.landed_line = coalesce({{ kore_to_string('landed._source_line') }}, '')
+    )
     {%- endif %}
 
 ),
@@ -111,10 +202,14 @@ ranked as (
 
     select
         candidates.*,
+        {%- if prefilter %}
+        1 as latest_rank
+        {%- else %}
         row_number() over (
             partition by {{ key_name if key_name else key_columns | join(', ') }}
             order by {{ order_by }}
         ) as latest_rank
+        {%- endif %}
     from candidates
 
 )

@@ -30,9 +30,10 @@
     superseded rows out of the scan (`superseded`, `source_rows`); every other row wins alone. Why: the
     window over the typed rows sorted every column of every row -- at 1M accounts (10.2M ticket
     rows, every key once, the build's memory limit) 45.5 s alone, 88 s of CPU; this way 34 s, 66 s
-    of CPU, the same rows. A row's identity is (load id, `_dlt_id`, source line: `landed_row_id`, `landed_line`), nulls as '' (a unit test's fixture
-    rows have no `_dlt_id`); an identity that also wins its key is never left out, so two rows sharing
-    one can only leave a duplicate key (which the model's unique test reports), never lose a key.
+    of CPU, the same rows. A row's identity is its load id, `_dlt_id` and source line (`load_id`,
+    `landed_row_id`, `landed_line`; nulls as '': a unit test's fixture rows have no `_dlt_id`); an
+    identity that also wins its key is never left out, so two rows sharing one can only leave a
+    duplicate key (which the model's unique test reports), never lose a key.
     Incremental runs rank their few candidates with the window, as before.
 
     `renames` maps a typed column to its raw name when the source's name cannot be used as is (evnt's

@@ -54,7 +54,11 @@
 {%- set rank_columns = [] -%}
 {%- for column in key_columns + order_columns -%}
     {%- if column in columns and column not in rank_columns -%}{%- do rank_columns.append(column) -%}{%- endif -%}
-{%- endfor %}
+{%- endfor -%}
+{#- a raw row's identity (the raw table read as `landed`), the same in row_keys and source_rows -#}
+{%- set landed_id = 'landed._dlt_id' if available is none or '_dlt_id' in available else "''" -%}
+{%- set landed_row_id = "coalesce(" ~ kore_to_string(landed_id) ~ ", '')" -%}
+{%- set landed_line = "coalesce(" ~ kore_to_string('landed._source_line') ~ ", '')" %}
 row_keys as (
 
     select
@@ -68,9 +72,9 @@ row_keys as (
             {%- endfor %}
             _dlt_load_id as load_id,
             {{ kore_to_bigint('_source_line') }} as source_line,
-            coalesce({{ kore_raw_column(available, '_dlt_id', 'varchar') }}, '') as landed_row_id,
-            coalesce({{ kore_to_string('_source_line') }}, '') as landed_line
-        from {{ source_relation }}
+            {{ landed_row_id }} as landed_row_id,
+            {{ landed_line }} as landed_line
+        from {{ source_relation }} as landed
     ) as narrow
 
 ),
@@ -119,14 +123,13 @@ source_rows as (
     {%- if prefilter %}
     {#- an anti join on a left join, not NOT EXISTS: DuckDB plans the correlated form as a delim
         join that buffers every raw row (69-85 s instead of 34 s for the 1M tickets) -#}
-    {%- set landed_id = 'landed._dlt_id' if available is none or '_dlt_id' in available else "''" %}
     select landed.*
     from {{ source_relation }} as landed
     left join superseded
         on
             landed._dlt_load_id = superseded.load_id
-            and coalesce({{ kore_to_string(landed_id) }}, '') = superseded.landed_row_id
-            and coalesce({{ kore_to_string('landed._source_line') }}, '') = superseded.landed_line
+            and {{ landed_row_id }} = superseded.landed_row_id
+            and {{ landed_line }} = superseded.landed_line
     where superseded.load_id is null
     {%- else %}
     select * from {{ source_relation }}

@@ -72,20 +72,47 @@ def named_pairs(wh: Warehouse, names: str | None = None) -> pd.DataFrame:
     )[NAMED_COLUMNS]
 
 
-def review_contact_pairs(wh: Warehouse) -> pd.DataFrame:
-    """Open possible matches between two clusters, with both clusters' contact key and CRM contact id."""
+_REVIEW_KEYS = (
+    f"from {SCHEMA}.review_queue q join {SCHEMA}.clusters cl on cl.record_id = q.record_id_l "
+    f"join {SCHEMA}.clusters cr on cr.record_id = q.record_id_r "
+    f"join {SCHEMA}.golden_contacts gl on gl.cluster_id = cl.cluster_id "
+    f"join {SCHEMA}.golden_contacts gr on gr.cluster_id = cr.cluster_id"
+)
+
+
+def review_contact_pairs(wh: Warehouse, keys: str | None = None) -> pd.DataFrame:
+    """Open possible matches between two clusters, with both clusters' contact key and CRM contact id
+    (``keys``: a table of contact keys; only the pairs with one of them on a side)."""
     if not _ready(wh, "review_queue", "clusters", "golden_contacts"):
         return pd.DataFrame(columns=PAIR_COLUMNS)
-    S = SCHEMA
+    head = tail = ""
+    if keys:  # the records of those keys' clusters first: the joins then see their pairs only
+        head = (
+            f"with kr as (select c.record_id from {SCHEMA}.clusters c join {SCHEMA}.golden_contacts g "
+            f"on g.cluster_id = c.cluster_id where g.contact_key in (select id from {keys})) "
+        )
+        tail = "where q.record_id_l in (select record_id from kr) or q.record_id_r in (select record_id from kr)"
     return fetch_df(
         wh,
-        "select q.record_id_l, q.record_id_r, gl.contact_key as key_l, gl.crm_contact_id as crm_l, "
-        "gr.contact_key as key_r, gr.crm_contact_id as crm_r "
-        f"from {S}.review_queue q join {S}.clusters cl on cl.record_id = q.record_id_l "
-        f"join {S}.clusters cr on cr.record_id = q.record_id_r "
-        f"join {S}.golden_contacts gl on gl.cluster_id = cl.cluster_id "
-        f"join {S}.golden_contacts gr on gr.cluster_id = cr.cluster_id",
+        f"{head}select q.record_id_l, q.record_id_r, gl.contact_key as key_l, gl.crm_contact_id as crm_l, "
+        f"gr.contact_key as key_r, gr.crm_contact_id as crm_r {_REVIEW_KEYS} {tail}",
     )
+
+
+def reached_keys(wh: Warehouse, records: str) -> set[str]:
+    """Contact keys whose hold a change of the records in the table ``records`` can move: the keys
+    held by a pair touching one of them (the stored holds) and both keys of every review pair
+    touching one of them (``dedup.holds``)."""
+    S = SCHEMA
+    touching = f"q.record_id_l in (select id from {records}) or q.record_id_r in (select id from {records})"
+    rows = fetch_df(
+        wh,
+        f"select contact_key as k from {S}.push_holds where record_id in (select id from {records}) "
+        f"or partner_record_id in (select id from {records}) "
+        f"union select gl.contact_key {_REVIEW_KEYS} where {touching} "
+        f"union select gr.contact_key {_REVIEW_KEYS} where {touching}",
+    )
+    return set(rows["k"].dropna().astype(str))
 
 
 def same_name_crm_pairs(wh: Warehouse, names: str | None = None) -> pd.DataFrame:

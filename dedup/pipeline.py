@@ -35,8 +35,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from dedup import account_table, hold_pairs, pairs, store
-from dedup.decisions import account_verdicts, apart_pairs, approved_moves, force_forbid, review_queue, set_primary
+from dedup import account_table, holds, pairs, store
+from dedup.decisions import account_verdicts, approved_moves, force_forbid, review_queue, set_primary
 from dedup.engine import (
     Scorer,
     best_weights,
@@ -207,37 +207,26 @@ def _account_tables(
     stamp: str,
     times: dict[str, float],
     touched: set[str] | None = None,
-    dirty_names: pd.DataFrame | None = None,
+    reach: holds.Reach | None = None,
 ) -> None:
-    """golden_accounts, push_holds and account_review (``dedup.account_table``).
+    """golden_accounts, push_holds and account_review (``dedup.account_table``, ``dedup.holds``).
 
-    The holds come from the review queue's pairs and the same-name pairs (SQL over the stored
-    tables). A full run (``touched`` None) computes every same-name pair and keeps them
-    (``hold_name_pairs``); an incremental run recomputes only the pairs of ``dirty_names`` (the names
-    its re-resolved and changed records had before and have after). ``golden_accounts`` is rebuilt
-    whole on a full run; an incremental run rewrites only the accounts whose inputs can have changed,
-    so its cost follows the change: ``touched`` (the account keys of the clusters it re-resolved,
-    before and after), the accounts of contacts whose hold was placed or released, every CRM account
-    KORE reuses (the pull may have changed its fields) and the protected ones (the list may have
-    changed). The results equal a full rebuild's (tests)."""
+    A full run (``touched`` None) computes every hold and rebuilds ``golden_accounts`` whole; an
+    incremental run recomputes the holds its change can reach (``reach``, see ``dedup.holds``) and
+    rewrites only the accounts whose inputs can have changed, so its cost follows the change:
+    ``touched`` (the account keys of the clusters it re-resolved, before and after), the accounts of
+    contacts whose hold was placed or released, every CRM account KORE reuses whose pulled row
+    changed and the protected ones (the list may have changed). The results equal a full rebuild's
+    (tests)."""
     with _stage(times, "accounts.holds"):
-        named = _named_hold_pairs(wh, dirty_names)
-        pairs = pd.concat(
-            [
-                hold_pairs.review_contact_pairs(wh).assign(reason="review"),
-                named[[*hold_pairs.PAIR_COLUMNS, "reason"]],
-            ],
-            ignore_index=True,
-        )
-        # one order whatever order the queries returned (a contact held twice keeps its first pair)
-        rank = pairs["reason"].map({"review": 0, "same_name": 1, "same_email": 2})
-        pairs = pairs.assign(_r=rank).sort_values(["_r", "record_id_l", "record_id_r"], kind="stable")
-        holds = account_table.push_holds(pairs.drop(columns="_r"), stamp, apart_pairs(store.decisions(wh)))
-        held = set(holds["contact_key"].astype(str))
+        if touched is None or reach is None:
+            held, flipped = set(holds.rebuild(wh, stamp)["contact_key"].astype(str)), None
+        else:
+            held, flipped = holds.update(wh, stamp, reach)
     with _stage(times, "accounts.golden_accounts"):
         versions = crm_account_versions(crm_in.accounts)
         changed = None if touched is None else store.changed_crm_accounts(wh, versions)
-        if touched is None or changed is None or not wh.table_exists(store.SCHEMA, "golden_accounts"):
+        if flipped is None or changed is None or not wh.table_exists(store.SCHEMA, "golden_accounts"):
             golden = store.read_table(wh, "golden_contacts")
             store.write_df(
                 wh,
@@ -246,7 +235,7 @@ def _account_tables(
                 replace=True,
             )
         else:
-            rebuild = _accounts_to_rebuild(wh, touched, held, crm_in.protected, changed)
+            rebuild = _accounts_to_rebuild(wh, touched or set(), flipped, crm_in.protected, changed)
             keys = store.write_ids(wh, rebuild, "_account_keys")
             golden = store.read_table(wh, "golden_contacts", where=f"where account_key in (select id from {keys})")
             accounts = account_table.golden_accounts(golden, crm_in.accounts, held, crm_in.protected)
@@ -260,26 +249,7 @@ def _account_tables(
             stamp,
         )
     with _stage(times, "accounts.write"):
-        for table, df in (("push_holds", holds), ("account_review", review)):
-            store.write_df(wh, table, _text_columns(df), replace=True)
-
-
-def _named_hold_pairs(wh: Warehouse, dirty_names: pd.DataFrame | None) -> pd.DataFrame:
-    """Every same-name hold pair: computed whole and kept (``dirty_names`` None, or none kept yet), or
-    the kept ones with the pairs of ``dirty_names`` recomputed."""
-    table = f"{store.SCHEMA}.hold_name_pairs"
-    if dirty_names is None or not wh.table_exists(store.SCHEMA, "hold_name_pairs"):
-        pairs = hold_pairs.named_pairs(wh)
-        store.write_df(wh, "hold_name_pairs", _text_columns(pairs), replace=True)
-        return pairs
-    store.write_df(wh, "_names", _text_columns(dirty_names), replace=True)
-    names = f"{store.SCHEMA}._names"
-    wh.execute(
-        f"delete from {table} where exists (select 1 from {names} d "
-        f"where d.first_name = {table}.first_name and d.last_name = {table}.last_name)"
-    )
-    store.append(wh, "hold_name_pairs", _text_columns(hold_pairs.named_pairs(wh, names)))
-    return store.read_table(wh, "hold_name_pairs")
+        store.write_df(wh, "account_review", _text_columns(review), replace=True)
 
 
 def _dirty_names(wh: Warehouse, delta: Delta, aff: Affected) -> pd.DataFrame:
@@ -297,19 +267,18 @@ def _text_columns(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _accounts_to_rebuild(
-    wh: Warehouse, touched: set[str], held: set[str], protected: set[str], changed_crm: set[str]
+    wh: Warehouse, touched: set[str], flipped: set[str], protected: set[str], changed_crm: set[str]
 ) -> set[str]:
     """The account keys whose golden_accounts row an incremental run recomputes (``_account_tables``):
     ``touched``, the protected ones (listed now or when last built), those of contacts whose hold
-    flipped, and those reusing a CRM account whose pulled row changed (``changed_crm``: CRM ids)."""
-    was_held = set(store.read_table(wh, "push_holds", columns="contact_key")["contact_key"].astype(str)) \
-        if wh.table_exists(store.SCHEMA, "push_holds") else set()  # fmt: skip
-    flipped = store.write_ids(wh, was_held ^ held, "_hold_flips")
+    was placed or released (``flipped``) and those reusing a CRM account whose pulled row changed
+    (``changed_crm``: CRM ids)."""
+    flips = store.write_ids(wh, flipped, "_hold_flips")
     crm = store.write_ids(wh, changed_crm, "_crm_accounts_changed")
     keys = set(touched) | set(protected)
     keys |= set(store.fetch_df(
         wh, f"select account_key from {store.SCHEMA}.golden_contacts "
-        f"where account_key is not null and contact_key in (select id from {flipped})")["account_key"].astype(str))  # fmt: skip
+        f"where account_key is not null and contact_key in (select id from {flips})")["account_key"].astype(str))  # fmt: skip
     keys |= set(store.fetch_df(
         wh, f"select account_key from {store.SCHEMA}.golden_accounts "
         f"where crm_account_id in (select id from {crm}) or cast(is_protected as varchar) = '1'")["account_key"].astype(str))  # fmt: skip
@@ -496,16 +465,27 @@ def _incremental(settings: Settings, policy: str, cfg: DedupConfig, progress: bo
                 crm_in.protected,
             )
             golden = _attach_accounts(golden, records, crm_in, dec)
-            review = review_queue(aff.scores, clusters, force_forbid(dec)[0], stamp)
+            review = review_queue(
+                pd.concat([aff.scores, aff.reaching_scores], ignore_index=True),
+                pd.concat([clusters, aff.outside_clusters], ignore_index=True),
+                force_forbid(dec)[0],
+                stamp,
+            )
         with _stage(times, "accounts.names"):
-            dirty_names = _dirty_names(wh, delta, aff)
+            reach = holds.Reach(
+                contact_keys={
+                    str(k) for g in (aff.prev_golden, golden) for k in g.get("contact_key", ()) if pd.notna(k)
+                },
+                records=aff.ids | delta.removed,
+                dirty_names=_dirty_names(wh, delta, aff),
+            )
         with wh.transaction():  # every output or none: a kill here leaves the last run's tables
             with _stage(times, "write_changes"):
                 _write_changes(wh, delta, aff, new_scores, clusters, mapping, golden, review)
             touched = {
                 str(k) for g in (aff.prev_golden, golden) if "account_key" in g for k in g["account_key"].dropna()
             }
-            _account_tables(wh, crm_in, stamp, times, touched, dirty_names)
+            _account_tables(wh, crm_in, stamp, times, touched, reach)
             store.drop_scratch(wh)  # the id tables of this run (the account step writes some too)
         totals = store.totals(wh)
     log.info("dedup incremental run stage seconds %s", times)

@@ -62,11 +62,14 @@ SCRATCH_TABLES = (
     "_accts",
     "_crm_accts",
     "_missing",
+    "_outside",
     "_tf_values",
     "_account_keys",
     "_hold_flips",
     "_crm_accounts_changed",
     "_names",
+    "_reach",
+    "_hold_keys",
 )
 
 
@@ -388,12 +391,15 @@ def account_clusters(wh: Warehouse, accounts: set[str]) -> pd.DataFrame:
     ).astype(str)
 
 
-def pair_scores_within(wh: Warehouse, ids_table: str) -> pd.DataFrame:
-    """Stored pair scores with both records in the ids table."""
+def pair_scores_touching(wh: Warehouse, ids_table: str) -> pd.DataFrame:
+    """Stored pair scores with both records in the ids table, and the possible matches with one of
+    them in it (the review queue's pairs reaching outside), in one scan."""
+    inside_l = f"record_id_l in (select id from {ids_table})"
+    inside_r = f"record_id_r in (select id from {ids_table})"
     return fetch_df(
         wh,
-        f"select * from {SCHEMA}.pair_scores where record_id_l in (select id from {ids_table}) "
-        f"and record_id_r in (select id from {ids_table})",
+        f"select * from {SCHEMA}.pair_scores where ({inside_l} and {inside_r}) "
+        f"or (decision = 'possible' and ({inside_l} or {inside_r}))",
     )
 
 

@@ -15,8 +15,8 @@ Cost grows with the change, not with the data set: the warehouse finds the neigh
    clusters of new match partners, of records named in manual decisions (re-applied every run), of
    accounts with a manual primary, of the KORE contact keys changed CRM contacts carry -- closed over
    accounts whose names sit in several clusters; their members and the pair scores among them,
-   and the possible matches reaching from a member to a record of a cluster left alone (the review
-   queue keeps listing them: the queue's rows touching a member are rewritten).
+   and a changed record's possible matches in a cluster left alone (queued for review: the queue's
+   pairs of an unchanged member with such a cluster stay as they are, see ``dedup.pipeline``).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class Affected:
     ids: set[str]  # their records, with the changed ones, without the removed ones
     records: pd.DataFrame
     scores: pd.DataFrame  # stored scores among untouched members + new scores among members
-    reaching_scores: pd.DataFrame  # possible matches of a member with a record of an untouched cluster
+    reaching_scores: pd.DataFrame  # new possible matches of a changed record in an untouched cluster
     outside_clusters: pd.DataFrame  # the stored clusters of those records (``clusters`` rows)
     prev_map: pd.DataFrame
     prev_golden: pd.DataFrame
@@ -217,14 +217,11 @@ def find_affected(
         parts.append(
             ensure_columns(store.rows_where_in(wh, "records_norm", "record_id", tm, columns=store.RECORD_COLS))
         )
-    old_scores = store.pair_scores_touching(wh, ta)
+    old_scores = store.pair_scores_within(wh, ta)
     old_scores = old_scores[~(in_ids(old_scores["record_id_l"], touched) | in_ids(old_scores["record_id_r"], touched))]
-    old_in = in_ids(old_scores["record_id_l"], ids) & in_ids(old_scores["record_id_r"], ids)
     in_aff = in_ids(new_scores["record_id_l"], ids) & in_ids(new_scores["record_id_r"], ids)
-    # possible matches reaching a cluster this run leaves alone: they stay in the review queue
-    reaching = pd.concat(
-        [old_scores[~old_in], new_scores[~in_aff & (new_scores["decision"] == "possible")]], ignore_index=True
-    )
+    # a changed record's possible matches in a cluster this run leaves alone: queued for review
+    reaching = new_scores[~in_aff & (new_scores["decision"] == "possible")]
     outside = (set(reaching["record_id_l"].astype(str)) | set(reaching["record_id_r"].astype(str))) - ids
     return Affected(
         seed_clusters=seeds,
@@ -232,7 +229,7 @@ def find_affected(
         prev_clusters=prev_clusters,
         ids=ids,
         records=pd.concat(parts, ignore_index=True)[COLS],
-        scores=pd.concat([old_scores[old_in], new_scores[in_aff]], ignore_index=True),
+        scores=pd.concat([old_scores, new_scores[in_aff]], ignore_index=True),
         reaching_scores=reaching,
         outside_clusters=store.rows_where_in(wh, "clusters", "record_id", store.write_ids(wh, outside, "_outside"))
         if outside

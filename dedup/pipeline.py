@@ -558,4 +558,7 @@ def _write_changes(
     tm = store.write_ids(wh, set(mapping["acct_id"].dropna().astype(str)), "_accts")
     store.replace_rows(wh, "account_contact_map", ("acct_id",), tm, mapping)
     store.replace_rows(wh, "golden_contacts", ("cluster_id",), tc, golden)
-    store.replace_rows(wh, "review_queue", ("record_id_l", "record_id_r"), t_aff, review)
+    # a queued pair of an unchanged member and a cluster the run left alone stays: its score, both
+    # clusters (the member's cannot join an untouched one) and its verdicts (decided records are
+    # always re-resolved) are as they were
+    store.replace_pairs(wh, "review_queue", t_aff, t_touch, review)

@@ -391,16 +391,25 @@ def account_clusters(wh: Warehouse, accounts: set[str]) -> pd.DataFrame:
     ).astype(str)
 
 
-def pair_scores_touching(wh: Warehouse, ids_table: str) -> pd.DataFrame:
-    """Stored pair scores with both records in the ids table, and the possible matches with one of
-    them in it (the review queue's pairs reaching outside), in one scan."""
-    inside_l = f"record_id_l in (select id from {ids_table})"
-    inside_r = f"record_id_r in (select id from {ids_table})"
+def pair_scores_within(wh: Warehouse, ids_table: str) -> pd.DataFrame:
+    """Stored pair scores with both records in the ids table."""
     return fetch_df(
         wh,
-        f"select * from {SCHEMA}.pair_scores where ({inside_l} and {inside_r}) "
-        f"or (decision = 'possible' and ({inside_l} or {inside_r}))",
+        f"select * from {SCHEMA}.pair_scores where record_id_l in (select id from {ids_table}) "
+        f"and record_id_r in (select id from {ids_table})",
     )
+
+
+def replace_pairs(wh: Warehouse, table: str, within: str, touching: str, rows: pd.DataFrame) -> None:
+    """Delete the pairs of kore_dedup.<table> with both records in the ids table ``within`` or one in
+    the ids table ``touching``; append ``rows``."""
+    if wh.table_exists(SCHEMA, table):
+        wh.execute(
+            f"delete from {SCHEMA}.{table} where (record_id_l in (select id from {within}) "
+            f"and record_id_r in (select id from {within})) or record_id_l in (select id from {touching}) "
+            f"or record_id_r in (select id from {touching})"
+        )
+    append(wh, table, rows)
 
 
 def clusters_held_elsewhere(wh: Warehouse, cluster_ids: set[str], own_table: str) -> set[str]:

@@ -78,7 +78,7 @@ def push_holds(pairs: pd.DataFrame, stamp: str, apart: set[tuple[str, str]] | No
     """New contacts (no CRM id) in a pair with a CRM contact's record (``pairs``: possible matches,
     then same-name pairs, a ``reason`` column each): held until a person decides. A pair of two new
     contacts holds its right side only when its reason is ``same_email``
-    (``dedup.hold_pairs.same_name_new_pairs``): one of the two is created; a possible match of two
+    (``dedup.hold_pairs.named_pairs``): one of the two is created; a possible match of two
     new contacts stays in the review queue without a hold (most are namesakes). ``apart``: record
     pairs a person said are different people (forbid/reject): they release the hold."""
     cols = ["contact_key", "reason", "record_id", "partner_record_id", "partner_crm_contact_id", "held_at"]

@@ -4,9 +4,9 @@ Three kinds, each shaped ``record_id_l, record_id_r, key_l, crm_l, key_r, crm_r`
 contact key and CRM contact id; ``dedup.account_table.push_holds`` turns them into holds):
 
 - ``review``: open possible matches of the review queue between two clusters;
-- ``same_name``: a new contact with a CRM contact's exact name (see :func:`same_name_crm_pairs`);
+- ``same_name``: a new contact with a CRM contact's exact name (``_SAME_NAME_SELECT``);
 - ``same_email``: two new contacts with the same exact name and the same e-mail or phone
-  (:func:`same_name_new_pairs`). Both CRMs flag such a pair as duplicates themselves (Dynamics'
+  (``_SAME_EMAIL_SELECT``). Both CRMs flag such a pair as duplicates themselves (Dynamics'
   default duplicate-detection rule "Contacts with the same e-mail address", Salesforce's standard
   contact matching rule on name + e-mail), so KORE creates one and holds the other for review
   rather than pushing both.
@@ -50,26 +50,53 @@ def _ready(wh: Warehouse, *tables: str) -> bool:
     return all(wh.table_exists(SCHEMA, t) for t in tables)
 
 
-def _named_pairs(wh: Warehouse, sql: str, names: str | None) -> pd.DataFrame:
-    """``sql`` after the named-records CTE ``n`` (``_NAMED``), once the dedup step's tables exist;
-    ``names``: a table of (first_name, last_name) the records are restricted to."""
-    if not _ready(wh, "records_norm", "clusters", "golden_contacts"):
-        return pd.DataFrame(columns=[c for c in NAMED_COLUMNS if c != "reason"])
-    only = _ONLY.format(names=names) if names else ""
-    return fetch_df(wh, f"{_NAMED.format(only=only)}, {sql}")
-
-
 def named_pairs(wh: Warehouse, names: str | None = None) -> pd.DataFrame:
     """The ``same_name`` and ``same_email`` pairs (``NAMED_COLUMNS``), of every name or only of the
     names in the table ``names``. A pair's records share their name, so the pairs of a name depend
-    only on that name's records, their clusters and those clusters' golden rows."""
-    return pd.concat(
-        [
-            same_name_crm_pairs(wh, names).assign(reason="same_name"),
-            same_name_new_pairs(wh, names).assign(reason="same_email"),
-        ],
-        ignore_index=True,
-    )[NAMED_COLUMNS]
+    only on that name's records, their clusters and those clusters' golden rows. One statement: the
+    named records (``n``, a join of the two largest tables) are read once for both kinds."""
+    if not _ready(wh, "records_norm", "clusters", "golden_contacts"):
+        return pd.DataFrame(columns=NAMED_COLUMNS)
+    only = _ONLY.format(names=names) if names else ""
+    sql = (
+        f"{_NAMED.format(only=only)}, {_SAME_NAME_CTES}, {_SAME_EMAIL_CTES} "
+        f"select {_SAME_NAME_SELECT} union all select {_SAME_EMAIL_SELECT}"
+    )
+    return fetch_df(wh, sql)[NAMED_COLUMNS]
+
+
+# same_name: records of new contacts (no CRM contact in their cluster) with the same normalised first
+# and last name as a CRM contact in another cluster, when no third cluster has that name (``rare``:
+# two clusters of one rare name are worth a look, a common name is namesakes) or the two records also
+# share the e-mail or the phone (a common name with the CRM contact's own e-mail is the CRM's person
+# until someone says otherwise)
+_SAME_NAME_CTES = (
+    "rare as (select first_name, last_name from n group by first_name, last_name "
+    "having count(distinct cluster_id) = 2), "
+    "crm as (select n.*, g.contact_key, g.crm_contact_id from n "
+    f"join {SCHEMA}.golden_contacts g on g.cluster_id = n.cluster_id where n.source = 'crm'), "
+    + _NEW.format(crm_named=_CRM_NAMED)
+)
+_SAME_NAME_SELECT = (
+    f"{_PAIR}, 'same_name' as reason from nc a join crm b on b.first_name = a.first_name "
+    "and b.last_name = a.last_name and b.cluster_id <> a.cluster_id "
+    "left join rare on rare.first_name = a.first_name and rare.last_name = a.last_name "
+    "where a.email = b.email or a.phone = b.phone or rare.first_name is not null"
+)
+# same_email: records of two new contacts (neither cluster has a CRM contact) with the same normalised
+# first and last name and the same e-mail or phone, once per pair of clusters (the smaller contact key
+# on the left): the CRM's own duplicate rules would flag the second, so it waits for review
+_SAME_EMAIL_CTES = (
+    _NEW.format(crm_named="").replace("nc as", "nn as", 1) + ", "
+    f"p as (select {_PAIR}, row_number() over (partition by a.contact_key, b.contact_key "
+    "order by a.record_id, b.record_id) as k from nn a join nn b on b.first_name = a.first_name "
+    "and b.last_name = a.last_name and b.cluster_id <> a.cluster_id "
+    "and (a.email = b.email or a.phone = b.phone) where a.contact_key < b.contact_key)"
+)
+_SAME_EMAIL_SELECT = (
+    "record_id_l, record_id_r, key_l, crm_l, key_r, crm_r, first_name, last_name, 'same_email' as reason from p "
+    "where k = 1"
+)
 
 
 _REVIEW_KEYS = (
@@ -113,42 +140,3 @@ def reached_keys(wh: Warehouse, records: str) -> set[str]:
         f"union select gr.contact_key {_REVIEW_KEYS} where {touching}",
     )
     return set(rows["k"].dropna().astype(str))
-
-
-def same_name_crm_pairs(wh: Warehouse, names: str | None = None) -> pd.DataFrame:
-    """Records of new contacts (no CRM contact in their cluster) with the same normalised first and
-    last name as a CRM contact in another cluster, when no third cluster has that name or the two
-    records also share the e-mail or the phone (a common name with the CRM contact's own e-mail is
-    the CRM's person until someone says otherwise)."""
-    S = SCHEMA
-    return _named_pairs(
-        wh,
-        # only a name no third cluster carries: two clusters of one rare name are worth a look, a
-        # common name (many clusters) is namesakes
-        "rare as (select first_name, last_name from n group by first_name, last_name "
-        "having count(distinct cluster_id) = 2), "
-        "crm as (select n.*, g.contact_key, g.crm_contact_id from n "
-        f"join {S}.golden_contacts g on g.cluster_id = n.cluster_id where n.source = 'crm'), "
-        f"{_NEW.format(crm_named=_CRM_NAMED)} "
-        f"select {_PAIR} from nc a join crm b on b.first_name = a.first_name "
-        "and b.last_name = a.last_name and b.cluster_id <> a.cluster_id "
-        "left join rare on rare.first_name = a.first_name and rare.last_name = a.last_name "
-        "where a.email = b.email or a.phone = b.phone or rare.first_name is not null",
-        names,
-    )
-
-
-def same_name_new_pairs(wh: Warehouse, names: str | None = None) -> pd.DataFrame:
-    """Records of two new contacts (neither cluster has a CRM contact) with the same normalised first
-    and last name and the same e-mail or phone, once per pair of clusters (the smaller contact key on
-    the left): the CRM's own duplicate rules would flag the second, so it waits for review."""
-    return _named_pairs(
-        wh,
-        f"{_NEW.format(crm_named='')}, "
-        f"p as (select {_PAIR}, row_number() over (partition by a.contact_key, b.contact_key "
-        "order by a.record_id, b.record_id) as k from nc a join nc b on b.first_name = a.first_name "
-        "and b.last_name = a.last_name and b.cluster_id <> a.cluster_id "
-        "and (a.email = b.email or a.phone = b.phone) where a.contact_key < b.contact_key) "
-        "select record_id_l, record_id_r, key_l, crm_l, key_r, crm_r, first_name, last_name from p where k = 1",
-        names,
-    )

@@ -299,7 +299,7 @@ def test_a_common_name_is_held_only_with_the_crm_contacts_email_or_phone(tmp_pat
         wh.replace_table(store.SCHEMA, "golden_contacts", pd.DataFrame(
             {"cluster_id": [r[4] for r in rows], "contact_key": [f"KC{r[4]}" for r in rows], "crm_contact_id": [r[5] for r in rows]}
         ).astype("string"))  # fmt: skip
-        pairs = hold_pairs.same_name_crm_pairs(wh)
+        pairs = hold_pairs.named_pairs(wh).query("reason == 'same_name'")
     assert list(zip(pairs["record_id_l"], pairs["record_id_r"], strict=True)) == [("A:1", "C:1")]
 
 
@@ -328,7 +328,7 @@ def test_two_new_contacts_with_one_name_and_one_email_push_one_and_hold_the_othe
         wh.replace_table(store.SCHEMA, "records_norm", records)
         wh.replace_table(store.SCHEMA, "clusters", clusters)
         wh.replace_table(store.SCHEMA, "golden_contacts", golden)
-        pairs = hold_pairs.same_name_new_pairs(wh)
+        pairs = hold_pairs.named_pairs(wh).query("reason == 'same_email'").drop(columns="reason")
     assert sorted(zip(pairs["key_l"], pairs["key_r"], strict=True)) == [("KC1", "KC2"), ("KC3", "KC4")]
     review = pd.DataFrame({"record_id_l": ["A:1"], "record_id_r": ["A:4"], "key_l": ["KC1"], "crm_l": [None],
                            "key_r": ["KC3"], "crm_r": [None], "reason": ["review"]})  # fmt: skip

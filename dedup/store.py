@@ -284,6 +284,11 @@ def _text(column: str) -> str:
 
 
 # ---- state of the last run ----------------------------------------------------------------------
+# Raised when the state incremental runs keep changes in a way only a full run repairs; a full run
+# stores it (``state_version``) and a lower or missing one makes the next run a full one. 2: the
+# review queue kept the pairs between re-resolved and untouched clusters (incremental runs before
+# dropped them, and the holds they placed).
+STATE_VERSION = 2
 STATE_TABLES = ("records_norm", "name_freq", "pair_scores", "model_params", "clusters", "account_contact_map",
                 "golden_contacts", "review_queue", "golden_accounts", "push_holds", "account_review")  # fmt: skip
 
@@ -294,9 +299,13 @@ def has_state(wh: Warehouse) -> bool:
     blocked on it).
 
     Every output table must be there: a warehouse written by a run killed between its table writes
-    (before they were one transaction) is rebuilt by a full run instead of failing every re-run.
+    (before they were one transaction) is rebuilt by a full run instead of failing every re-run. And
+    the state must be of today's ``STATE_VERSION``: an older one was kept by incremental runs that
+    left something only a full run repairs.
     """
-    if not all(wh.table_exists(SCHEMA, t) for t in STATE_TABLES):
+    if not all(wh.table_exists(SCHEMA, t) for t in (*STATE_TABLES, "state_version")):
+        return False
+    if int(wh.scalar(f"select max(version) from {SCHEMA}.state_version") or 0) < STATE_VERSION:
         return False
     stored = set(wh.query_df(f"select * from {SCHEMA}.records_norm where 1 = 0").columns)
     return {*PERSON_RECORD_COLUMNS, *("k_" + f for f in FAMILIES)} <= stored
@@ -494,6 +503,7 @@ def write_full_run(wh: Warehouse, model_params: pd.DataFrame, tables: dict[str, 
     for table in ("records_norm", "name_freq", "pair_scores"):
         swap_in(wh, f"_{table}_next", table)
     wh.replace_table(SCHEMA, "model_params", model_params)
+    wh.replace_table(SCHEMA, "state_version", pd.DataFrame({"version": [STATE_VERSION], "written_at": [now()]}))
     for table, df in tables.items():
         write_df(wh, table, df, replace=True)
     if not wh.table_exists(SCHEMA, "decisions"):

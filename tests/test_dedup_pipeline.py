@@ -325,6 +325,20 @@ def test_a_model_stored_by_an_older_method_is_refitted_not_reused(settings):
     assert run_dedup(settings, progress=False)["mode"] == "incremental"
 
 
+def test_a_state_kept_by_older_incremental_runs_is_rebuilt_once_by_a_full_run(settings):
+    """A warehouse whose dedup state predates today's ``STATE_VERSION`` (incremental runs before it
+    dropped review pairs: only a full run restores them) gets one full run, then incremental ones."""
+    assert run_dedup(settings, progress=False)["mode"] == "full"
+    assert run_dedup(settings, progress=False)["mode"] == "incremental"
+    with connect(settings) as wh:  # a state stored before the version was kept
+        wh.execute("drop table kore_dedup.state_version")
+    assert run_dedup(settings, progress=False)["mode"] == "full"
+    with connect(settings) as wh:
+        wh.execute(f"update kore_dedup.state_version set version = {store.STATE_VERSION - 1}")
+    assert run_dedup(settings, progress=False)["mode"] == "full"
+    assert run_dedup(settings, progress=False)["mode"] == "incremental"
+
+
 def test_the_model_does_not_depend_on_the_order_the_views_return_rows(tmp_path):
     """Two full runs on the same data fit the same model and make the same decisions, whatever order
     the person-records view hands over its rows in (a view's joins finish in any order; the records'

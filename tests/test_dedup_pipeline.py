@@ -375,7 +375,17 @@ def _open_possible_pairs(s) -> set[tuple[str, str]]:
     return {(str(a), str(b)) for a, b in rows}
 
 
-def test_incremental_keeps_the_review_pairs_between_changed_and_untouched_clusters(tmp_path):
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> pd.DataFrame:
+    """The sandbox generator's person records at 3,000 accounts, 30% of them also CRM contacts."""
+    import benchmarks.dedup as bench
+
+    base = tmp_path_factory.mktemp("gen")
+    bench.generate(base, 3000, crm_share=0.3)
+    return bench.build_person_records(base)
+
+
+def test_incremental_keeps_the_review_pairs_between_changed_and_untouched_clusters(tmp_path, generated):
     """After an incremental run the review queue still lists every open possible match, also those
     between a re-resolved cluster and one the run left alone (kept, or scored again when the record
     changed), and the push holds equal the holds computed from scratch over the same tables. Before, the run deleted every queued pair touching a
@@ -384,8 +394,7 @@ def test_incremental_keeps_the_review_pairs_between_changed_and_untouched_cluste
     have been pushed next to their CRM duplicates."""
     import benchmarks.dedup as bench
 
-    bench.generate(tmp_path / "gen", 3000, crm_share=0.3)
-    records = bench.build_person_records(tmp_path / "gen")
+    records = generated.copy()
     s = get_settings(tmp_path / "wh")
     with connect(s) as wh:
         wh.replace_table("dedup", "dedup_person_records", records)
@@ -424,7 +433,7 @@ def assert_holds_as_from_scratch(s) -> None:
     assert _without(kept, ("held_at",), "contact_key").equals(_without(fresh, ("held_at",), "contact_key"))
 
 
-def test_an_incremental_run_moves_the_holds_of_contacts_whose_own_cluster_it_left_alone(tmp_path):
+def test_an_incremental_run_moves_the_holds_of_contacts_whose_own_cluster_it_left_alone(tmp_path, generated):
     """An incremental run recomputes only the holds its change can reach (``dedup.holds``), and those
     include contacts whose own cluster it did not re-resolve: a new contact held as a possible match
     of a CRM contact (another spelling of its name) is no longer held by it when that CRM contact
@@ -432,11 +441,9 @@ def test_an_incremental_run_moves_the_holds_of_contacts_whose_own_cluster_it_lef
     it again when it changes back; a new contact held because it shares a rare name with a CRM contact is released
     when a namesake arrives in a third cluster (the name is common now), and held again when the
     namesake leaves. After each run the holds equal the holds computed from scratch."""
-    import benchmarks.dedup as bench
     from dedup import hold_pairs, holds
 
-    bench.generate(tmp_path / "gen", 3000, crm_share=0.3)
-    records = bench.build_person_records(tmp_path / "gen")
+    records = generated.copy()
     s = get_settings(tmp_path / "wh")
 
     def run(recs: pd.DataFrame) -> pd.DataFrame:

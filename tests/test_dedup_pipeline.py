@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -405,6 +406,12 @@ def test_incremental_keeps_the_review_pairs_between_changed_and_untouched_cluste
     # and records re-scored as they were: their queued pairs come back from the new scores
     again = changed["record_id"].isin([left for left, _ in sorted(queued)[:5]])
     changed.loc[again, "row_hash"] = changed.loc[again, "row_hash"] + "again"
+    # and records that become another person's duplicate: new links into clusters nobody changed
+    person = ["first_name", "last_name", "email", "phone", "street", "city", "state", "zip5"]
+    pick = np.random.default_rng(5).choice(len(changed), size=(40, 2), replace=False)
+    for i, j in pick:
+        changed.loc[i, person] = changed.loc[j, person].to_numpy()
+        changed.loc[i, "row_hash"] = f"copied-{j}"
     with connect(s) as wh:
         wh.replace_table("dedup", "dedup_person_records", changed)
     assert run_dedup(s, progress=False)["mode"] == "incremental"

@@ -3,7 +3,8 @@
 A hold comes from a pair of records (``dedup.hold_pairs``: open possible matches of the review queue,
 same-name and same-e-mail pairs); a contact is held by its first pair in one fixed order (review,
 then same name, then same e-mail; then by record ids), unless a person said the pair's two records
-are different people (``dedup.account_table.push_holds``).
+are different people (``dedup.account_table.push_holds``). ``held_at`` is when the hold was placed:
+a hold that stays the same (contact, reason, both records) keeps it, in full and incremental runs.
 
 A full run computes every pair and every hold. An incremental run recomputes only the holds of the
 contact keys its change can reach (``Reach``), so its cost follows the change (at a million accounts
@@ -54,6 +55,7 @@ def rebuild(wh: Warehouse, stamp: str) -> pd.DataFrame:
     named = hold_pairs.named_pairs(wh)
     store.write_df(wh, "hold_name_pairs", _text(named), replace=True)
     holds = push_holds(in_order(hold_pairs.review_contact_pairs(wh), named), stamp, _apart(wh))
+    holds = _since(holds, store.read_table(wh, "push_holds"))
     store.write_df(wh, "push_holds", _text(holds), replace=True)
     return holds
 
@@ -73,12 +75,23 @@ def update(wh: Warehouse, stamp: str, reach: Reach) -> tuple[set[str], set[str]]
         wh, "hold_name_pairs", where=f"where key_l in (select id from {kt}) or key_r in (select id from {kt})"
     )
     holds = push_holds(in_order(hold_pairs.review_contact_pairs(wh, kt), named), stamp, _apart(wh))
-    holds = holds[holds["contact_key"].astype(str).isin(keys)]
-    was = set(
-        store.rows_where_in(wh, "push_holds", "contact_key", kt, columns="contact_key")["contact_key"].astype(str)
-    )
+    old = store.rows_where_in(wh, "push_holds", "contact_key", kt)
+    holds = _since(holds[holds["contact_key"].astype(str).isin(keys)], old)
     store.replace_rows(wh, "push_holds", ("contact_key",), kt, _text(holds))
-    return _held(wh), was ^ set(holds["contact_key"].astype(str))
+    return _held(wh), set(old.get("contact_key", pd.Series()).astype(str)) ^ set(holds["contact_key"].astype(str))
+
+
+def _since(holds: pd.DataFrame, old: pd.DataFrame) -> pd.DataFrame:
+    """``held_at``: when the same hold (contact, reason, both records) was first placed -- the old
+    row's stamp, or this run's for a new one: a reviewer sees how long a contact has waited, and a
+    run's restamping says nothing."""
+    if not len(holds) or not len(old) or "held_at" not in old:
+        return holds
+    same = ["contact_key", "reason", "record_id", "partner_record_id"]
+    since = old[[*same, "held_at"]].astype(str).drop_duplicates(same).rename(columns={"held_at": "_since"})
+    out = holds.astype({c: str for c in same}).merge(since, on=same, how="left")
+    out["held_at"] = out["_since"].where(out["_since"].notna(), out["held_at"])
+    return out.drop(columns="_since")[list(holds.columns)]
 
 
 def _renew_named_pairs(wh: Warehouse, names: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -552,3 +552,16 @@ def test_an_incremental_run_moves_the_holds_of_contacts_whose_own_cluster_it_lef
     crowded = pd.concat([records, pd.DataFrame([namesake])], ignore_index=True)
     assert rare["contact_key"] not in run(crowded).index
     assert rare["contact_key"] in run(records).index
+
+    # a hold keeps the time it was placed while it stays the same hold, across runs of either kind
+    placed = held.set_index("contact_key")
+    run_dedup(s, full=True, progress=False)
+    now = _table(s, "push_holds").set_index("contact_key")
+    same = ["reason", "record_id", "partner_record_id"]
+    kept = [k for k in placed.index if k in now.index and (now.loc[k, same] == placed.loc[k, same]).all()]
+    moved = {by_review["contact_key"], rare["contact_key"]}
+    assert len(kept) > 10 and (now.loc[kept, "held_at"] >= placed.loc[kept, "held_at"]).all()
+    assert (
+        now.loc[[k for k in kept if k not in moved], "held_at"]
+        == placed.loc[[k for k in kept if k not in moved], "held_at"]
+    ).all()

@@ -34,7 +34,7 @@ _ONLY = " and exists (select 1 from {names} d where d.first_name = r.first_name 
 # the records of new contacts (no CRM contact in their cluster), with their cluster's contact key;
 # joined explicitly (not a correlated EXISTS per pair): at 1M records the pair joins stay small
 _NEW = (
-    "nc as (select n.*, g.contact_key, g.crm_contact_id from n "
+    "{name} as (select n.*, g.contact_key, g.crm_contact_id from n "
     f"join {SCHEMA}.golden_contacts g on g.cluster_id = n.cluster_id and g.crm_contact_id is null{{crm_named}})"
 )
 _CRM_NAMED = " where exists (select 1 from crm where crm.first_name = n.first_name and crm.last_name = n.last_name)"
@@ -75,7 +75,7 @@ _SAME_NAME_CTES = (
     "having count(distinct cluster_id) = 2), "
     "crm as (select n.*, g.contact_key, g.crm_contact_id from n "
     f"join {SCHEMA}.golden_contacts g on g.cluster_id = n.cluster_id where n.source = 'crm'), "
-    + _NEW.format(crm_named=_CRM_NAMED)
+    + _NEW.format(name="nc", crm_named=_CRM_NAMED)
 )
 _SAME_NAME_SELECT = (
     f"{_PAIR}, 'same_name' as reason from nc a join crm b on b.first_name = a.first_name "
@@ -87,7 +87,7 @@ _SAME_NAME_SELECT = (
 # first and last name and the same e-mail or phone, once per pair of clusters (the smaller contact key
 # on the left): the CRM's own duplicate rules would flag the second, so it waits for review
 _SAME_EMAIL_CTES = (
-    _NEW.format(crm_named="").replace("nc as", "nn as", 1) + ", "
+    _NEW.format(name="nn", crm_named="") + ", "
     f"p as (select {_PAIR}, row_number() over (partition by a.contact_key, b.contact_key "
     "order by a.record_id, b.record_id) as k from nn a join nn b on b.first_name = a.first_name "
     "and b.last_name = a.last_name and b.cluster_id <> a.cluster_id "

@@ -53,10 +53,10 @@ def in_order(review: pd.DataFrame, named: pd.DataFrame) -> pd.DataFrame:
 def rebuild(wh: Warehouse, stamp: str) -> pd.DataFrame:
     """Every same-name pair (kept in ``hold_name_pairs``) and every hold (``push_holds`` replaced)."""
     named = hold_pairs.named_pairs(wh)
-    store.write_df(wh, "hold_name_pairs", _text(named), replace=True)
+    store.write_df(wh, "hold_name_pairs", store.text_columns(named), replace=True)
     holds = push_holds(in_order(hold_pairs.review_contact_pairs(wh), named), stamp, _apart(wh))
     holds = _since(holds, store.read_table(wh, "push_holds"))
-    store.write_df(wh, "push_holds", _text(holds), replace=True)
+    store.write_df(wh, "push_holds", store.text_columns(holds), replace=True)
     return holds
 
 
@@ -77,7 +77,7 @@ def update(wh: Warehouse, stamp: str, reach: Reach) -> tuple[set[str], set[str]]
     holds = push_holds(in_order(hold_pairs.review_contact_pairs(wh, kt), named), stamp, _apart(wh))
     old = store.rows_where_in(wh, "push_holds", "contact_key", kt)
     holds = _since(holds[holds["contact_key"].astype(str).isin(keys)], old)
-    store.replace_rows(wh, "push_holds", ("contact_key",), kt, _text(holds))
+    store.replace_rows(wh, "push_holds", ("contact_key",), kt, store.text_columns(holds))
     return _held(wh), set(old.get("contact_key", pd.Series()).astype(str)) ^ set(holds["contact_key"].astype(str))
 
 
@@ -90,14 +90,14 @@ def _since(holds: pd.DataFrame, old: pd.DataFrame) -> pd.DataFrame:
     same = ["contact_key", "reason", "record_id", "partner_record_id"]
     since = old[[*same, "held_at"]].astype(str).drop_duplicates(same).rename(columns={"held_at": "_since"})
     out = holds.astype({c: str for c in same}).merge(since, on=same, how="left")
-    out["held_at"] = out["_since"].where(out["_since"].notna(), out["held_at"])
+    out["held_at"] = out["_since"].fillna(out["held_at"])
     return out.drop(columns="_since")[list(holds.columns)]
 
 
 def _renew_named_pairs(wh: Warehouse, names: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Recompute the kept same-name pairs of ``names``; returns their old and new pairs."""
     table = f"{store.SCHEMA}.hold_name_pairs"
-    store.write_df(wh, "_names", _text(names), replace=True)
+    store.write_df(wh, "_names", store.text_columns(names), replace=True)
     dirty = (
         f"exists (select 1 from {store.SCHEMA}._names d "
         f"where d.first_name = {table}.first_name and d.last_name = {table}.last_name)"
@@ -105,7 +105,7 @@ def _renew_named_pairs(wh: Warehouse, names: pd.DataFrame) -> tuple[pd.DataFrame
     old = store.fetch_df(wh, f"select key_l, key_r from {table} where {dirty}")
     wh.execute(f"delete from {table} where {dirty}")
     new = hold_pairs.named_pairs(wh, f"{store.SCHEMA}._names")
-    store.append(wh, "hold_name_pairs", _text(new))
+    store.append(wh, "hold_name_pairs", store.text_columns(new))
     return old, new
 
 
@@ -119,7 +119,3 @@ def _held(wh: Warehouse) -> set[str]:
 
 def _apart(wh: Warehouse) -> set[tuple[str, str]]:
     return apart_pairs(store.decisions(wh))
-
-
-def _text(df: pd.DataFrame) -> pd.DataFrame:
-    return df.astype({c: "string" for c in df.columns if df[c].dtype == object})

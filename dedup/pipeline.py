@@ -231,7 +231,7 @@ def _account_tables(
             store.write_df(
                 wh,
                 "golden_accounts",
-                _text_columns(account_table.golden_accounts(golden, crm_in.accounts, held, crm_in.protected)),
+                store.text_columns(account_table.golden_accounts(golden, crm_in.accounts, held, crm_in.protected)),
                 replace=True,
             )
         else:
@@ -239,7 +239,7 @@ def _account_tables(
             keys = store.write_ids(wh, rebuild, "_account_keys")
             golden = store.read_table(wh, "golden_contacts", where=f"where account_key in (select id from {keys})")
             accounts = account_table.golden_accounts(golden, crm_in.accounts, held, crm_in.protected)
-            store.replace_rows(wh, "golden_accounts", ("account_key",), keys, _text_columns(accounts))
+            store.replace_rows(wh, "golden_accounts", ("account_key",), keys, store.text_columns(accounts))
         store.write_df(wh, "crm_account_versions", versions, replace=True)
     with _stage(times, "accounts.review"):
         review = account_table.account_review(
@@ -249,7 +249,7 @@ def _account_tables(
             stamp,
         )
     with _stage(times, "accounts.write"):
-        store.write_df(wh, "account_review", _text_columns(review), replace=True)
+        store.write_df(wh, "account_review", store.text_columns(review), replace=True)
 
 
 def _dirty_names(wh: Warehouse, delta: Delta, aff: Affected) -> pd.DataFrame:
@@ -260,10 +260,6 @@ def _dirty_names(wh: Warehouse, delta: Delta, aff: Affected) -> pd.DataFrame:
     now = aff.records[["first_name", "last_name"]]
     names = pd.concat([before, now], ignore_index=True).dropna().astype(str).drop_duplicates()
     return names.reset_index(drop=True)
-
-
-def _text_columns(df: pd.DataFrame) -> pd.DataFrame:
-    return df.astype({c: "string" for c in df.columns if df[c].dtype == object})
 
 
 def _accounts_to_rebuild(

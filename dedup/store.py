@@ -102,6 +102,12 @@ def fetch_df(wh: Warehouse, sql: str) -> pd.DataFrame:
     return df
 
 
+def text_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """Object columns as pandas ``string``, so the stored columns are text whatever values a run's
+    frame holds (``tests/test_dedup_pipeline.py::test_stored_text_columns_stay_text``)."""
+    return df.astype({c: "string" for c in df.columns if df[c].dtype == object})
+
+
 def write_df(wh: Warehouse, table: str, df: pd.DataFrame, replace: bool = False) -> None:
     """Create/replace (``replace``) or append to kore_dedup.<table> from a frame (appends insert by
     column name; on DuckDB the frame travels as Arrow, see ``Warehouse.replace_table``)."""

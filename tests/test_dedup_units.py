@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from rapidfuzz.distance import OSA
 
@@ -110,6 +110,35 @@ def test_text_and_street_rules_equal_their_definitions(values):
     for word, abbr in _STREET_ABBR.items():
         want_street = want_street.str.replace(rf"\b{word}\b", abbr, regex=True)
     pd.testing.assert_series_equal(norm_street(raw), want_street)
+
+
+_STREET_CHARS = st.sampled_from(list("0123456789 abcxyz_-\t\v\x1c\x1f\u00e9\u0663"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(_STREET_CHARS, max_size=14)), min_size=1, max_size=12))
+@example(["12 a\vb", "3 x\x1cy", "4 q\x1f", "5 \tz", None])
+def test_street_start_equals_pythons_regex(values):
+    """``street_start`` (Arrow's RE2 on ASCII text, pandas otherwise) gives what Python's ``re`` gives
+    for ``STREET_START``, row for row, nulls included: RE2's classes differ from Python's on control
+    characters and outside ASCII, and the comparison of street starts must not depend on the engine."""
+    from dedup.compare import STREET_START, street_start
+
+    for raw in (values, [v for v in values if v is None or v.isascii()] or [None]):
+        s = pd.Series(raw, dtype="string")
+        want = [m.group(1) if (v is not None and (m := re.match(STREET_START, v))) else None for v in raw]
+        assert [None if pd.isna(v) else v for v in street_start(s).tolist()] == want
+
+
+def test_token_sorted_takes_any_sequence_of_texts():
+    """``token_sorted`` (the street's words in order, once per distinct street) gives one result for
+    a list, a pandas Index of Arrow strings and a numpy array."""
+    from dedup.normalize import token_sorted
+
+    values = ["st main 12", "b a", "", "x"]
+    want = ["12 main st", "a b", "", "x"]
+    for seq in (values, pd.Index(values, dtype="string"), np.array(values, dtype=object)):
+        assert token_sorted(seq) == want
 
 
 def test_normalisation_examples():

@@ -183,6 +183,21 @@ def match(
     console.print(counts)
 
 
+def _engine_candidates(wh) -> tuple[pd.DataFrame, pd.Series]:
+    """The candidate pairs the engine's blocking makes of the stored records (their stored keys), and
+    the records' ids."""
+    from dedup.blocking import FAMILIES, candidate_pairs
+    from dedup.model import DedupConfig
+    from dedup.neighbourhood import stored_codes
+
+    kcols = [f"k_{f}" for f in FAMILIES]
+    stored = store.read_table(wh, "records_norm", columns=", ".join(["record_id", *kcols]))
+    ids = stored["record_id"].astype(str)
+    li, ri, _ = candidate_pairs(stored, DedupConfig().max_block_size, keys=stored_codes(stored[kcols]))
+    rid = ids.to_numpy(dtype=object)
+    return pd.DataFrame({"record_id_l": rid[li], "record_id_r": rid[ri]}), ids
+
+
 @app.command()
 def evaluate(
     workdir: Path = WORKDIR,
@@ -203,13 +218,13 @@ def evaluate(
         raise typer.BadParameter("no clusters yet: run `kore dedup run` first")
     res = evaluate_clusters(cl, gt)
     with connect(settings) as wh:
-        # blocking recall: of the candidate view when dbt built it, else of the pairs the run scored
+        # blocking recall: of the candidate view when dbt built it, else of the engine's own blocking
+        # over the stored records' keys (pair_scores keeps only the scored pairs that carry evidence)
         if wh.table_exists("dedup", "dedup_candidate_pairs"):
             cand = wh.query_df("select record_id_l, record_id_r from dedup.dedup_candidate_pairs")
             ids = wh.query_df("select record_id from dedup.dedup_person_records")["record_id"]
         else:
-            cand = store.read_table(wh, "pair_scores")[["record_id_l", "record_id_r"]]
-            ids = store.read_table(wh, "records_norm")["record_id"]
+            cand, ids = _engine_candidates(wh)
     from dedup.evaluate import blocking_recall
 
     res |= {

@@ -136,13 +136,13 @@ def stored_keys_current(wh: Warehouse, sample: int = 50) -> bool:
     kcols = [c for c in stored.columns if c.startswith("k_")]
     fresh = norm_with_keys(stored[COLS])[kcols].reset_index(drop=True)
     try:
-        held = _stored_codes(stored[kcols]).reset_index(drop=True)
+        held = stored_codes(stored[kcols]).reset_index(drop=True)
     except (ValueError, TypeError):  # the text keys of a state stored before the codes: stale too
         return False
     return bool(fresh.equals(held))
 
 
-def _stored_codes(keys: pd.DataFrame) -> pd.DataFrame:
+def stored_codes(keys: pd.DataFrame) -> pd.DataFrame:
     """Stored ``k_<family>`` codes as Int64, whatever the warehouse returned them as (SQL Server:
     text, parsed exactly); raises ValueError on text that is no code."""
     if not all(pd.api.types.is_integer_dtype(t) for t in keys.dtypes):
@@ -172,7 +172,7 @@ def find_partners(wh: Warehouse, delta: Delta, dec: pd.DataFrame, max_block_size
     kcols = list(key_columns(delta.changed))
     others = ensure_columns(others).drop_duplicates("record_id")
     records = pd.concat([delta.changed[COLS], others[COLS]], ignore_index=True)
-    keys = pd.concat([delta.changed[kcols], _stored_codes(others[kcols])], ignore_index=True)
+    keys = pd.concat([delta.changed[kcols], stored_codes(others[kcols])], ignore_index=True)
     return Partners(records=records, decided=decided, keys=keys)
 
 

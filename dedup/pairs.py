@@ -86,8 +86,9 @@ def tag_scores(sc: pd.DataFrame, bkey: np.ndarray) -> pd.DataFrame:
 
 def score(
     scorer: Scorer, li: np.ndarray, ri: np.ndarray, bkey: np.ndarray, model: Model, progress: bool
-) -> pd.DataFrame:
-    """Order (record_id_l < record_id_r), deduplicate and score pair positions; returns the scores."""
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Order (record_id_l < record_id_r), deduplicate and score pair positions; returns the scores and
+    their pairs' positions into the scorer's records (looking 284k pairs' ids up again took ~0.6 s)."""
     first, pos_l, pos_r, _ = ordered_pairs(scorer, li, ri)
     sc = scorer.score(pos_l, pos_r, model, progress=progress)
-    return tag_scores(sc, np.asarray(bkey, dtype=object)[first])
+    return tag_scores(sc, np.asarray(bkey, dtype=object)[first]), pos_l, pos_r

@@ -39,7 +39,9 @@ from dedup import account_table, holds, pairs, store
 from dedup.decisions import account_verdicts, approved_moves, force_forbid, review_queue, set_primary
 from dedup.engine import (
     Scorer,
+    account_linked,
     best_weights,
+    carries_evidence,
     cluster_records,
     deterministic_pairs,
     ensure_columns,
@@ -85,7 +87,7 @@ def run_dedup(
         require_landing_complete(settings, "kore dedup run")
         t0 = time.perf_counter()
         with connect(settings) as wh:
-            has_state = store.has_state(wh)
+            has_state = store.has_state(wh, cfg.cannot_link_threshold)
             # state stored under other comparison levels or blocking keys: re-fit everything once
             has_state = has_state and Model.from_frame(store.read_table(wh, "model_params")).fits_comparisons()
             # ... or under other blocking-key codes: every stored record's keys are made again
@@ -327,17 +329,18 @@ def _full_run(settings: Settings, policy: str, cfg: DedupConfig, progress: bool,
             prev_clusters, prev_map, prev_golden = store.read_previous(wh)
             crm_in = _crm_inputs(wh)
         clusters, refused = _cluster(scorer.records, scores, prev_clusters, prev_golden, dec, cfg, positions=positions)
-        del prev_clusters, positions
+        del prev_clusters
         stamp = store.now()
         clusters = _stamped(clusters, scorer.records, stamp)
         review = review_queue(scores, clusters, force_forbid(dec)[0], stamp)
         weights = best_weights(scores, clusters)
+        evidence = carries_evidence(scores, account_linked(scorer.records, *positions), cfg)
     n_records, n_scores = len(scorer.records), len(scores)
     # handed to the writer before resolving (in the final swap's place), so the largest frame is freed
     # first, and written while resolving runs (store.WriteBehind)
     with _stage(times, "write_scores"):
-        writes.add(settings, {"_pair_scores_next": scores})
-    del scores
+        writes.add(settings, {"_pair_scores_next": scores[evidence]})
+    del scores, evidence, positions
     _release_memory()
     with _stage(times, "resolve"):
         mapping, golden = resolve(
@@ -359,7 +362,7 @@ def _full_run(settings: Settings, policy: str, cfg: DedupConfig, progress: bool,
     with _stage(times, "write_and_accounts"), connect(settings) as wh:
         tables = {"clusters": clusters, "account_contact_map": mapping, "golden_contacts": golden}
         with wh.transaction():  # every output or none: a kill here leaves the last run's tables
-            store.write_full_run(wh, model.to_frame(), {**tables, "review_queue": review})
+            store.write_full_run(wh, model.to_frame(), {**tables, "review_queue": review}, cfg.cannot_link_threshold)
             _account_tables(wh, crm_in, stamp, times)
         totals = store.totals(wh)
     log.info("dedup full run stage seconds %s", times)
@@ -438,7 +441,7 @@ def _incremental(settings: Settings, policy: str, cfg: DedupConfig, progress: bo
             name_freq = store.name_freq_for(wh, tf_values(partners.records))
             scorer = Scorer(partners.records, cfg, name_freq=name_freq)
         with _stage(times, "score"):
-            new_scores = _score_changed(scorer, delta, partners, dec, model, cfg, progress)
+            new_scores, evidence = _score_changed(scorer, delta, partners, dec, model, cfg, progress)
         with _stage(times, "affected"):
             aff = find_affected(wh, delta, partners, scorer.records, new_scores, dec)
         with _stage(times, "cluster"):
@@ -477,7 +480,7 @@ def _incremental(settings: Settings, policy: str, cfg: DedupConfig, progress: bo
             )
         with wh.transaction():  # every output or none: a kill here leaves the last run's tables
             with _stage(times, "write_changes"):
-                _write_changes(wh, delta, aff, new_scores, clusters, mapping, golden, review)
+                _write_changes(wh, delta, aff, new_scores[evidence], clusters, mapping, golden, review)
             touched = {
                 str(k) for g in (aff.prev_golden, golden) if "account_key" in g for k in g["account_key"].dropna()
             }
@@ -509,12 +512,14 @@ def _score_changed(
     model: Model,
     cfg: DedupConfig,
     progress: bool,
-) -> pd.DataFrame:
-    """Score the changed records against their partners and each other, with the stored model."""
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Score the changed records against their partners and each other, with the stored model;
+    returns the scores and which of them carry evidence (``carries_evidence``: the ones stored)."""
     focus = in_ids(scorer.records["record_id"], delta.changed_ids)
     li, ri, bkey = pairs.candidates(scorer, cfg.max_block_size, focus=focus, keys=partners.keys)
     li, ri, bkey = pairs.with_extra_pairs(scorer, dec, li, ri, bkey, focus=focus)
-    return pairs.score(scorer, li, ri, bkey, model, progress)
+    scores, pos_l, pos_r = pairs.score(scorer, li, ri, bkey, model, progress)
+    return scores, carries_evidence(scores, account_linked(scorer.records, pos_l, pos_r), cfg)
 
 
 def _recluster(
@@ -542,7 +547,8 @@ def _write_changes(
     golden: pd.DataFrame,
     review: pd.DataFrame,
 ) -> None:
-    """Deletes + appends of the touched records' and the affected clusters' rows."""
+    """Deletes + appends of the touched records' and the affected clusters' rows (``new_scores``: the
+    run's scored pairs that carry evidence, ``dedup.engine.carries_evidence``)."""
     t_touch = store.write_ids(wh, delta.touched, "_touched")
     store.replace_rows(wh, "records_norm", ("record_id",), t_touch, delta.changed)
     store.replace_rows(wh, "pair_scores", ("record_id_l", "record_id_r"), t_touch, new_scores)

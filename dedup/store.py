@@ -293,13 +293,14 @@ def _text(column: str) -> str:
 # Raised when the state incremental runs keep changes in a way only a full run repairs; a full run
 # stores it (``state_version``) and a lower or missing one makes the next run a full one. 2: the
 # review queue kept the pairs between re-resolved and untouched clusters (incremental runs before
-# dropped them, and the holds they placed).
-STATE_VERSION = 2
+# dropped them, and the holds they placed). 3: pair_scores keeps only the pairs that carry evidence
+# (``dedup.engine.carries_evidence``), under the cannot-link threshold stored beside the version.
+STATE_VERSION = 3
 STATE_TABLES = ("records_norm", "name_freq", "pair_scores", "model_params", "clusters", "account_contact_map",
                 "golden_contacts", "review_queue", "golden_accounts", "push_holds", "account_review")  # fmt: skip
 
 
-def has_state(wh: Warehouse) -> bool:
+def has_state(wh: Warehouse, cannot_link_threshold: float | None = None) -> bool:
     """Whether a full run's state is stored (and in today's record columns and blocking keys: older
     state is rebuilt -- a stored record without a key family of today's blocking would never be
     blocked on it).
@@ -307,11 +308,19 @@ def has_state(wh: Warehouse) -> bool:
     Every output table must be there: a warehouse written by a run killed between its table writes
     (before they were one transaction) is rebuilt by a full run instead of failing every re-run. And
     the state must be of today's ``STATE_VERSION``: an older one was kept by incremental runs that
-    left something only a full run repairs.
+    left something only a full run repairs. ``pair_scores`` keeps the pairs that carry evidence under
+    the cannot-link threshold of the run that scored them (``dedup.engine.carries_evidence``): a run
+    under another ``cannot_link_threshold`` would miss cannot-links the stored state dropped.
     """
     if not all(wh.table_exists(SCHEMA, t) for t in (*STATE_TABLES, "state_version")):
         return False
-    if int(wh.scalar(f"select max(version) from {SCHEMA}.state_version") or 0) < STATE_VERSION:
+    if "cannot_link_threshold" not in wh.query_df(f"select * from {SCHEMA}.state_version where 1 = 0").columns:
+        return False  # a state from before the threshold was stored (version < 3)
+    row = wh.query_rows(f"select max(version), max(cannot_link_threshold) from {SCHEMA}.state_version")
+    version, threshold = row[0]
+    if int(version or 0) < STATE_VERSION:
+        return False
+    if cannot_link_threshold is not None and (threshold is None or float(threshold) != float(cannot_link_threshold)):
         return False
     stored = set(wh.query_df(f"select * from {SCHEMA}.records_norm where 1 = 0").columns)
     return {*PERSON_RECORD_COLUMNS, *("k_" + f for f in FAMILIES)} <= stored
@@ -404,6 +413,15 @@ def account_clusters(wh: Warehouse, accounts: set[str]) -> pd.DataFrame:
         f"select acct_id, cluster_id from ac where acct_id in (select acct_id from multi) "
         f"or acct_id in (select id from {ta})",
     ).astype(str)
+
+
+def stored_pair(wh: Warehouse, record_id_l: str, record_id_r: str) -> pd.DataFrame:
+    """The stored score row of one ordered pair (empty when none is stored)."""
+    if not wh.table_exists(SCHEMA, "pair_scores"):
+        return pd.DataFrame(columns=["decision"])
+    return wh.query_df(
+        f"select * from {SCHEMA}.pair_scores where record_id_l = ? and record_id_r = ?", [record_id_l, record_id_r]
+    )
 
 
 def pair_scores_within(wh: Warehouse, ids_table: str) -> pd.DataFrame:
@@ -504,12 +522,16 @@ def totals(wh: Warehouse) -> dict:
     return {n: int(v or 0) for n, v in zip(TOTALS, r, strict=True)}
 
 
-def write_full_run(wh: Warehouse, model_params: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> None:
-    """A full run's results: the staged tables swapped in, the others replaced whole."""
+def write_full_run(
+    wh: Warehouse, model_params: pd.DataFrame, tables: dict[str, pd.DataFrame], cannot_link_threshold: float
+) -> None:
+    """A full run's results: the staged tables swapped in, the others replaced whole; the state's
+    version and the cannot-link threshold its stored pairs were kept under (``has_state``)."""
     for table in ("records_norm", "name_freq", "pair_scores"):
         swap_in(wh, f"_{table}_next", table)
     wh.replace_table(SCHEMA, "model_params", model_params)
-    wh.replace_table(SCHEMA, "state_version", pd.DataFrame({"version": [STATE_VERSION], "written_at": [now()]}))
+    state = {"version": [STATE_VERSION], "written_at": [now()], "cannot_link_threshold": [float(cannot_link_threshold)]}
+    wh.replace_table(SCHEMA, "state_version", pd.DataFrame(state))
     for table, df in tables.items():
         write_df(wh, table, df, replace=True)
     if not wh.table_exists(SCHEMA, "decisions"):

@@ -186,7 +186,9 @@ def _thresholds(d: _Data, score: str) -> tuple[dict[str, float], str]:
 
 
 def _weights(d: _Data) -> Panel:
-    title = "Match weights of candidate pairs (with decision thresholds)"
+    # the pairs that carry evidence: the non-matches above the cannot-link threshold are not stored
+    # (``dedup.engine.carries_evidence``)
+    title = "Match weights of the stored pairs: matches, possible matches, cannot-links (with thresholds)"
     if not d.exists("kore_dedup", "pair_scores"):
         return Panel("match_weights", title, _no_data(), False)
     cols = d.columns("kore_dedup", "pair_scores")
@@ -226,7 +228,10 @@ def _weights(d: _Data) -> Panel:
     ax.set_yscale("log")
     ax.legend(fontsize=8)
     sample = f", histogram of a {MAX_WEIGHTS:,} sample" if n > MAX_WEIGHTS else ""
-    note = f"<p class='note'>{n:,} scored pairs{sample}</p>"
+    note = (
+        f"<p class='note'>{n:,} stored pairs{sample}; the scored non-matches above the cannot-link "
+        "threshold are counted in the dedup run's record, not stored</p>"
+    )
     return Panel("match_weights", title, _png(fig) + note + _model_chart(d), True)
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from dedup import store
 from dedup.explain import explain
+from dedup.model import DedupConfig
 from dedup.pipeline import run_dedup
 from kore.config import get_settings
 from kore.warehouse import connect
@@ -338,6 +339,51 @@ def test_a_state_kept_by_older_incremental_runs_is_rebuilt_once_by_a_full_run(se
         wh.execute(f"update kore_dedup.state_version set version = {store.STATE_VERSION - 1}")
     assert run_dedup(settings, progress=False)["mode"] == "full"
     assert run_dedup(settings, progress=False)["mode"] == "incremental"
+    # the stored pairs were kept under the default cannot-link threshold: a run under another one
+    # would miss the cannot-links they left out, so it is a full run (and then its state is kept)
+    other = DedupConfig(cannot_link_threshold=DedupConfig().cannot_link_threshold + 3)
+    assert run_dedup(settings, progress=False, config=other)["mode"] == "full"
+    assert run_dedup(settings, progress=False, config=other)["mode"] == "incremental"
+    assert run_dedup(settings, progress=False)["mode"] == "full"
+
+
+def test_the_stored_pairs_are_the_scored_pairs_that_carry_evidence(tmp_path, generated):
+    """``pair_scores`` keeps the scored pairs a later run or a person can use -- matches, possible
+    matches, cannot-links, pairs of a CRM contact and a name of the Archtics account it carries --
+    and not the other non-matches (at a million accounts 13.0M of 13.85M pairs, scanned twice by
+    every incremental run), in full and incremental runs; the run still counts every pair it scored,
+    and re-clustering from the stored pairs gives the stored clusters (``assert_clusters_as_from_scratch``)."""
+    import benchmarks.dedup as bench
+    from dedup.engine import CANNOT_LINK_VETOES
+
+    s = get_settings(tmp_path / "wh")
+    with connect(s) as wh:
+        wh.replace_table("dedup", "dedup_person_records", generated)
+    full = run_dedup(s, full=True, progress=False)
+    records = _table(s, "records_norm")
+    crm_acct = records.set_index("record_id")["archtics_account_id_on_crm"].dropna().astype(str)
+    own = records[records["source"] == "archtics"].set_index("record_id")["acct_id"].astype("Int64").astype(str)
+
+    def linked(a: str, b: str) -> bool:
+        return any(crm_acct.get(x) is not None and crm_acct.get(x) == own.get(y) for x, y in ((a, b), (b, a)))
+
+    threshold = DedupConfig().cannot_link_threshold
+    for run in ("full", "incremental"):
+        scores = _table(s, "pair_scores")
+        evidence = (
+            scores["decision"].isin(["match", "possible"])
+            | scores["veto"].isin(CANNOT_LINK_VETOES)
+            | (scores["weight"] <= threshold)
+        )
+        kept_linked = [linked(a, b) for a, b in scores.loc[~evidence, ["record_id_l", "record_id_r"]].to_numpy()]
+        assert all(kept_linked), run  # no plain non-match is stored
+        assert (scores["decision"] == "match").any() and (scores["weight"] <= threshold).any(), run
+        assert_clusters_as_from_scratch(s)
+        if run == "full":
+            assert full["pairs_scored"] > len(scores) and full["pairs_total"] == len(scores)
+            with connect(s) as wh:
+                wh.replace_table("dedup", "dedup_person_records", bench.change_one_percent(generated, 0.2, seed=4))
+            assert run_dedup(s, progress=False)["mode"] == "incremental"
 
 
 def test_the_model_does_not_depend_on_the_order_the_views_return_rows(tmp_path):

@@ -141,6 +141,56 @@ def test_token_sorted_takes_any_sequence_of_texts():
         assert token_sorted(seq) == want
 
 
+def test_account_linked_pairs_are_a_crm_contact_and_any_name_of_the_account_it_carries():
+    """``account_linked`` (kept in ``pair_scores`` whatever their score) holds every deterministic
+    pair and the pairs with the account's other names: which name is primary can change while
+    neither record of such a pair changes (the primary name removed), and the link then needs the
+    pair's stored row. Ids are compared as ``deterministic_pairs`` compares them (numeric account ids)."""
+    from dedup.engine import account_linked, deterministic_pairs
+
+    rec = pd.DataFrame(
+        {
+            "record_id": ["A:7:1", "A:7:2", "A:8:1", "C:1", "C:2", "C:3"],
+            "source": ["archtics", "archtics", "archtics", "crm", "crm", "crm"],
+            "acct_id": ["7", "7.0", "8", None, None, "7"],
+            "is_primary_name": [1, 0, 1, None, None, None],
+            "archtics_account_id_on_crm": [None, None, "7", "7", None, None],
+        }
+    )
+    pos = {r: i for i, r in enumerate(rec["record_id"])}
+    pairs = [
+        ("C:1", "A:7:1"),
+        ("A:7:2", "C:1"),
+        ("C:1", "A:8:1"),
+        ("C:2", "A:7:1"),
+        ("C:3", "A:7:1"),
+        ("A:8:1", "A:7:1"),
+    ]
+    got = account_linked(rec, np.array([pos[a] for a, _ in pairs]), np.array([pos[b] for _, b in pairs]))
+    assert got.tolist() == [True, True, False, False, False, False]
+    det = deterministic_pairs(rec)
+    assert list(zip(det["record_id_l"], det["record_id_r"], strict=True)) == [("A:7:1", "C:1")]
+
+
+def test_a_stored_pair_carries_evidence():
+    """What ``pair_scores`` keeps of the scored pairs: matches, possible matches, cannot-links (the
+    veto, or a weight at or under the threshold) and account-linked pairs -- each alone enough --
+    and not a plain non-match."""
+    from dedup.engine import carries_evidence
+
+    cfg = DedupConfig()
+    low = cfg.cannot_link_threshold
+    scores = pd.DataFrame(
+        {
+            "decision": pd.Categorical(["match", "possible", "non_match", "non_match", "non_match", "non_match"]),
+            "veto": pd.Categorical(["", "", "company_vs_person", "", "", ""]),
+            "weight": [9.0, 1.0, 2.0, low, low + 0.5, low + 0.5],
+        }
+    )
+    linked = np.array([False, False, False, False, True, False])
+    assert carries_evidence(scores, linked, cfg).tolist() == [True, True, True, True, True, False]
+
+
 def test_normalisation_examples():
     df = normalize_records(
         frame(

@@ -298,13 +298,12 @@ def order_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _linked_accounts(records: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """Per record, as text: the Archtics account id a CRM contact carries (null on any other record)
     and an Archtics name's own account id (null on any other record) -- the two sides of a
-    deterministic link, spelt alike (``deterministic_pairs``, ``account_linked``)."""
-    source = records["source"] if "source" in records.columns else pd.Series(pd.NA, index=records.index)
-    carried = records.get("archtics_account_id_on_crm", pd.Series(pd.NA, index=records.index))
+    deterministic link, spelt alike (``deterministic_pairs``, ``account_linked``). ``records`` has the
+    contract's columns (``ensure_columns``, or a ``reindex`` of the ones used)."""
+    source, carried = records["source"], records["archtics_account_id_on_crm"]
     crm = carried.astype(str).where((source == "crm").fillna(False) & carried.notna()).astype("string")
-    own = pd.to_numeric(records.get("acct_id", pd.Series(pd.NA, index=records.index)), errors="coerce")
-    own = own.astype("Int64").astype("string").where((source == "archtics").fillna(False))
-    return crm, own
+    own = pd.to_numeric(records["acct_id"], errors="coerce").astype("Int64").astype("string")
+    return crm, own.where((source == "archtics").fillna(False))
 
 
 def deterministic_pairs(records: pd.DataFrame) -> pd.DataFrame:
@@ -313,10 +312,10 @@ def deterministic_pairs(records: pd.DataFrame) -> pd.DataFrame:
     rec = records.reindex(columns=cols).reset_index(drop=True)  # only what the link needs (no full copy)
     carried, own = _linked_accounts(rec)
     crm = pd.DataFrame({"record_id": rec["record_id"], "acct_id": carried})[carried.notna()]
-    arch = pd.DataFrame({"record_id": rec["record_id"], "acct_id": own})[(rec["source"] == "archtics").fillna(False)]
+    arch = pd.DataFrame({"record_id": rec["record_id"], "acct_id": own})[own.notna()]
     arch["_p"] = pd.to_numeric(rec.loc[arch.index, "is_primary_name"], errors="coerce").fillna(0)
     arch = arch.sort_values(["acct_id", "_p"], ascending=[True, False]).drop_duplicates("acct_id")
-    j = crm.merge(arch[["record_id", "acct_id"]].dropna(subset=["acct_id"]), on="acct_id", suffixes=("_c", "_a"))
+    j = crm.merge(arch[["record_id", "acct_id"]], on="acct_id", suffixes=("_c", "_a"))
     left, right = order_pair(j["record_id_c"].to_numpy(), j["record_id_a"].to_numpy())
     return pd.DataFrame({"record_id_l": left, "record_id_r": right})
 

@@ -87,17 +87,16 @@ def explain(settings: Settings, id1: str, id2: str, cfg: DedupConfig | None = No
         model_df = store.read_table(wh, "model_params")
         clusters = store.read_table(wh, "clusters")
         dec = store.decisions(wh)
-    if not len(model_df):
-        raise RuntimeError("no dedup run yet: run `kore dedup run` first")
-    a, b = sorted([resolve_id(records, id1), resolve_id(records, id2)])
+        if not len(model_df):
+            raise RuntimeError("no dedup run yet: run `kore dedup run` first")
+        a, b = sorted([resolve_id(records, id1), resolve_id(records, id2)])
+        # the last run's stored decision; None: no stored row -- never a candidate pair, or a non-match
+        # that carries no evidence (``dedup.engine.carries_evidence``: pair_scores keeps only the others)
+        hit = store.stored_pair(wh, a, b)
     out = explain_pair(records, a, b, Model.from_frame(model_df), cfg)
     cid = clusters.set_index("record_id")["cluster_id"] if len(clusters) else pd.Series(dtype=str)
     out["cluster_l"], out["cluster_r"] = cid.get(a), cid.get(b)
     out["same_cluster"] = out["cluster_l"] is not None and out["cluster_l"] == out["cluster_r"]
-    # the last run's stored decision; None: no stored row -- never a candidate pair, or a non-match
-    # that carries no evidence (``dedup.engine.carries_evidence``: pair_scores keeps only the others)
-    with connect(settings) as wh:
-        hit = store.stored_pair(wh, a, b)
     out["stored_decision"] = None if hit.empty else str(hit["decision"].iloc[0])
     d = dec[(dec["record_id_l"] == a) & (dec["record_id_r"] == b)] if len(dec) else dec
     out["decisions"] = d[["kind", "decided_at", "decided_by"]].to_dict("records") if len(d) else []

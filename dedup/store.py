@@ -300,7 +300,7 @@ STATE_TABLES = ("records_norm", "name_freq", "pair_scores", "model_params", "clu
                 "golden_contacts", "review_queue", "golden_accounts", "push_holds", "account_review")  # fmt: skip
 
 
-def has_state(wh: Warehouse, cannot_link_threshold: float | None = None) -> bool:
+def has_state(wh: Warehouse, cannot_link_threshold: float) -> bool:
     """Whether a full run's state is stored (and in today's record columns and blocking keys: older
     state is rebuilt -- a stored record without a key family of today's blocking would never be
     blocked on it).
@@ -314,13 +314,12 @@ def has_state(wh: Warehouse, cannot_link_threshold: float | None = None) -> bool
     """
     if not all(wh.table_exists(SCHEMA, t) for t in (*STATE_TABLES, "state_version")):
         return False
-    if "cannot_link_threshold" not in wh.query_df(f"select * from {SCHEMA}.state_version where 1 = 0").columns:
-        return False  # a state from before the threshold was stored (version < 3)
-    row = wh.query_rows(f"select max(version), max(cannot_link_threshold) from {SCHEMA}.state_version")
-    version, threshold = row[0]
-    if int(version or 0) < STATE_VERSION:
+    state = wh.query_df(f"select * from {SCHEMA}.state_version")  # one row
+    if not len(state) or "cannot_link_threshold" not in state.columns:  # before the threshold was stored
         return False
-    if cannot_link_threshold is not None and (threshold is None or float(threshold) != float(cannot_link_threshold)):
+    version = pd.to_numeric(state["version"], errors="coerce").max()
+    threshold = pd.to_numeric(state["cannot_link_threshold"], errors="coerce").max()
+    if not version >= STATE_VERSION or threshold != float(cannot_link_threshold):  # NaN: neither holds
         return False
     stored = set(wh.query_df(f"select * from {SCHEMA}.records_norm where 1 = 0").columns)
     return {*PERSON_RECORD_COLUMNS, *("k_" + f for f in FAMILIES)} <= stored

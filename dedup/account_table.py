@@ -29,6 +29,8 @@ from json.encoder import encode_basestring_ascii  # what json.dumps writes a str
 import numpy as np
 import pandas as pd
 
+from dedup.arrays import in_ids
+
 FIELDS = ("phone", "street", "city", "state", "postal_code")
 GOLDEN_OF = {"phone": "phone", "street": "street", "city": "city", "state": "state", "postal_code": "zip5"}
 
@@ -164,7 +166,7 @@ def golden_accounts(
     # which contact speaks for each account: sorted on the three key columns only (the golden table
     # is wide), then those rows taken
     keys = golden.loc[
-        golden["account_key"].notna() & ~golden["contact_key"].astype(str).isin(held),
+        golden["account_key"].notna().to_numpy(dtype=bool) & ~in_ids(golden["contact_key"], held),
         ["account_key", "account_match", "contact_key"],
     ]
     keys = keys.assign(_reuse=keys["account_match"].isin(["crm_match"]).astype(int))
@@ -176,7 +178,10 @@ def golden_accounts(
     col = lambda c: _objects(first, c)  # noqa: E731
     match = col("account_match")
     crm_id = col("crm_account_id").where(match.isin(["crm_match", "crm_parent"]), None)
-    locked = first["account_key"].astype(str).isin(protected) | (crm_id.notna() & crm_id.astype(str).isin(protected))
+    locked = pd.Series(
+        in_ids(first["account_key"], protected) | (crm_id.notna().to_numpy(dtype=bool) & in_ids(crm_id, protected)),
+        index=first.index,
+    )
     update = (match != "crm_parent") & ~locked
     out = pd.DataFrame(
         {

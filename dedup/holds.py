@@ -27,6 +27,7 @@ import pandas as pd
 
 from dedup import hold_pairs, store
 from dedup.account_table import push_holds
+from dedup.arrays import in_ids
 from dedup.decisions import apart_pairs
 from kore.warehouse import Warehouse
 
@@ -76,7 +77,7 @@ def update(wh: Warehouse, stamp: str, reach: Reach) -> tuple[set[str], set[str]]
     )
     holds = push_holds(in_order(hold_pairs.review_contact_pairs(wh, kt), named), stamp, _apart(wh))
     old = store.rows_where_in(wh, "push_holds", "contact_key", kt)
-    holds = _since(holds[holds["contact_key"].astype(str).isin(keys)], old)
+    holds = _since(holds[in_ids(holds["contact_key"], keys)], old)
     store.replace_rows(wh, "push_holds", ("contact_key",), kt, store.text_columns(holds))
     return _held(wh), set(old.get("contact_key", pd.Series()).astype(str)) ^ set(holds["contact_key"].astype(str))
 

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from dedup import store
+from dedup.arrays import in_ids
 from dedup.decisions import set_primary
-from dedup.engine import ensure_columns, in_ids
+from dedup.engine import ensure_columns
 from dedup.records import excluded, norm_with_keys
 from kore.contracts.person_fields import PERSON_RECORD_COLUMNS
 from kore.warehouse import Warehouse

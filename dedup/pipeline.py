@@ -36,6 +36,7 @@ import pandas as pd
 import pyarrow as pa
 
 from dedup import account_table, holds, pairs, store
+from dedup.arrays import in_ids
 from dedup.decisions import account_verdicts, approved_moves, force_forbid, review_queue, set_primary
 from dedup.engine import (
     Scorer,
@@ -45,7 +46,6 @@ from dedup.engine import (
     cluster_records,
     deterministic_pairs,
     ensure_columns,
-    in_ids,
     key_identity_pairs,
     name_frequencies,
     tf_values,

@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from dedup.arrays import in_ids
 from dedup.ranking import RankingPolicy, deciding_rule, load_policy, sort_keys, timestamps
 from kore.contracts.person_fields import DISPLAY_FIELDS, GOLDEN_FIELDS
 
@@ -172,9 +173,9 @@ def resolve(
     now = _now()
     pol = load_policy(policy)
     contacts = contact_keys(clusters, records, previous_golden)
+    protected = protected or set()
     contacts["is_protected"] = (
-        contacts["crm_contact_id"].astype(str).isin(protected or set())
-        | contacts["contact_key"].astype(str).isin(protected or set())
+        in_ids(contacts["crm_contact_id"], protected) | in_ids(contacts["contact_key"], protected)
     ).astype(int)
     recs = _clustered_records(records, clusters, contacts)
     acc = choose_primary(account_records(recs), previous_map, set_primary, pol, facts)

@@ -605,6 +605,22 @@ def test_member_is_isin(values, keys, rnd):
     assert (member(v, k) == np.isin(v, k)).all() and member(v, k).dtype == bool
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.text(max_size=6)), max_size=40),
+    st.sets(st.text(max_size=6), max_size=15),
+    st.sampled_from(["string", "object"]),
+)
+def test_in_ids_is_membership_of_the_text(values, ids, dtype):
+    """Ids tested against a frame's text column (holds, protected contacts, changed records) answer
+    as plain set membership, on Arrow-backed and object columns alike; a missing value is never in."""
+    from dedup.arrays import in_ids
+
+    values = values + sorted(ids)[:3]
+    got = in_ids(pd.Series(values, dtype=dtype), ids)
+    assert got.dtype == bool and got.tolist() == [v is not None and v in ids for v in values]
+
+
 _KEY_TEXT = st.one_of(st.text(max_size=12), st.text(alphabet="0123456789 :", min_size=8, max_size=24))
 
 

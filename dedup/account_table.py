@@ -155,6 +155,18 @@ def _crm_fields(out: pd.DataFrame, g: pd.DataFrame, crm: pd.DataFrame, crm_id: p
     out.loc[rows, "archtics_account_id"] = np.where(pd.notna(aid), aid, _objects(mine, "primary_acct_id").to_numpy())
 
 
+# what golden_accounts reads of kore_dedup.golden_contacts (23 of its 39 columns: a run reads only these)
+GOLDEN_COLUMNS = ", ".join(
+    dict.fromkeys(
+        [
+            "account_key", "account_match", "contact_key", "crm_account_id", "account_score", "account_evidence",
+            *NAME_PARTS, *(GOLDEN_OF[f] for f in FIELDS), *(GOLDEN_OF[f] + "_source" for f in FIELDS),
+            "primary_acct_id", "primary_updated_at", "name_type",
+        ]
+    )
+)  # fmt: skip
+
+
 def golden_accounts(
     golden: pd.DataFrame, crm_accounts: pd.DataFrame, held: set[str], protected: set[str]
 ) -> pd.DataFrame:

@@ -229,7 +229,7 @@ def _account_tables(
         versions = crm_account_versions(crm_in.accounts)
         changed = None if touched is None else store.changed_crm_accounts(wh, versions)
         if flipped is None or changed is None or not wh.table_exists(store.SCHEMA, "golden_accounts"):
-            golden = store.read_table(wh, "golden_contacts")
+            golden = store.read_table(wh, "golden_contacts", columns=account_table.GOLDEN_COLUMNS)
             store.write_df(
                 wh,
                 "golden_accounts",
@@ -239,7 +239,12 @@ def _account_tables(
         else:
             rebuild = _accounts_to_rebuild(wh, touched or set(), flipped, crm_in.protected, changed)
             keys = store.write_ids(wh, rebuild, "_account_keys")
-            golden = store.read_table(wh, "golden_contacts", where=f"where account_key in (select id from {keys})")
+            golden = store.read_table(
+                wh,
+                "golden_contacts",
+                where=f"where account_key in (select id from {keys})",
+                columns=account_table.GOLDEN_COLUMNS,
+            )
             accounts = account_table.golden_accounts(golden, crm_in.accounts, held, crm_in.protected)
             store.replace_rows(wh, "golden_accounts", ("account_key",), keys, store.text_columns(accounts))
         store.write_df(wh, "crm_account_versions", versions, replace=True)

@@ -30,6 +30,32 @@ def in_ids(values: pd.Series, ids: set[str] | list[str] | pd.Index) -> np.ndarra
     return pc.is_in(arrow_text(values), value_set=wanted).to_numpy(zero_copy_only=False).astype(bool, copy=False)
 
 
+def whole_numbers(s: pd.Series) -> pd.Series:
+    """The values as nullable integers (``Int64``): ``pd.to_numeric(s, errors="coerce")``, a value
+    that is no whole number missing.
+
+    Why: account ids and flags arrive as text; ``to_numeric`` parses text value by value in Python
+    (~0.23 s per 235k ids, several times an incremental run). Plain digits are cast by Arrow; only
+    other text (spaces, signs, decimals) goes through ``to_numeric``.
+    """
+    if not (pd.api.types.is_string_dtype(s.dtype) or s.dtype == object):
+        return _whole(pd.to_numeric(s, errors="coerce"))
+    text = arrow_text(s)
+    plain = pc.fill_null(pc.match_substring_regex(text, r"^-?[0-9]{1,18}$"), False)
+    cast = pc.cast(pc.if_else(plain, text, pa.scalar(None, pa.large_string())), pa.int64())
+    out = pd.Series(pd.arrays.ArrowExtensionArray(cast), index=s.index).astype("Int64")
+    rest = ~plain.to_numpy(zero_copy_only=False) & s.notna().to_numpy(dtype=bool)
+    if rest.any():  # anything else: pandas' parse, kept where it is a whole number
+        out[rest] = _whole(pd.to_numeric(s[rest].astype(object), errors="coerce"))
+    return out
+
+
+def _whole(num: pd.Series) -> pd.Series:
+    """Parsed numbers as ``Int64``: a fraction, or a number beyond a float's exact integers, missing."""
+    num = num.astype("float64")
+    return num.where((num == num.round()) & (num.abs() < 2.0**53)).astype("Int64")
+
+
 def arrow_text(s: pd.Series) -> pa.ChunkedArray:
     """The text column as Arrow ``large_string`` (nulls kept), for Arrow's compute functions."""
     return pa.chunked_array(s.astype("string").array.__arrow_array__()).cast(pa.large_string())

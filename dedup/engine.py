@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from rich.progress import Progress
 
-from dedup.arrays import in_ids, member
+from dedup.arrays import in_ids, member, whole_numbers
 from dedup.cluster import assign_cluster_ids, constrained_components
 from dedup.compare import FIELD_NAMES, TF_FIELDS, compare_pairs, prepare
 from dedup.em import candidate_match_share
@@ -302,7 +302,7 @@ def _linked_accounts(records: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     contract's columns (``ensure_columns``, or a ``reindex`` of the ones used)."""
     source, carried = records["source"], records["archtics_account_id_on_crm"]
     crm = carried.astype(str).where((source == "crm").fillna(False) & carried.notna()).astype("string")
-    own = pd.to_numeric(records["acct_id"], errors="coerce").astype("Int64").astype("string")
+    own = whole_numbers(records["acct_id"]).astype("string")
     return crm, own.where((source == "archtics").fillna(False))
 
 
@@ -313,7 +313,7 @@ def deterministic_pairs(records: pd.DataFrame) -> pd.DataFrame:
     carried, own = _linked_accounts(rec)
     crm = pd.DataFrame({"record_id": rec["record_id"], "acct_id": carried})[carried.notna()]
     arch = pd.DataFrame({"record_id": rec["record_id"], "acct_id": own})[own.notna()]
-    arch["_p"] = pd.to_numeric(rec.loc[arch.index, "is_primary_name"], errors="coerce").fillna(0)
+    arch["_p"] = whole_numbers(rec.loc[arch.index, "is_primary_name"]).fillna(0)
     arch = arch.sort_values(["acct_id", "_p"], ascending=[True, False]).drop_duplicates("acct_id")
     j = crm.merge(arch[["record_id", "acct_id"]], on="acct_id", suffixes=("_c", "_a"))
     left, right = order_pair(j["record_id_c"].to_numpy(), j["record_id_a"].to_numpy())

@@ -605,6 +605,35 @@ def test_member_is_isin(values, keys, rnd):
     assert (member(v, k) == np.isin(v, k)).all() and member(v, k).dtype == bool
 
 
+_NUMBER_TEXT = st.one_of(
+    st.none(),
+    st.integers(-(10**15), 10**15).map(str),
+    st.integers(0, 999).map(lambda i: f"00{i}"),
+    st.floats(-1e6, 1e6, allow_nan=False).map(str),
+    st.text(alphabet="0123456789 -+.e", max_size=8),
+    st.text(max_size=4),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_NUMBER_TEXT, max_size=30), st.sampled_from(["string", "object"]))
+def test_whole_numbers_parse_as_pandas_does(values, dtype):
+    """Account ids and flags read as text become the whole numbers pandas' ``to_numeric`` reads in
+    them ("007" is 7, " 12" is 12, "4.0" is 4); anything else -- a fraction, a word, nothing -- is
+    missing, never an error (a deterministic link compares these numbers)."""
+    from dedup.arrays import whole_numbers
+
+    got = whole_numbers(pd.Series(values, dtype=dtype))
+    assert str(got.dtype) == "Int64"
+    for v, g in zip(values, got.tolist(), strict=True):
+        try:
+            num = float(pd.to_numeric(pd.Series([v], dtype=object), errors="coerce").iloc[0])
+        except (TypeError, ValueError):
+            num = float("nan")
+        want = int(num) if abs(num) < 2.0**53 and num == round(num) else None
+        assert (None if g is pd.NA else g) == want, (v, g, want)
+
+
 @settings(max_examples=100, deadline=None)
 @given(
     st.lists(st.one_of(st.none(), st.text(max_size=6)), max_size=40),

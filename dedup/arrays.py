@@ -30,6 +30,15 @@ def in_ids(values: pd.Series, ids: set[str] | list[str] | pd.Index) -> np.ndarra
     return pc.is_in(arrow_text(values), value_set=wanted).to_numpy(zero_copy_only=False).astype(bool, copy=False)
 
 
+def text_set(s: pd.Series) -> set[str]:
+    """The column's values as a set of text, missing values left out.
+
+    Why not ``set(s.astype(str))``: iterating an Arrow-backed column yields its values one Python call
+    each (~1 s per 800k values over an incremental run); ``tolist`` converts them at once.
+    """
+    return set(s.dropna().astype(str).tolist())
+
+
 def whole_numbers(s: pd.Series) -> pd.Series:
     """The values as nullable integers (``Int64``): ``pd.to_numeric(s, errors="coerce")``, a value
     that is no whole number missing.

@@ -156,7 +156,7 @@ def assign_cluster_ids(
     out = df.drop(columns=["cluster_id"]).merge(chosen, on="comp", how="left")
     missing = out["cluster_id"].isna()
     if missing.any():
-        used = set(chosen["cluster_id"].astype(str)) | (reserved or set())
+        used = set(chosen["cluster_id"].dropna().astype(str).tolist()) | (reserved or set())
         mins = out.loc[missing].groupby("comp")["record_id"].min()
         new_ids = {}
         for comp, rid in mins.items():

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from dedup.arrays import text_set
 from dedup.store import SCHEMA, fetch_df
 from kore.warehouse import Warehouse
 
@@ -153,4 +154,4 @@ def reached_keys(wh: Warehouse, records: str) -> set[str]:
         f"union select gl.contact_key {_REVIEW_KEYS} where {touching} "
         f"union select gr.contact_key {_REVIEW_KEYS} where {touching}",
     )
-    return set(rows["k"].dropna().astype(str))
+    return text_set(rows["k"])

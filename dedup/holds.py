@@ -27,7 +27,7 @@ import pandas as pd
 
 from dedup import hold_pairs, store
 from dedup.account_table import push_holds
-from dedup.arrays import in_ids
+from dedup.arrays import in_ids, text_set
 from dedup.decisions import apart_pairs
 from kore.warehouse import Warehouse
 
@@ -66,7 +66,7 @@ def update(wh: Warehouse, stamp: str, reach: Reach) -> tuple[set[str], set[str]]
     returns every held contact key and the keys whose hold was placed or released."""
     if not wh.table_exists(store.SCHEMA, "hold_name_pairs"):  # a state from before the kept pairs
         was = _held(wh)
-        held = set(rebuild(wh, stamp)["contact_key"].astype(str))
+        held = text_set(rebuild(wh, stamp)["contact_key"])
         return held, was ^ held
     old_named, new_named = _renew_named_pairs(wh, reach.dirty_names)
     keys = reach.contact_keys | _pair_keys(old_named) | _pair_keys(new_named)
@@ -79,7 +79,7 @@ def update(wh: Warehouse, stamp: str, reach: Reach) -> tuple[set[str], set[str]]
     old = store.rows_where_in(wh, "push_holds", "contact_key", kt)
     holds = _since(holds[in_ids(holds["contact_key"], keys)], old)
     store.replace_rows(wh, "push_holds", ("contact_key",), kt, store.text_columns(holds))
-    return _held(wh), set(old.get("contact_key", pd.Series()).astype(str)) ^ set(holds["contact_key"].astype(str))
+    return _held(wh), text_set(old.get("contact_key", pd.Series())) ^ text_set(holds["contact_key"])
 
 
 def _since(holds: pd.DataFrame, old: pd.DataFrame) -> pd.DataFrame:
@@ -111,11 +111,11 @@ def _renew_named_pairs(wh: Warehouse, names: pd.DataFrame) -> tuple[pd.DataFrame
 
 
 def _pair_keys(pairs: pd.DataFrame) -> set[str]:
-    return {str(k) for c in ("key_l", "key_r") for k in pairs[c].dropna()}
+    return text_set(pairs["key_l"]) | text_set(pairs["key_r"])
 
 
 def _held(wh: Warehouse) -> set[str]:
-    return set(store.read_table(wh, "push_holds", columns="contact_key").get("contact_key", pd.Series()).astype(str))
+    return text_set(store.read_table(wh, "push_holds", columns="contact_key").get("contact_key", pd.Series()))
 
 
 def _apart(wh: Warehouse) -> set[tuple[str, str]]:

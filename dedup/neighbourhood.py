@@ -22,11 +22,12 @@ Cost grows with the change, not with the data set: the warehouse finds the neigh
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import pandas as pd
 
 from dedup import store
-from dedup.arrays import in_ids
+from dedup.arrays import in_ids, text_set
 from dedup.decisions import set_primary
 from dedup.engine import ensure_columns
 from dedup.records import excluded, norm_with_keys
@@ -44,11 +45,11 @@ class Delta:
     removed: set[str]  # stored records gone from the view or now of an excluded Account Type
     excluded: int  # changed rows of an excluded Account Type
 
-    @property
+    @cached_property
     def changed_ids(self) -> set[str]:
-        return set(self.changed["record_id"])
+        return text_set(self.changed["record_id"])
 
-    @property
+    @cached_property
     def touched(self) -> set[str]:
         return self.changed_ids | self.removed
 
@@ -56,7 +57,7 @@ class Delta:
         """Non-null values of ``column`` on the changed records (of ``source`` only, if given)."""
         c = self.changed
         rows = c[column].notna() if source is None else (c["source"] == source) & c[column].notna()
-        return set(c.loc[rows, column].astype(str))
+        return text_set(c.loc[rows, column])
 
 
 @dataclass
@@ -88,7 +89,7 @@ def read_delta(wh: Warehouse) -> Delta:
     diff = store.read_view_delta(wh)
     gone = (diff["record_id"].isna() & diff["_kore_stored_id"].notna()).to_numpy(dtype=bool)
     store.check_records(diff.loc[~gone])
-    removed = set(diff.loc[gone, "_kore_stored_id"].astype(str))
+    removed = text_set(diff.loc[gone, "_kore_stored_id"])
     changed_raw = ensure_columns(diff.loc[~gone].drop(columns="_kore_stored_id"))
     excl = excluded(changed_raw)
     removed |= set(changed_raw.loc[excl, "record_id"])  # now excluded: leaves the CRM side
@@ -160,7 +161,7 @@ def find_partners(wh: Warehouse, delta: Delta, dec: pd.DataFrame, max_block_size
     """The changed records and the stored records they may link to (see the module docstring)."""
     touched = delta.touched
     pair_dec = dec.dropna(subset=["record_id_l", "record_id_r"])
-    decided = set(pair_dec["record_id_l"]) | set(pair_dec["record_id_r"])
+    decided = text_set(pair_dec["record_id_l"]) | text_set(pair_dec["record_id_r"])
     others = stored_neighbours(
         wh,
         delta.changed,
@@ -182,11 +183,11 @@ def seed_clusters(
 ) -> set[str]:
     """Stored clusters the change reaches (see the module docstring), closed over shared accounts."""
     linked = new_scores.loc[new_scores["decision"] == "match", ["record_id_l", "record_id_r"]]
-    seeds = delta.touched | set(linked["record_id_l"]) | set(linked["record_id_r"]) | decided
+    seeds = delta.touched | text_set(linked["record_id_l"]) | text_set(linked["record_id_r"]) | decided
     found = store.cluster_ids_where(wh, "clusters", "record_id", seeds)
     sp = set_primary(dec)
     if len(sp):
-        found |= store.cluster_ids_where(wh, "account_contact_map", "acct_id", set(sp["acct_id"].astype(str)))
+        found |= store.cluster_ids_where(wh, "account_contact_map", "acct_id", text_set(sp["acct_id"]))
     # CRM contacts carrying a KORE contact key join that key's cluster: re-resolve it too
     kore_keys = delta.values("kore_external_key", "crm")
     if kore_keys:
@@ -208,10 +209,10 @@ def find_affected(
     touched = delta.touched
     tc = store.write_ids(wh, seeds, "_clusters")
     prev_clusters = store.rows_where_in(wh, "clusters", "cluster_id", tc)
-    ids = (set(prev_clusters["record_id"].astype(str)) | delta.changed_ids) - delta.removed
+    ids = (text_set(prev_clusters["record_id"]) | delta.changed_ids) - delta.removed
     ta = store.write_ids(wh, ids, "_affected")
     known = scored[in_ids(scored["record_id"], ids - touched)]
-    missing = ids - touched - set(known["record_id"])
+    missing = ids - touched - text_set(known["record_id"])
     parts = [delta.changed[COLS], known[COLS]]
     if missing:
         tm = store.write_ids(wh, missing, "_missing")
@@ -223,7 +224,7 @@ def find_affected(
     in_aff = in_ids(new_scores["record_id_l"], ids) & in_ids(new_scores["record_id_r"], ids)
     # a changed record's possible matches in a cluster this run leaves alone: queued for review
     reaching = new_scores[~in_aff & (new_scores["decision"] == "possible")]
-    outside = (set(reaching["record_id_l"].astype(str)) | set(reaching["record_id_r"].astype(str))) - ids
+    outside = (text_set(reaching["record_id_l"]) | text_set(reaching["record_id_r"])) - ids
     return Affected(
         seed_clusters=seeds,
         clusters_table=tc,
@@ -263,4 +264,4 @@ def account_closure(wh: Warehouse, seeds: set[str], accounts: set[str]) -> set[s
         if (grown == in_cl).all():
             break
         in_cl = grown
-    return seeds | set(cl_values[in_cl].astype(str))
+    return seeds | set(pd.Index(cl_values[in_cl]).astype(str).tolist())

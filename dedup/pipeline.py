@@ -36,7 +36,7 @@ import pandas as pd
 import pyarrow as pa
 
 from dedup import account_table, holds, pairs, store
-from dedup.arrays import in_ids
+from dedup.arrays import in_ids, text_set
 from dedup.decisions import account_verdicts, approved_moves, force_forbid, review_queue, set_primary
 from dedup.engine import (
     Scorer,
@@ -222,7 +222,7 @@ def _account_tables(
     (tests)."""
     with _stage(times, "accounts.holds"):
         if touched is None or reach is None:
-            held, flipped = set(holds.rebuild(wh, stamp)["contact_key"].astype(str)), None
+            held, flipped = text_set(holds.rebuild(wh, stamp)["contact_key"]), None
         else:
             held, flipped = holds.update(wh, stamp, reach)
     with _stage(times, "accounts.golden_accounts"):
@@ -477,18 +477,17 @@ def _incremental(settings: Settings, policy: str, cfg: DedupConfig, progress: bo
             )
         with _stage(times, "accounts.names"):
             reach = holds.Reach(
-                contact_keys={
-                    str(k) for g in (aff.prev_golden, golden) for k in g.get("contact_key", ()) if pd.notna(k)
-                },
+                contact_keys=text_set(aff.prev_golden.get("contact_key", pd.Series()))
+                | text_set(golden.get("contact_key", pd.Series())),
                 records=aff.ids | delta.removed,
                 dirty_names=_dirty_names(wh, delta, aff),
             )
         with wh.transaction():  # every output or none: a kill here leaves the last run's tables
             with _stage(times, "write_changes"):
                 _write_changes(wh, delta, aff, new_scores[evidence], clusters, mapping, golden, review)
-            touched = {
-                str(k) for g in (aff.prev_golden, golden) if "account_key" in g for k in g["account_key"].dropna()
-            }
+            touched = text_set(aff.prev_golden.get("account_key", pd.Series())) | text_set(
+                golden.get("account_key", pd.Series())
+            )
             _account_tables(wh, crm_in, stamp, times, touched, reach)
             store.drop_scratch(wh)  # the id tables of this run (the account step writes some too)
         totals = store.totals(wh)
@@ -534,7 +533,7 @@ def _recluster(
     reserved: set[str] = set()
     for _ in range(CLASH_RETRIES):
         clusters, refused = _cluster(aff.records, aff.scores, aff.prev_clusters, aff.prev_golden, dec, cfg, reserved)
-        new_ids = set(clusters["cluster_id"].astype(str)) - aff.seed_clusters
+        new_ids = text_set(clusters["cluster_id"]) - aff.seed_clusters
         clash = store.clusters_held_elsewhere(wh, new_ids, aff.clusters_table)
         if not clash:
             break
@@ -562,7 +561,7 @@ def _write_changes(
     store.replace_rows(wh, "clusters", ("record_id",), t_aff, clusters)
     store.delete_where_in(wh, "account_contact_map", ("cluster_id",), tc)
     # an account is mapped once: drop any row of a re-mapped account left in another cluster
-    tm = store.write_ids(wh, set(mapping["acct_id"].dropna().astype(str)), "_accts")
+    tm = store.write_ids(wh, text_set(mapping["acct_id"]), "_accts")
     store.replace_rows(wh, "account_contact_map", ("acct_id",), tm, mapping)
     store.replace_rows(wh, "golden_contacts", ("cluster_id",), tc, golden)
     # a queued pair of an unchanged member and a cluster the run left alone stays: its score, both

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import pyarrow as pa
 
+from dedup.arrays import text_set
 from dedup.blocking import FAMILIES
 from kore.config import Settings
 from kore.contracts import integrity
@@ -369,7 +370,7 @@ def read_neighbours(
     scan of records_norm; rows whose record_id is in ``exclude`` left out (in SQL: filtering the
     frame after the read cost ~0.8 s at 231k rows). None when there is nothing to look for.
     """
-    fams = list(dict.fromkeys(keys["fam"]))
+    fams = keys["fam"].drop_duplicates().tolist()
     conds, ctes = [], []
     if fams:
         write_df(wh, "_keys", keys, replace=True)
@@ -397,7 +398,7 @@ def read_neighbours(
 def cluster_ids_where(wh: Warehouse, table: str, column: str, ids: set[str]) -> set[str]:
     """Cluster ids of the rows of kore_dedup.<table> whose ``column`` is in ``ids``."""
     t = write_ids(wh, ids)
-    return set(rows_where_in(wh, table, column, t).get("cluster_id", pd.Series()).astype(str))
+    return text_set(rows_where_in(wh, table, column, t).get("cluster_id", pd.Series()))
 
 
 def account_clusters(wh: Warehouse, accounts: set[str]) -> pd.DataFrame:

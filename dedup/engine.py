@@ -12,9 +12,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 from rich.progress import Progress
 
-from dedup.arrays import in_ids, member, whole_numbers
+from dedup.arrays import arrow_text, in_ids, member, whole_numbers
 from dedup.cluster import assign_cluster_ids, constrained_components
 from dedup.compare import FIELD_NAMES, TF_FIELDS, compare_pairs, prepare
 from dedup.em import candidate_match_share
@@ -277,14 +278,17 @@ def tf_values(records: pd.DataFrame) -> pd.Series:
 
 
 def stored_term_frequencies(records: pd.DataFrame, name_freq: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Per record TF from the stored table (values unseen at the last full run count as unique)."""
+    """Per record TF from the stored table (values unseen at the last full run count as unique).
+
+    Looked up with Arrow's ``index_in`` (``Series.map`` on text cost ~0.65 s for 235k records)."""
     size = name_freq.loc[name_freq["field"] == "_records", "freq"]
     unique = 1.0 / float(size.iloc[0]) if len(size) else 1e-6
     out = {}
     for f in TF_FIELDS:
         table = name_freq[name_freq["field"] == f]
-        freq = pd.Series(table["freq"].to_numpy(dtype=float), index=table["value"].astype(str))
-        out[f] = _tf_values(records, f).map(freq).astype(float).fillna(unique).to_numpy(dtype=float)
+        freq = np.append(table["freq"].to_numpy(dtype=float), unique)  # the last: a value not stored
+        at = pc.index_in(arrow_text(_tf_values(records, f)), value_set=arrow_text(table["value"]).combine_chunks())
+        out[f] = freq[pc.fill_null(at, -1).to_numpy(zero_copy_only=False)]
     return out
 
 

@@ -605,6 +605,28 @@ def test_member_is_isin(values, keys, rnd):
     assert (member(v, k) == np.isin(v, k)).all() and member(v, k).dtype == bool
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(*[st.sampled_from(["ann", "bo", "ann b", "Zoë", "x"])] * 6), min_size=1, max_size=30))
+def test_stored_term_frequencies_are_the_full_runs(rows):
+    """An incremental run weighs an exact agreement by the value's frequency stored at the last full
+    run (``name_freq``): for records the full run saw, each record's frequency is the one the full run
+    computed; a value it never stored counts as held by one record."""
+    from dedup.compare import TF_FIELDS, prepare
+    from dedup.engine import ensure_columns, name_frequencies, stored_term_frequencies
+    from dedup.model import term_frequencies
+
+    records = ensure_columns(
+        pd.DataFrame(rows, columns=list(TF_FIELDS)).assign(record_id=[str(i) for i in range(len(rows))])
+    )
+    full = term_frequencies(prepare(records))
+    stored = stored_term_frequencies(records, name_frequencies(records))
+    for f in TF_FIELDS:
+        assert np.allclose(stored[f], full[f]), f
+    unseen = records.assign(first_name="never stored", email=None)
+    again = stored_term_frequencies(unseen, name_frequencies(records))
+    assert np.allclose(again["first_name"], 1 / len(rows)) and np.allclose(again["email"], 1 / len(rows))
+
+
 _NUMBER_TEXT = st.one_of(
     st.none(),
     st.integers(-(10**15), 10**15).map(str),

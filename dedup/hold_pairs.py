@@ -114,12 +114,25 @@ _SAME_EMAIL_SELECT = (
 )
 
 
-_REVIEW_KEYS = (
-    f"from {SCHEMA}.review_queue q join {SCHEMA}.clusters cl on cl.record_id = q.record_id_l "
-    f"join {SCHEMA}.clusters cr on cr.record_id = q.record_id_r "
-    f"join {SCHEMA}.golden_contacts gl on gl.cluster_id = cl.cluster_id "
-    f"join {SCHEMA}.golden_contacts gr on gr.cluster_id = cr.cluster_id"
-)
+def _review_keys(pairs: str) -> str:
+    """The review pairs of ``pairs`` (a table or CTE of review_queue rows) with both clusters' golden
+    rows. Callers narrow ``pairs`` to the rows they need FIRST: joined whole, the queue's every row
+    met both clusters and both golden rows before a filter on the records dropped most of them."""
+    return (
+        f"from {pairs} q join {SCHEMA}.clusters cl on cl.record_id = q.record_id_l "
+        f"join {SCHEMA}.clusters cr on cr.record_id = q.record_id_r "
+        f"join {SCHEMA}.golden_contacts gl on gl.cluster_id = cl.cluster_id "
+        f"join {SCHEMA}.golden_contacts gr on gr.cluster_id = cr.cluster_id"
+    )
+
+
+def _touching(ids: str) -> str:
+    """The review_queue pairs with a record of ``ids`` on a side (``ids``: the select list and source of
+    a subquery, e.g. ``id from kore_dedup._reach``)."""
+    return (
+        f"select record_id_l, record_id_r from {SCHEMA}.review_queue "
+        f"where record_id_l in (select {ids}) or record_id_r in (select {ids})"
+    )
 
 
 def review_contact_pairs(wh: Warehouse, keys: str | None = None) -> pd.DataFrame:
@@ -127,17 +140,18 @@ def review_contact_pairs(wh: Warehouse, keys: str | None = None) -> pd.DataFrame
     (``keys``: a table of contact keys; only the pairs with one of them on a side)."""
     if not _ready(wh, "review_queue", "clusters", "golden_contacts"):
         return pd.DataFrame(columns=PAIR_COLUMNS)
-    head = tail = ""
-    if keys:  # the records of those keys' clusters first: the joins then see their pairs only
+    head, pairs = "", f"{SCHEMA}.review_queue"
+    if keys:  # the records of those keys' clusters, then the queue's pairs touching them
         head = (
             f"with kr as (select c.record_id from {SCHEMA}.clusters c join {SCHEMA}.golden_contacts g "
-            f"on g.cluster_id = c.cluster_id where g.contact_key in (select id from {keys})) "
+            f"on g.cluster_id = c.cluster_id where g.contact_key in (select id from {keys})), "
+            f"kq as ({_touching('record_id from kr')}) "
         )
-        tail = "where q.record_id_l in (select record_id from kr) or q.record_id_r in (select record_id from kr)"
+        pairs = "kq"
     return fetch_df(
         wh,
         f"{head}select q.record_id_l, q.record_id_r, gl.contact_key as key_l, gl.crm_contact_id as crm_l, "
-        f"gr.contact_key as key_r, gr.crm_contact_id as crm_r {_REVIEW_KEYS} {tail}",
+        f"gr.contact_key as key_r, gr.crm_contact_id as crm_r {_review_keys(pairs)}",
     )
 
 
@@ -146,12 +160,12 @@ def reached_keys(wh: Warehouse, records: str) -> set[str]:
     held by a pair touching one of them (the stored holds) and both keys of every review pair
     touching one of them (``dedup.holds``)."""
     S = SCHEMA
-    touching = f"q.record_id_l in (select id from {records}) or q.record_id_r in (select id from {records})"
     rows = fetch_df(
         wh,
+        f"with rq as ({_touching(f'id from {records}')}) "
         f"select contact_key as k from {S}.push_holds where record_id in (select id from {records}) "
         f"or partner_record_id in (select id from {records}) "
-        f"union select gl.contact_key {_REVIEW_KEYS} where {touching} "
-        f"union select gr.contact_key {_REVIEW_KEYS} where {touching}",
+        f"union select gl.contact_key {_review_keys('rq')} "
+        f"union select gr.contact_key {_review_keys('rq')}",
     )
     return text_set(rows["k"])

@@ -11,11 +11,13 @@ import pytest
 
 from dbt_build.runner import run_dbt
 from kore.config import REPO_ROOT, Settings, get_settings
+from kore.warehouse import DUCKDB_DISABLED_OPTIMIZERS
 
 QUERY = (
     "select current_setting('memory_limit') as memory_limit, "
     "cast(current_setting('preserve_insertion_order') as varchar) as keep_order, "
-    "current_setting('temp_directory') as temp_directory"
+    "current_setting('temp_directory') as temp_directory, "
+    "current_setting('disabled_optimizers') as disabled_optimizers"
 )
 
 
@@ -45,6 +47,8 @@ def test_memory_limit_setting_reaches_dbt_duckdb(tmp_path: Path, monkeypatch: py
     row = json.loads(shown)[0]
     assert row["memory_limit"] == _duckdb_limit("3GB") != _duckdb_limit("4GB")
     assert row["keep_order"] == "false"
+    # dbt's models run without the optimizer that answers wrongly (kore/warehouse.py)
+    assert row["disabled_optimizers"] == DUCKDB_DISABLED_OPTIMIZERS
     temp = Path(row["temp_directory"]).resolve()
     assert temp.is_relative_to(tmp_path.resolve()) and not temp.is_relative_to(REPO_ROOT)
 

@@ -210,6 +210,7 @@ def _account_tables(
     times: dict[str, float],
     touched: set[str] | None = None,
     reach: holds.Reach | None = None,
+    proposed: set[str] | None = None,
 ) -> None:
     """golden_accounts, push_holds and account_review (``dedup.account_table``, ``dedup.holds``).
 
@@ -218,8 +219,9 @@ def _account_tables(
     rewrites only the accounts whose inputs can have changed, so its cost follows the change:
     ``touched`` (the account keys of the clusters it re-resolved, before and after), the accounts of
     contacts whose hold was placed or released, every CRM account KORE reuses whose pulled row
-    changed and the protected ones (the list may have changed). The results equal a full rebuild's
-    (tests)."""
+    changed and the protected ones (the list may have changed); and only the account_review rows of
+    the re-resolved contacts (``reach.contact_keys``) and of the accounts proposed to them before or
+    after (``proposed``). The results equal a full rebuild's (tests)."""
     with _stage(times, "accounts.holds"):
         if touched is None or reach is None:
             held, flipped = text_set(holds.rebuild(wh, stamp)["contact_key"]), None
@@ -249,14 +251,39 @@ def _account_tables(
             store.replace_rows(wh, "golden_accounts", ("account_key",), keys, store.text_columns(accounts))
         store.write_df(wh, "crm_account_versions", versions, replace=True)
     with _stage(times, "accounts.review"):
-        review = account_table.account_review(
-            store.read_table(
-                wh, "golden_contacts", where=account_table.REVIEW_ROWS, columns=account_table.REVIEW_COLUMNS
-            ),
-            stamp,
-        )
-    with _stage(times, "accounts.write"):
-        store.write_df(wh, "account_review", store.text_columns(review), replace=True)
+        if reach is None or proposed is None or not wh.table_exists(store.SCHEMA, "account_review"):
+            review = account_table.account_review(
+                store.read_table(
+                    wh, "golden_contacts", where=account_table.REVIEW_ROWS, columns=account_table.REVIEW_COLUMNS
+                ),
+                stamp,
+            )
+            store.write_df(wh, "account_review", store.text_columns(review), replace=True)
+        else:
+            _update_account_review(wh, stamp, reach.contact_keys, proposed)
+
+
+def _update_account_review(wh: Warehouse, stamp: str, contacts: set[str], proposed: set[str]) -> None:
+    """Rewrite the account_review rows a change of the golden rows of ``contacts`` can move: each
+    account match row is one proposed account's (from every contact proposed to it), each move row
+    one contact's. Why: the whole queue was read and rewritten on every run (~0.5 s at 1M accounts)."""
+    tk = store.write_ids(wh, contacts, "_review_contacts")
+    ta = store.write_ids(wh, proposed, "_review_accounts")
+    mine = f"(proposed_account_key in (select id from {ta}) or contact_key in (select id from {tk}))"
+    golden = store.read_table(
+        wh,
+        "golden_contacts",
+        where=f"{account_table.REVIEW_ROWS.replace('where ', 'where (', 1)}) and {mine}",
+        columns=account_table.REVIEW_COLUMNS,
+    )
+    review = account_table.account_review(golden, stamp)
+    match = (review["kind"] == "account_match").to_numpy(dtype=bool)
+    keep = np.where(match, in_ids(review["proposed_account_key"], proposed), in_ids(review["contact_key"], contacts))
+    wh.execute(
+        f"delete from {store.SCHEMA}.account_review where (kind = 'account_match' and proposed_account_key in "
+        f"(select id from {ta})) or (kind = 'contact_move' and contact_key in (select id from {tk}))"
+    )
+    store.append(wh, "account_review", store.text_columns(review[keep]))
 
 
 def _dirty_names(wh: Warehouse, delta: Delta, aff: Affected) -> pd.DataFrame:
@@ -488,7 +515,10 @@ def _incremental(settings: Settings, policy: str, cfg: DedupConfig, progress: bo
             touched = text_set(aff.prev_golden.get("account_key", pd.Series())) | text_set(
                 golden.get("account_key", pd.Series())
             )
-            _account_tables(wh, crm_in, stamp, times, touched, reach)
+            proposed = text_set(aff.prev_golden.get("proposed_account_key", pd.Series())) | text_set(
+                golden.get("proposed_account_key", pd.Series())
+            )
+            _account_tables(wh, crm_in, stamp, times, touched, reach, proposed)
             store.drop_scratch(wh)  # the id tables of this run (the account step writes some too)
         totals = store.totals(wh)
     log.info("dedup incremental run stage seconds %s", times)

@@ -52,7 +52,7 @@ DECISION_COLUMNS = (
 
 # what resolving and identity links read of the last run's results (not the golden values)
 PREV_MAP_COLS = "acct_id, crm_contact_key, cluster_id, is_primary, first_seen_at"
-PREV_GOLDEN_COLS = "cluster_id, contact_key, crm_contact_id"
+PREV_GOLDEN_COLS = "cluster_id, contact_key, crm_contact_id, proposed_account_key"
 RECORD_COLS = ", ".join(PERSON_RECORD_COLUMNS)
 SCRATCH_TABLES = (
     "_ids",
@@ -71,6 +71,8 @@ SCRATCH_TABLES = (
     "_names",
     "_reach",
     "_hold_keys",
+    "_review_contacts",
+    "_review_accounts",
 )
 
 

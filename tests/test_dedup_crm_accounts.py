@@ -174,6 +174,9 @@ def test_incremental_account_tables_equal_a_full_rebuild(tmp_path, monkeypatch):
     newcomer = arch(7001, first_name="zoe", last_name="park", first_name_display="Zoe", last_name_display="Park",
                     email="zoe.park@example.net", phone="15145550142", city="laval", zip5="20002")  # fmt: skip
     records = pd.concat([records, pd.DataFrame([newcomer])], ignore_index=True)
+    # Paul's Archtics record changed elsewhere: his proposed move to Acme is queued again, once
+    paul = records["record_id"] == "A:6001:1"
+    records.loc[paul, ["last_activity_at", "row_hash"]] = ["2026-11-02 09:00:00", "h2"]
     with connect(settings) as wh:
         wh.replace_table("kore", "SyncedAccounts", _synced([*ACCOUNTS[:2], acme]))
         wh.replace_table("dedup", "dedup_person_records", records)
@@ -182,6 +185,7 @@ def test_incremental_account_tables_equal_a_full_rebuild(tmp_path, monkeypatch):
     assert run_dedup(settings, progress=False)["mode"] == "incremental"
     incremental = tables()
     assert not incremental["golden_accounts"].equals(before["golden_accounts"]) and not len(incremental["push_holds"])
+    assert list(incremental["account_review"]["kind"]) == ["contact_move"]
     run_dedup(settings, full=True, progress=False)
     full = tables()
     for t in full:

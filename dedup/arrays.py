@@ -26,8 +26,12 @@ def in_ids(values: pd.Series, ids: set[str] | list[str] | pd.Index) -> np.ndarra
     """
     if not len(values) or not len(ids):
         return np.zeros(len(values), dtype=bool)
-    wanted = pa.array([str(i) for i in ids if not pd.isna(i)], pa.large_string())
-    return pc.is_in(arrow_text(values), value_set=wanted).to_numpy(zero_copy_only=False).astype(bool, copy=False)
+    try:  # the ids as one Arrow array, missing ones null (a Python test per id: ~0.2 s per 275k)
+        wanted = pc.cast(pa.array(list(ids), from_pandas=True), pa.large_string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):  # mixed types: as text
+        wanted = pa.array([str(i) for i in ids if not pd.isna(i)], pa.large_string())
+    found = pc.is_in(arrow_text(values), value_set=pc.drop_null(wanted))
+    return found.to_numpy(zero_copy_only=False).astype(bool, copy=False)
 
 
 def text_set(s: pd.Series) -> set[str]:

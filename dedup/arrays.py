@@ -74,6 +74,23 @@ def arrow_text(s: pd.Series) -> pa.ChunkedArray:
     return pa.chunked_array(s.astype("string").array.__arrow_array__()).cast(pa.large_string())
 
 
+def take_text(values: pa.Array, positions: np.ndarray) -> pa.Array:
+    """``values[positions]`` for Arrow text, as ``large_string``.
+
+    Why: Arrow's take of random positions from 64-bit-offset text (``large_string``, what DuckDB and
+    pandas hand over) runs ~4x slower than from 32-bit offsets; the 13.8M record ids of a million
+    accounts' pairs cost ~6 s taken from the chunked column as it came. A result too large for 32-bit
+    offsets is taken from ``values`` as they are.
+    """
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    try:
+        short = values.cast(pa.string())
+        return short.take(pa.array(positions, pa.int64())).cast(pa.large_string())
+    except (pa.ArrowInvalid, pa.ArrowCapacityError):  # more than 2 GB of text
+        return values.take(pa.array(positions, pa.int64()))
+
+
 def text_series(arr: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
     """Arrow text back as a pandas ``string`` column on ``index`` (no copy of the values)."""
     return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array(arr)), index=index)

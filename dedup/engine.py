@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow.compute as pc
 from rich.progress import Progress
 
-from dedup.arrays import arrow_text, in_ids, member, whole_numbers
+from dedup.arrays import arrow_text, in_ids, member, take_text, text_series, whole_numbers
 from dedup.cluster import assign_cluster_ids, constrained_components
 from dedup.compare import FIELD_NAMES, TF_FIELDS, compare_pairs, prepare
 from dedup.em import candidate_match_share
@@ -225,7 +225,7 @@ class Scorer:
         ``levels``: the pairs' levels when already compared (else compared here, chunk by chunk).
         """
         parts = []
-        rid = self.records["record_id"].astype("string").array  # arrow-backed: compact at millions of pairs
+        rid = arrow_text(self.records["record_id"]).combine_chunks()
         with Progress(disable=not progress, transient=True) as bar:
             task = bar.add_task("scoring pairs", total=len(li))
             for a, b, lv in self._chunks(li, ri, levels):
@@ -246,8 +246,8 @@ class Scorer:
         # the record ids taken once for every pair, after the numeric chunks are joined: taking them
         # per chunk and concatenating the text columns cost ~9 s at 16M pairs
         out = pd.concat(parts, ignore_index=True)
-        out.insert(0, "record_id_l", pd.Series(rid.take(np.asarray(li))))
-        out.insert(1, "record_id_r", pd.Series(rid.take(np.asarray(ri))))
+        for at, name, pos in ((0, "record_id_l", li), (1, "record_id_r", ri)):
+            out.insert(at, name, text_series(take_text(rid, np.asarray(pos)), out.index))
         return out
 
 

@@ -97,7 +97,9 @@ def fetch_df(wh: Warehouse, sql: str) -> pd.DataFrame:
     """
     if wh.target != "duckdb":
         return wh.query_df(sql)
-    tbl = wh.con.sql(sql).to_arrow_table()
+    # one chunk per column: DuckDB hands ~one chunk per row group, and pandas' factorize and take on
+    # chunked Arrow text run chunk by chunk (factorize of 1.2M ids 0.34 s chunked, 0.04 s whole)
+    tbl = wh.con.sql(sql).to_arrow_table().combine_chunks()
     df = tbl.to_pandas()
     for i, f in enumerate(tbl.schema):
         if f.type in _NULLABLE_INT and tbl.column(i).null_count:

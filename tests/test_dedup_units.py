@@ -627,6 +627,25 @@ def test_stored_term_frequencies_are_the_full_runs(rows):
     assert np.allclose(again["first_name"], 1 / len(rows)) and np.allclose(again["email"], 1 / len(rows))
 
 
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.lists(st.one_of(st.none(), st.text(max_size=5)), min_size=1, max_size=6), min_size=1, max_size=4),
+    st.data(),
+)
+def test_take_text_is_indexing(chunks, data):
+    """The pairs' record ids are taken by position from the records' id column, chunked as DuckDB and
+    pandas hand it over: the same values, missing ones kept, in the positions' order."""
+    import pyarrow as pa
+
+    from dedup.arrays import take_text
+
+    flat = [v for c in chunks for v in c]
+    positions = data.draw(st.lists(st.integers(0, len(flat) - 1), max_size=20))
+    values = pa.chunked_array([pa.array(c, pa.large_string()) for c in chunks])
+    taken = take_text(values, np.array(positions, dtype=np.int64))
+    assert taken.type == pa.large_string() and taken.to_pylist() == [flat[i] for i in positions]
+
+
 _NUMBER_TEXT = st.one_of(
     st.none(),
     st.integers(-(10**15), 10**15).map(str),

@@ -467,59 +467,62 @@ def _incremental(settings: Settings, policy: str, cfg: DedupConfig, progress: bo
             model = Model.from_frame(store.read_table(wh, "model_params"))
         if not delta.touched and not len(dec):
             return _counts("incremental", policy, store.totals(wh), excluded_records=delta.excluded)
-        with _stage(times, "partners"):
-            partners = find_partners(wh, delta, dec, cfg.max_block_size)
-            # only the frequencies of the values these records hold (the stored table has every value)
-            name_freq = store.name_freq_for(wh, tf_values(partners.records))
-            scorer = Scorer(partners.records, cfg, name_freq=name_freq)
-        with _stage(times, "score"):
-            new_scores, evidence = _score_changed(scorer, delta, partners, dec, model, cfg, progress)
-        with _stage(times, "affected"):
-            aff = find_affected(wh, delta, partners, scorer.records, new_scores, dec)
-        with _stage(times, "cluster"):
-            clusters, refused = _recluster(wh, aff, dec, cfg)
-            stamp = store.now()
-            records = ensure_columns(aff.records)
-            clusters = _stamped(clusters, records, stamp)
-            weights = best_weights(aff.scores, clusters)
-        with _stage(times, "resolve"):
-            crm_in = _crm_inputs(wh)
-            mapping, golden = resolve(
-                records,
-                clusters,
-                weights,
-                aff.prev_map,
-                aff.prev_golden,
-                set_primary(dec),
-                policy,
-                crm_in.facts,
-                crm_in.protected,
-            )
-            golden = _attach_accounts(golden, records, crm_in, dec)
-            review = review_queue(
-                pd.concat([aff.scores, aff.reaching_scores], ignore_index=True),
-                pd.concat([clusters, aff.outside_clusters], ignore_index=True),
-                force_forbid(dec)[0],
-                stamp,
-            )
-        with _stage(times, "accounts.names"):
-            reach = holds.Reach(
-                contact_keys=text_set(aff.prev_golden.get("contact_key", pd.Series()))
-                | text_set(golden.get("contact_key", pd.Series())),
-                records=aff.ids | delta.removed,
-                dirty_names=_dirty_names(wh, delta, aff),
-            )
-        with wh.transaction():  # every output or none: a kill here leaves the last run's tables
-            with _stage(times, "write_changes"):
-                _write_changes(wh, delta, aff, new_scores[evidence], clusters, mapping, golden, review)
-            touched = text_set(aff.prev_golden.get("account_key", pd.Series())) | text_set(
-                golden.get("account_key", pd.Series())
-            )
-            proposed = text_set(aff.prev_golden.get("proposed_account_key", pd.Series())) | text_set(
-                golden.get("proposed_account_key", pd.Series())
-            )
-            _account_tables(wh, crm_in, stamp, times, touched, reach, proposed)
-            store.drop_scratch(wh)  # the id tables of this run (the account step writes some too)
+        # one transaction from here: the run's scratch id tables are never committed on their own (each
+        # was a commit of its own, ~20 of them); the outputs are written all or none (below)
+        with wh.transaction():
+            with _stage(times, "partners"):
+                partners = find_partners(wh, delta, dec, cfg.max_block_size)
+                # only the frequencies of the values these records hold (the stored table has every value)
+                name_freq = store.name_freq_for(wh, tf_values(partners.records))
+                scorer = Scorer(partners.records, cfg, name_freq=name_freq)
+            with _stage(times, "score"):
+                new_scores, evidence = _score_changed(scorer, delta, partners, dec, model, cfg, progress)
+            with _stage(times, "affected"):
+                aff = find_affected(wh, delta, partners, scorer.records, new_scores, dec)
+            with _stage(times, "cluster"):
+                clusters, refused = _recluster(wh, aff, dec, cfg)
+                stamp = store.now()
+                records = ensure_columns(aff.records)
+                clusters = _stamped(clusters, records, stamp)
+                weights = best_weights(aff.scores, clusters)
+            with _stage(times, "resolve"):
+                crm_in = _crm_inputs(wh)
+                mapping, golden = resolve(
+                    records,
+                    clusters,
+                    weights,
+                    aff.prev_map,
+                    aff.prev_golden,
+                    set_primary(dec),
+                    policy,
+                    crm_in.facts,
+                    crm_in.protected,
+                )
+                golden = _attach_accounts(golden, records, crm_in, dec)
+                review = review_queue(
+                    pd.concat([aff.scores, aff.reaching_scores], ignore_index=True),
+                    pd.concat([clusters, aff.outside_clusters], ignore_index=True),
+                    force_forbid(dec)[0],
+                    stamp,
+                )
+            with _stage(times, "accounts.names"):
+                reach = holds.Reach(
+                    contact_keys=text_set(aff.prev_golden.get("contact_key", pd.Series()))
+                    | text_set(golden.get("contact_key", pd.Series())),
+                    records=aff.ids | delta.removed,
+                    dirty_names=_dirty_names(wh, delta, aff),
+                )
+            with wh.transaction():  # every output or none: a kill here leaves the last run's tables
+                with _stage(times, "write_changes"):
+                    _write_changes(wh, delta, aff, new_scores[evidence], clusters, mapping, golden, review)
+                touched = text_set(aff.prev_golden.get("account_key", pd.Series())) | text_set(
+                    golden.get("account_key", pd.Series())
+                )
+                proposed = text_set(aff.prev_golden.get("proposed_account_key", pd.Series())) | text_set(
+                    golden.get("proposed_account_key", pd.Series())
+                )
+                _account_tables(wh, crm_in, stamp, times, touched, reach, proposed)
+                store.drop_scratch(wh)  # the id tables of this run (the account step writes some too)
         totals = store.totals(wh)
     log.info("dedup incremental run stage seconds %s", times)
     return {

@@ -227,10 +227,11 @@ def golden_accounts(
 # what account_review reads of kore_dedup.golden_contacts (its own filters, so a run reads those rows only)
 REVIEW_COLUMNS = ("contact_key, crm_contact_id, crm_account_id, proposed_account_key, account_score, "
                   "account_evidence, account_match, crm_owned, account_rule")  # fmt: skip
-REVIEW_ROWS = (
-    "where (account_match = 'review' and crm_owned = 0) "
+REVIEW_FILTER = (
+    "(account_match = 'review' and crm_owned = 0) "
     "or (crm_owned = 1 and proposed_account_key is not null and account_rule = 'company')"
 )
+REVIEW_ROWS = f"where {REVIEW_FILTER}"
 
 
 def account_review(golden: pd.DataFrame, stamp: str) -> pd.DataFrame:

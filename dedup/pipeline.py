@@ -273,7 +273,7 @@ def _update_account_review(wh: Warehouse, stamp: str, contacts: set[str], propos
     golden = store.read_table(
         wh,
         "golden_contacts",
-        where=f"{account_table.REVIEW_ROWS.replace('where ', 'where (', 1)}) and {mine}",
+        where=f"where ({account_table.REVIEW_FILTER}) and {mine}",
         columns=account_table.REVIEW_COLUMNS,
     )
     review = account_table.account_review(golden, stamp)
@@ -467,8 +467,8 @@ def _incremental(settings: Settings, policy: str, cfg: DedupConfig, progress: bo
             model = Model.from_frame(store.read_table(wh, "model_params"))
         if not delta.touched and not len(dec):
             return _counts("incremental", policy, store.totals(wh), excluded_records=delta.excluded)
-        # one transaction from here: the run's scratch id tables are never committed on their own (each
-        # was a commit of its own, ~20 of them); the outputs are written all or none (below)
+        # one transaction from here: every output or none (a kill leaves the last run's tables), and the
+        # run's scratch id tables are never committed on their own (each was a commit, ~20 a run)
         with wh.transaction():
             with _stage(times, "partners"):
                 partners = find_partners(wh, delta, dec, cfg.max_block_size)
@@ -512,17 +512,16 @@ def _incremental(settings: Settings, policy: str, cfg: DedupConfig, progress: bo
                     records=aff.ids | delta.removed,
                     dirty_names=_dirty_names(wh, delta, aff),
                 )
-            with wh.transaction():  # every output or none: a kill here leaves the last run's tables
-                with _stage(times, "write_changes"):
-                    _write_changes(wh, delta, aff, new_scores[evidence], clusters, mapping, golden, review)
-                touched = text_set(aff.prev_golden.get("account_key", pd.Series())) | text_set(
-                    golden.get("account_key", pd.Series())
-                )
-                proposed = text_set(aff.prev_golden.get("proposed_account_key", pd.Series())) | text_set(
-                    golden.get("proposed_account_key", pd.Series())
-                )
-                _account_tables(wh, crm_in, stamp, times, touched, reach, proposed)
-                store.drop_scratch(wh)  # the id tables of this run (the account step writes some too)
+            with _stage(times, "write_changes"):
+                _write_changes(wh, delta, aff, new_scores[evidence], clusters, mapping, golden, review)
+            touched = text_set(aff.prev_golden.get("account_key", pd.Series())) | text_set(
+                golden.get("account_key", pd.Series())
+            )
+            proposed = text_set(aff.prev_golden.get("proposed_account_key", pd.Series())) | text_set(
+                golden.get("proposed_account_key", pd.Series())
+            )
+            _account_tables(wh, crm_in, stamp, times, touched, reach, proposed)
+            store.drop_scratch(wh)  # the id tables of this run (the account step writes some too)
         totals = store.totals(wh)
     log.info("dedup incremental run stage seconds %s", times)
     return {

@@ -25,6 +25,8 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from dedup.arrays import text_set
+
 
 @dataclass
 class ClusterResult:
@@ -156,7 +158,7 @@ def assign_cluster_ids(
     out = df.drop(columns=["cluster_id"]).merge(chosen, on="comp", how="left")
     missing = out["cluster_id"].isna()
     if missing.any():
-        used = set(chosen["cluster_id"].dropna().astype(str).tolist()) | (reserved or set())
+        used = text_set(chosen["cluster_id"]) | (reserved or set())
         mins = out.loc[missing].groupby("comp")["record_id"].min()
         new_ids = {}
         for comp, rid in mins.items():

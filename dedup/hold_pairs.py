@@ -160,12 +160,13 @@ def reached_keys(wh: Warehouse, records: str) -> set[str]:
     held by a pair touching one of them (the stored holds) and both keys of every review pair
     touching one of them (``dedup.holds``)."""
     S = SCHEMA
+    # both sides' keys from one pass over the review pairs (two arms joining them again each did the
+    # joins twice, in the shape DuckDB's common_subplan answered wrongly: kore/warehouse.py)
     rows = fetch_df(
         wh,
         f"with rq as ({_touching(f'id from {records}')}) "
-        f"select contact_key as k from {S}.push_holds where record_id in (select id from {records}) "
-        f"or partner_record_id in (select id from {records}) "
-        f"union select gl.contact_key {_review_keys('rq')} "
-        f"union select gr.contact_key {_review_keys('rq')}",
+        f"select contact_key as key_l, null as key_r from {S}.push_holds where record_id in "
+        f"(select id from {records}) or partner_record_id in (select id from {records}) "
+        f"union all select gl.contact_key, gr.contact_key {_review_keys('rq')}",
     )
-    return text_set(rows["k"])
+    return text_set(rows["key_l"]) | text_set(rows["key_r"])

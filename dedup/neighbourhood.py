@@ -56,8 +56,7 @@ class Delta:
     def values(self, column: str, source: str | None = None) -> set[str]:
         """Non-null values of ``column`` on the changed records (of ``source`` only, if given)."""
         c = self.changed
-        rows = c[column].notna() if source is None else (c["source"] == source) & c[column].notna()
-        return text_set(c.loc[rows, column])
+        return text_set(c[column] if source is None else c.loc[c["source"] == source, column])
 
 
 @dataclass
@@ -92,7 +91,7 @@ def read_delta(wh: Warehouse) -> Delta:
     removed = text_set(diff.loc[gone, "_kore_stored_id"])
     changed_raw = ensure_columns(diff.loc[~gone].drop(columns="_kore_stored_id"))
     excl = excluded(changed_raw)
-    removed |= set(changed_raw.loc[excl, "record_id"])  # now excluded: leaves the CRM side
+    removed |= text_set(changed_raw.loc[excl, "record_id"])  # now excluded: leaves the CRM side
     changed = norm_with_keys(changed_raw[~excl]) if (~excl).any() else norm_with_keys(changed_raw.iloc[:0])
     return Delta(changed=changed, removed=removed, excluded=int(excl.sum()))
 
@@ -264,4 +263,4 @@ def account_closure(wh: Warehouse, seeds: set[str], accounts: set[str]) -> set[s
         if (grown == in_cl).all():
             break
         in_cl = grown
-    return seeds | set(pd.Index(cl_values[in_cl]).astype(str).tolist())
+    return seeds | text_set(pd.Series(cl_values[in_cl]))

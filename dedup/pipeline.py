@@ -507,19 +507,14 @@ def _incremental(settings: Settings, policy: str, cfg: DedupConfig, progress: bo
                 )
             with _stage(times, "accounts.names"):
                 reach = holds.Reach(
-                    contact_keys=text_set(aff.prev_golden.get("contact_key", pd.Series()))
-                    | text_set(golden.get("contact_key", pd.Series())),
+                    contact_keys=_before_and_after(aff.prev_golden, golden, "contact_key"),
                     records=aff.ids | delta.removed,
                     dirty_names=_dirty_names(wh, delta, aff),
                 )
             with _stage(times, "write_changes"):
                 _write_changes(wh, delta, aff, new_scores[evidence], clusters, mapping, golden, review)
-            touched = text_set(aff.prev_golden.get("account_key", pd.Series())) | text_set(
-                golden.get("account_key", pd.Series())
-            )
-            proposed = text_set(aff.prev_golden.get("proposed_account_key", pd.Series())) | text_set(
-                golden.get("proposed_account_key", pd.Series())
-            )
+            touched = _before_and_after(aff.prev_golden, golden, "account_key")
+            proposed = _before_and_after(aff.prev_golden, golden, "proposed_account_key")
             _account_tables(wh, crm_in, stamp, times, touched, reach, proposed)
             store.drop_scratch(wh)  # the id tables of this run (the account step writes some too)
         totals = store.totals(wh)
@@ -538,6 +533,11 @@ def _incremental(settings: Settings, policy: str, cfg: DedupConfig, progress: bo
         ),
         "times": times,
     }
+
+
+def _before_and_after(before: pd.DataFrame, after: pd.DataFrame, column: str) -> set[str]:
+    """The values of ``column`` in the re-resolved clusters' golden rows as stored and as resolved now."""
+    return text_set(before.get(column, pd.Series())) | text_set(after.get(column, pd.Series()))
 
 
 def _score_changed(

@@ -2,10 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+T = TypeVar("T")
+
+
+def chunked(fn: Callable[[int, int], T], n: int, chunk: int, threads: int = 1) -> list[T]:
+    """``fn(start, end)`` over ``[0, n)`` in pieces, on ``threads`` threads, the results in order.
+
+    ``chunk`` is how many items are in flight at once (each of ``threads`` pieces takes a share of
+    it), so the temporaries' memory does not grow with the threads. Why threads: numpy, rapidfuzz
+    and Arrow release the GIL for much of a piece's work, and the run's one Python thread left the
+    second core idle (comparing 6M candidate pairs at a million accounts: 15.2 s on one thread,
+    11.9 s on two, the same levels).
+    """
+    size = max(1, chunk // max(threads, 1))
+    bounds = [(start, min(start + size, n)) for start in range(0, n, size)]
+    if threads <= 1 or len(bounds) <= 1:
+        return [fn(a, b) for a, b in bounds]
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(lambda ab: fn(*ab), bounds))
 
 
 def member(values: np.ndarray, keys: np.ndarray) -> np.ndarray:

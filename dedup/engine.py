@@ -7,7 +7,6 @@ benchmark all feed frames in and take frames out. Record frames use the column n
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -15,7 +14,7 @@ import pandas as pd
 import pyarrow.compute as pc
 from rich.progress import Progress
 
-from dedup.arrays import arrow_text, in_ids, member, take_text, text_series, whole_numbers
+from dedup.arrays import arrow_text, chunked, in_ids, member, take_text, text_series, whole_numbers
 from dedup.cluster import assign_cluster_ids, constrained_components
 from dedup.compare import FIELD_NAMES, TF_FIELDS, compare_pairs, prepare
 from dedup.em import candidate_match_share
@@ -106,11 +105,13 @@ class Scorer:
         scored, so a full run compares each pair once (int8 per field: ~70 MB for 7.5M pairs).
         """
         out = {f: np.empty(len(li), dtype=np.int8) for f in FIELD_NAMES}
-        for start in range(0, len(li), self.cfg.score_chunk):
-            end = start + self.cfg.score_chunk
+
+        def one(start: int, end: int) -> None:
             lv = compare_pairs(self.prep, li[start:end], ri[start:end], self.cfg.comparison)
             for f in FIELD_NAMES:
                 out[f][start:end] = lv[f]
+
+        chunked(one, len(li), self.cfg.score_chunk, self.cfg.threads)
         return out
 
     def fit(self, li: np.ndarray, ri: np.ndarray, levels: dict[str, np.ndarray] | None = None) -> Model:
@@ -193,24 +194,23 @@ class Scorer:
         self, li: np.ndarray, ri: np.ndarray, model: Model, levels: dict[str, np.ndarray] | None = None
     ) -> np.ndarray:
         """The unvetoed pairs' log2-odds under ``model``, chunk by chunk (no scores frame)."""
-        parts = [
-            unvetoed_odds(lv, a, b, model, self.tf, self.name_type_c, self.cfg, self.prep["email_is_name"])
-            for a, b, lv in self._chunks(li, ri, levels)
-        ]
+
+        def one(start: int, end: int) -> np.ndarray:
+            a, b, lv = self._chunk(li, ri, levels, start, end)
+            return unvetoed_odds(lv, a, b, model, self.tf, self.name_type_c, self.cfg, self.prep["email_is_name"])
+
+        parts = chunked(one, len(li), self.cfg.score_chunk, self.cfg.threads)
         return np.concatenate(parts) if parts else np.zeros(0)
 
-    def _chunks(
-        self, li: np.ndarray, ri: np.ndarray, levels: dict[str, np.ndarray] | None
-    ) -> Iterator[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]]:
-        """(left, right, levels) per ``score_chunk`` pairs: the given levels' slice, else compared
-        here (bounded temporaries at millions of pairs)."""
-        for start in range(0, len(li), self.cfg.score_chunk):
-            end = start + self.cfg.score_chunk
-            a, b = li[start:end], ri[start:end]
-            if levels is None:
-                yield a, b, compare_pairs(self.prep, a, b, self.cfg.comparison)
-            else:
-                yield a, b, {f: levels[f][start:end] for f in FIELD_NAMES}
+    def _chunk(
+        self, li: np.ndarray, ri: np.ndarray, levels: dict[str, np.ndarray] | None, start: int, end: int
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """(left, right, levels) of the pairs ``start:end``: the given levels' slice, else compared
+        here (callers take ``score_chunk`` pairs at a time: bounded temporaries at millions of pairs)."""
+        a, b = li[start:end], ri[start:end]
+        if levels is None:
+            return a, b, compare_pairs(self.prep, a, b, self.cfg.comparison)
+        return a, b, {f: levels[f][start:end] for f in FIELD_NAMES}
 
     def score(
         self,
@@ -224,15 +224,17 @@ class Scorer:
 
         ``levels``: the pairs' levels when already compared (else compared here, chunk by chunk).
         """
-        parts = []
         rid = arrow_text(self.records["record_id"]).combine_chunks()
         with Progress(disable=not progress, transient=True) as bar:
             task = bar.add_task("scoring pairs", total=len(li))
-            for a, b, lv in self._chunks(li, ri, levels):
-                parts.append(
-                    score_levels(lv, a, b, model, self.tf, self.name_type_c, self.cfg, self.prep["email_is_name"])
-                )
+
+            def one(start: int, end: int) -> pd.DataFrame:
+                a, b, lv = self._chunk(li, ri, levels, start, end)
+                scored = score_levels(lv, a, b, model, self.tf, self.name_type_c, self.cfg, self.prep["email_is_name"])
                 bar.advance(task, len(a))
+                return scored
+
+            parts = chunked(one, len(li), self.cfg.score_chunk, self.cfg.threads)
         if not parts:
             return score_levels(
                 {f: np.zeros(0, np.int8) for f in FIELD_NAMES},

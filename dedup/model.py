@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -92,7 +93,8 @@ class DedupConfig:
     ``prior_strength``/``u_prior_strength``: pseudo-counts of the m/u priors (``PRIOR_M``/``PRIOR_U``);
     ``exact_u_min_values``: from how many values on a field exact agreement's u is the values'
     collision probability instead of the sampled rate; ``score_chunk``: pairs compared and scored
-    per batch (bounds the temporaries' memory).
+    at once (bounds the temporaries' memory); ``threads``: how many threads share them
+    (``dedup.arrays.chunked``).
     """
 
     match_threshold: float = 1.0
@@ -119,6 +121,7 @@ class DedupConfig:
     max_block_size: int = DEFAULT_MAX_BLOCK
     seed: int = 42
     score_chunk: int = 1_000_000
+    threads: int = field(default_factory=lambda: min(os.cpu_count() or 1, 4))
     comparison: ComparisonCutoffs = field(default_factory=ComparisonCutoffs)
 
 

@@ -231,6 +231,28 @@ def test_scores_are_symmetric(rows):
         assert np.array_equal(ab[f], ba[f]), f
 
 
+def test_threads_compare_and_score_as_one_thread_does():
+    """Pairs are compared and scored in pieces on several threads (``DedupConfig.threads``): the
+    levels, odds and scores equal one thread's, pair for pair and in the pairs' order."""
+    from dataclasses import replace
+
+    from dedup.arrays import chunked
+    from dedup.blocking import candidate_pairs
+
+    assert chunked(lambda a, b: (a, b), 10, 4, threads=2) == [(0, 2), (2, 4), (4, 6), (6, 8), (8, 10)]
+    assert chunked(lambda a, b: (a, b), 0, 4, threads=2) == []
+    rec = normalize_records(all_records())
+    one = Scorer(rec, replace(DedupConfig(), threads=1, score_chunk=7))
+    many = Scorer(rec, replace(DedupConfig(), threads=3, score_chunk=7))
+    li, ri, _ = candidate_pairs(one.records)
+    assert len(li) > 7 * 3  # several pieces on every thread
+    model = one.fit(li, ri)
+    for f, lv in one.levels(li, ri).items():
+        assert np.array_equal(lv, many.levels(li, ri)[f]), f
+    assert np.array_equal(one.unvetoed_odds(li, ri, model), many.unvetoed_odds(li, ri, model))
+    pd.testing.assert_frame_equal(one.score(li, ri, model), many.score(li, ri, model))
+
+
 def _scores(rows):
     rec = normalize_records(all_records())
     scorer = Scorer(rec, DedupConfig())

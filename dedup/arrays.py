@@ -18,12 +18,13 @@ def chunked(fn: Callable[[int, int], T], n: int, chunk: int, threads: int = 1) -
     """``fn(start, end)`` over ``[0, n)`` in pieces, on ``threads`` threads, the results in order.
 
     ``chunk`` is how many items are in flight at once (each of ``threads`` pieces takes a share of
-    it), so the temporaries' memory does not grow with the threads. Why threads: numpy, rapidfuzz
-    and Arrow release the GIL for much of a piece's work, and the run's one Python thread left the
-    second core idle (comparing 6M candidate pairs at a million accounts: 15.2 s on one thread,
+    it; fewer items than that are split among the threads too), so the temporaries' memory does not
+    grow with the threads. Why threads: numpy, rapidfuzz and Arrow release the GIL for much of a
+    piece's work, and the run's one Python thread left the second core idle (comparing 6M candidate pairs at a million accounts: 15.2 s on one thread,
     11.9 s on two, the same levels).
     """
-    size = max(1, chunk // max(threads, 1))
+    threads = max(threads, 1)
+    size = max(1, min(chunk // threads, -(-n // threads)))  # fewer items than a chunk: split them too
     bounds = [(start, min(start + size, n)) for start in range(0, n, size)]
     if threads <= 1 or len(bounds) <= 1:
         return [fn(a, b) for a, b in bounds]

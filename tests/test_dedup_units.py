@@ -241,6 +241,7 @@ def test_threads_compare_and_score_as_one_thread_does():
 
     assert chunked(lambda a, b: (a, b), 10, 4, threads=2) == [(0, 2), (2, 4), (4, 6), (6, 8), (8, 10)]
     assert chunked(lambda a, b: (a, b), 0, 4, threads=2) == []
+    assert chunked(lambda a, b: (a, b), 3, 100, threads=2) == [(0, 2), (2, 3)]  # a small input on both threads
     rec = normalize_records(all_records())
     one = Scorer(rec, replace(DedupConfig(), threads=1, score_chunk=7))
     many = Scorer(rec, replace(DedupConfig(), threads=3, score_chunk=7))

@@ -20,8 +20,8 @@ def chunked(fn: Callable[[int, int], T], n: int, chunk: int, threads: int = 1) -
     ``chunk`` is how many items are in flight at once (each of ``threads`` pieces takes a share of
     it; fewer items than that are split among the threads too), so the temporaries' memory does not
     grow with the threads. Why threads: numpy, rapidfuzz and Arrow release the GIL for much of a
-    piece's work, and the run's one Python thread left the second core idle (comparing 6M candidate pairs at a million accounts: 15.2 s on one thread,
-    11.9 s on two, the same levels).
+    piece's work, and the run's one Python thread left the second core idle (comparing 6M candidate
+    pairs at a million accounts: 15.2 s on one thread, 11.9 s on two, the same levels).
     """
     threads = max(threads, 1)
     size = max(1, min(chunk // threads, -(-n // threads)))  # fewer items than a chunk: split them too

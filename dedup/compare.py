@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -60,19 +61,24 @@ SQUASH = r"[\s\-'.]"
 DIGIT_FIELDS = ("phone", "zip5")  # short ASCII codes: one edit between equal lengths is found in numpy
 
 
-def prepare(records: pd.DataFrame) -> dict[str, np.ndarray]:
+def prepare(records: pd.DataFrame, threads: int = 2) -> dict[str, np.ndarray]:
     """Derive the arrays the comparators need, once per run (not per pair).
 
     For every field: ``<f>_code`` (int codes, -1 missing); fuzzy fields also ``<f>`` (object array,
     '' for missing).
     Extra derived keys: first-name tokens and the token pairs that are nicknames of one another, email local part, last 7 phone digits,
-    zip3, birth date parts.
+    zip3, birth date parts. ``threads``: two or more derive the two independent halves at once.
     """
     out: dict[str, np.ndarray] = {}
-    # two independent halves on two threads, each writing its own keys: Arrow's and pandas' string
-    # kernels release the GIL for much of their work (235k records: ~1.4 s on one thread, ~1.0 s on two)
+    halves = (_prepare_fields, _prepare_derived)
+    if threads <= 1:
+        for half in halves:
+            half(records, out)
+        return out
+    # each half writes its own keys: Arrow's and pandas' string kernels release the GIL for much of
+    # their work (235k records: ~1.4 s on one thread, ~1.0 s on two)
     with ThreadPoolExecutor(2) as pool:
-        for done in [pool.submit(half, records, out) for half in (_prepare_fields, _prepare_derived)]:
+        for done in [pool.submit(half, records, out) for half in halves]:
             done.result()
     return out
 
@@ -90,9 +96,7 @@ def _put(out: dict[str, np.ndarray], name: str, s: pd.Series, text: bool = False
 
 def _prepare_fields(records: pd.DataFrame, out: dict[str, np.ndarray]) -> None:
     """Every field's codes (``prepare``), the squashed codes and the street's derived texts."""
-
-    def put(name: str, s: pd.Series, text: bool = False) -> pd.Index:
-        return _put(out, name, s, text)
+    put = partial(_put, out)
 
     for f in FIELD_NAMES:
         uniques = put(
@@ -112,9 +116,7 @@ def _prepare_fields(records: pd.DataFrame, out: dict[str, np.ndarray]) -> None:
 def _prepare_derived(records: pd.DataFrame, out: dict[str, np.ndarray]) -> None:
     """The comparators' other keys (``prepare``): name tokens and nicknames, swaps, street start,
     one-edit filters, digits, e-mail local part, phone7, zip3, birth-date parts."""
-
-    def put(name: str, s: pd.Series, text: bool = False) -> pd.Index:
-        return _put(out, name, s, text)
+    put = partial(_put, out)
 
     first = records["first_name"].astype("string")
     # nicknames (many-to-many: Jake -> jacob, jakob): the first tokens as codes, and the sorted keys

@@ -86,7 +86,7 @@ class Scorer:
 
     def __post_init__(self) -> None:
         self.records = ensure_columns(self.records)
-        self.prep = prepare(self.records)
+        self.prep = prepare(self.records, self.cfg.threads)
         if self.name_freq is None or not len(self.name_freq):
             self.tf = term_frequencies(self.prep)
         else:

@@ -245,11 +245,14 @@ def test_threads_compare_and_score_as_one_thread_does():
     rec = normalize_records(all_records())
     one = Scorer(rec, replace(DedupConfig(), threads=1, score_chunk=7))
     many = Scorer(rec, replace(DedupConfig(), threads=3, score_chunk=7))
+    assert one.prep.keys() == many.prep.keys()  # the comparison arrays, derived in one pass and in two halves at once
+    assert all(np.array_equal(one.prep[k], many.prep[k]) for k in one.prep)
     li, ri, _ = candidate_pairs(one.records)
     assert len(li) > 7 * 3  # several pieces on every thread
     model = one.fit(li, ri)
+    threaded = many.levels(li, ri)
     for f, lv in one.levels(li, ri).items():
-        assert np.array_equal(lv, many.levels(li, ri)[f]), f
+        assert np.array_equal(lv, threaded[f]), f
     assert np.array_equal(one.unvetoed_odds(li, ri, model), many.unvetoed_odds(li, ri, model))
     pd.testing.assert_frame_equal(one.score(li, ri, model), many.score(li, ri, model))
 
